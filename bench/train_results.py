@@ -1,0 +1,146 @@
+"""Accuracy results of docs/results.md: optimiser table and bit-width sweep.
+
+    python bench/train_results.py table  [--seeds 0,1,2] [--epochs 30] [--json out/results_table.json]
+    python bench/train_results.py sweep  [--seeds 0,1,2] [--epochs 30] [--json out/results_sweep.json]
+
+``table``: test accuracy (median over seeds, and min..max) on the digits MLP 64-16-10 of the
+8-bit integer LNS-Madam golden model and of the FP32 MLP with float LNS-Madam, Madam,
+Fromage, Adam and SGD (tuned hyper-parameters: golden/experiment.py FLOAT_DEFAULTS).
+
+``sweep``: at b in {4, 5, 6, 8} bits (gamma = 2**(b//2 - 1): 2, 2, 4, 8), the integer
+pipeline (every forward/backward tensor b-bit LNS, same MAC) trained by
+* LNS-Madam (integer update engine), and
+* SGD and Adam that update the stored LNS weights directly: decode, float step, re-encode
+  into the storage format after every step (no FP32 master copy; Adam's moments stay FP32).
+Two storage formats, the same for every optimiser: ``u12`` (sign + 11 bits, gamma_U = 128,
+the hardware's update format) and ``same`` (the stored weights are b-bit LNS too, so the
+smallest weight change is one b-bit step; LNS-Madam's lr is then one step of that format).
+Runs use both cores (multiprocessing); each configuration is independent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from multiprocessing import Pool
+
+import numpy as np
+
+
+def _fmt(bits):
+    from lnsmadam.golden.format import LNSFormat
+    return LNSFormat(bits, bits // 2 - 1)
+
+
+def _lns_config(bits, storage):
+    from lnsmadam.golden.format import LNSFormat
+    from lnsmadam.golden.mlp import MLPConfig
+    from lnsmadam.golden.update import MadamConfig
+    fmt = _fmt(bits)
+    if storage == "u12":
+        w = LNSFormat(12, 7, underflow="min")
+    else:
+        w = LNSFormat(bits, fmt.frac_bits, underflow="min")
+    return MLPConfig(fmt=fmt, madam=MadamConfig(weight=w))
+
+
+class StorageUpdater:
+    """SGD/Adam on the stored LNS weights: decode, float32 step, re-encode (no master copy)."""
+
+    def __init__(self, name, kw):
+        from lnsmadam.golden.optim import make_optimizer
+        self.opt = make_optimizer(name, **kw)
+
+    def __call__(self, model, grads):
+        W, G = model.cfg.madam.weight, model.cfg.fmt
+        ws = [W.decode(u, b).astype(np.float32) for u, b in zip(model.u, model.u_bias)]
+        gs = [G.decode(g.codes, g.bias).astype(np.float32) for g in grads]
+        self.opt.step(ws, gs)
+        for l, w in enumerate(ws):
+            model.u[l] = W.encode(w, model.u_bias[l])
+
+
+def _job(args):
+    kind, name, seed, epochs, extra = args
+    from lnsmadam.golden.data import load_digits_split
+    from lnsmadam.golden.experiment import FLOAT_DEFAULTS, run
+    from lnsmadam.golden.mlp import train_lns
+    data = load_digits_split(0)
+    t = time.perf_counter()
+    if kind == "table":
+        r = run(name, data, epochs, seed)
+        hist = r.history
+    else:
+        bits, storage = extra
+        cfg = _lns_config(bits, storage)
+        upd = None if name == "lns-madam" else StorageUpdater(name, FLOAT_DEFAULTS[name])
+        hist = train_lns(cfg, data, epochs, seed, updater=upd)["history"]
+    return {"kind": kind, "name": name, "seed": seed, "extra": extra, "history": hist,
+            "final_test_acc": hist[-1]["test_acc"], "seconds": time.perf_counter() - t}
+
+
+def _summ(accs):
+    return {"median": statistics.median(accs), "min": min(accs), "max": max(accs),
+            "all": accs}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("what", choices=["table", "sweep"])
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--bits", default="4,5,6,8")
+    ap.add_argument("--storage", default="u12,same")
+    ap.add_argument("--procs", type=int, default=2)
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    if args.what == "table":
+        names = ["lns-madam", "lns-madam-float", "madam", "fromage", "adam", "sgd"]
+        jobs = [("table", n, s, args.epochs, None) for n in names for s in seeds]
+    else:
+        names = ["lns-madam", "sgd", "adam"]
+        jobs = [("sweep", n, s, args.epochs, (b, st)) for st in args.storage.split(",")
+                for b in [int(x) for x in args.bits.split(",")] for n in names for s in seeds]
+    t0 = time.perf_counter()
+    with Pool(args.procs) as pool:
+        res = []
+        for r in pool.imap_unordered(_job, jobs):
+            res.append(r)
+            print(f"  done {r['name']:>16} seed {r['seed']} {r['extra'] or ''}: "
+                  f"{100 * r['final_test_acc']:.2f} % ({r['seconds']:.0f} s)", file=sys.stderr)
+    wall = time.perf_counter() - t0
+    groups = {}
+    for r in res:
+        key = (r["name"],) + (tuple(r["extra"]) if r["extra"] else ())
+        groups.setdefault(key, []).append(100 * r["final_test_acc"])
+    summary = {"|".join(map(str, k)): _summ(sorted(v)) for k, v in groups.items()}
+    if args.what == "table":
+        print(f"{'optimiser':>18} {'median test %':>14} {'min..max':>14}")
+        for n in names:
+            s = summary[n]
+            print(f"{n:>18} {s['median']:14.2f} {s['min']:6.2f}..{s['max']:6.2f}")
+    else:
+        for st in args.storage.split(","):
+            print(f"storage {st}: median test accuracy % over seeds {args.seeds}")
+            print(f"{'bits':>5} {'gamma':>6} " + " ".join(f"{n:>12}" for n in names))
+            for b in [int(x) for x in args.bits.split(",")]:
+                print(f"{b:>5} {_fmt(b).gamma:>6} " + " ".join(
+                    f"{summary['|'.join([n, str(b), st])]['median']:12.2f}" for n in names))
+    print(f"wall time {wall:.0f} s on {args.procs} processes")
+    if args.json:
+        os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
+        with open(args.json, "w") as fh:
+            json.dump({"what": args.what, "seeds": seeds, "epochs": args.epochs,
+                       "summary": summary, "runs": res, "wall_s": wall,
+                       "command": "python bench/train_results.py " + " ".join(argv or sys.argv[1:])},
+                      fh, indent=2)
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

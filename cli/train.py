@@ -1,0 +1,130 @@
+"""``lnsmadam train``: train the digits MLP with 8-bit LNS-Madam beside an FP32 baseline."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+BASELINES = ("adam", "sgd", "madam", "fromage", "lns-madam-float")
+
+
+def _write_plot(path: str, runs, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for r in runs:
+        ep = [m["epoch"] for m in r.history]
+        line, = ax.plot(ep, [100 * m["test_acc"] for m in r.history], marker="o", ms=3,
+                        label=f"{r.name} test ({100 * r.final_test_acc:.1f} %)")
+        ax.plot(ep, [100 * m["train_acc"] for m in r.history], ls="--", lw=1,
+                color=line.get_color(), label=f"{r.name} train")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+@click.command()
+@click.option("--backend", type=click.Choice(["golden"]), default="golden", show_default=True,
+              help="Which implementation trains the LNS network (golden = bit-exact NumPy model).")
+@click.option("--epochs", type=click.IntRange(1, 1000), default=30, show_default=True)
+@click.option("--hidden", type=click.IntRange(1, 1024), default=16, show_default=True,
+              help="Hidden layer width of the 64-H-10 MLP.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+              help="Seed of the initial weights and of the sample order.")
+@click.option("--bits", type=click.IntRange(3, 16), default=8, show_default=True,
+              help="Width of every forward/backward LNS tensor.")
+@click.option("--gamma", type=int, default=8, show_default=True,
+              help="Base factor of those tensors (a power of two, < 2**(bits-1)).")
+@click.option("--p-scale", type=click.FloatRange(0, 1e6, min_open=True), default=20.0,
+              show_default=True, help="sigma* = p_scale * RMS(initial weights), per layer.")
+@click.option("--lr-step", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="LNS-Madam learning rate in update-format LSBs (1 = 2^-7 octave).")
+@click.option("--baseline", type=click.Choice(BASELINES + ("none",)), default="adam",
+              show_default=True, help="FP32 optimiser trained side by side.")
+@click.option("--baseline-lr", type=click.FloatRange(0, min_open=True), default=None,
+              help="Learning rate of the baseline (default: the tuned one).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="Write per-epoch metrics, final accuracies and the config to this file.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Write accuracy curves to this PNG file.")
+@click.option("--progress/--no-progress", default=None,
+              help="Show progress bars (default: when stderr is a terminal or in CI logs).")
+def train(backend, epochs, hidden, seed, bits, gamma, p_scale, lr_step, baseline, baseline_lr,
+          json_path, plot_path, progress):
+    """Train the 8x8-digits MLP with integer LNS-Madam (and an FP32 baseline)."""
+    from tqdm import tqdm
+
+    from lnsmadam.golden.data import load_digits_split
+    from lnsmadam.golden.experiment import run
+    from lnsmadam.golden.format import LNSFormat
+    from lnsmadam.golden.mlp import MLPConfig
+    from lnsmadam.golden.update import MadamConfig
+
+    if gamma < 1 or gamma & (gamma - 1):
+        raise click.BadParameter(f"must be a power of two, got {gamma}", param_hint="--gamma")
+    frac = gamma.bit_length() - 1
+    if frac > bits - 2:
+        raise click.BadParameter(f"must be <= 2**(bits-2) = {2 ** (bits - 2)} for {bits}-bit "
+                                 f"words, got {gamma}", param_hint="--gamma")
+    fmt = LNSFormat(bits, frac)
+    cfg = MLPConfig(sizes=(64, hidden, 10), fmt=fmt, madam=MadamConfig(lr_step=lr_step),
+                    p_scale=p_scale)
+    data = load_digits_split(0)
+    n = len(data.x_train)
+    show = sys.stderr.isatty() if progress is None else progress
+    names = ["lns-madam"] + ([] if baseline == "none" else [baseline])
+    click.echo(f"digits MLP 64-{hidden}-10, {n} train / {len(data.x_test)} test samples, "
+               f"{epochs} epochs, seed {seed}, batch 1")
+    click.echo(f"LNS-Madam: {fmt.describe()}; weights {cfg.madam.weight.bits} b at gamma_U "
+               f"{cfg.madam.weight.gamma} + state {cfg.madam.state.bits} b; p_scale {p_scale}, "
+               f"lr {lr_step}/{cfg.madam.weight.gamma} octave, g_bound {cfg.madam.g_bound}")
+    results = []
+    for name in names:
+        bar = tqdm(total=epochs * n, desc=f"{name:>16}", unit="sample", disable=not show,
+                   leave=True, file=sys.stderr, mininterval=0.5)
+
+        def on_epoch(ep, m, bar=bar):
+            bar.set_postfix(epoch=ep, train=f"{100 * m['train_acc']:.1f}%",
+                            test=f"{100 * m['test_acc']:.1f}%")
+
+        kw = {"lr": baseline_lr} if (baseline_lr is not None and name != "lns-madam") else None
+        results.append(run(name, data, epochs, seed, sizes=(64, hidden, 10), lns_config=cfg,
+                           opt_kwargs=kw, on_epoch=on_epoch, progress=bar.update))
+        bar.close()
+    # per-epoch table
+    head = f"{'epoch':>5} " + " ".join(f"{r.name + ' train':>22} {r.name + ' test':>20}" for r in results)
+    click.echo(head)
+    for e in range(epochs):
+        row = f"{e + 1:>5} " + " ".join(
+            f"{100 * r.history[e]['train_acc']:21.2f}% {100 * r.history[e]['test_acc']:19.2f}%"
+            for r in results)
+        click.echo(row)
+    click.echo("final test accuracy: " + ", ".join(
+        f"{r.name} {100 * r.final_test_acc:.2f} % ({r.seconds:.1f} s)" for r in results))
+    if json_path:
+        out = {"command": "lnsmadam " + " ".join(sys.argv[1:]) if sys.argv else "lnsmadam train",
+               "backend": backend, "seed": seed, "epochs": epochs,
+               "dataset": {"name": "sklearn digits 8x8", "train": n, "test": len(data.x_test),
+                           "split_seed": data.seed, "features": "pixel/16 in [0,1]"},
+               "lns_config": cfg.to_dict(),
+               "runs": {r.name: {k: v for k, v in r.to_dict().items() if k != "model"}
+                        for r in results},
+               "final_test_acc": {r.name: r.final_test_acc for r in results}}
+        os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
+        with open(json_path, "w") as fh:
+            json.dump(out, fh, indent=2)
+        click.echo(f"wrote {json_path}")
+    if plot_path:
+        _write_plot(plot_path, results, f"digits 64-{hidden}-10, seed {seed}: "
+                    f"{bits}-bit LNS-Madam (integer golden) vs FP32 {baseline}")
+        click.echo(f"wrote {plot_path}")

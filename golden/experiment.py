@@ -1,0 +1,84 @@
+"""Named training runs with one result shape, for the CLI, the results tables and the benches.
+
+``run(name, ...)`` trains the digits MLP with one optimiser and returns a :class:`RunResult`:
+
+* ``"lns-madam"``: the integer golden model (:mod:`lnsmadam.golden.mlp`), every tensor in LNS;
+* ``"adam"``, ``"sgd"``, ``"madam"``, ``"fromage"``, ``"lns-madam-float"``: the FP32 MLP
+  (:mod:`lnsmadam.golden.baseline`) with the float reference optimisers
+  (:mod:`lnsmadam.golden.optim`).
+
+Default hyper-parameters are the tuned ones recorded in ``docs/results.md``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .format import check_int
+from .mlp import MLPConfig, train_lns
+
+__all__ = ["RunResult", "run", "FLOAT_DEFAULTS", "RUN_NAMES"]
+
+#: Tuned defaults of the float baselines (bench/tune_float.py, docs/results.md).
+FLOAT_DEFAULTS: dict[str, dict] = {
+    "adam": {"lr": 1e-3},
+    "sgd": {"lr": 0.03},
+    "madam": {"lr": 0.01, "p_scale": 20.0},
+    "lns-madam-float": {"lr": 1 / 128, "p_scale": 20.0},
+    "fromage": {"lr": 0.01},
+}
+RUN_NAMES = ("lns-madam",) + tuple(FLOAT_DEFAULTS)
+
+
+@dataclass
+class RunResult:
+    name: str
+    history: list[dict]
+    config: dict
+    seconds: float
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def final_test_acc(self) -> float:
+        return self.history[-1]["test_acc"] if self.history else float("nan")
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "history": self.history, "config": self.config,
+                "seconds": self.seconds, "final_test_acc": self.final_test_acc, **self.extra}
+
+
+def run(name: str, data, epochs: int, seed: int, *, sizes=(64, 16, 10),
+        lns_config: MLPConfig | None = None, opt_kwargs: dict | None = None,
+        on_epoch: Callable[[int, dict], None] | None = None,
+        progress: Callable[[int], None] | None = None) -> RunResult:
+    """Train one named configuration; see the module docstring for the names."""
+    if name not in RUN_NAMES:
+        raise ValueError(f"optimizer must be one of {', '.join(RUN_NAMES)}; got {name!r}")
+    check_int("epochs", epochs, 1, 100000)
+    check_int("seed", seed, 0, 2**32 - 1)
+    t0 = time.perf_counter()
+    if name == "lns-madam":
+        cfg = lns_config if lns_config is not None else MLPConfig(sizes=tuple(sizes))
+        r = train_lns(cfg, data, epochs, seed, callback=on_epoch, progress=progress)
+        return RunResult(name, r["history"], r["config"], time.perf_counter() - t0,
+                         extra={"model": r["model"]})
+    from .baseline import train_float
+    kw = dict(FLOAT_DEFAULTS[name])
+    kw.update(opt_kwargs or {})
+    n = len(data.x_train)
+
+    def cb(ep, m):
+        if progress is not None:
+            progress(n)         # the float loop is fast: report per epoch
+        if on_epoch is not None:
+            on_epoch(ep, m)
+
+    r = train_float(name, kw, tuple(sizes), epochs, seed, data, callback=cb)
+    # train accuracy = running accuracy (each sample's prediction before its own update),
+    # the same definition the integer trainer (and the device) reports
+    hist = [{"epoch": int(m["epoch"]), "train_acc": float(m["running_acc"]),
+             "test_acc": float(m["test_acc"])} for m in r["history"]]
+    return RunResult(name, hist, {"sizes": list(sizes), "optimizer": name, **kw},
+                     time.perf_counter() - t0)

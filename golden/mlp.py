@@ -1,0 +1,318 @@
+"""The integer MLP trainer: the bit-level specification of on-device training.
+
+Every tensor is an LNS code array with an integer tensor bias, every step is integer and
+deterministic for a seed. Shape ``sizes = (64, H, 10)`` (any depth >= 1 layer). Per sample
+(batch 1), for layers ``l = 1..L`` with stored weights ``U_l`` (update format, the bias as
+an extra input column fed by a constant 1):
+
+Forward
+  ``a_0`` = input codes (pixel/16 encoded with bias ``-emax``, so 1.0 is ``E = emax``) plus
+  the constant 1. ``W_l`` = :func:`~lnsmadam.golden.update.forward_weights` of ``U_l``.
+  ``S_l = MAC(W_l, a_{l-1})`` (accumulator words); for hidden layers
+  ``x = to_lns(S_l) + bW_l + b_a`` and ReLU (negative -> ZERO), then the constant 1
+  (absolute exponent 0) is appended and the tensor is requantised with the dynamic bias
+  ``b = max(x) - emax`` (the largest element lands on ``emax``).
+Loss gradient (softmax cross-entropy), from the last accumulator words ``S_L``
+  ``z_i = round(gamma * log2(e) * y_i)`` with ``y_i`` the logit: an integer multiply of
+  ``S_L`` by the constant ``C[r] = round(gamma*log2(e)*2**(r/gamma)*2**P)`` (``r`` the
+  remainder of the logit bias), round-half-up shift. ``d_i = z_i - max z``;
+  ``L_i = to_linear(d_i + gamma*(Ws-1))`` over a ``Ws``-octave window; ``Sum = sum L_i``.
+  Error ``e_i = p_i = 2**(d_i/gamma) / Sum`` for ``i != label`` (exponent
+  ``d_i + gamma*(Ws-1) - log(Sum)``), ``e_label = -(Sum - L_label) / Sum``. Requantised with
+  the dynamic bias.
+Backward
+  ``G_l = e_l (x) a_{l-1}`` (outer product: :func:`~lnsmadam.golden.mul.mul`, bias
+  ``b_e + b_a + emax``). ``e_{l-1} = MAC(W_l[:, :-1]^T, e_l)`` masked by ``S_{l-1} > 0`` (ReLU
+  derivative), requantised with the dynamic bias.
+Update
+  :func:`~lnsmadam.golden.update.madam_step` on every ``U_l`` with ``G_l`` (all gradients are
+  computed from the weights before the update).
+
+Initial weights come from :func:`~lnsmadam.golden.baseline.init_mlp` (the same float32
+values the FP32 baselines start from); per layer ``sigma* = p_scale * RMS(W_0)`` over the
+weight and bias columns together, ``U``'s bias puts sigma* at the top field value, and the
+forward bias puts sigma* at ``emax`` of the forward format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .baseline import epoch_order, init_mlp
+from .convert import from_linear, to_linear
+from .format import LNSFormat, check_int
+from .mac import MACConfig, matmul
+from .mul import mul
+from .update import MadamConfig, forward_weights, madam_step
+
+__all__ = ["MLPConfig", "LNSMLP", "train_lns", "LOG2E"]
+
+LOG2E = 1.4426950408889634
+#: Fraction bits of the logit-to-exponent constants.
+SOFTMAX_P = 16
+
+
+def _check_sizes(sizes) -> tuple[int, ...]:
+    sizes = tuple(sizes)
+    if len(sizes) < 2:
+        raise ValueError(f"sizes must list at least an input and an output layer, got {sizes}")
+    for i, s in enumerate(sizes):
+        check_int(f"sizes[{i}]", s, 1, 4096)
+    return sizes
+
+
+@dataclass(frozen=True)
+class MLPConfig:
+    """Everything that defines an integer training run (besides data and seed).
+
+    sizes : layer widths, input first (default 64-16-10).
+    fmt : format of every forward/backward tensor (W, A, E, G), default 8-bit gamma = 8.
+    mac : dot-product unit (its ``fmt`` is replaced by ``fmt``).
+    madam : integer LNS-Madam parameters (its ``grad`` is replaced by ``fmt``).
+    p_scale : sigma* = p_scale * RMS(W_0) per layer, (0, 1e6].
+    softmax_window : octaves of exp(logit - max) kept, 1..30.
+    """
+
+    sizes: tuple[int, ...] = (64, 16, 10)
+    fmt: LNSFormat = field(default_factory=lambda: LNSFormat(8, 3))
+    mac: MACConfig | None = None
+    madam: MadamConfig = field(default_factory=MadamConfig)
+    p_scale: float = 20.0
+    softmax_window: int = 16
+
+    def __post_init__(self):
+        object.__setattr__(self, "sizes", _check_sizes(self.sizes))
+        mac = self.mac if self.mac is not None else MACConfig(fmt=self.fmt)
+        if mac.fmt != self.fmt:
+            mac = replace(mac, fmt=self.fmt)
+        object.__setattr__(self, "mac", mac)
+        if self.madam.grad != self.fmt:
+            object.__setattr__(self, "madam", replace(self.madam, grad=self.fmt))
+        if self.madam.weight.frac_bits < self.fmt.frac_bits:
+            raise ValueError("the weight update format must be at least as fine as fmt")
+        if not (0 < float(self.p_scale) <= 1e6):
+            raise ValueError(f"p_scale must be in (0, 1e6], got {self.p_scale}")
+        check_int("softmax_window", self.softmax_window, 1, 30)
+
+    def to_dict(self) -> dict:
+        f, m, md = self.fmt, self.mac, self.madam
+        return {
+            "sizes": list(self.sizes), "bits": f.bits, "gamma": f.gamma,
+            "mac": {"lut_frac": m.lut_frac, "window": m.window, "acc_bits": m.acc_bits,
+                    "saturate": m.saturate, "lanes": m.lanes, "mid_bits": m.mid_bits},
+            "weight_format": {"bits": md.weight.bits, "gamma": md.weight.gamma},
+            "state_format": {"exp_bits": md.state.exp_bits, "man_bits": md.state.man_bits,
+                             "offset": md.state.offset},
+            "lr_step": md.lr_step, "g_bound": md.g_bound, "beta_k": md.beta_k,
+            "guard_bits": md.guard_bits, "p_scale": self.p_scale,
+            "softmax_window": self.softmax_window,
+            "bits_per_weight": md.bits_per_weight,
+        }
+
+
+class _Tensor:
+    """Codes plus their integer tensor bias."""
+
+    __slots__ = ("codes", "bias")
+
+    def __init__(self, codes, bias):
+        self.codes = codes
+        self.bias = int(bias)
+
+
+class LNSMLP:
+    """Integer MLP state (weights, second moments, per-layer constants) and its step."""
+
+    def __init__(self, cfg: MLPConfig, seed: int, init=None):
+        self.cfg = cfg
+        fmt, W = cfg.fmt, cfg.madam.weight
+        init = init if init is not None else init_mlp(cfg.sizes, seed)
+        self.u, self.v, self.u_bias, self.e_clamp, self.f_bias = [], [], [], [], []
+        for (w, b) in init:
+            full = np.concatenate([np.asarray(w, np.float64), np.asarray(b, np.float64)[:, None]], 1)
+            sigma = float(cfg.p_scale) * float(np.sqrt(np.mean(full**2)))
+            if not sigma > 0:
+                raise ValueError("a layer's initial weights are all zero; sigma* would be 0")
+            u_max = int(np.floor(W.gamma * np.log2(sigma)))
+            ub = u_max - W.emax                    # sigma* sits at the top field value
+            s = W.frac_bits - fmt.frac_bits
+            fb = ((u_max + ((1 << s) >> 1)) >> s) - fmt.emax
+            self.u.append(W.encode(full, bias=ub))
+            self.v.append(np.zeros(full.shape, np.int64))
+            self.u_bias.append(ub)
+            self.e_clamp.append(W.emax)
+            self.f_bias.append(fb)
+        e = fmt.emax
+        self._x_bias = -e
+        self.steps = 0
+
+    # -- pieces ------------------------------------------------------------------------
+    def input_codes(self, x: np.ndarray) -> _Tensor:
+        """Encode features in [0, 1] (one sample or a batch) with bias -emax, append 1."""
+        fmt = self.cfg.fmt
+        c = fmt.encode(x, bias=self._x_bias)
+        one = np.full(c.shape[:-1] + (1,), fmt.emax, np.int64)
+        return _Tensor(np.concatenate([c, one], -1), self._x_bias)
+
+    def forward_weights(self, l: int) -> _Tensor:
+        cfg = self.cfg
+        codes = forward_weights(self.u[l], cfg.madam.weight, self.u_bias[l], cfg.fmt, self.f_bias[l])
+        return _Tensor(codes, self.f_bias[l])
+
+    def _requant_dynamic(self, sign, x, zero) -> _Tensor:
+        fmt = self.cfg.fmt
+        live = ~zero
+        b = (int(x[live].max()) if live.any() else fmt.emax) - fmt.emax
+        return _Tensor(fmt.from_exponent(sign, x, zero, bias=b), b)
+
+    def _hidden(self, S, bias) -> _Tensor:
+        sign, x, zero = self.cfg.mac.to_lns(S)
+        x = x + bias
+        zero = zero | (sign == 1)                            # ReLU
+        sign = np.zeros_like(sign)
+        n = x.shape[0]
+        x = np.concatenate([x, [0]])                         # constant 1 for the next bias
+        zero = np.concatenate([zero, [False]])
+        sign = np.concatenate([sign, [0]])
+        del n
+        return self._requant_dynamic(sign, x, zero)
+
+    def _error_out(self, S, bias: int, label: int) -> _Tensor:
+        """Softmax cross-entropy error ``p - onehot`` from the logit accumulator words."""
+        fmt, mac = self.cfg.fmt, self.cfg.mac
+        gamma, f = fmt.gamma, fmt.frac_bits
+        # logit y = S * 2^(lsb_q + bias/gamma); z = round(gamma * log2e * y)
+        qb, rb = bias >> f, bias & (gamma - 1)
+        C = int(round(gamma * LOG2E * 2.0 ** (rb / gamma) * 2.0**SOFTMAX_P))
+        sh = SOFTMAX_P - mac.lsb_q - qb
+        prod = [int(s) * C for s in S]                       # Python ints: no overflow
+        if sh > 0:
+            z = np.array([(p + (1 << (sh - 1))) >> sh for p in prod], np.int64)
+        else:
+            z = np.array([p << -sh for p in prod], np.int64)
+        d = z - z.max()
+        Ws = self.cfg.softmax_window
+        top = gamma * (Ws - 1)
+        pe = d + top
+        L = to_linear(np.maximum(pe, -gamma * 64), f, mac.lut_frac, 0, Ws)
+        total = int(L.sum())
+        _, xs, _ = from_linear(np.array([total]), -mac.lut_frac, f, mac.mid_bits)
+        x = pe - int(xs[0])
+        zero = L == 0
+        sign = np.zeros_like(d)
+        rest = total - int(L[label])
+        _, xr, zr = from_linear(np.array([rest]), -mac.lut_frac, f, mac.mid_bits)
+        x[label] = int(xr[0]) - int(xs[0])
+        zero[label] = bool(zr[0])
+        sign[label] = 1
+        return self._requant_dynamic(sign, x, zero)
+
+    # -- passes ------------------------------------------------------------------------
+    def forward(self, a: _Tensor, keep: bool = False):
+        """Forward pass of one sample; returns the last accumulator words (and the trace)."""
+        trace = [a]
+        Ss = []
+        mac = self.cfg.mac
+        nl = len(self.u)
+        for l in range(nl):
+            w = self.forward_weights(l)
+            S = matmul(w.codes, a.codes[:, None], mac)[:, 0]
+            Ss.append(S)
+            if l < nl - 1:
+                a = self._hidden(S, w.bias + a.bias)
+                trace.append(a)
+        if keep:
+            return S, trace, Ss
+        return S
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Class predictions (argmax of the last accumulator words, lowest index on ties)."""
+        x = np.atleast_2d(x)
+        out = np.empty(len(x), np.int64)
+        for i in range(len(x)):
+            out[i] = int(np.argmax(self.forward(self.input_codes(x[i]))))
+        return out
+
+    def gradients(self, x: np.ndarray, label: int):
+        """Forward + backward of one sample: ``(prediction, [G_l tensors])``."""
+        cfg = self.cfg
+        fmt, mac = cfg.fmt, cfg.mac
+        a0 = self.input_codes(x)
+        S, trace, Ss = self.forward(a0, keep=True)
+        pred = int(np.argmax(S))
+        nl = len(self.u)
+        wl = self.forward_weights(nl - 1)
+        e = self._error_out(S, wl.bias + trace[-1].bias, int(label))
+        grads = [None] * nl
+        for l in range(nl - 1, -1, -1):
+            a = trace[l]
+            g = mul(e.codes[:, None], a.codes[None, :], fmt)
+            grads[l] = _Tensor(g, e.bias + a.bias + fmt.emax)
+            if l == 0:
+                break
+            w = self.forward_weights(l)
+            Sb = matmul(w.codes[:, :-1].T, e.codes[:, None], mac)[:, 0]
+            sign, xb, zero = mac.to_lns(Sb)
+            xb = xb + w.bias + e.bias
+            zero = zero | ~(Ss[l - 1] > 0)                   # ReLU derivative
+            e = self._requant_dynamic(sign, xb, zero)
+        return pred, grads
+
+    def step(self, x: np.ndarray, label: int, updater=None):
+        """One training step (forward, backward, update); returns the prediction."""
+        pred, grads = self.gradients(x, label)
+        if updater is None:
+            for l, g in enumerate(grads):
+                self.u[l], self.v[l], _ = madam_step(self.u[l], self.v[l], g.codes, g.bias,
+                                                     self.e_clamp[l], self.cfg.madam)
+        else:
+            updater(self, grads)
+        self.steps += 1
+        return pred
+
+    def weights_float(self):
+        """Stored weights decoded to float64, one (out, in + 1) matrix per layer."""
+        W = self.cfg.madam.weight
+        return [W.decode(u, b) for u, b in zip(self.u, self.u_bias)]
+
+    def state(self) -> dict:
+        """Everything the device holds, as integer arrays (for bit-exact comparisons)."""
+        return {"u": [u.copy() for u in self.u], "v": [v.copy() for v in self.v],
+                "u_bias": list(self.u_bias), "f_bias": list(self.f_bias),
+                "e_clamp": list(self.e_clamp), "steps": self.steps}
+
+
+def accuracy(model: LNSMLP, x, y) -> float:
+    return float(np.mean(model.predict(x) == np.asarray(y)))
+
+
+def train_lns(cfg: MLPConfig, data, epochs: int, seed: int,
+              callback: Callable[[int, dict], None] | None = None,
+              updater=None, progress: Callable[[int], None] | None = None) -> dict:
+    """Train the integer MLP; returns per-epoch metrics, the final state and the config.
+
+    ``data`` has ``x_train``/``y_train``/``x_test``/``y_test``; ``callback(epoch, metrics)``
+    runs after each epoch and ``progress(n)`` after every ``n`` samples.
+    """
+    check_int("epochs", epochs, 0, 100000)
+    model = LNSMLP(cfg, seed)
+    hist = []
+    n = len(data.x_train)
+    for ep in range(epochs):
+        correct = 0
+        order = epoch_order(n, seed, ep)
+        for k, i in enumerate(order):
+            correct += model.step(data.x_train[i], int(data.y_train[i]), updater) == data.y_train[i]
+            if progress is not None and (k + 1) % 64 == 0:
+                progress(64)
+        if progress is not None and n % 64:
+            progress(n % 64)
+        m = {"epoch": ep + 1, "train_acc": correct / n,
+             "test_acc": accuracy(model, data.x_test, data.y_test)}
+        hist.append(m)
+        if callback is not None:
+            callback(ep + 1, m)
+    return {"history": hist, "model": model, "config": cfg.to_dict()}
