@@ -9,7 +9,8 @@ saturation replay is needed at K = 256); xlns's ``xlnsnp @ xlnsnp`` computes an 
 its own (ideal Gaussian-log) addition. Inputs: "gaussian" = N(0, 1) entries scaled per
 tensor so the max-abs lands on emax (what the MLP's tensors look like); "uniform" = codes
 drawn uniformly from all 256 codes (the worst case for the window correction, half of all
-products fall below the window). Times are the median of ``--repeat`` runs, after one warm-up.
+products fall below the window). Times are the median of ``--repeat`` runs, after one warm-up,
+with one BLAS thread (``--threads=N`` to change; xlns is single-threaded).
 """
 
 from __future__ import annotations
@@ -19,9 +20,16 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 
-import numpy as np
+# One BLAS thread unless told otherwise (--threads): xlns runs on one core too, and a
+# multi-threaded BLAS spin-waits badly when the other core is busy.
+_threads = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--threads=")), "1")
+for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, _threads)
+
+import numpy as np  # noqa: E402
 
 from lnsmadam.golden.format import LNSFormat
 from lnsmadam.golden.mac import MACConfig, matmul
@@ -55,6 +63,7 @@ def main(argv=None):
     ap.add_argument("--json", default="out/bench_golden_matmul.json")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--sizes", default="64,256")
+    ap.add_argument("--threads", default="1", help="BLAS threads, as --threads=N (default 1)")
     args = ap.parse_args(argv)
     import xlns as xl
     xl.xlnssetF(3)
@@ -80,6 +89,7 @@ def main(argv=None):
               f"{r['xlns_s'] * 1e3:9.1f} {r['golden_MMAC_per_s']:14.1f} {r['speedup']:7.1f}x")
     out = {"rows": rows, "config": {"bits": 8, "gamma": 8, "acc_bits": CFG.acc_bits,
                                     "window": CFG.window, "lut_frac": CFG.lut_frac},
+           "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
            "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                        "numpy": np.__version__, "xlns": getattr(xl, "__version__", "1.0.5")}}
     if args.json:

@@ -2,6 +2,7 @@
 
     python bench/train_results.py table  [--seeds 0,1,2] [--epochs 30] [--json out/results_table.json]
     python bench/train_results.py sweep  [--seeds 0,1,2] [--epochs 30] [--json out/results_sweep.json]
+    python bench/train_results.py state  [--seeds 0,1,2] [--epochs 30] [--json out/results_state.json]
 
 ``table``: test accuracy (median over seeds, and min..max) on the digits MLP 64-16-10 of the
 8-bit integer LNS-Madam golden model and of the FP32 MLP with float LNS-Madam, Madam,
@@ -15,8 +16,13 @@ pipeline (every forward/backward tensor b-bit LNS, same MAC) trained by
 Two storage formats, the same for every optimiser: ``u12`` (sign + 11 bits, gamma_U = 128,
 the hardware's update format) and ``same`` (the stored weights are b-bit LNS too, so the
 smallest weight change is one b-bit step; LNS-Madam's lr is then one step of that format).
+
+``state``: 8-bit integer LNS-Madam with other second-moment formats / EMA constants
+(mantissa bits incl. the hidden one, beta = 1 - 2**-k), to show what the state bits buy.
+
 Runs use both cores (multiprocessing); each configuration is independent.
 """
+
 
 from __future__ import annotations
 
@@ -29,6 +35,10 @@ import time
 from multiprocessing import Pool
 
 import numpy as np
+
+#: (label, state man_bits, beta_k): the second-moment variants of the ``state`` mode.
+STATE_VARIANTS = [("m12_k10 (default, 17 b)", 12, 10), ("m10_k8 (15 b)", 10, 8),
+                  ("m8_k6 (13 b)", 8, 6), ("m7_k5 (12 b)", 7, 5), ("m8_k10 (13 b)", 8, 10)]
 
 
 def _fmt(bits):
@@ -74,6 +84,12 @@ def _job(args):
     if kind == "table":
         r = run(name, data, epochs, seed)
         hist = r.history
+    elif kind == "state":
+        from lnsmadam.golden.mlp import MLPConfig
+        from lnsmadam.golden.update import MadamConfig, StateFormat
+        _, man, k = extra
+        cfg = MLPConfig(madam=MadamConfig(state=StateFormat(man_bits=man), beta_k=k))
+        hist = train_lns(cfg, data, epochs, seed)["history"]
     else:
         bits, storage = extra
         cfg = _lns_config(bits, storage)
@@ -90,7 +106,7 @@ def _summ(accs):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["table", "sweep"])
+    ap.add_argument("what", choices=["table", "sweep", "state"])
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--bits", default="4,5,6,8")
@@ -102,6 +118,9 @@ def main(argv=None):
     if args.what == "table":
         names = ["lns-madam", "lns-madam-float", "madam", "fromage", "adam", "sgd"]
         jobs = [("table", n, s, args.epochs, None) for n in names for s in seeds]
+    elif args.what == "state":
+        names = [v[0] for v in STATE_VARIANTS]
+        jobs = [("state", v[0], s, args.epochs, v) for v in STATE_VARIANTS for s in seeds]
     else:
         names = ["lns-madam", "sgd", "adam"]
         jobs = [("sweep", n, s, args.epochs, (b, st)) for st in args.storage.split(",")
@@ -116,14 +135,14 @@ def main(argv=None):
     wall = time.perf_counter() - t0
     groups = {}
     for r in res:
-        key = (r["name"],) + (tuple(r["extra"]) if r["extra"] else ())
+        key = (r["name"],) + (tuple(r["extra"]) if r["extra"] and r["kind"] == "sweep" else ())
         groups.setdefault(key, []).append(100 * r["final_test_acc"])
     summary = {"|".join(map(str, k)): _summ(sorted(v)) for k, v in groups.items()}
-    if args.what == "table":
-        print(f"{'optimiser':>18} {'median test %':>14} {'min..max':>14}")
+    if args.what in ("table", "state"):
+        print(f"{'configuration':>24} {'median test %':>14} {'min..max':>14}")
         for n in names:
             s = summary[n]
-            print(f"{n:>18} {s['median']:14.2f} {s['min']:6.2f}..{s['max']:6.2f}")
+            print(f"{n:>24} {s['median']:14.2f} {s['min']:6.2f}..{s['max']:6.2f}")
     else:
         for st in args.storage.split(","):
             print(f"storage {st}: median test accuracy % over seeds {args.seeds}")

@@ -38,6 +38,8 @@ GRID: list[tuple[str, dict]] = [
     ("madam", {"lr": 0.01, "p_scale": 20.0}),
     ("lns-madam-float", {"lr": 1 / 128, "p_scale": 3.0}),
     ("lns-madam-float", {"lr": 1 / 128, "p_scale": 20.0}),
+    ("fromage", {"lr": 0.001, "p_bound": None}),
+    ("fromage", {"lr": 0.003, "p_bound": None}),
     ("fromage", {"lr": 0.01, "p_bound": None}),
     ("fromage", {"lr": 0.03, "p_bound": None}),
 ]

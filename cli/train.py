@@ -45,10 +45,12 @@ def _write_plot(path: str, runs, title: str) -> None:
               help="Width of every forward/backward LNS tensor.")
 @click.option("--gamma", type=int, default=8, show_default=True,
               help="Base factor of those tensors (a power of two, < 2**(bits-1)).")
-@click.option("--p-scale", type=click.FloatRange(0, 1e6, min_open=True), default=20.0,
+@click.option("--p-scale", type=click.FloatRange(0, 1e6, min_open=True), default=10.0,
               show_default=True, help="sigma* = p_scale * RMS(initial weights), per layer.")
 @click.option("--lr-step", type=click.IntRange(1, 64), default=1, show_default=True,
               help="LNS-Madam learning rate in update-format LSBs (1 = 2^-7 octave).")
+@click.option("--bias-correction/--seed-v", default=False, show_default=True,
+              help="Madam's 1/(1-beta^t) bias correction, or seed v with the first g^2.")
 @click.option("--baseline", type=click.Choice(BASELINES + ("none",)), default="adam",
               show_default=True, help="FP32 optimiser trained side by side.")
 @click.option("--baseline-lr", type=click.FloatRange(0, min_open=True), default=None,
@@ -59,7 +61,8 @@ def _write_plot(path: str, runs, title: str) -> None:
               help="Write accuracy curves to this PNG file.")
 @click.option("--progress/--no-progress", default=None,
               help="Show progress bars (default: when stderr is a terminal or in CI logs).")
-def train(backend, epochs, hidden, seed, bits, gamma, p_scale, lr_step, baseline, baseline_lr,
+def train(backend, epochs, hidden, seed, bits, gamma, p_scale, lr_step, bias_correction,
+          baseline, baseline_lr,
           json_path, plot_path, progress):
     """Train the 8x8-digits MLP with integer LNS-Madam (and an FP32 baseline)."""
     from tqdm import tqdm
@@ -70,14 +73,12 @@ def train(backend, epochs, hidden, seed, bits, gamma, p_scale, lr_step, baseline
     from lnsmadam.golden.mlp import MLPConfig
     from lnsmadam.golden.update import MadamConfig
 
-    if gamma < 1 or gamma & (gamma - 1):
-        raise click.BadParameter(f"must be a power of two, got {gamma}", param_hint="--gamma")
-    frac = gamma.bit_length() - 1
-    if frac > bits - 2:
-        raise click.BadParameter(f"must be <= 2**(bits-2) = {2 ** (bits - 2)} for {bits}-bit "
-                                 f"words, got {gamma}", param_hint="--gamma")
-    fmt = LNSFormat(bits, frac)
-    cfg = MLPConfig(sizes=(64, hidden, 10), fmt=fmt, madam=MadamConfig(lr_step=lr_step),
+    try:
+        fmt = LNSFormat.from_gamma(bits, gamma)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--gamma") from None
+    cfg = MLPConfig(sizes=(64, hidden, 10), fmt=fmt,
+                    madam=MadamConfig(lr_step=lr_step, bias_correction=bias_correction),
                     p_scale=p_scale)
     data = load_digits_split(0)
     n = len(data.x_train)

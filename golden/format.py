@@ -150,6 +150,17 @@ class LNSFormat:
         if self.underflow not in ("flush", "min"):
             raise ValueError(f"underflow must be 'flush' or 'min', got {self.underflow!r}")
 
+    @classmethod
+    def from_gamma(cls, bits: int, gamma: int, bias: int = 0,
+                   underflow: Literal["flush", "min"] = "flush") -> "LNSFormat":
+        """Build a format from its base factor ``gamma`` (a power of two, 1..2**(bits-2))."""
+        check_int("bits", bits, 3, MAX_BITS)
+        hi = 1 << (int(bits) - 2)
+        g = check_int("gamma", gamma, 1, hi)
+        if g & (g - 1):
+            raise ValueError(f"gamma must be a power of two in [1, {hi}], got {g}")
+        return cls(int(bits), g.bit_length() - 1, bias, underflow)
+
     # -- derived constants -------------------------------------------------------------
     @property
     def gamma(self) -> int:

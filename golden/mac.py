@@ -155,7 +155,8 @@ def matmul(a, b, cfg: MACConfig, chunk: int = 1 << 22) -> np.ndarray:
       53 bits): with ``Ea = gamma*qa + ra``, ``Eb = gamma*qb + rb`` the untruncated product
       ``T[(ra+rb) mod gamma] * 2**(qa+qb+carry)`` splits into ``gamma`` integer-valued
       float64 matrix products (BLAS, exact because every partial sum is an integer below
-      2**53); the products below the window are then subtracted exactly;
+      2**53); the products below the window are then subtracted exactly (when they are
+      more than a quarter of all, replaying is cheaper and is used instead);
     * **replay** (otherwise): every product is formed and accumulated lane group by lane
       group with the saturation rule, in chunks of rows.
     """
@@ -167,14 +168,17 @@ def matmul(a, b, cfg: MACConfig, chunk: int = 1 << 22) -> np.ndarray:
     if K == 0:
         return np.zeros((a.shape[0], b.shape[1]), np.int64)
     fits53 = cfg.lut_frac + 2 + cfg.q_top + max(1, (K - 1).bit_length()) < 53
-    if fits53:
+    # tiny products (the MLP's per-sample matrix-vector products) are cheaper to replay
+    if fits53 and a.shape[0] * K * b.shape[1] >= 4096:
         out = _matmul_separable(a, b, cfg)
         if out is not None:
             return out
     return _matmul_replay(a, b, cfg, chunk)
 
 
-def _matmul_separable(a, b, cfg: MACConfig):
+def _matmul_separable(a, b, cfg: MACConfig, max_low: float = 0.25):
+    """The separable strategy; None when saturation is possible or more than ``max_low`` of
+    all pairs fall below the window (then replaying is cheaper)."""
     fmt = cfg.fmt
     f, gamma = fmt.frac_bits, fmt.gamma
     T = np.asarray(pow2_table(f, cfg.lut_frac), np.float64)
@@ -193,19 +197,10 @@ def _matmul_separable(a, b, cfg: MACConfig):
     qb, rb = eb >> f, eb & (gamma - 1)
     M, K = a.shape
     N = b.shape[1]
-    ga = np.where(za, 0.0, np.where(sa == 1, -1.0, 1.0) * np.exp2(qa))
-    gb = np.where(zb, 0.0, np.where(sb == 1, -1.0, 1.0) * np.exp2(qb))
-    # all gamma remainder classes in one BLAS call: [A_0 .. A_g-1] @ [B_0; ..; B_g-1]
-    ts = np.arange(gamma)
-    A_st = np.where(ra[:, None, :] == ts[None, :, None], ga[:, None, :], 0.0).reshape(M, gamma * K)
-    sidx = ts[:, None, None] + rb[None, :, :]
-    B_st = (gb[None] * T[sidx & (gamma - 1)] * np.exp2(sidx >> f)).reshape(gamma * K, N)
-    full = A_st @ B_st
     # subtract the products below the window (p = Ea + Eb < gamma * q_lo), visiting only
     # those pairs: one sorted search over all (k, column) keys finds, for every (k, row),
     # the columns whose Eb is small enough
     P0 = gamma * cfg.q_lo
-    low = np.zeros_like(full)
     big = 1 << 20
     ea_l = np.where(za, big, ea)
     eb_l = np.where(zb, big, eb)
@@ -216,6 +211,17 @@ def _matmul_separable(a, b, cfg: MACConfig):
     cnt = np.searchsorted(keys, thr.ravel(), side="left") - \
         np.repeat(np.arange(K) * N, M)                               # pairs per (k, i)
     total = int(cnt.sum())
+    if total > max_low * (M * K * N):
+        return None     # mostly below the window: replaying every product is cheaper
+    ga = np.where(za, 0.0, np.where(sa == 1, -1.0, 1.0) * np.exp2(qa))
+    gb = np.where(zb, 0.0, np.where(sb == 1, -1.0, 1.0) * np.exp2(qb))
+    # all gamma remainder classes in one BLAS call: [A_0 .. A_g-1] @ [B_0; ..; B_g-1]
+    ts = np.arange(gamma)
+    A_st = np.where(ra[:, None, :] == ts[None, :, None], ga[:, None, :], 0.0).reshape(M, gamma * K)
+    sidx = ts[:, None, None] + rb[None, :, :]
+    B_st = (gb[None] * T[sidx & (gamma - 1)] * np.exp2(sidx >> f)).reshape(gamma * K, N)
+    full = A_st @ B_st
+    low = np.zeros_like(full)
     if total:
         kk, ii = np.divmod(np.repeat(np.arange(K * M), cnt), M)
         first = np.repeat(np.cumsum(cnt) - cnt, cnt)

@@ -46,7 +46,7 @@ from .convert import from_linear, to_linear
 from .format import LNSFormat, check_int
 from .mac import MACConfig, matmul
 from .mul import mul
-from .update import MadamConfig, forward_weights, madam_step
+from .update import BiasCorrection, MadamConfig, forward_weights, madam_step
 
 __all__ = ["MLPConfig", "LNSMLP", "train_lns", "LOG2E"]
 
@@ -80,7 +80,7 @@ class MLPConfig:
     fmt: LNSFormat = field(default_factory=lambda: LNSFormat(8, 3))
     mac: MACConfig | None = None
     madam: MadamConfig = field(default_factory=MadamConfig)
-    p_scale: float = 20.0
+    p_scale: float = 10.0
     softmax_window: int = 16
 
     def __post_init__(self):
@@ -107,7 +107,8 @@ class MLPConfig:
             "state_format": {"exp_bits": md.state.exp_bits, "man_bits": md.state.man_bits,
                              "offset": md.state.offset},
             "lr_step": md.lr_step, "g_bound": md.g_bound, "beta_k": md.beta_k,
-            "guard_bits": md.guard_bits, "p_scale": self.p_scale,
+            "guard_bits": md.guard_bits, "bias_correction": md.bias_correction,
+            "bc_bits": md.bc_bits, "p_scale": self.p_scale,
             "softmax_window": self.softmax_window,
             "bits_per_weight": md.bits_per_weight,
         }
@@ -145,8 +146,8 @@ class LNSMLP:
             self.u_bias.append(ub)
             self.e_clamp.append(W.emax)
             self.f_bias.append(fb)
-        e = fmt.emax
-        self._x_bias = -e
+        self._x_bias = -fmt.emax
+        self.bc = BiasCorrection(cfg.madam)
         self.steps = 0
 
     # -- pieces ------------------------------------------------------------------------
@@ -265,9 +266,10 @@ class LNSMLP:
         """One training step (forward, backward, update); returns the prediction."""
         pred, grads = self.gradients(x, label)
         if updater is None:
+            bc = self.bc.step()
             for l, g in enumerate(grads):
                 self.u[l], self.v[l], _ = madam_step(self.u[l], self.v[l], g.codes, g.bias,
-                                                     self.e_clamp[l], self.cfg.madam)
+                                                     self.e_clamp[l], self.cfg.madam, bc)
         else:
             updater(self, grads)
         self.steps += 1
@@ -282,7 +284,7 @@ class LNSMLP:
         """Everything the device holds, as integer arrays (for bit-exact comparisons)."""
         return {"u": [u.copy() for u in self.u], "v": [v.copy() for v in self.v],
                 "u_bias": list(self.u_bias), "f_bias": list(self.f_bias),
-                "e_clamp": list(self.e_clamp), "steps": self.steps}
+                "e_clamp": list(self.e_clamp), "steps": self.steps, "bc_B": self.bc.B}
 
 
 def accuracy(model: LNSMLP, x, y) -> float:

@@ -11,16 +11,18 @@ One step, all in integers (``f``/``gamma`` are the gradient format's):
    mantissa ``T[t & (gamma-1)]`` (:func:`~lnsmadam.golden.format.pow2_table` with
    ``man_bits - 1`` fraction bits). Above the state range it saturates; below it the gradient
    is treated as ZERO (for the whole step).
-2. EMA with ``beta = 1 - 2**-k``, no bias correction:
-   * ``v == 0`` and ``g`` non-zero: ``v' = g**2`` (the seed replaces Madam's bias correction:
-     Madam's first bias-corrected estimate is exactly ``g1**2``);
+2. EMA with ``beta = 1 - 2**-k``:
+   * without bias correction only: ``v == 0`` and ``g`` non-zero gives ``v' = g**2`` (the
+     seed; Madam's first bias-corrected estimate is exactly ``g1**2``);
    * otherwise align the addends ``v`` and ``g**2 * 2**-k`` to ``e = max(ev, eg - k)`` with
      ``guard_bits`` extra bits (``g**2`` with ``k`` more; floor),
      ``S = A * (2**k - 1) + B`` (``B = 0`` for a ZERO gradient), and renormalise ``S``
      to ``man_bits`` bits, rounding half up (a carry out renormalises). Exponent overflow
      saturates; underflow gives ``v' = 0``.
 3. Normalise in the log domain: ``x_v`` = LNS exponent of ``v'`` (leading one + midpoints at
-   resolution ``gamma``), ``z = 2*x_g - x_v``, so ``|g|/sqrt(v') = 2**(z / (2 gamma))``.
+   resolution ``gamma``), minus the step's bias-correction exponent (``v_hat = v' /
+   (1 - beta**t)``, :class:`BiasCorrection`), ``z = 2*x_g - x_v``, so
+   ``|g|/sqrt(v_hat) = 2**(z / (2 gamma))``.
 4. ``n = round_half_even(|g|/sqrt(v'))`` clamped to ``g_bound``, read off integer
    thresholds (:func:`~lnsmadam.golden.format.round_threshold_table`); ``n = 0`` if ``g`` is
    ZERO or ``v' == 0`` (Madam's NaN -> 0).
@@ -44,7 +46,8 @@ from .convert import bit_length
 from .format import (LNSFormat, check_int, midpoint_table, pow2_table,
                      round_threshold_table)
 
-__all__ = ["StateFormat", "MadamConfig", "madam_step", "forward_weights", "sigma_clamp_field"]
+__all__ = ["StateFormat", "MadamConfig", "BiasCorrection", "madam_step", "forward_weights",
+           "sigma_clamp_field"]
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,11 @@ class MadamConfig:
     g_bound : integer clamp of the normalised gradient, 1..64.
     beta_k : ``beta = 1 - 2**-beta_k``, 1..20.
     guard_bits : extra alignment bits in the EMA add, 0..8.
+    bias_correction : True: Madam's ``v / (1 - beta**t)``, with ``beta**t`` tracked once per
+        step by :class:`BiasCorrection` and applied as an exponent subtraction; False (the
+        default: measured as good, one register simpler): seed ``v`` with ``g**2`` at the
+        first non-zero gradient instead.
+    bc_bits : fraction bits of the ``beta**t`` register, 12..40.
     """
 
     weight: LNSFormat = field(default_factory=lambda: LNSFormat(12, 7, underflow="min"))
@@ -117,8 +125,13 @@ class MadamConfig:
     g_bound: int = 10
     beta_k: int = 10
     guard_bits: int = 2
+    bias_correction: bool = False
+    bc_bits: int = 24
 
     def __post_init__(self):
+        if not isinstance(self.bias_correction, (bool, np.bool_)):
+            raise ValueError(f"bias_correction must be a bool, got {self.bias_correction!r}")
+        check_int("bc_bits", self.bc_bits, 12, 40)
         check_int("lr_step", self.lr_step, 1, 64)
         check_int("g_bound", self.g_bound, 1, 64)
         check_int("beta_k", self.beta_k, 1, 20)
@@ -130,6 +143,37 @@ class MadamConfig:
     @property
     def bits_per_weight(self) -> int:
         return self.weight.bits + self.state.bits
+
+
+class BiasCorrection:
+    """The per-step bias-correction exponent, shared by every weight of a step.
+
+    Holds ``B = round-down(beta**t * 2**bc_bits)``, updated once per training step by
+    ``B <- B - (B >> beta_k)`` (exactly the EMA's decay applied to 1), starting at
+    ``2**bc_bits`` (t = 0). :meth:`exponent` is the LNS exponent of ``1 - beta**t`` at the
+    gradient format's resolution, ``from_linear(2**bc_bits - B)``: 0 once the correction is
+    below half a step, negative (e.g. ``-80`` at t = 1 for beta_k = 10, gamma = 8) before.
+    """
+
+    def __init__(self, cfg: "MadamConfig"):
+        self.cfg = cfg
+        self.B = 1 << cfg.bc_bits
+        self.t = 0
+
+    def step(self) -> int:
+        """Advance to the next step (t += 1) and return its exponent."""
+        self.B -= self.B >> self.cfg.beta_k
+        self.t += 1
+        return self.exponent()
+
+    def exponent(self) -> int:
+        from .convert import from_linear
+        if not self.cfg.bias_correction or self.t == 0:
+            return 0
+        g = self.cfg.grad
+        _, x, _ = from_linear(np.array([(1 << self.cfg.bc_bits) - self.B]), -self.cfg.bc_bits,
+                              g.frac_bits, self.cfg.state.man_bits - 1)
+        return int(x[0])
 
 
 def sigma_clamp_field(sigma: float, weight: LNSFormat, bias: int) -> int:
@@ -154,8 +198,12 @@ def forward_weights(w_codes, weight: LNSFormat, w_bias: int, fwd: LNSFormat, fwd
     return fwd.from_exponent(sign, xf, zero, bias=fwd_bias)
 
 
-def madam_step(w_codes, v_codes, g_codes, g_bias: int, e_clamp, cfg: MadamConfig):
+def madam_step(w_codes, v_codes, g_codes, g_bias: int, e_clamp, cfg: MadamConfig,
+               bc_exp: int = 0):
     """One integer LNS-Madam step on whole arrays (broadcast ``e_clamp``).
+
+    ``bc_exp`` is this step's :meth:`BiasCorrection.exponent` (ignored without bias
+    correction).
 
     Returns ``(w_new, v_new, n)`` with ``n`` the signed exponent change applied to each
     weight's magnitude field (before the clamps), for statistics.
@@ -196,7 +244,7 @@ def madam_step(w_codes, v_codes, g_codes, g_bias: int, e_clamp, cfg: MadamConfig
     carry = m_new >> V.man_bits            # rounding up past the binade: renormalise
     m_new = m_new >> carry
     e_new = e_new + carry
-    seed = vzero & ~zg
+    seed = vzero & ~zg & (not cfg.bias_correction)
     m_new = np.where(seed, mg, m_new)
     e_new = np.where(seed, egs, e_new)
     ov = e_new > V.emax
@@ -208,6 +256,8 @@ def madam_step(w_codes, v_codes, g_codes, g_bias: int, e_clamp, cfg: MadamConfig
     mids = np.asarray(midpoint_table(f, fb), np.int64)
     rv = (m_new[..., None] >= mids).sum(-1)
     xv = gamma * (e_new + V.offset) + rv
+    if cfg.bias_correction:
+        xv = xv - int(bc_exp)                  # v_hat = v / (1 - beta^t)
     z = 2 * xg - xv
     # 4. round to an integer, clamp to g_bound
     thr = np.asarray(round_threshold_table(f, cfg.g_bound), np.int64)

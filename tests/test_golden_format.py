@@ -32,6 +32,19 @@ def test_bad_parameters_name_the_parameter(kw, name):
         LNSFormat(**kw)
 
 
+@pytest.mark.parametrize("bits, gamma, msg", [(8, 3, "power of two"), (8, 6, "power of two"),
+                                               (8, 128, r"gamma must be in \[1, 64\]"),
+                                               (8, 0, "gamma"), (2, 1, "bits")])
+def test_from_gamma_validates(bits, gamma, msg):
+    with pytest.raises(ValueError, match=msg):
+        LNSFormat.from_gamma(bits, gamma)
+
+
+def test_from_gamma():
+    assert LNSFormat.from_gamma(8, 8) == LNSFormat(8, 3)
+    assert LNSFormat.from_gamma(4, 1, bias=-3).bias == -3
+
+
 def test_gamma_must_be_power_of_two_by_construction():
     # gamma is 2**frac_bits: a non power of two cannot be expressed; frac_bits range is checked
     assert [LNSFormat(8, f).gamma for f in range(7)] == [1, 2, 4, 8, 16, 32, 64]

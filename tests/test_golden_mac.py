@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 
 from lnsmadam.golden.convert import bit_length, from_linear, to_linear
 from lnsmadam.golden.format import LNSFormat
-from lnsmadam.golden.mac import MACConfig, dot, matmul
+from lnsmadam.golden.mac import MACConfig, _matmul_replay, _matmul_separable, dot, matmul
 from lnsmadam.golden.mul import mul
 
 F8 = LNSFormat(8, 3)
@@ -185,3 +185,28 @@ def test_mac_config_validation():
         matmul(np.zeros((2, 3), int), np.zeros((2, 3), int), MACConfig())
     with pytest.raises(ValueError, match=r"a must be in \[0, 255\]"):
         matmul(np.full((1, 1), 300), np.zeros((1, 1), int), MACConfig())
+
+
+@pytest.mark.parametrize("cfg", CONFIGS + [MACConfig(window=4, acc_bits=20),
+                                           MACConfig(fmt=LNSFormat(10, 4), lut_frac=8, window=20,
+                                                     acc_bits=40)],
+                         ids=lambda c: f"b{c.fmt.bits}_w{c.window}_acc{c.acc_bits}_l{c.lanes}_s{int(c.saturate)}")
+def test_separable_and_replay_strategies_agree(cfg):
+    """The BLAS (separable + window correction) strategy equals the product-by-product
+    replay on random and max-scaled operands; where saturation is possible it declines."""
+    rng = np.random.default_rng(cfg.acc_bits * 7 + cfg.lanes)
+    fmt = cfg.fmt
+    for m, k, n in [(1, 1, 1), (3, 70, 5), (40, 64, 33), (64, 65, 16)]:
+        a = rng.integers(0, fmt.ncodes, (m, k))
+        b = rng.integers(0, fmt.ncodes, (k, n))
+        g = rng.standard_normal((m, k))
+        ag = fmt.encode(g, fmt.bias_for_max(np.abs(g).max()))
+        for x in (a, ag):
+            ref = _matmul_replay(x, b, cfg, 1 << 20)
+            sep = _matmul_separable(x, b, cfg, max_low=1.0)   # force the correction path
+            if sep is None:
+                # declined: only allowed when the sum of |products| could reach the limit
+                assert cfg.saturate and cfg.acc_bits < cfg.exact_acc_bits(k)
+            else:
+                assert np.array_equal(sep, ref)
+            assert np.array_equal(matmul(x, b, cfg), ref)

@@ -7,10 +7,11 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from lnsmadam.golden.format import LNSFormat
-from lnsmadam.golden.update import (MadamConfig, StateFormat, forward_weights, madam_step,
-                                    sigma_clamp_field)
+from lnsmadam.golden.update import (BiasCorrection, MadamConfig, StateFormat, forward_weights,
+                                    madam_step, sigma_clamp_field)
 
-CFG = MadamConfig()
+CFG = MadamConfig()                            # the default, seeding: v starts at the first g^2
+BCFG = MadamConfig(bias_correction=True)       # Madam's bias correction
 G = CFG.grad
 W = CFG.weight
 V = CFG.state
@@ -19,8 +20,8 @@ NEG = 1 << 11                  # weight sign bit
 GNEG = 1 << 7
 
 
-def step(w, v, g, clamp=2047, cfg=CFG, gb=GB):
-    a, b, n = madam_step(np.array([w]), np.array([v]), np.array([g]), gb, clamp, cfg)
+def step(w, v, g, clamp=2047, cfg=CFG, gb=GB, bc=0):
+    a, b, n = madam_step(np.array([w]), np.array([v]), np.array([g]), gb, clamp, cfg, bc)
     return int(a[0]), int(b[0]), int(n[0])
 
 
@@ -141,7 +142,7 @@ def test_config_validation():
 
 
 # -- independent scalar model ------------------------------------------------------
-def scalar_step(w, v, g, gb, clamp, cfg):
+def scalar_step(w, v, g, gb, clamp, cfg, bc=0):
     """Per-weight model in Python ints written from docs/format.md §7 (not from update.py)."""
     from lnsmadam.golden.format import midpoint_table, pow2_table, round_threshold_table
     Wf, Gf, Vf = cfg.weight, cfg.grad, cfg.state
@@ -159,7 +160,7 @@ def scalar_step(w, v, g, gb, clamp, cfg):
             e_g, m_g = Vf.emax, (1 << Vf.man_bits) - 1
         if e_g < 1:
             gzero = True
-    if ev == 0:
+    if ev == 0 and (gzero or not cfg.bias_correction):
         if gzero:
             e_n, m_n = 0, 0
         else:
@@ -167,7 +168,7 @@ def scalar_step(w, v, g, gb, clamp, cfg):
     else:
         k = cfg.beta_k
         e = ev if gzero else max(ev, e_g - k)
-        a = (mv << cfg.guard_bits) >> (e - ev)
+        a = 0 if ev == 0 else (mv << cfg.guard_bits) >> (e - ev)
         b = 0 if gzero else (m_g << (cfg.guard_bits + k)) >> (e - e_g + k)
         s = a * ((1 << k) - 1) + b
         L = s.bit_length() - 1
@@ -184,7 +185,7 @@ def scalar_step(w, v, g, gb, clamp, cfg):
     n = 0
     if not gzero and e_n != 0:
         r = sum(m_n >= m for m in midpoint_table(Gf.frac_bits, fb))
-        xv = Gf.gamma * (e_n + Vf.offset) + r
+        xv = Gf.gamma * (e_n + Vf.offset) + r - (bc if cfg.bias_correction else 0)
         z = 2 * xg - xv
         n = sum(z >= t for t in round_threshold_table(Gf.frac_bits, cfg.g_bound))
     if ew == 0:
@@ -194,9 +195,10 @@ def scalar_step(w, v, g, gb, clamp, cfg):
     return (sw << Wf.exp_bits) | ew, v_new
 
 
-SCFGS = [CFG, MadamConfig(state=StateFormat(5, 8, -30), beta_k=6, guard_bits=0, g_bound=4),
+SCFGS = [CFG, BCFG,
+         MadamConfig(state=StateFormat(5, 8, -30), beta_k=6, guard_bits=0, g_bound=4),
          MadamConfig(weight=LNSFormat(10, 5, underflow="min"), grad=LNSFormat(6, 2),
-                     state=StateFormat(4, 6, -20), beta_k=3, lr_step=3)]
+                     state=StateFormat(4, 6, -20), beta_k=3, lr_step=3, bias_correction=False)]
 
 
 @pytest.mark.parametrize("ci", range(len(SCFGS)))
@@ -211,9 +213,10 @@ def test_vectorised_step_matches_scalar_model(ci, data):
     gc = data.draw(st.lists(st.integers(0, cfg.grad.ncodes - 1), min_size=n, max_size=n))
     gb = data.draw(st.integers(-3 * cfg.grad.emax, cfg.grad.emax))
     clamp = data.draw(st.integers(1, cfg.weight.emax))
-    w2, v2, _ = madam_step(np.array(wc), np.array(vc), np.array(gc), gb, clamp, cfg)
+    bc = data.draw(st.integers(-12 * cfg.grad.gamma, 0))
+    w2, v2, _ = madam_step(np.array(wc), np.array(vc), np.array(gc), gb, clamp, cfg, bc)
     for i in range(n):
-        assert (int(w2[i]), int(v2[i])) == scalar_step(wc[i], vc[i], gc[i], gb, clamp, cfg)
+        assert (int(w2[i]), int(v2[i])) == scalar_step(wc[i], vc[i], gc[i], gb, clamp, cfg, bc)
 
 
 def test_long_sequence_tracks_float_madam_normaliser():
@@ -248,3 +251,44 @@ def test_each_ema_step_is_within_half_an_ulp():
         exact = gv * gv if old == 0 else (1 - 2**-10) * old + 2**-10 * gv * gv
         if exact:
             assert abs(float(V.decode(v)) / exact - 1) <= 2.0 ** -(V.man_bits - 1)
+
+
+# -- bias correction (the default) ---------------------------------------------------
+def test_bias_correction_register():
+    bc = BiasCorrection(BCFG)
+    assert bc.exponent() == 0 and bc.t == 0
+    assert bc.step() == -80                                  # 1 - beta = 2^-10: 10 octaves
+    assert bc.step() == round(8 * math.log2(1 - (1 - 2**-10) ** 2))
+    exps = [bc.step() for _ in range(20000)]
+    assert exps == sorted(exps)                              # monotonic towards 0
+    assert exps[-1] == 0 and bc.B < (1 << BCFG.beta_k)
+    for t in (10, 100, 1000, 3000):
+        b2 = BiasCorrection(BCFG)
+        for _ in range(t):
+            e = b2.step()
+        assert abs(e - 8 * math.log2(1 - (1 - 2**-10) ** t)) <= 0.5 + 1e-6
+    assert BiasCorrection(CFG).step() == 0                   # seeding mode: no correction
+
+
+def test_first_step_with_bias_correction_is_a_sign_step():
+    bc = BiasCorrection(BCFG)
+    e = bc.step()
+    g = int(G.encode(0.01, GB))
+    w1, v1, n = step(2000, 0, g, cfg=BCFG, bc=e)
+    assert (w1, n) == (1999, -1)
+    assert V.decode(v1) == pytest.approx(2**-10 * G.decode(g, GB) ** 2, rel=2**-11)
+    # the same EMA history with the exact float v_hat rounds to the same steps
+    rng = np.random.default_rng(4)
+    w, v, vf = 2000, 0, 0.0
+    for t in range(1, 300):
+        e = bc.step() if t > 1 else e
+        gv = float(G.decode(G.encode(rng.standard_normal() * 0.02, GB), GB))
+        c = int(G.encode(gv, GB))
+        if t > 1:
+            w, v, n = step(w, v, c, cfg=BCFG, bc=e)
+        else:
+            w, v, n = step(w, v, c, cfg=BCFG, bc=-80)
+        vf = (1 - 2**-10) * vf + 2**-10 * gv * gv
+        ratio = abs(gv) / math.sqrt(vf / (1 - (1 - 2**-10) ** t))
+        if abs(ratio - round(ratio)) < 0.45 and abs(ratio % 1 - 0.5) > 0.1:
+            assert abs(n) == min(round(ratio), 10) or gv == 0

@@ -1,0 +1,55 @@
+"""``lnsmadam train --backend golden``: outputs, JSON contents, bad input."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from lnsmadam.cli.main import cli
+
+
+def test_train_writes_json_and_plot(tmp_path):
+    js, png = tmp_path / "r.json", tmp_path / "r.png"
+    res = CliRunner().invoke(cli, ["train", "--epochs", "2", "--hidden", "8", "--seed", "1",
+                                   "--baseline", "sgd", "--json", str(js), "--plot", str(png),
+                                   "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "final test accuracy" in res.output
+    out = json.loads(js.read_text())
+    assert set(out["runs"]) == {"lns-madam", "sgd"}
+    for name, r in out["runs"].items():
+        assert [m["epoch"] for m in r["history"]] == [1, 2]
+        assert 0.5 < r["final_test_acc"] <= 1.0, name
+    assert out["lns_config"]["sizes"] == [64, 8, 10]
+    assert out["lns_config"]["bits"] == 8 and out["lns_config"]["gamma"] == 8
+    assert out["dataset"]["train"] == 1437 and out["seed"] == 1
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_train_other_format_and_no_baseline(tmp_path):
+    js = tmp_path / "r.json"
+    res = CliRunner().invoke(cli, ["train", "--epochs", "1", "--bits", "6", "--gamma", "4",
+                                   "--p-scale", "12", "--lr-step", "2", "--baseline", "none",
+                                   "--bias-correction",
+                                   "--json", str(js)])
+    assert res.exit_code == 0, res.output
+    out = json.loads(js.read_text())
+    assert list(out["runs"]) == ["lns-madam"]
+    assert out["lns_config"]["gamma"] == 4 and out["lns_config"]["lr_step"] == 2
+    assert out["lns_config"]["p_scale"] == 12 and out["lns_config"]["bias_correction"]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--gamma", "6"], "power of two"),
+    (["--bits", "4", "--gamma", "8"], "gamma must be in [1, 4]"),
+    (["--bits", "2"], "--bits"),
+    (["--epochs", "0"], "--epochs"),
+    (["--p-scale", "0"], "--p-scale"),
+    (["--baseline", "rmsprop"], "--baseline"),
+    (["--backend", "fpga"], "--backend"),
+])
+def test_bad_input_is_one_clear_error(args, needle):
+    res = CliRunner().invoke(cli, ["train"] + args)
+    assert res.exit_code == 2
+    assert needle in res.output
+    assert "Traceback" not in res.output
