@@ -129,7 +129,7 @@ class LNSFormat:
     ----------
     bits : int, 3..24
         Total word width, sign included. The exponent field has ``bits - 1`` bits.
-    frac_bits : int, 0..bits-2
+    frac_bits : int, 0..min(bits-2, 12)
         Fractional bits of the exponent; the base factor is ``gamma = 2**frac_bits`` and
         the base is ``2**(1/gamma)``. At least one integer exponent bit remains.
     bias : int
@@ -145,7 +145,8 @@ class LNSFormat:
 
     def __post_init__(self):
         check_int("bits", self.bits, 3, MAX_BITS)
-        check_int("frac_bits", self.frac_bits, 0, self.bits - 2)
+        # at least one integer exponent bit; the exact tables stop at gamma = 4096
+        check_int("frac_bits", self.frac_bits, 0, min(self.bits - 2, 12))
         check_int("bias", self.bias, -(1 << 30), 1 << 30)
         if self.underflow not in ("flush", "min"):
             raise ValueError(f"underflow must be 'flush' or 'min', got {self.underflow!r}")
@@ -155,7 +156,7 @@ class LNSFormat:
                    underflow: Literal["flush", "min"] = "flush") -> "LNSFormat":
         """Build a format from its base factor ``gamma`` (a power of two, 1..2**(bits-2))."""
         check_int("bits", bits, 3, MAX_BITS)
-        hi = 1 << (int(bits) - 2)
+        hi = 1 << min(int(bits) - 2, 12)
         g = check_int("gamma", gamma, 1, hi)
         if g & (g - 1):
             raise ValueError(f"gamma must be a power of two in [1, {hi}], got {g}")

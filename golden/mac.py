@@ -30,7 +30,7 @@ import numpy as np
 from .convert import from_linear, to_linear
 from .format import LNSFormat, check_int, midpoint_table, pow2_table
 
-__all__ = ["MACConfig", "matmul", "dot"]
+__all__ = ["MACConfig", "matmul", "dot", "int8_dot"]
 
 
 @dataclass(frozen=True)
@@ -266,3 +266,28 @@ def dot(a, b, cfg: MACConfig) -> int:
     if a.ndim != 1 or a.shape != b.shape:
         raise ValueError(f"dot needs two equal-length code vectors, got {a.shape} and {b.shape}")
     return int(matmul(a[None, :], b[:, None], cfg)[0, 0])
+
+
+def int8_dot(a, b, lanes: int, acc_bits: int, saturate: bool = True) -> int:
+    """Accumulator word of the INT8 baseline unit for one vector.
+
+    Products ``a_k * b_k`` of signed 8-bit integers are summed exactly in groups of
+    ``lanes`` (operands ``lanes*c .. lanes*c + lanes - 1``, missing ones 0); each group sum
+    is added to a two's-complement ``acc_bits`` accumulator starting at 0, which after every
+    add saturates to ``[-2**(acc_bits-1), 2**(acc_bits-1) - 1]`` (``saturate``) or wraps.
+    """
+    check_int("lanes", lanes, 1, 256)
+    check_int("acc_bits", acc_bits, 16, 62)
+    a = np.asarray(a, np.int64)
+    b = np.asarray(b, np.int64)
+    if a.ndim != 1 or a.shape != b.shape:
+        raise ValueError("int8_dot needs two equal-length vectors")
+    if a.size and (min(a.min(), b.min()) < -128 or max(a.max(), b.max()) > 127):
+        raise ValueError("int8_dot operands must be in [-128, 127]")
+    lo, hi = -(1 << (acc_bits - 1)), (1 << (acc_bits - 1)) - 1
+    prods = (a * b).tolist()
+    acc = 0
+    for c in range(0, len(prods), lanes):
+        acc += sum(prods[c:c + lanes])
+        acc = min(max(acc, lo), hi) if saturate else ((acc - lo) % (1 << acc_bits)) + lo
+    return acc

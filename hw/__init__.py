@@ -5,4 +5,14 @@ format converters, multiply/accumulate units, the Madam weight-update unit, memo
 and the control that sequences a training step -- parameterised by the same format
 descriptions as :mod:`lnsmadam.golden`, against which every component is checked
 bit-exactly.
+
+Modules (each the twin of the :mod:`lnsmadam.golden` module of the same name):
+
+* :mod:`~lnsmadam.hw.format` -- the LNS word layout (packed word = golden code), the ZERO
+  test, constant ROMs, requantisation (``Requantize``).
+* :mod:`~lnsmadam.hw.mul` -- ``LNSMul``, the LNS multiply.
+* :mod:`~lnsmadam.hw.convert` -- ``ToLinear`` (table + barrel shift) and ``FromLinear``
+  (leading one + log-domain midpoints).
+* :mod:`~lnsmadam.hw.mac` -- ``LNSMAC``, the streaming N-lane dot-product unit, and
+  ``INT8MAC``, its signed 8-bit area baseline.
 """

@@ -1,0 +1,241 @@
+"""Streaming N-lane dot-product units (twin of :mod:`lnsmadam.golden.mac`).
+
+* :class:`LNSMAC`: LNS operands; per lane an exponent add, the ``2**(r/gamma)`` ROM and a
+  barrel shifter (:class:`~lnsmadam.hw.convert.ToLinear`); an exact adder tree; an
+  ``acc_bits`` saturating or wrapping accumulator; the result also converted back to an LNS
+  exponent (:class:`~lnsmadam.hw.convert.FromLinear`).
+* :class:`INT8MAC`: the area baseline, signed 8-bit operands and a plain
+  multiply-accumulate, with the same stream protocol.
+
+Stream protocol (both units). Input ``i_stream`` payload: ``a``, ``b`` (``lanes`` operands
+each), ``first``, ``last``. One beat carries ``lanes`` operand pairs of one vector (pad the
+last beat of a vector with ZERO / 0 operands). ``first`` marks the first beat of a vector
+(the accumulator restarts: ``acc = tree``, every vector must start with one), ``last`` its
+final beat (the result is emitted); a one-beat vector has both. Output ``o_stream`` payload:
+``acc`` (plus ``sign``, ``exp``, ``zero`` for :class:`LNSMAC`), one per vector, in order.
+
+Timing. Throughput one beat (``lanes`` products) per cycle. The datapath has ``pipeline``
+register stages before the accumulator, the accumulator, and an output register, so a vector
+whose last beat is accepted in cycle ``t`` is presented in cycle ``t + pipeline + 2``.
+Backpressure stalls the whole unit: ``i_stream.ready = ~o_stream.valid | o_stream.ready``,
+i.e. the input is refused exactly while the output holds a result that is not being taken in
+this cycle (a combinational path from ``o_stream.ready`` to ``i_stream.ready``; it is what
+lets back-to-back vectors stream at full rate).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, Value, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from lnsmadam.golden.format import check_int
+from lnsmadam.golden.mac import MACConfig
+
+from .convert import FromLinear, ToLinear
+from .format import check_bool, is_zero, lns_layout
+
+__all__ = ["LNSMAC", "INT8MAC", "mac_input_layout"]
+
+
+def mac_input_layout(operand, lanes: int) -> data.StructLayout:
+    """Input beat: ``a``, ``b`` (arrays of ``lanes`` operands), ``first``, ``last``."""
+    return data.StructLayout({
+        "a": data.ArrayLayout(operand, lanes),
+        "b": data.ArrayLayout(operand, lanes),
+        "first": 1,
+        "last": 1,
+    })
+
+
+class _Stages:
+    """Optional pipeline registers along the datapath, all advancing together on ``adv``.
+
+    ``cut(name, values)`` returns registered copies when ``name`` is an enabled cut,
+    else the values themselves; the beat's ``valid``/``first``/``last`` travel along.
+    """
+
+    def __init__(self, m: Module, adv, enabled, valid, first, last):
+        self.m, self.adv, self.enabled = m, adv, set(enabled)
+        self.valid, self.first, self.last = valid, first, last
+
+    def cut(self, name: str, values):
+        if name not in self.enabled:
+            return values
+        values = [Value.cast(v) for v in values]
+        regs = [Signal(v.shape(), name=f"{name}_{i}") for i, v in enumerate(values)]
+        ctl = [Signal(name=f"{name}_{c}") for c in ("valid", "first", "last")]
+        with self.m.If(self.adv):
+            self.m.d.sync += [r.eq(v) for r, v in zip(regs, values)]
+            self.m.d.sync += [c.eq(v) for c, v in zip(ctl, (self.valid, self.first, self.last))]
+        self.valid, self.first, self.last = ctl
+        return regs
+
+
+def _tree_levels(lanes: int) -> int:
+    return (lanes - 1).bit_length()
+
+
+class _StreamDot(wiring.Component):
+    """Shared skeleton: lane products -> adder tree -> accumulator -> output register."""
+
+    #: cut names in the order in which ``pipeline`` stages are enabled (set by subclasses)
+    _path_cuts: tuple[str, ...] = ()
+
+    def __init__(self, operand, lanes: int, acc_bits: int, saturate: bool, pipeline: int,
+                 extra_out: dict):
+        self.lanes = lanes
+        self.acc_bits = acc_bits
+        self.saturate = saturate
+        levels = _tree_levels(lanes)
+        # after the lanes' own cuts: the tree root, then the inner tree levels
+        self.cut_order = (self._path_cuts[:1] + (("tree",) if levels else ())
+                          + self._path_cuts[1:] + tuple(f"t{i}" for i in range(1, levels)))
+        self.pipeline = check_int("pipeline", pipeline, 1, len(self.cut_order))
+        out_layout = data.StructLayout({"acc": signed(acc_bits), **extra_out})
+        super().__init__({
+            "i_stream": In(stream.Signature(mac_input_layout(operand, lanes))),
+            "o_stream": Out(stream.Signature(out_layout)),
+        })
+
+    @property
+    def latency(self) -> int:
+        """Cycles from accepting a vector's last beat to presenting its result."""
+        return self.pipeline + 2
+
+    def _products(self, m: Module, st: _Stages, a, b) -> list:
+        raise NotImplementedError
+
+    def _out_fields(self, m: Module, acc) -> list:
+        return []
+
+    def elaborate(self, platform):
+        m = Module()
+        i, o = self.i_stream, self.o_stream
+        adv = Signal()
+        m.d.comb += [adv.eq(~o.valid | o.ready), i.ready.eq(adv)]
+        st = _Stages(m, adv, self.cut_order[:self.pipeline], i.valid, i.payload.first,
+                     i.payload.last)
+
+        level = self._products(m, st, i.payload.a, i.payload.b)
+        depth = 0
+        while len(level) > 1:
+            depth += 1
+            nxt = [level[k] + level[k + 1] for k in range(0, len(level) - 1, 2)]
+            if len(level) % 2:
+                nxt.append(level[-1])
+            level = st.cut("tree" if len(nxt) == 1 else f"t{depth}", nxt)
+        tree = level[0]
+
+        acc = Signal(signed(self.acc_bits))
+        done = Signal()                       # acc holds a finished vector
+        # restart by selecting the tree, not by zeroing the adder input: the mux then sits
+        # beside the adder instead of in front of it (cheaper on iCE40 in measured area);
+        # clip(tree) on a first beat is golden's clip(0 + tree)
+        total = Mux(st.first, tree, acc + tree)
+        if self.saturate:
+            hi, lo = (1 << (self.acc_bits - 1)) - 1, -(1 << (self.acc_bits - 1))
+            total = Mux(total > hi, hi, Mux(total < lo, lo, total))
+        with m.If(adv):
+            m.d.sync += done.eq(st.valid & st.last)
+            with m.If(st.valid):
+                m.d.sync += acc.eq(total)     # wrap mode: truncation is two's-complement wrap
+
+        with m.If(adv):
+            m.d.sync += o.valid.eq(done)
+            with m.If(done):
+                m.d.sync += o.payload.acc.eq(acc)
+                m.d.sync += self._out_fields(m, acc)
+        return m
+
+
+class LNSMAC(_StreamDot):
+    """Streaming LNS dot-product unit, bit-exact with :mod:`lnsmadam.golden.mac`.
+
+    Per beat, lane ``k``: ``p = Ea + Eb``, ``sign = sa ^ sb``, ZERO absorbs, then
+    ``±T[p & (gamma-1)] << (p >> f) - q_lo`` (0 below the window): ``MACConfig.products``.
+    The ``lanes`` products are summed exactly, then ``acc = clip(acc + tree)`` (saturate or
+    wrap at ``acc_bits``) with ``acc = clip(tree)`` on a ``first`` beat:
+    ``MACConfig.accumulate``. The output carries the accumulator word ``acc`` (LSB weight
+    ``2**lsb_q``) and its LNS conversion ``MACConfig.to_lns(acc)``: ``sign``, ``exp`` (the
+    absolute exponent ``x`` in field units: add the operand biases, then requantise) and
+    ``zero``.
+
+    Throughput one beat per cycle; latency ``pipeline + 2`` cycles (see the module docstring
+    for the stream protocol and backpressure).
+
+    Parameters
+    ----------
+    cfg : MACConfig
+        Format, table, window, accumulator and ``lanes`` (1..256).
+    pipeline : int, 1..(2 + ceil(log2(lanes)))
+        Register stages before the accumulator, enabled in this order: after the shifters
+        (the products), after the adder tree (if ``lanes > 1``), after the exponent adders,
+        then between adder-tree levels (first level first).
+    """
+
+    _path_cuts = ("lin", "sum")
+
+    def __init__(self, cfg: MACConfig, pipeline: int = 2):
+        if not isinstance(cfg, MACConfig):
+            raise ValueError(f"cfg must be a MACConfig, got {cfg!r}")
+        self.cfg = cfg
+        x_shape = signed(FromLinear.x_bits_for(cfg.acc_bits, cfg.fmt.frac_bits, cfg.lsb_q))
+        super().__init__(lns_layout(cfg.fmt), cfg.lanes, cfg.acc_bits, bool(cfg.saturate),
+                         pipeline, {"sign": 1, "exp": x_shape, "zero": 1})
+
+    def _products(self, m, st, a, b):
+        cfg = self.cfg
+        sums = []
+        for k in range(self.lanes):
+            sums += [a[k].exp + b[k].exp, a[k].sign ^ b[k].sign, is_zero(a[k]) | is_zero(b[k])]
+        sums = st.cut("sum", sums)
+        lins = []
+        for k in range(self.lanes):
+            tl = m.submodules[f"to_linear{k}"] = ToLinear(cfg.fmt, cfg.lut_frac, cfg.q_lo,
+                                                          cfg.window)
+            p, sign, zero = sums[3 * k:3 * k + 3]
+            m.d.comb += [tl.p.eq(p), tl.sign.eq(sign), tl.zero.eq(zero)]
+            lins.append(tl.lin)
+        return st.cut("lin", lins)
+
+    def _out_fields(self, m, acc):
+        cfg = self.cfg
+        fl = m.submodules.from_linear = FromLinear(cfg.acc_bits, cfg.fmt.frac_bits,
+                                                   cfg.mid_bits, cfg.lsb_q)
+        m.d.comb += fl.S.eq(acc)
+        o = self.o_stream.payload
+        return [o.sign.eq(fl.sign), o.exp.eq(fl.x), o.zero.eq(fl.zero)]
+
+
+class INT8MAC(_StreamDot):
+    """Streaming signed 8-bit dot-product unit: the area baseline for :class:`LNSMAC`.
+
+    Per beat the ``lanes`` products ``a_k * b_k`` (signed 8 x 8 bits) are summed exactly,
+    then ``acc = clip(acc + tree)`` (saturate or wrap at ``acc_bits``), ``acc = clip(tree)``
+    on a ``first`` beat. Output payload: ``acc`` only. Same stream protocol, throughput
+    (one beat per cycle) and latency (``pipeline + 2``) as :class:`LNSMAC`.
+
+    Parameters
+    ----------
+    lanes : int, 1..256
+    acc_bits : int, 16..62 (16 holds one product, ``(-128)**2``)
+    saturate : bool
+        Saturate (default) or wrap on overflow.
+    pipeline : int, 1..(2 + ceil(log2(lanes)))
+        Register stages before the accumulator, enabled in this order: after the
+        multipliers, after the adder tree (if ``lanes > 1``), on the operands (before the
+        multipliers), then between adder-tree levels (first level first).
+    """
+
+    _path_cuts = ("mul", "in")
+
+    def __init__(self, lanes: int, acc_bits: int = 32, saturate: bool = True, pipeline: int = 2):
+        check_int("lanes", lanes, 1, 256)
+        check_int("acc_bits", acc_bits, 16, 62)
+        check_bool("saturate", saturate)
+        super().__init__(signed(8), lanes, acc_bits, saturate, pipeline, {})
+
+    def _products(self, m, st, a, b):
+        ops = st.cut("in", [a[k] for k in range(self.lanes)] + [b[k] for k in range(self.lanes)])
+        return st.cut("mul", [ops[k] * ops[self.lanes + k] for k in range(self.lanes)])
