@@ -19,6 +19,7 @@ import click
 #: Subcommand name -> "module:attribute" of its click command, imported on demand.
 SUBCOMMANDS: dict[str, str] = {
     "train": "lnsmadam.cli.train:train",
+    "generate": "lnsmadam.cli.generate:generate",
 }
 
 

@@ -78,6 +78,16 @@ class MACConfig:
                     f"lut_frac={self.lut_frac}/mid_bits={self.mid_bits} too small for "
                     f"gamma={self.fmt.gamma}: table entry {r} does not convert back to itself")
 
+    @classmethod
+    def for_format(cls, fmt: LNSFormat, **kw) -> "MACConfig":
+        """The defaults fitted to ``fmt``: the window is capped at the format's product range
+        and the accumulator widened to hold one product, unless given in ``kw``."""
+        q_top = (2 * fmt.emax) >> fmt.frac_bits
+        kw.setdefault("window", min(16, q_top - (2 >> fmt.frac_bits) + 1))
+        kw.setdefault("lut_frac", max(8, fmt.frac_bits + 1))
+        kw.setdefault("acc_bits", max(32, kw["lut_frac"] + kw["window"] + 1))
+        return cls(fmt=fmt, **kw)
+
     @property
     def q_top(self) -> int:
         return (2 * self.fmt.emax) >> self.fmt.frac_bits

@@ -70,7 +70,8 @@ class MLPConfig:
 
     sizes : layer widths, input first (default 64-16-10).
     fmt : format of every forward/backward tensor (W, A, E, G), default 8-bit gamma = 8.
-    mac : dot-product unit (its ``fmt`` is replaced by ``fmt``).
+    mac : dot-product unit (its ``fmt`` is replaced by ``fmt``); default
+        :meth:`MACConfig.for_format` of ``fmt``.
     madam : integer LNS-Madam parameters (its ``grad`` is replaced by ``fmt``).
     p_scale : sigma* = p_scale * RMS(W_0) per layer, (0, 1e6].
     softmax_window : octaves of exp(logit - max) kept, 1..30.
@@ -85,7 +86,7 @@ class MLPConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "sizes", _check_sizes(self.sizes))
-        mac = self.mac if self.mac is not None else MACConfig(fmt=self.fmt)
+        mac = self.mac if self.mac is not None else MACConfig.for_format(self.fmt)
         if mac.fmt != self.fmt:
             mac = replace(mac, fmt=self.fmt)
         object.__setattr__(self, "mac", mac)

@@ -170,6 +170,14 @@ def test_matmul_equals_dots_and_float():
     assert (np.abs(cfg.value(R) - ref) <= tol).all()
 
 
+def test_for_format_fits_small_formats():
+    assert MACConfig.for_format(F8) == MACConfig()
+    c4 = MACConfig.for_format(LNSFormat(4, 1))
+    assert c4.window == 7 and c4.q_lo == 1
+    c16 = MACConfig.for_format(LNSFormat(16, 10), lanes=4)
+    assert c16.window == 16 and c16.lut_frac == 11 and c16.lanes == 4
+
+
 def test_mac_config_validation():
     with pytest.raises(ValueError, match="acc_bits"):
         MACConfig(acc_bits=20)

@@ -236,8 +236,8 @@ def test_widths():
 def test_validation():
     with pytest.raises(ValueError, match="fmt must be an LNSFormat"):
         ToLinear(None, 8, 16, 16)
-    with pytest.raises(ValueError, match=r"fmt.frac_bits must be in \[0, 12\]"):
-        ToLinear(LNSFormat(16, 13), 14, 0, 4)
+    with pytest.raises(ValueError, match=r"frac_bits must be in \[0, 12\]"):
+        ToLinear(LNSFormat(16, 13), 14, 0, 4)         # the format itself stops at gamma 4096
     with pytest.raises(ValueError, match=r"window must be in \[1, 62\]"):
         ToLinear(F8, 8, 16, 0)
     with pytest.raises(ValueError, match="lut_frac \\+ window must be <= 62"):

@@ -1,0 +1,298 @@
+"""``lnsmadam generate``: write the Verilog of a hardware block and its JSON description.
+
+::
+
+    lnsmadam generate mac --bits 8 --gamma 8 --lanes 8 -o out/rtl
+    lnsmadam generate mul --bits 8 --gamma 8 -o out/rtl
+    lnsmadam generate convert --direction from-linear --acc-bits 32 -o out/rtl
+    lnsmadam generate int8-mac --lanes 8 -o out/rtl
+
+Each writes ``DIR/<name>.v`` (``amaranth.back.verilog``; the top module is ``<name>``, ports
+named after the component's signature, e.g. ``i_stream__payload``, plus ``clk``/``rst`` for
+clocked blocks) and ``DIR/<name>.json``: the parameters, every port with its direction,
+width and (for structured payloads) bit fields, the clock/reset, latency and throughput.
+Parameters are validated by the golden dataclasses and the hardware constructors; an
+invalid one is reported on one line (``error: --acc-bits must be in [25, 62], got 10``) with
+exit status 2.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import re
+from pathlib import Path
+
+import click
+
+#: Python parameter names (as they appear in validation messages) -> command-line options.
+_OPTION_OF = {
+    "bits": "--bits", "gamma": "--gamma", "frac_bits": "--gamma", "fmt.frac_bits": "--gamma",
+    "lanes": "--lanes", "acc_bits": "--acc-bits", "acc_width": "--acc-bits",
+    "window": "--window", "lut_frac": "--lut-frac", "mid_bits": "--mid-bits",
+    "pipeline": "--pipeline", "shift": "--shift", "bias": "--bias", "q_lo": "--q-lo",
+    "lsb_q": "--lsb-q", "p_bits": "--p-bits", "saturate": "--saturate/--wrap",
+    "underflow": "--underflow",
+}
+
+
+def _option_error(exc: ValueError) -> ValueError:
+    """The same message with its leading parameter name replaced by the option's."""
+    msg = " ".join(str(exc).split())
+    m = re.match(r"^([\w.]+)( must| is|=)", msg)
+    if m and m.group(1) in _OPTION_OF:
+        opt = _OPTION_OF[m.group(1)]
+        msg = opt + msg[len(m.group(1)):] if m.group(2) != "=" else f"{opt}: {msg}"
+    return ValueError(msg)
+
+
+def _check_name(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", name):
+        raise ValueError(f"--name must be a Verilog identifier ([A-Za-z_][A-Za-z0-9_]*), "
+                         f"got {name!r}")
+    return name
+
+
+def _fmt(bits: int, gamma: int, underflow: str = "flush", bias: int = 0):
+    from lnsmadam.golden.format import LNSFormat
+
+    return LNSFormat.from_gamma(bits, gamma, bias=bias, underflow=underflow)
+
+
+def _write(component, name: str, out_dir: str, block: str, cls: str, parameters: dict,
+           timing: dict, notes: dict | None = None) -> None:
+    """Export ``component`` and write ``<name>.v`` and ``<name>.json`` into ``out_dir``."""
+    from lnsmadam.sim.runner import export_verilog
+
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.FileError(str(out), hint=str(exc)) from None
+    design = export_verilog(component, name, out)
+    clocked = any(p["name"] == "clk" for p in design.ports)
+    meta = {
+        "generator": "lnsmadam generate",
+        "version": importlib.metadata.version("lnsmadam"),
+        "block": block,
+        "class": cls,
+        "name": name,
+        "verilog": design.verilog.name,
+        "top_module": name,
+        "parameters": parameters,
+        "clock": "clk" if clocked else None,
+        "reset": {"port": "rst", "kind": "synchronous, active high"} if clocked else None,
+        "ports": design.ports,
+        "timing": timing,
+    }
+    if notes:
+        meta.update(notes)
+    js = out / f"{name}.json"
+    js.write_text(json.dumps(meta, indent=2) + "\n")
+    n_in = sum(p["direction"] == "input" for p in design.ports)
+    click.echo(f"wrote {design.verilog} ({len(design.ports)} ports: {n_in} in, "
+               f"{len(design.ports) - n_in} out)")
+    click.echo(f"wrote {js}")
+
+
+def _run(build):
+    """Call ``build()``; turn a ValueError into one naming the command-line option."""
+    try:
+        return build()
+    except ValueError as exc:
+        err = _option_error(exc)
+    # A constructor that rejected its parameters leaves a half-built Elaboratable behind
+    # (reachable from the traceback until the except block is left): collect it now,
+    # quietly, instead of a later "created but never used" warning.
+    import gc
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gc.collect()
+    raise err
+
+
+_out_option = click.option("-o", "--out", "out_dir", required=True,
+                           type=click.Path(file_okay=False),
+                           help="Output directory (created if missing).")
+_name_option = click.option("--name", default=None,
+                            help="Top module / file name (default: from the parameters).")
+
+
+def _format_options(f):
+    f = click.option("--gamma", type=int, default=8, show_default=True,
+                     help="Base factor gamma = 2**frac_bits (a power of two, 1..2**(bits-2)).")(f)
+    f = click.option("--bits", type=int, default=8, show_default=True,
+                     help="LNS word width, sign included (3..24).")(f)
+    return f
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def generate() -> None:
+    """Write the Verilog of a hardware block plus a JSON description of it."""
+
+
+@generate.command("mac")
+@_format_options
+@click.option("--lanes", type=int, default=1, show_default=True,
+              help="Operand pairs (products) per beat, 1..256.")
+@click.option("--acc-bits", type=int, default=32, show_default=True,
+              help="Accumulator width, lut_frac + window + 1 .. 62.")
+@click.option("--window", type=int, default=16, show_default=True,
+              help="Octaves of products kept below the largest product.")
+@click.option("--lut-frac", type=int, default=8, show_default=True,
+              help="Fraction bits of the 2**(r/gamma) table, log2(gamma)+1 .. 24.")
+@click.option("--mid-bits", type=int, default=None,
+              help="Mantissa bits compared on output (default: --lut-frac).")
+@click.option("--saturate/--wrap", default=True, show_default=True,
+              help="Saturate or wrap on accumulator overflow.")
+@click.option("--pipeline", type=int, default=2, show_default=True,
+              help="Register stages before the accumulator, 1 .. 2 + ceil(log2(lanes)).")
+@_name_option
+@_out_option
+def mac(bits, gamma, lanes, acc_bits, window, lut_frac, mid_bits, saturate, pipeline, name,
+        out_dir):
+    """Streaming LNS dot-product unit (lnsmadam.hw.mac.LNSMAC)."""
+    from lnsmadam.golden.mac import MACConfig
+    from lnsmadam.hw.mac import LNSMAC
+
+    def build():
+        cfg = MACConfig(_fmt(bits, gamma), lut_frac=lut_frac, window=window,
+                        acc_bits=acc_bits, saturate=saturate, lanes=lanes, mid_bits=mid_bits)
+        return cfg, LNSMAC(cfg, pipeline=pipeline)
+
+    top = _check_name(name or f"lns_mac_b{bits}g{gamma}l{lanes}")
+    cfg, comp = _run(build)
+    params = {"bits": bits, "gamma": gamma, "frac_bits": cfg.fmt.frac_bits, "lanes": lanes,
+              "acc_bits": acc_bits, "window": window, "lut_frac": lut_frac,
+              "mid_bits": cfg.mid_bits, "saturate": saturate, "pipeline": pipeline,
+              "q_top": cfg.q_top, "q_lo": cfg.q_lo, "lsb_q": cfg.lsb_q,
+              "product_bits": cfg.product_bits}
+    timing = {"latency_cycles": comp.latency,
+              "latency_definition": "cycles from accepting a vector's last beat to "
+                                    "presenting its result",
+              "throughput": "one input beat per cycle",
+              "products_per_cycle": lanes, "initiation_interval": 1}
+    _write(comp, top, out_dir, "mac", "lnsmadam.hw.mac.LNSMAC", params, timing, {
+        "protocol": "i_stream: one beat = lanes operand pairs (a.k, b.k LNS codes, exp in the "
+                    "LSBs, sign the MSB), first/last mark a vector; o_stream: one result per "
+                    "vector (acc: accumulator word, LSB weight 2**lsb_q; sign/exp/zero: its "
+                    "nearest LNS exponent in field units, add the operand biases)"})
+
+
+@generate.command("int8-mac")
+@click.option("--lanes", type=int, default=1, show_default=True,
+              help="Operand pairs (products) per beat, 1..256.")
+@click.option("--acc-bits", type=int, default=32, show_default=True,
+              help="Accumulator width, 16..62.")
+@click.option("--saturate/--wrap", default=True, show_default=True,
+              help="Saturate or wrap on accumulator overflow.")
+@click.option("--pipeline", type=int, default=2, show_default=True,
+              help="Register stages before the accumulator, 1 .. 2 + ceil(log2(lanes)).")
+@_name_option
+@_out_option
+def int8_mac(lanes, acc_bits, saturate, pipeline, name, out_dir):
+    """Streaming signed 8-bit dot-product unit, the area baseline (lnsmadam.hw.mac.INT8MAC)."""
+    from lnsmadam.hw.mac import INT8MAC
+
+    top = _check_name(name or f"int8_mac_l{lanes}")
+    comp = _run(lambda: INT8MAC(lanes, acc_bits=acc_bits, saturate=saturate,
+                                pipeline=pipeline))
+    params = {"lanes": lanes, "acc_bits": acc_bits, "saturate": saturate,
+              "pipeline": pipeline}
+    timing = {"latency_cycles": comp.latency,
+              "latency_definition": "cycles from accepting a vector's last beat to "
+                                    "presenting its result",
+              "throughput": "one input beat per cycle",
+              "products_per_cycle": lanes, "initiation_interval": 1}
+    _write(comp, top, out_dir, "int8-mac", "lnsmadam.hw.mac.INT8MAC", params, timing)
+
+
+@generate.command("mul")
+@_format_options
+@click.option("--underflow", type=click.Choice(["flush", "min"]), default="flush",
+              show_default=True, help="Results below E = 1: ZERO (flush) or E = 1 (min).")
+@click.option("--shift", type=int, default=None,
+              help="Re-bias subtracted from Ea + Eb (default: emax = 2**(bits-1) - 1).")
+@click.option("--registered/--combinational", default=True, show_default=True,
+              help="Register the output (latency 1) or not (latency 0).")
+@_name_option
+@_out_option
+def mul(bits, gamma, underflow, shift, registered, name, out_dir):
+    """LNS multiply (lnsmadam.hw.mul.LNSMul)."""
+    from lnsmadam.hw.mul import LNSMul
+
+    def build():
+        fmt = _fmt(bits, gamma, underflow)
+        return fmt, LNSMul(fmt, shift=shift, registered=registered)
+
+    top = _check_name(name or f"lns_mul_b{bits}g{gamma}")
+    fmt, comp = _run(build)
+    params = {"bits": bits, "gamma": gamma, "frac_bits": fmt.frac_bits,
+              "underflow": underflow, "shift": comp.shift, "registered": registered}
+    timing = {"latency_cycles": 1 if registered else 0, "throughput": "one product per cycle",
+              "initiation_interval": 1}
+    _write(comp, top, out_dir, "mul", "lnsmadam.hw.mul.LNSMul", params, timing)
+
+
+@generate.command("convert")
+@click.option("--direction", type=click.Choice(["to-linear", "from-linear"]), required=True,
+              help="LNS exponent -> linear fixed point, or linear -> nearest LNS exponent.")
+@_format_options
+@click.option("--lut-frac", type=int, default=8, show_default=True,
+              help="to-linear: fraction bits of the 2**(r/gamma) table.")
+@click.option("--window", type=int, default=16, show_default=True,
+              help="to-linear: octaves kept (output has lut_frac + window + 1 bits).")
+@click.option("--acc-bits", type=int, default=32, show_default=True,
+              help="from-linear: width of the signed input word.")
+@click.option("--mid-bits", type=int, default=None,
+              help="from-linear: mantissa bits compared with the midpoints (default --lut-frac).")
+@click.option("--q-lo", type=int, default=None,
+              help="to-linear: lowest octave kept (default: the MAC's, q_top - window + 1).")
+@click.option("--lsb-q", type=int, default=None,
+              help="from-linear: octave of the input LSB (default: the MAC's, q_lo - lut_frac).")
+@click.option("--registered/--combinational", default=False, show_default=True,
+              help="Register the outputs (latency 1) or not (latency 0).")
+@_name_option
+@_out_option
+def convert(direction, bits, gamma, lut_frac, window, acc_bits, mid_bits, q_lo, lsb_q,
+            registered, name, out_dir):
+    """LNS <-> linear converters (lnsmadam.hw.convert.ToLinear / FromLinear).
+
+    Defaults are the converters of `lnsmadam generate mac` with the same --bits, --gamma,
+    --lut-frac and --window; --q-lo / --lsb-q place the window anywhere.
+    """
+    from lnsmadam.golden.mac import MACConfig
+    from lnsmadam.hw.convert import FromLinear, ToLinear
+
+    def build():
+        fmt = _fmt(bits, gamma)
+        mb = lut_frac if mid_bits is None else mid_bits
+        if (q_lo if direction == "to-linear" else lsb_q) is None:
+            # the dot-product unit's window decides the default placement
+            if direction == "to-linear":
+                cfg = MACConfig(fmt, lut_frac=lut_frac, window=window,
+                                acc_bits=max(acc_bits, lut_frac + window + 1))
+            else:
+                cfg = MACConfig(fmt, lut_frac=lut_frac, window=window, acc_bits=acc_bits,
+                                mid_bits=mb)
+            ql, lq = cfg.q_lo, cfg.lsb_q
+        else:
+            ql, lq = q_lo, lsb_q
+        if direction == "to-linear":
+            comp = ToLinear(fmt, lut_frac, ql, window, registered=registered)
+            return fmt, comp, {"lut_frac": lut_frac, "window": window, "q_lo": ql,
+                               "p_bits": comp.p_bits, "out_bits": lut_frac + window + 1}
+        comp = FromLinear(acc_bits, fmt.frac_bits, mb, lq, registered=registered)
+        return fmt, comp, {"acc_bits": acc_bits, "mid_bits": mb, "lsb_q": lq}
+
+    short = "to_linear" if direction == "to-linear" else "from_linear"
+    top = _check_name(name or f"{short}_b{bits}g{gamma}")
+    fmt, comp, extra = _run(build)
+    params = {"direction": direction, "bits": bits, "gamma": gamma,
+              "frac_bits": fmt.frac_bits, **extra, "registered": registered}
+    timing = {"latency_cycles": 1 if registered else 0,
+              "throughput": "one conversion per cycle", "initiation_interval": 1}
+    cls = "ToLinear" if direction == "to-linear" else "FromLinear"
+    _write(comp, top, out_dir, "convert", f"lnsmadam.hw.convert.{cls}", params, timing)
