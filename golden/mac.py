@@ -177,9 +177,8 @@ def matmul(a, b, cfg: MACConfig, chunk: int = 1 << 22) -> np.ndarray:
     K = a.shape[1]
     if K == 0:
         return np.zeros((a.shape[0], b.shape[1]), np.int64)
-    fits53 = cfg.lut_frac + 2 + cfg.q_top + max(1, (K - 1).bit_length()) < 53
     # tiny products (the MLP's per-sample matrix-vector products) are cheaper to replay
-    if fits53 and a.shape[0] * K * b.shape[1] >= 4096:
+    if a.shape[0] * K * b.shape[1] >= 4096:
         out = _matmul_separable(a, b, cfg)
         if out is not None:
             return out
@@ -187,10 +186,13 @@ def matmul(a, b, cfg: MACConfig, chunk: int = 1 << 22) -> np.ndarray:
 
 
 def _matmul_separable(a, b, cfg: MACConfig, max_low: float = 0.25):
-    """The separable strategy; None when saturation is possible or more than ``max_low`` of
-    all pairs fall below the window (then replaying is cheaper)."""
+    """The separable strategy; None when float64 could not be exact, when saturation is
+    possible, or when more than ``max_low`` of all pairs fall below the window (then
+    replaying is cheaper)."""
     fmt = cfg.fmt
     f, gamma = fmt.frac_bits, fmt.gamma
+    if cfg.lut_frac + 2 + cfg.q_top + max(1, (a.shape[1] - 1).bit_length()) >= 53:
+        return None     # partial sums could exceed 2**53: float64 would not be exact
     T = np.asarray(pow2_table(f, cfg.lut_frac), np.float64)
     sa, ea, za = fmt.split(a)
     sb, eb, zb = fmt.split(b)
@@ -208,40 +210,56 @@ def _matmul_separable(a, b, cfg: MACConfig, max_low: float = 0.25):
     M, K = a.shape
     N = b.shape[1]
     # subtract the products below the window (p = Ea + Eb < gamma * q_lo), visiting only
-    # those pairs: one sorted search over all (k, column) keys finds, for every (k, row),
-    # the columns whose Eb is small enough
+    # those pairs. Candidates: A entries that can pair below P0 with the smallest Eb of
+    # their row of B, and B entries likewise; one sorted search over the candidate B keys
+    # (grouped by k) then finds, for each candidate A entry, its partners.
     P0 = gamma * cfg.q_lo
     big = 1 << 20
     ea_l = np.where(za, big, ea)
     eb_l = np.where(zb, big, eb)
-    stride = 4 * big
-    order = np.argsort(eb_l, axis=1, kind="stable")               # (K, N)
-    keys = (np.take_along_axis(eb_l, order, 1) + stride * np.arange(K)[:, None]).ravel()
-    thr = (P0 - ea_l.T) + stride * np.arange(K)[:, None]            # (K, M)
-    cnt = np.searchsorted(keys, thr.ravel(), side="left") - \
-        np.repeat(np.arange(K) * N, M)                               # pairs per (k, i)
-    total = int(cnt.sum())
+    min_a = ea_l.min(axis=0)                                   # per k
+    min_b = eb_l.min(axis=1)                                   # per k
+    ia, ka = np.nonzero(ea_l < (P0 - min_b)[None, :])          # candidate A entries (i, k)
+    kb, jb = np.nonzero(eb_l < (P0 - min_a)[:, None])          # candidate B entries (k, j)
+    total = 0
+    if ia.size and kb.size:
+        stride = 4 * big
+        kv = eb_l[kb, jb] + stride * kb
+        order = np.argsort(kv, kind="stable")
+        keys = kv[order]
+        lo_idx = np.searchsorted(keys, stride * ka, side="left")
+        hi_idx = np.searchsorted(keys, (P0 - ea_l[ia, ka]) + stride * ka, side="left")
+        cnt = np.maximum(hi_idx - lo_idx, 0)
+        total = int(cnt.sum())
     if total > max_low * (M * K * N):
         return None     # mostly below the window: replaying every product is cheaper
-    ga = np.where(za, 0.0, np.where(sa == 1, -1.0, 1.0) * np.exp2(qa))
-    gb = np.where(zb, 0.0, np.where(sb == 1, -1.0, 1.0) * np.exp2(qb))
-    # all gamma remainder classes in one BLAS call: [A_0 .. A_g-1] @ [B_0; ..; B_g-1]
-    ts = np.arange(gamma)
-    A_st = np.where(ra[:, None, :] == ts[None, :, None], ga[:, None, :], 0.0).reshape(M, gamma * K)
-    sidx = ts[:, None, None] + rb[None, :, :]
-    B_st = (gb[None] * T[sidx & (gamma - 1)] * np.exp2(sidx >> f)).reshape(gamma * K, N)
-    full = A_st @ B_st
-    low = np.zeros_like(full)
+    pow2 = np.exp2(np.arange(2 * fmt.emax + 2, dtype=np.float64))      # small tables, no exp2
+    ga = np.where(za, 0.0, np.where(sa == 1, -1.0, 1.0) * pow2[qa])
+    gb = np.where(zb, 0.0, np.where(sb == 1, -1.0, 1.0) * pow2[qb])
+    # all gamma remainder classes in one BLAS call: [A_0 .. A_g-1] @ [B_0; ..; B_g-1],
+    # A_t = A's entries with remainder t, B_t[k, j] = B's entry times T[(t + rb) mod gamma]
+    # with the carry into the next octave (table h below, indexed by t + rb)
+    A_st = np.zeros((M, gamma, K))
+    A_st[np.arange(M)[:, None], ra, np.arange(K)[None, :]] = ga
+    s_ = np.arange(gamma)[:, None] + np.arange(gamma)[None, :]            # t + rb
+    h = T[s_ & (gamma - 1)] * pow2[s_ >> f]                                # (gamma, gamma)
+    B_st = np.take(h, rb, axis=1)                                          # (gamma, K, N)
+    B_st *= gb
+    B_st = B_st.reshape(gamma * K, N)
+    full = A_st.reshape(M, gamma * K) @ B_st
     if total:
-        kk, ii = np.divmod(np.repeat(np.arange(K * M), cnt), M)
+        src = np.repeat(np.arange(ia.size), cnt)
         first = np.repeat(np.cumsum(cnt) - cnt, cnt)
-        jj = order[kk, np.arange(total) - first]
+        sel = order[np.repeat(lo_idx, cnt) + np.arange(total) - first]
+        ii, kk, jj = ia[src], ka[src], jb[sel]
         p = ea_l[ii, kk] + eb_l[kk, jj]
-        val = T[p & (gamma - 1)] * np.exp2(p >> f)
+        val = T[p & (gamma - 1)] * pow2[p >> f]
         val = np.where((sa[ii, kk] ^ sb[kk, jj]) == 1, -val, val)
         # float64 sums of integers below 2**53 are exact in any order
-        low += np.bincount(ii * N + jj, weights=val, minlength=M * N).reshape(M, N)
-    S = np.rint((full - low) * 2.0 ** -cfg.q_lo).astype(np.int64)
+        full -= np.bincount(ii * N + jj, weights=val, minlength=M * N).reshape(M, N)
+    # exact: full is an integer-valued float below 2**53 and a multiple of 2**q_lo
+    S = full.astype(np.int64) >> cfg.q_lo if cfg.q_lo >= 0 else \
+        (full * 2.0 ** -cfg.q_lo).astype(np.int64)
     if not cfg.saturate:
         return cfg._clip(S)
     return S
