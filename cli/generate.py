@@ -6,6 +6,7 @@
     lnsmadam generate mul --bits 8 --gamma 8 -o out/rtl
     lnsmadam generate convert --direction from-linear --acc-bits 32 -o out/rtl
     lnsmadam generate int8-mac --lanes 8 -o out/rtl
+    lnsmadam generate update --bits 8 --gamma 8 --weight-bits 12 --weight-gamma 128 -o out/rtl
 
 Each writes ``DIR/<name>.v`` (``amaranth.back.verilog``; the top module is ``<name>``, ports
 named after the component's signature, e.g. ``i_stream__payload``, plus ``clk``/``rst`` for
@@ -33,7 +34,23 @@ _OPTION_OF = {
     "pipeline": "--pipeline", "shift": "--shift", "bias": "--bias", "q_lo": "--q-lo",
     "lsb_q": "--lsb-q", "p_bits": "--p-bits", "saturate": "--saturate/--wrap",
     "underflow": "--underflow",
+    # generate update
+    "weight_bits": "--weight-bits", "weight_gamma": "--weight-gamma",
+    "weight_underflow": "--weight-underflow", "state_exp_bits": "--state-exp-bits",
+    "state_man_bits": "--state-man-bits", "state_offset": "--state-offset",
+    "lr_step": "--lr-step", "g_bound": "--g-bound", "beta_k": "--beta-k",
+    "guard_bits": "--guard-bits", "bc_bits": "--bc-bits", "bias_bits": "--bias-bits",
+    "bias_correction": "--bias-correction/--seeding",
 }
+
+
+def _renamed(exc: ValueError, names: dict) -> ValueError:
+    """``exc`` with its leading parameter name (one of ``names``) renamed."""
+    msg = " ".join(str(exc).split())
+    for old, new in sorted(names.items(), key=lambda kv: -len(kv[0])):
+        if msg.startswith(old + " "):
+            return ValueError(new + msg[len(old):])
+    return ValueError(msg)
 
 
 def _option_error(exc: ValueError) -> ValueError:
@@ -120,6 +137,11 @@ _name_option = click.option("--name", default=None,
                             help="Top module / file name (default: from the parameters).")
 
 
+def _pipeline_option(default: int, text: str):
+    """``--pipeline`` (the register stages of a streaming block), with its own range text."""
+    return click.option("--pipeline", type=int, default=default, show_default=True, help=text)
+
+
 def _format_options(f):
     f = click.option("--gamma", type=int, default=8, show_default=True,
                      help="Base factor gamma = 2**frac_bits (a power of two, 1..2**(bits-2)).")(f)
@@ -147,8 +169,7 @@ def generate() -> None:
               help="Mantissa bits compared on output (default: --lut-frac).")
 @click.option("--saturate/--wrap", default=True, show_default=True,
               help="Saturate or wrap on accumulator overflow.")
-@click.option("--pipeline", type=int, default=2, show_default=True,
-              help="Register stages before the accumulator, 1 .. 2 + ceil(log2(lanes)).")
+@_pipeline_option(2, "Register stages before the accumulator, 1 .. 2 + ceil(log2(lanes)).")
 @_name_option
 @_out_option
 def mac(bits, gamma, lanes, acc_bits, window, lut_frac, mid_bits, saturate, pipeline, name,
@@ -188,8 +209,7 @@ def mac(bits, gamma, lanes, acc_bits, window, lut_frac, mid_bits, saturate, pipe
               help="Accumulator width, 16..62.")
 @click.option("--saturate/--wrap", default=True, show_default=True,
               help="Saturate or wrap on accumulator overflow.")
-@click.option("--pipeline", type=int, default=2, show_default=True,
-              help="Register stages before the accumulator, 1 .. 2 + ceil(log2(lanes)).")
+@_pipeline_option(2, "Register stages before the accumulator, 1 .. 2 + ceil(log2(lanes)).")
 @_name_option
 @_out_option
 def int8_mac(lanes, acc_bits, saturate, pipeline, name, out_dir):
@@ -296,3 +316,88 @@ def convert(direction, bits, gamma, lut_frac, window, acc_bits, mid_bits, q_lo, 
               "throughput": "one conversion per cycle", "initiation_interval": 1}
     cls = "ToLinear" if direction == "to-linear" else "FromLinear"
     _write(comp, top, out_dir, "convert", f"lnsmadam.hw.convert.{cls}", params, timing)
+
+
+@generate.command("update")
+@_format_options
+@click.option("--weight-bits", type=int, default=12, show_default=True,
+              help="Stored weight (update format) width, sign included (3..24).")
+@click.option("--weight-gamma", type=int, default=128, show_default=True,
+              help="Base factor of the update format (a power of two, 1..2**(bits-2)).")
+@click.option("--weight-underflow", type=click.Choice(["min", "flush"]), default="min",
+              show_default=True, help="Underflow rule of the stored weights.")
+@click.option("--state-exp-bits", type=int, default=6, show_default=True,
+              help="Exponent bits of the second-moment minifloat (2..8).")
+@click.option("--state-man-bits", type=int, default=12, show_default=True,
+              help="Mantissa bits of the state, hidden one included (frac_bits(--gamma)+2..24).")
+@click.option("--state-offset", type=int, default=-52, show_default=True,
+              help="Octave of the state's exponent 0 (-1024..1024).")
+@click.option("--lr-step", type=int, default=1, show_default=True,
+              help="Learning rate in weight-exponent LSBs per unit of normalised gradient (1..64).")
+@click.option("--g-bound", type=int, default=10, show_default=True,
+              help="Clamp of the normalised gradient (1..64).")
+@click.option("--beta-k", type=int, default=10, show_default=True,
+              help="EMA decay beta = 1 - 2**-k (1..20).")
+@click.option("--guard-bits", type=int, default=2, show_default=True,
+              help="Extra alignment bits of the EMA add (0..8).")
+@click.option("--bias-correction/--seeding", default=False, show_default=True,
+              help="Madam's bias correction (bc_exp input) or seeding v with the first g**2.")
+@click.option("--bc-bits", type=int, default=24, show_default=True,
+              help="Fraction bits of the beta**t register (12..40; sets the bc_exp width).")
+@click.option("--bias-bits", type=int, default=32, show_default=True,
+              help="Width of the signed g_bias input (2..48; 32 holds every legal bias).")
+@_pipeline_option(5, "Register cuts before the output register, 0..6 (latency = pipeline + 1).")
+@_name_option
+@_out_option
+def update(bits, gamma, weight_bits, weight_gamma, weight_underflow, state_exp_bits,
+           state_man_bits, state_offset, lr_step, g_bound, beta_k, guard_bits,
+           bias_correction, bc_bits, bias_bits, pipeline, name, out_dir):
+    """Streaming LNS-Madam weight-update engine (lnsmadam.hw.update.MadamUpdate).
+
+    --bits/--gamma give the gradient format; the other options are the fields of
+    golden.update.MadamConfig (defaults: MadamConfig()).
+    """
+    from lnsmadam.golden.format import LNSFormat
+    from lnsmadam.golden.update import MadamConfig, StateFormat
+    from lnsmadam.hw.update import MadamUpdate, config_to_dict
+
+    def build():
+        try:
+            weight = LNSFormat.from_gamma(weight_bits, weight_gamma, underflow=weight_underflow)
+        except ValueError as exc:
+            raise _renamed(exc, {"bits": "weight_bits", "gamma": "weight_gamma",
+                                 "underflow": "weight_underflow"}) from None
+        try:
+            state = StateFormat(state_exp_bits, state_man_bits, state_offset)
+        except ValueError as exc:
+            raise _renamed(exc, {"state exp_bits": "state_exp_bits",
+                                 "state man_bits": "state_man_bits",
+                                 "state offset": "state_offset"}) from None
+        grad = _fmt(bits, gamma)
+        try:
+            cfg = MadamConfig(weight=weight, grad=grad, state=state, lr_step=lr_step,
+                              g_bound=g_bound, beta_k=beta_k, guard_bits=guard_bits,
+                              bias_correction=bias_correction, bc_bits=bc_bits)
+        except ValueError as exc:
+            raise _renamed(exc, {"state man_bits": "state_man_bits"}) from None
+        return cfg, MadamUpdate(cfg, pipeline=pipeline, bias_bits=bias_bits)
+
+    top = _check_name(name or f"madam_update_b{bits}g{gamma}w{weight_bits}"
+                      + ("bc" if bias_correction else ""))
+    cfg, comp = _run(build)
+    params = {"config": config_to_dict(cfg), "pipeline": pipeline, "cuts": list(comp.cuts),
+              "bias_bits": bias_bits, "bc_exp_bits": comp.bc_width}
+    timing = {"latency_cycles": comp.latency,
+              "latency_definition": "cycles from accepting a weight to presenting its result",
+              "throughput": "one weight per cycle", "updates_per_cycle": 1,
+              "initiation_interval": 1}
+    _write(comp, top, out_dir, "update", "lnsmadam.hw.update.MadamUpdate", params, timing, {
+        "protocol": "i_stream: one weight per beat (w: weight code, v: state code, g: gradient "
+                    "code; packed words equal the golden codes); o_stream: w_new, v_new and n "
+                    "(the signed applied exponent step), in order, exactly "
+                    "golden.update.madam_step. i_stream.ready = ~o_stream.valid | "
+                    "o_stream.ready.",
+        "side_band": "g_bias (gradient tensor bias, signed), e_clamp (sigma* clamp, weight "
+                     "field), bc_exp (signed bias-correction exponent, ignored when seeding): "
+                     "per step, change them only while the engine is empty (from the first "
+                     "weight of a step accepted to its last result presented)."})

@@ -136,6 +136,10 @@ class MadamConfig:
         check_int("g_bound", self.g_bound, 1, 64)
         check_int("beta_k", self.beta_k, 1, 20)
         check_int("guard_bits", self.guard_bits, 0, 8)
+        if self.beta_k + self.guard_bits < 2:
+            # the renormalising shift is >= beta_k - 1 + guard_bits and must be >= 1
+            raise ValueError(f"beta_k + guard_bits must be >= 2, got {self.beta_k} + "
+                             f"{self.guard_bits}")
         if self.state.man_bits - 1 < self.grad.frac_bits + 1:
             raise ValueError(f"state man_bits must be >= grad frac_bits + 2 "
                              f"({self.grad.frac_bits + 2}), got {self.state.man_bits}")

@@ -151,3 +151,96 @@ def test_generated_mac_simulates_bit_exact(tmp_path):
                        "lanes": p["lanes"], "mid_bits": p["mid_bits"],
                        "latency": meta["timing"]["latency_cycles"], "seed": 2,
                        "n_random": 40, "valid_prob": 0.8, "ready_prob": 0.6})
+
+
+# -- generate update (the LNS-Madam update engine) ----------------------------------------
+UPDATE_CASES = [
+    ([], "madam_update_b8g8w12"),
+    (["--bits", "6", "--gamma", "4", "--weight-bits", "10", "--weight-gamma", "32",
+      "--state-exp-bits", "4", "--state-man-bits", "6", "--state-offset", "-20", "--beta-k",
+      "3", "--lr-step", "3", "--g-bound", "4", "--pipeline", "0", "--name", "small_update"],
+     "small_update"),
+    (["--bias-correction", "--pipeline", "6", "--bias-bits", "16"], "madam_update_b8g8w12bc"),
+]
+
+
+@pytest.mark.parametrize("args, name", UPDATE_CASES, ids=[c[1] for c in UPDATE_CASES])
+def test_generate_update(tmp_path, args, name):
+    from lnsmadam.golden.update import MadamConfig
+    from lnsmadam.hw.update import config_from_dict
+
+    res = CliRunner().invoke(cli, ["generate", "update", *args, "-o", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    meta = json.loads((tmp_path / f"{name}.json").read_text())
+    assert meta["block"] == "update" and meta["class"] == "lnsmadam.hw.update.MadamUpdate"
+    ports = _verilog_ports((tmp_path / f"{name}.v").read_text(), name)
+    assert {p["name"]: {"direction": p["direction"], "width": p["width"]}
+            for p in meta["ports"]} == ports
+    assert sorted(ports) == sorted(["clk", "rst", "i_stream__payload", "i_stream__valid",
+                                    "i_stream__ready", "o_stream__payload", "o_stream__valid",
+                                    "o_stream__ready", "g_bias", "e_clamp", "bc_exp"])
+    p = meta["parameters"]
+    cfg = config_from_dict(p["config"])
+    assert meta["timing"]["latency_cycles"] == p["pipeline"] + 1
+    assert meta["timing"]["initiation_interval"] == 1
+    if not args:
+        assert cfg == MadamConfig() and p["pipeline"] == 5 and p["bias_bits"] == 32
+        assert ports["i_stream__payload"]["width"] == 12 + 17 + 8
+        assert ports["o_stream__payload"]["width"] == 12 + 17 + 5
+        assert (ports["g_bias"]["width"], ports["e_clamp"]["width"],
+                ports["bc_exp"]["width"]) == (32, 11, 9)
+        fields = next(q for q in meta["ports"] if q["name"] == "i_stream__payload")["fields"]
+        assert [f["path"] for f in fields] == ["w.exp", "w.sign", "v.frac", "v.exp", "g.exp",
+                                               "g.sign"]
+    elif name == "small_update":
+        assert (cfg.weight.bits, cfg.weight.gamma, cfg.grad.gamma, cfg.state.bits,
+                cfg.beta_k, cfg.lr_step, cfg.g_bound) == (10, 32, 4, 9, 3, 3, 4)
+    else:
+        assert cfg.bias_correction and ports["g_bias"]["width"] == 16
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--weight-bits", "30"], "--weight-bits must be in [3, 24], got 30"),
+    (["--weight-gamma", "6"], "--weight-gamma must be a power of two"),
+    (["--bits", "30"], "--bits must be in [3, 24], got 30"),
+    (["--state-exp-bits", "1"], "--state-exp-bits must be in [2, 8], got 1"),
+    (["--state-man-bits", "4"], "--state-man-bits must be >= grad frac_bits + 2 (5), got 4"),
+    (["--state-offset", "5000"], "--state-offset must be in [-1024, 1024], got 5000"),
+    (["--lr-step", "0"], "--lr-step must be in [1, 64], got 0"),
+    (["--g-bound", "65"], "--g-bound must be in [1, 64], got 65"),
+    (["--beta-k", "21"], "--beta-k must be in [1, 20], got 21"),
+    (["--guard-bits", "9"], "--guard-bits must be in [0, 8], got 9"),
+    (["--bc-bits", "50"], "--bc-bits must be in [12, 40], got 50"),
+    (["--bias-bits", "1"], "--bias-bits must be in [2, 48], got 1"),
+    (["--pipeline", "7"], "--pipeline must be in [0, 6], got 7"),
+    (["--name", "1x"], "--name must be a Verilog identifier"),
+])
+def test_update_bad_parameters_one_line_error(tmp_path, capsys, monkeypatch, args, needle):
+    monkeypatch.delenv("LNSMADAM_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as exc:
+        cli_main.main(["generate", "update", *args, "-o", str(tmp_path / "x")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+    assert needle in err, err
+    assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
+
+
+def test_generated_update_simulates_bit_exact(tmp_path):
+    """End to end: the CLI's .v and .json drive the update engine's cocotb regression."""
+    from lnsmadam.sim.runner import Design, run_cocotb
+
+    args = ["--bits", "6", "--gamma", "4", "--weight-bits", "10", "--weight-gamma", "32",
+            "--state-exp-bits", "4", "--state-man-bits", "6", "--state-offset", "-20",
+            "--beta-k", "3", "--lr-step", "3", "--g-bound", "4", "--bias-correction",
+            "--pipeline", "2", "--name", "cli_update"]
+    res = CliRunner().invoke(cli, ["generate", "update", *args, "-o", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    meta = json.loads((tmp_path / "cli_update.json").read_text())
+    p = meta["parameters"]
+    design = Design(tmp_path / "cli_update.v", "cli_update", meta["ports"])
+    run_cocotb(design, "lnsmadam.sim.cocotb_update", sim="icarus", build_root=tmp_path / "b",
+               params={"config": p["config"], "pipeline": p["pipeline"],
+                       "bias_bits": p["bias_bits"],
+                       "latency": meta["timing"]["latency_cycles"], "seed": 3,
+                       "n_weights": 32, "n_steps": 40, "valid_prob": 0.8, "ready_prob": 0.6})

@@ -135,6 +135,8 @@ def test_config_validation():
         MadamConfig(g_bound=0)
     with pytest.raises(ValueError, match="beta_k"):
         MadamConfig(beta_k=25)
+    with pytest.raises(ValueError, match="beta_k \\+ guard_bits must be >= 2"):
+        MadamConfig(beta_k=1, guard_bits=0)
     with pytest.raises(ValueError, match="man_bits"):
         MadamConfig(state=StateFormat(man_bits=3))
     with pytest.raises(ValueError, match="exp_bits"):
