@@ -15,4 +15,6 @@ Modules (each the twin of the :mod:`lnsmadam.golden` module of the same name):
   (leading one + log-domain midpoints).
 * :mod:`~lnsmadam.hw.mac` -- ``LNSMAC``, the streaming N-lane dot-product unit, and
   ``INT8MAC``, its signed 8-bit area baseline.
+* :mod:`~lnsmadam.hw.update` -- ``MadamUpdate``, the pipelined integer LNS-Madam weight-update
+  engine (one weight per clock), the twin of :func:`lnsmadam.golden.update.madam_step`.
 """
