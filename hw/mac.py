@@ -1,9 +1,9 @@
 """Streaming N-lane dot-product units (twin of :mod:`lnsmadam.golden.mac`).
 
-* :class:`LNSMAC`: LNS operands; per lane an exponent add, the ``2**(r/gamma)`` ROM and a
-  barrel shifter (:class:`~lnsmadam.hw.convert.ToLinear`); an exact adder tree; an
+* :class:`LNSMAC`: LNS operands; per lane an exponent add, the signed ``±2**(r/gamma)`` ROM
+  and a barrel shifter (:class:`~lnsmadam.hw.convert.ToLinear`); an exact adder tree; an
   ``acc_bits`` saturating or wrapping accumulator; the result also converted back to an LNS
-  exponent (:class:`~lnsmadam.hw.convert.FromLinear`).
+  exponent by a pipelined :class:`~lnsmadam.hw.convert.FromLinear`.
 * :class:`INT8MAC`: the area baseline, signed 8-bit operands and a plain
   multiply-accumulate, with the same stream protocol.
 
@@ -15,8 +15,11 @@ final beat (the result is emitted); a one-beat vector has both. Output ``o_strea
 ``acc`` (plus ``sign``, ``exp``, ``zero`` for :class:`LNSMAC`), one per vector, in order.
 
 Timing. Throughput one beat (``lanes`` products) per cycle. The datapath has ``pipeline``
-register stages before the accumulator, the accumulator, and an output register, so a vector
-whose last beat is accepted in cycle ``t`` is presented in cycle ``t + pipeline + 2``.
+register stages before the accumulator, the accumulator, ``out_stages`` register stages of
+the output converter (``LNSMAC``'s ``out_pipeline``, default 3; none in ``INT8MAC``) and an
+output register, so a vector whose last beat is accepted in cycle ``t`` is presented in
+cycle ``t + latency``, ``latency = pipeline + 2 + out_stages`` (the ``latency`` property).
+All stages, the output converter's included, advance together and stall together.
 Backpressure stalls the whole unit: ``i_stream.ready = ~o_stream.valid | o_stream.ready``,
 i.e. the input is refused exactly while the output holds a result that is not being taken in
 this cycle (a combinational path from ``o_stream.ready`` to ``i_stream.ready``; it is what
@@ -25,7 +28,7 @@ lets back-to-back vectors stream at full rate).
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, Value, signed
+from amaranth.hdl import EnableInserter, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -35,7 +38,10 @@ from lnsmadam.golden.mac import MACConfig
 from .convert import FromLinear, ToLinear
 from .format import check_bool, is_zero, lns_layout
 
-__all__ = ["LNSMAC", "INT8MAC", "mac_input_layout"]
+__all__ = ["LNSMAC", "INT8MAC", "mac_input_layout", "OUT_PIPELINE"]
+
+#: default register stages inside LNSMAC's output converter (FromLinear ``pipeline``)
+OUT_PIPELINE = 3
 
 
 def mac_input_layout(operand, lanes: int) -> data.StructLayout:
@@ -83,8 +89,11 @@ class _StreamDot(wiring.Component):
     _path_cuts: tuple[str, ...] = ()
 
     def __init__(self, operand, lanes: int, acc_bits: int, saturate: bool, pipeline: int,
-                 extra_out: dict):
+                 extra_out: dict, out_stages: int = 0):
         self.lanes = lanes
+        #: register stages between the accumulator and the output register (the output
+        #: converter's pipeline; the accumulator word is delayed alongside)
+        self.out_stages = out_stages
         self.acc_bits = acc_bits
         self.saturate = saturate
         levels = _tree_levels(lanes)
@@ -100,13 +109,16 @@ class _StreamDot(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from accepting a vector's last beat to presenting its result."""
-        return self.pipeline + 2
+        """Cycles from accepting a vector's last beat to presenting its result:
+        ``pipeline + 2 + out_stages``."""
+        return self.pipeline + 2 + self.out_stages
 
     def _products(self, m: Module, st: _Stages, a, b) -> list:
         raise NotImplementedError
 
-    def _out_fields(self, m: Module, acc) -> list:
+    def _out_fields(self, m: Module, acc, adv) -> list:
+        """Statements that load the extra output fields from ``acc``; they see ``acc`` as it
+        was ``out_stages`` advancing cycles earlier (their registers advance on ``adv``)."""
         return []
 
     def elaborate(self, platform):
@@ -141,11 +153,19 @@ class _StreamDot(wiring.Component):
             with m.If(st.valid):
                 m.d.sync += acc.eq(total)     # wrap mode: truncation is two's-complement wrap
 
+        fields = self._out_fields(m, acc, adv)
+        # the finished word travels beside the output converter's pipeline stages
+        for j in range(1, self.out_stages + 1):
+            acc_j, done_j = Signal.like(acc, name=f"out_acc_{j}"), Signal(name=f"out_done_{j}")
+            with m.If(adv):
+                m.d.sync += [acc_j.eq(acc), done_j.eq(done)]
+            acc, done = acc_j, done_j
+
         with m.If(adv):
             m.d.sync += o.valid.eq(done)
             with m.If(done):
                 m.d.sync += o.payload.acc.eq(acc)
-                m.d.sync += self._out_fields(m, acc)
+                m.d.sync += fields
         return m
 
 
@@ -161,8 +181,8 @@ class LNSMAC(_StreamDot):
     absolute exponent ``x`` in field units: add the operand biases, then requantise) and
     ``zero``.
 
-    Throughput one beat per cycle; latency ``pipeline + 2`` cycles (see the module docstring
-    for the stream protocol and backpressure).
+    Throughput one beat per cycle; latency ``pipeline + 2 + out_pipeline`` cycles (5 with
+    the defaults; see the module docstring for the stream protocol and backpressure).
 
     Parameters
     ----------
@@ -172,17 +192,27 @@ class LNSMAC(_StreamDot):
         Register stages before the accumulator, enabled in this order: after the shifters
         (the products), after the adder tree (if ``lanes > 1``), after the exponent adders,
         then between adder-tree levels (first level first).
+    out_pipeline : int, 0..4, default :data:`OUT_PIPELINE` (3)
+        Register stages inside the output converter between the accumulator and the output
+        register (:class:`~lnsmadam.hw.convert.FromLinear` ``pipeline``: its cuts
+        ``"norm"``, ``"abs"``, ``"half"``, ``"mid"`` in this order); the accumulator word
+        travels beside them, so each stage also costs ``acc_bits + 1`` flip-flops. 0 is
+        the unpipelined converter, which limits the clock (about 14 MHz on iCE40UP5K
+        against 35 MHz for the rest of the 8-lane unit); 3 takes it off the critical path
+        on iCE40 and ECP5 at the default configuration (``docs/area.md``).
     """
 
     _path_cuts = ("lin", "sum")
 
-    def __init__(self, cfg: MACConfig, pipeline: int = 2):
+    def __init__(self, cfg: MACConfig, pipeline: int = 2, out_pipeline: int = OUT_PIPELINE):
         if not isinstance(cfg, MACConfig):
             raise ValueError(f"cfg must be a MACConfig, got {cfg!r}")
         self.cfg = cfg
+        self.out_pipeline = check_int("out_pipeline", out_pipeline, 0, len(FromLinear.CUTS))
         x_shape = signed(FromLinear.x_bits_for(cfg.acc_bits, cfg.fmt.frac_bits, cfg.lsb_q))
         super().__init__(lns_layout(cfg.fmt), cfg.lanes, cfg.acc_bits, bool(cfg.saturate),
-                         pipeline, {"sign": 1, "exp": x_shape, "zero": 1})
+                         pipeline, {"sign": 1, "exp": x_shape, "zero": 1},
+                         out_stages=out_pipeline)
 
     def _products(self, m, st, a, b):
         cfg = self.cfg
@@ -199,10 +229,12 @@ class LNSMAC(_StreamDot):
             lins.append(tl.lin)
         return st.cut("lin", lins)
 
-    def _out_fields(self, m, acc):
+    def _out_fields(self, m, acc, adv):
         cfg = self.cfg
-        fl = m.submodules.from_linear = FromLinear(cfg.acc_bits, cfg.fmt.frac_bits,
-                                                   cfg.mid_bits, cfg.lsb_q)
+        fl = FromLinear(cfg.acc_bits, cfg.fmt.frac_bits, cfg.mid_bits, cfg.lsb_q,
+                        pipeline=self.out_pipeline)
+        # its stage registers stall with the rest of the unit
+        m.submodules.from_linear = EnableInserter(adv)(fl)
         m.d.comb += fl.S.eq(acc)
         o = self.o_stream.payload
         return [o.sign.eq(fl.sign), o.exp.eq(fl.x), o.zero.eq(fl.zero)]
@@ -213,8 +245,9 @@ class INT8MAC(_StreamDot):
 
     Per beat the ``lanes`` products ``a_k * b_k`` (signed 8 x 8 bits) are summed exactly,
     then ``acc = clip(acc + tree)`` (saturate or wrap at ``acc_bits``), ``acc = clip(tree)``
-    on a ``first`` beat. Output payload: ``acc`` only. Same stream protocol, throughput
-    (one beat per cycle) and latency (``pipeline + 2``) as :class:`LNSMAC`.
+    on a ``first`` beat. Output payload: ``acc`` only. Same stream protocol and throughput
+    (one beat per cycle) as :class:`LNSMAC`; latency ``pipeline + 2`` (it has no output
+    converter).
 
     Parameters
     ----------

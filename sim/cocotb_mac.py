@@ -10,8 +10,12 @@ operand pairs per beat, ``first``/``last`` flags, last beat padded with ZERO). M
 
 Parameters (``params.json``): ``kind`` (``"lns"`` or ``"int8"``), ``lanes``, ``acc_bits``,
 ``saturate``, ``latency`` and, for ``lns``, ``bits``, ``frac_bits``, ``lut_frac``,
-``window``, ``mid_bits``; ``seed``, ``n_random`` (random vectors per test), ``valid_prob``
-and ``ready_prob`` (random-backpressure test).
+``window``, ``mid_bits``; optionally ``pipeline`` (and, for ``lns``, ``out_pipeline``);
+``seed``, ``n_random`` (random vectors per test), ``valid_prob`` and ``ready_prob``
+(random-backpressure test). When ``pipeline``
+is given, ``latency`` must equal the documented ``pipeline + 2 + out_pipeline``
+(``pipeline + 2`` for ``int8``): the bench checks the parameters against that formula, then
+the hardware against ``latency``, cycle by cycle.
 
 Tests:
 
@@ -19,7 +23,7 @@ Tests:
   exact cancellation within a beat and across beats, positive/negative accumulator
   saturation and recovery from it, one-beat vectors back to back) then random vectors,
   valid every cycle and ready always: checks bit-exactness, throughput (the input never
-  stalls) and the documented latency, cycle by cycle.
+  stalls) and the documented latency (``pipeline + 2 + out_pipeline``), cycle by cycle.
 * ``random_backpressure``: random vectors with random valid gaps and random ``ready``;
   also checks the stream rule on the output (an offered result is held until taken).
 """
@@ -54,6 +58,14 @@ class Model:
                                  lanes=p["lanes"], mid_bits=p["mid_bits"])
         elif self.kind != "int8":
             raise ValueError(f"unknown kind {self.kind!r}")
+        # the documented latency: pipeline stages, accumulator, output converter stages
+        # (LNSMAC only), output register; callers that only know the latency (the
+        # generated JSON's latency_cycles) may leave out pipeline/out_pipeline
+        if "pipeline" in p:
+            out = p["out_pipeline"] if self.kind == "lns" else 0
+            if p["latency"] != p["pipeline"] + 2 + out:
+                raise ValueError(f"latency {p['latency']} is not the documented "
+                                 f"pipeline + 2 + out_pipeline = {p['pipeline'] + 2 + out}")
 
     # -- model -----------------------------------------------------------------------
     def expected(self, a: list[int], b: list[int]) -> dict:

@@ -79,7 +79,9 @@ def test_mac_json_describes_the_unit(tmp_path):
     assert (p["bits"], p["gamma"], p["lanes"], p["acc_bits"], p["window"], p["lut_frac"],
             p["saturate"], p["pipeline"]) == (8, 8, 8, 32, 16, 8, True, 3)
     assert (p["q_lo"], p["lsb_q"]) == (16, 8)
-    assert meta["timing"]["latency_cycles"] == 5 and meta["timing"]["products_per_cycle"] == 8
+    # pipeline + 2 + LNSMAC's default out_pipeline (3): hw/mac.py
+    assert meta["timing"]["latency_cycles"] == 3 + 2 + 3 and p["out_pipeline"] == 3
+    assert meta["timing"]["products_per_cycle"] == 8
     names = [q["name"] for q in meta["ports"]]
     assert names == ["clk", "rst", "i_stream__payload", "i_stream__valid", "i_stream__ready",
                      "o_stream__payload", "o_stream__valid", "o_stream__ready"]
@@ -91,7 +93,16 @@ def test_mac_json_describes_the_unit(tmp_path):
     assert [f["path"] for f in out["fields"]][0] == "acc"
 
 
+def test_mac_out_pipeline_option(tmp_path):
+    res = CliRunner().invoke(cli, ["generate", "mac", "--out-pipeline", "0", "-o", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    meta = json.loads((tmp_path / "lns_mac_b8g8l1.json").read_text())
+    assert meta["parameters"]["out_pipeline"] == 0
+    assert meta["timing"]["latency_cycles"] == 2 + 2 + 0
+
+
 @pytest.mark.parametrize("args, needle", [
+    (["mac", "--out-pipeline", "5"], "--out-pipeline must be in [0, 4], got 5"),
     (["mac", "--acc-bits", "10"], "--acc-bits must be in [25, 62], got 10"),
     (["mac", "--gamma", "6"], "--gamma must be a power of two"),
     (["mac", "--bits", "4", "--gamma", "8"], "--gamma must be in [1, 4], got 8"),

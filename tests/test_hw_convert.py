@@ -151,11 +151,36 @@ def test_to_linear_signed_exponents(f, F, q_lo, W, p_bits):
     assert (ref[(p >> f) < q_lo] == 0).all()
 
 
-def test_from_linear_exhaustive_16bit():
-    """Every 16-bit S (registered, latency 1) against golden from_linear."""
+def test_to_linear_signed_table_every_exponent_and_sign():
+    """The sign folded into the table: every p of the default MAC (including those below the
+    window, which must flush to exactly 0 for both signs) with sign 0 and 1, zero 0 and 1."""
+    cfg = MACConfig(fmt=F8)
+    dut = ToLinear(F8, cfg.lut_frac, cfg.q_lo, cfg.window)
+    T = dut.table
+    assert dut.signed_table == list(T) + [-t for t in T]
+    p = np.arange(0, 8 * (cfg.q_lo + cfg.window))
+    P, sign, zero = (v.ravel() for v in np.meshgrid(p, [0, 1], [0, 1], indexing="ij"))
+    out = stream_through(dut, 0, {"p": P, "sign": sign, "zero": zero}, ["lin"])["lin"]
+    ref = to_linear(P, 3, cfg.lut_frac, cfg.q_lo, cfg.window)
+    ref = np.where(zero == 1, 0, np.where(sign == 1, -ref, ref))
+    assert np.array_equal(out, ref)
+    below = (P >> 3) < cfg.q_lo
+    assert below.any() and (out[below] == 0).all()
+    # the extremes of the signed word: +-T[7] << (window - 1)
+    top = (P == p[-1]) & (zero == 0)
+    assert sorted(out[top].tolist()) == [-(470 << 15), 470 << 15]
+
+
+@pytest.mark.parametrize("pipeline, registered", [(0, True), (1, False), (2, True), (3, False),
+                                                  (4, True)])
+def test_from_linear_exhaustive_16bit(pipeline, registered):
+    """Every 16-bit S through every pipeline depth, at latency ``pipeline + registered``,
+    one input per clock, against golden from_linear."""
     S = np.arange(-(1 << 15), 1 << 15)
-    dut = FromLinear(16, 3, 8, -8, registered=True)
-    out = stream_through(dut, 1, {"S": S}, ["sign", "x", "zero"])
+    dut = FromLinear(16, 3, 8, -8, registered=registered, pipeline=pipeline)
+    assert dut.latency == pipeline + int(registered)
+    assert dut.cuts == FromLinear.CUTS[:pipeline]
+    out = stream_through(dut, dut.latency, {"S": S}, ["sign", "x", "zero"])
     s, x, z = from_linear(S, -8, 3, 8)
     assert np.array_equal(out["sign"], s)
     assert np.array_equal(out["x"], x)
@@ -183,17 +208,18 @@ def corner_values(n: int, f: int, K: int) -> np.ndarray:
     return vals[(vals >= lo) & (vals <= hi)]
 
 
-@pytest.mark.parametrize("n, f, K, lsb_q", [(40, 3, 30, -12), (62, 4, 20, 5), (32, 3, 8, 8),
-                                            (25, 5, 13, -100)])
-def test_from_linear_random_wide_and_corners(n, f, K, lsb_q):
+@pytest.mark.parametrize("n, f, K, lsb_q, pipeline", [
+    (40, 3, 30, -12, 0), (62, 4, 20, 5, 4), (63, 3, 40, 0, 2), (32, 3, 8, 8, 3),
+    (32, 3, 8, 8, 0), (25, 5, 13, -100, 1)])
+def test_from_linear_random_wide_and_corners(n, f, K, lsb_q, pipeline):
     rng = np.random.default_rng(n * K)
     # log-uniform magnitudes, so every octave of the word is exercised
     lz = rng.integers(0, n - 1, 20000)
     mag = (np.int64(1) << lz) | (rng.integers(0, 1 << 62, lz.size) & ((np.int64(1) << lz) - 1))
     S = np.where(rng.random(lz.size) < 0.5, -mag, mag)
     S = np.concatenate([corner_values(n, f, K), S])
-    dut = FromLinear(n, f, K, lsb_q)
-    out = stream_through(dut, 0, {"S": S}, ["sign", "x", "zero"])
+    dut = FromLinear(n, f, K, lsb_q, pipeline=pipeline)
+    out = stream_through(dut, pipeline, {"S": S}, ["sign", "x", "zero"])
     s, x, z = from_linear(S, lsb_q, f, K)
     assert np.array_equal(out["sign"], s)
     bad = np.flatnonzero(out["x"] != x)
@@ -201,12 +227,16 @@ def test_from_linear_random_wide_and_corners(n, f, K, lsb_q):
     assert np.array_equal(out["zero"], z)
 
 
-@pytest.mark.parametrize("n, f, K, lsb_q", [(12, 4, 20, 0), (10, 0, 0, 3), (11, 1, 0, -2)])
-def test_from_linear_exhaustive_small(n, f, K, lsb_q):
-    """Mantissa wider than the word (K > n - 1), gamma = 1, and K = 0."""
+@pytest.mark.parametrize("n, f, K, lsb_q, pipeline", [
+    (12, 4, 20, 0, 0), (12, 4, 20, 0, 4), (10, 0, 0, 3, 3), (11, 1, 0, -2, 2),
+    (2, 0, 0, 0, 4), (2, 1, 3, 1, 0), (3, 1, 1, -1, 3), (5, 2, 3, 0, 1), (9, 3, 7, 2, 4)])
+def test_from_linear_exhaustive_small(n, f, K, lsb_q, pipeline):
+    """Mantissa wider than the word (K > n - 1), gamma = 1, K = 0, the narrowest words
+    (one or two shifter levels, so the "half" cut sits before the first level) and a
+    power-of-two-plus-one width, each through a pipeline depth."""
     S = np.arange(-(1 << (n - 1)), 1 << (n - 1))
-    dut = FromLinear(n, f, K, lsb_q, registered=bool(n % 2))
-    out = stream_through(dut, int(n % 2), {"S": S}, ["sign", "x", "zero"])
+    dut = FromLinear(n, f, K, lsb_q, registered=bool(n % 2), pipeline=pipeline)
+    out = stream_through(dut, pipeline + n % 2, {"S": S}, ["sign", "x", "zero"])
     s, x, z = from_linear(S, lsb_q, f, K)
     assert np.array_equal(out["x"], x) and np.array_equal(out["sign"], s)
     assert np.array_equal(out["zero"], z)
@@ -256,3 +286,7 @@ def test_validation():
         FromLinear(32, 3, 41, 0)
     with pytest.raises(ValueError, match=r"lsb_q must be an integer"):
         FromLinear(32, 3, 8, 0.5)
+    with pytest.raises(ValueError, match=r"pipeline must be in \[0, 4\]"):
+        FromLinear(32, 3, 8, 0, pipeline=5)
+    with pytest.raises(ValueError, match=r"pipeline must be in \[0, 4\]"):
+        FromLinear(32, 3, 8, 0, pipeline=-1)

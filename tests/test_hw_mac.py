@@ -15,7 +15,7 @@ from amaranth.sim import Simulator
 
 from lnsmadam.golden.format import LNSFormat
 from lnsmadam.golden.mac import MACConfig, dot, int8_dot, matmul
-from lnsmadam.hw.mac import INT8MAC, LNSMAC
+from lnsmadam.hw.mac import INT8MAC, LNSMAC, OUT_PIPELINE
 
 
 # -- golden twin of INT8MAC (to be moved to golden/mac.py) ---------------------------
@@ -136,30 +136,37 @@ def check_lns(dut: LNSMAC, vectors, seed=0, p_gap=0.3, p_stall=0.3):
     return got, log
 
 
+# (cfg, pipeline, out_pipeline): every out_pipeline 0..4 runs under random gaps and stalls
 LNS_CONFIGS = [
-    (MACConfig(), 1),
-    (MACConfig(lanes=4), 2),
-    (MACConfig(lanes=8), 5),                                                  # max pipeline
-    (MACConfig(fmt=LNSFormat(6, 2), lut_frac=6, window=8, acc_bits=16, lanes=4), 4),
-    (MACConfig(acc_bits=25, lanes=4), 3),                                     # saturates
-    (MACConfig(acc_bits=25, saturate=False, lanes=8), 1),                     # wraps
-    (MACConfig(acc_bits=25, lanes=3), 2),                                     # odd tree
+    (MACConfig(), 1, 0),
+    (MACConfig(lanes=4), 2, 3),
+    (MACConfig(lanes=8), 5, 4),                                               # max pipelines
+    (MACConfig(fmt=LNSFormat(6, 2), lut_frac=6, window=8, acc_bits=16, lanes=4), 4, 1),
+    (MACConfig(acc_bits=25, lanes=4), 3, 2),                                  # saturates
+    (MACConfig(acc_bits=25, saturate=False, lanes=8), 1, 3),                  # wraps
+    (MACConfig(acc_bits=25, lanes=3), 2, 0),                                  # odd tree
     (MACConfig(fmt=LNSFormat(10, 4, underflow="min"), lut_frac=9, window=20, acc_bits=40,
-               lanes=2, mid_bits=12), 3),
-    (MACConfig(lut_frac=5, window=31, acc_bits=40), 2),
+               lanes=2, mid_bits=12), 3, 4),
+    (MACConfig(lut_frac=5, window=31, acc_bits=40), 2, 2),
 ]
 
 
-@pytest.mark.parametrize("cfg, pipeline", LNS_CONFIGS,
-                         ids=lambda v: (f"b{v.fmt.bits}g{v.fmt.gamma}_F{v.lut_frac}_W{v.window}"
-                                        f"_acc{v.acc_bits}{'s' if v.saturate else 'w'}_l{v.lanes}"
-                                        if isinstance(v, MACConfig) else f"pipe{v}"))
-def test_lns_random_vectors(cfg, pipeline):
+def _cfg_id(v):
+    if isinstance(v, MACConfig):
+        return (f"b{v.fmt.bits}g{v.fmt.gamma}_F{v.lut_frac}_W{v.window}"
+                f"_acc{v.acc_bits}{'s' if v.saturate else 'w'}_l{v.lanes}")
+    return None
+
+
+@pytest.mark.parametrize("cfg, pipeline, out_pipeline", LNS_CONFIGS,
+                         ids=[f"{_cfg_id(c)}-pipe{p}-out{o}" for c, p, o in LNS_CONFIGS])
+def test_lns_random_vectors(cfg, pipeline, out_pipeline):
     rng = np.random.default_rng(cfg.acc_bits * 1000 + cfg.lanes * 10 + pipeline)
     vectors = []
     for k in rng.integers(1, 71, 250):
         vectors.append((random_codes(rng, cfg.fmt, k), random_codes(rng, cfg.fmt, k)))
-    dut = LNSMAC(cfg, pipeline=pipeline)
+    dut = LNSMAC(cfg, pipeline=pipeline, out_pipeline=out_pipeline)
+    assert dut.latency == pipeline + 2 + out_pipeline
     _, log = check_lns(dut, vectors, seed=pipeline)
     # the random stalls really exercised the backpressure path
     assert any(ov and not orr and not ir for _, ir, _, ov, orr in log)
@@ -230,15 +237,22 @@ def test_lns_matmul():
     assert np.array_equal(np.array([g["acc"] for g in got]).reshape(8, 8), matmul(A, B, cfg))
 
 
-@pytest.mark.parametrize("pipeline", [1, 2, 3])
-def test_latency_and_full_rate(pipeline):
+@pytest.mark.parametrize("pipeline, out_pipeline", [(1, 0), (2, 3), (3, 1), (1, 2), (2, 4),
+                                                    (3, None)])
+def test_latency_and_full_rate(pipeline, out_pipeline):
     """With no gaps and no stalls the input never stalls (one beat per cycle) and each
-    result appears exactly ``pipeline + 2`` cycles after its last beat was accepted."""
+    result appears exactly ``pipeline + 2 + out_pipeline`` cycles after its last beat was
+    accepted (``out_pipeline`` defaults to 3)."""
     cfg = MACConfig(lanes=2)
     rng = np.random.default_rng(pipeline)
     vectors = [(rng.integers(0, 256, k), rng.integers(0, 256, k)) for k in [1, 2, 3, 7, 1, 1, 4]]
-    dut = LNSMAC(cfg, pipeline=pipeline)
-    assert dut.latency == pipeline + 2
+    if out_pipeline is None:
+        dut = LNSMAC(cfg, pipeline=pipeline)
+        out_pipeline = 3
+    else:
+        dut = LNSMAC(cfg, pipeline=pipeline, out_pipeline=out_pipeline)
+    assert dut.out_pipeline == out_pipeline
+    assert dut.latency == pipeline + 2 + out_pipeline
     _, log = check_lns(dut, vectors, p_gap=0.0, p_stall=0.0)
     n_beats = sum(len(pack_beats(a, b, 2, 8)) for a, b in vectors)
     accepted = [t for t, (iv, ir, _, _, _) in enumerate(log) if iv and ir]
@@ -249,12 +263,17 @@ def test_latency_and_full_rate(pipeline):
     assert shown == [t + dut.latency for t in lasts]
 
 
-def test_backpressure_holds_everything():
-    """A long output stall: the input is refused, nothing is lost, duplicated or reordered."""
+@pytest.mark.parametrize("out_pipeline, max_len", [(3, 8), (4, 4)])
+def test_backpressure_holds_everything(out_pipeline, max_len):
+    """A long output stall: the input is refused, nothing is lost, duplicated or reordered;
+    with one-beat vectors (``max_len = lanes``) every stage of the output converter holds
+    a different result while stalled."""
     cfg = MACConfig(lanes=4)
     rng = np.random.default_rng(11)
-    vectors = [(rng.integers(0, 256, k), rng.integers(0, 256, k)) for k in rng.integers(1, 9, 30)]
-    got, log = check_lns(LNSMAC(cfg, pipeline=4), vectors, p_gap=0.0, p_stall=0.85)
+    vectors = [(rng.integers(0, 256, k), rng.integers(0, 256, k))
+               for k in rng.integers(1, max_len + 1, 30)]
+    dut = LNSMAC(cfg, pipeline=4, out_pipeline=out_pipeline)
+    got, log = check_lns(dut, vectors, p_gap=0.0, p_stall=0.85)
     refused = sum(1 for iv, ir, _, _, _ in log if iv and not ir)
     assert refused > 30
 
@@ -318,6 +337,8 @@ def test_interfaces():
     cfg = MACConfig(lanes=4)
     dut = LNSMAC(cfg)
     assert dut.pipeline == 2 and dut.cut_order == ("lin", "tree", "sum", "t1")
+    assert dut.out_pipeline == OUT_PIPELINE == 3 and dut.latency == 7
+    assert INT8MAC(4).out_stages == 0
     lay = dut.i_stream.payload.shape()
     assert lay.size == 2 * 4 * 8 + 2
     out = dut.o_stream.payload.shape()
@@ -326,6 +347,7 @@ def test_interfaces():
     assert INT8MAC(8).cut_order == ("mul", "tree", "in", "t1", "t2")
     # both convert to Verilog through Yosys (synthesisable constructs only)
     assert "module" in verilog.convert(LNSMAC(MACConfig(lanes=3), pipeline=4))
+    assert "module" in verilog.convert(LNSMAC(MACConfig(lanes=2), pipeline=1, out_pipeline=4))
     assert "module" in verilog.convert(INT8MAC(3, 20, pipeline=3))
 
 
@@ -336,6 +358,10 @@ def test_validation():
         LNSMAC(MACConfig(), pipeline=3)
     with pytest.raises(ValueError, match=r"pipeline must be in \[1, 5\]"):
         LNSMAC(MACConfig(lanes=8), pipeline=0)
+    with pytest.raises(ValueError, match=r"out_pipeline must be in \[0, 4\]"):
+        LNSMAC(MACConfig(), out_pipeline=5)
+    with pytest.raises(ValueError, match=r"out_pipeline must be in \[0, 4\]"):
+        LNSMAC(MACConfig(), out_pipeline=-1)
     with pytest.raises(ValueError, match=r"lanes must be in \[1, 256\]"):
         INT8MAC(0)
     with pytest.raises(ValueError, match=r"acc_bits must be in \[16, 62\]"):
