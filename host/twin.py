@@ -1,0 +1,359 @@
+"""The simulation twin: the SoC's Verilog in Verilator behind a byte :class:`Transport`.
+
+:func:`build_twin` compiles a Verilog top (ports ``clk``, ``rst``, ``uart_rx`` in,
+``uart_tx`` out; an optional ``busy`` output; anything else, e.g. ``leds``, is left alone)
+with Verilator and the C++ harness ``twin_main.cpp`` (shipped beside this module) into one
+executable, cached under ``<build root>/twin-<top>-<key>`` where the key hashes the Verilog,
+the top name, the harness source, the Verilator version and the build flags: a second
+build of the same design is a lookup. Builds go through ccache (``OBJCACHE``) when it is
+installed, so Verilator's runtime library is compiled once per machine.
+
+:class:`TwinTransport` runs that executable and speaks to it over its stdin/stdout. Bytes
+written to the transport are sent on ``uart_rx`` as 8N1 at ``divisor`` clocks per bit, and
+bytes the design sends on ``uart_tx`` become readable. The harness clocks the model only
+while there is work: bytes on either wire, the design's ``busy`` output high, or within
+``linger`` cycles of the last UART activity (long enough for the design's reply latency);
+an idle twin sleeps. A design without a ``busy`` port therefore advances only around host
+traffic (a host that polls STATUS keeps it going); give the top a ``busy`` output (1 while
+training) or pass ``free_run=True`` to clock it continuously.
+
+``cycles`` / :meth:`TwinTransport.counters` ask the harness how many clock cycles have run
+(for cycles-per-sample measurements); :meth:`TwinTransport.run_cycles` clocks a fixed
+number of cycles; :meth:`TwinTransport.reset` pulses ``rst``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib.metadata
+import os
+import queue
+import shutil
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+import weakref
+from pathlib import Path
+
+from .transport import ByteQueue, LinkError, Transport
+
+__all__ = ["TwinTransport", "TwinBuildError", "build_twin", "HARNESS"]
+
+#: The C++ harness compiled with every twin.
+HARNESS = Path(__file__).with_name("twin_main.cpp")
+
+_VERILATOR_FLAGS = [
+    "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
+    # Yosys output trips lint warnings (unused bits, width hints); they are not errors.
+    "-Wno-fatal", "-Wno-lint", "-Wno-style",
+]
+_MAKE_FLAGS = "OPT_FAST=-O2 OPT_SLOW=-O1 OPT_GLOBAL=-O2"
+
+
+class TwinBuildError(RuntimeError):
+    """Verilator could not build the twin (message ends with the build log's tail)."""
+
+
+def _verilog_text(verilog) -> str:
+    if isinstance(verilog, os.PathLike):
+        return Path(verilog).read_text()
+    if isinstance(verilog, str):
+        if "module" in verilog and "\n" in verilog:
+            return verilog
+        return Path(verilog).read_text()
+    raise ValueError(f"verilog must be Verilog text or a path, got {type(verilog).__name__}")
+
+
+def _verilator() -> str:
+    from lnsmadam.sim.runner import SimulationError, check_simulator
+
+    try:
+        return check_simulator("verilator")
+    except SimulationError as exc:
+        raise TwinBuildError(str(exc)) from None
+
+
+def _verilator_id(exe: str) -> str:
+    parts = [os.path.realpath(exe)]
+    with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+        parts.append(importlib.metadata.version("verilator"))
+    try:
+        parts.append(subprocess.run([exe, "--version"], capture_output=True, text=True,
+                                    timeout=60).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return "/".join(parts)
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _top_ports(text: str, top: str) -> dict[str, dict]:
+    from lnsmadam.sim.ports import verilog_ports
+
+    ports = verilog_ports(text, top)
+    need = {"clk": "input", "rst": "input", "uart_rx": "input", "uart_tx": "output"}
+    for name, direction in need.items():
+        p = ports.get(name)
+        if p is None or p["direction"] != direction or p["width"] != 1:
+            raise ValueError(f"top {top!r} needs a 1-bit {direction} port {name!r} "
+                             f"(ports: {', '.join(sorted(ports)) or 'none'})")
+    return ports
+
+
+def build_twin(verilog, top: str = "top", *, build_root: str | os.PathLike | None = None,
+               jobs: int = 2) -> Path:
+    """Build (or find in the cache) the twin executable of ``verilog`` (text or path);
+    return its path. ``build_root`` defaults to the simulation build root
+    (:func:`lnsmadam.sim.runner.default_build_root`, ``$LNSMADAM_SIM_BUILD``).
+
+    Raises :class:`ValueError` if ``top`` lacks the UART ports, :class:`TwinBuildError` if
+    Verilator is missing or fails.
+    """
+    from lnsmadam.sim.runner import default_build_root
+
+    text = _verilog_text(verilog)
+    ports = _top_ports(text, top)
+    has_busy = ports.get("busy", {}).get("direction") == "output"
+    exe = _verilator()
+    harness = HARNESS.read_bytes()
+    defines = ["-DTWIN_HAS_BUSY"] if has_busy else []
+    key = hashlib.sha256(b"\0".join([
+        text.encode(), top.encode(), harness, _verilator_id(exe).encode(),
+        " ".join(_VERILATOR_FLAGS + defines + [_MAKE_FLAGS]).encode(),
+    ])).hexdigest()[:16]
+    root = Path(build_root) if build_root is not None else default_build_root()
+    build_dir = root / f"twin-{top}-{key}"
+    binary = build_dir / "obj" / "twin"
+    stamp = build_dir / ".lnsmadam-built"
+    with _locked(root / f".twin-{top}-{key}.lock"):
+        if stamp.exists() and binary.exists():
+            return binary
+        if build_dir.exists():
+            shutil.rmtree(build_dir)   # a build interrupted half-way
+        build_dir.mkdir(parents=True)
+        (build_dir / f"{top}.v").write_text(text)
+        shutil.copyfile(HARNESS, build_dir / HARNESS.name)
+        cmd = [exe, "--cc", "--exe", "--build", "-j", str(jobs), "--prefix", "Vtwin",
+               "--top-module", top, *_VERILATOR_FLAGS, "--Mdir", "obj", "-o", "twin",
+               "-MAKEFLAGS", _MAKE_FLAGS, f"{top}.v", HARNESS.name]
+        if defines:
+            cmd[1:1] = ["-CFLAGS", " ".join(defines)]
+        env = dict(os.environ)
+        if "OBJCACHE" not in env and shutil.which("ccache"):
+            env["OBJCACHE"] = "ccache"
+        log = build_dir / "build.log"
+        t0 = time.monotonic()
+        with open(log, "w") as fh:
+            fh.write(" ".join(cmd) + "\n")
+            fh.flush()
+            rc = subprocess.run(cmd, cwd=build_dir, stdout=fh, stderr=subprocess.STDOUT,
+                                env=env).returncode
+        if rc != 0 or not binary.exists():
+            tail = log.read_text(errors="replace")[-3000:]
+            raise TwinBuildError(f"verilator build of twin top {top!r} failed (exit {rc}); "
+                                 f"log: {log}\n{tail}")
+        stamp.write_text(f"{key} built in {time.monotonic() - t0:.1f} s\n")
+    return binary
+
+
+def _check_pos(name: str, value, lo: int, hi: int) -> int:
+    from lnsmadam.golden.format import check_int
+
+    return check_int(name, value, lo, hi)
+
+
+class TwinTransport(Transport):
+    """A running simulation twin as a :class:`Transport`.
+
+    ``verilog``: Verilog text or a path; ``top``: its top module; ``divisor``: clocks per
+    UART bit (4..65535, the SoC's own divisor; the twin convention is 8). ``build_dir``:
+    the build root (see :func:`build_twin`). ``linger``: cycles the model keeps running
+    after UART activity (default 100,000); ``free_run``: clock continuously;
+    ``batch``: cycles between polls of the host pipe; ``reset_cycles``: ``rst`` held at
+    start. The process is stopped by :meth:`close` (or when the object is collected).
+    """
+
+    default_timeout = 2.0
+
+    def __init__(self, verilog, top: str = "top", divisor: int = 8, build_dir=None, *,
+                 linger: int = 100_000, free_run: bool = False, batch: int = 1024,
+                 reset_cycles: int = 16):
+        self.divisor = _check_pos("divisor", divisor, 4, 65535)
+        self.linger = _check_pos("linger", linger, 0, 2**62)
+        self.batch = _check_pos("batch", batch, 1, 1 << 24)
+        reset_cycles = _check_pos("reset_cycles", reset_cycles, 0, 1 << 30)
+        self.top = top
+        self.binary = build_twin(verilog, top, build_root=build_dir)
+        self._stderr = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(
+            [str(self.binary), str(self.divisor), str(self.linger), str(self.batch),
+             str(reset_cycles), "1" if free_run else "0"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, bufsize=0)
+        self._rx = ByteQueue()
+        self._replies: queue.Queue = queue.Queue()
+        self._wlock = threading.Lock()
+        self._rlock = threading.Lock()   # one counters/run_cycles exchange at a time
+        self.closed = False
+        self._reader = threading.Thread(target=self._read_loop, name="twin-reader",
+                                        daemon=True)
+        self._reader.start()
+        self._finalizer = weakref.finalize(self, _kill, self._proc)
+
+    # --- harness messages ------------------------------------------------------------
+    def _read_loop(self) -> None:
+        out = self._proc.stdout
+        buf = bytearray()
+
+        def need(n: int) -> bool:
+            while len(buf) < n:
+                chunk = out.read(65536)
+                if not chunk:
+                    return False
+                buf.extend(chunk)
+            return True
+
+        try:
+            while need(1):
+                kind = buf[0]
+                if kind == ord("D"):
+                    if not need(3):
+                        break
+                    n = buf[1] | buf[2] << 8
+                    if not need(3 + n):
+                        break
+                    self._rx.put(bytes(buf[3:3 + n]))
+                    del buf[:3 + n]
+                elif kind == ord("C"):
+                    if not need(33):
+                        break
+                    self._replies.put(("C", struct.unpack_from("<4Q", buf, 1)))
+                    del buf[:33]
+                elif kind == ord("T"):
+                    if not need(9):
+                        break
+                    self._replies.put(("T", struct.unpack_from("<Q", buf, 1)))
+                    del buf[:9]
+                else:
+                    self._replies.put(("?", (kind,)))
+                    break
+        except (OSError, ValueError):
+            pass
+        finally:
+            self._rx.close()
+            self._replies.put(("EOF", ()))
+
+    def _send(self, msg: bytes) -> None:
+        if self.closed:
+            raise LinkError("the twin transport is closed")
+        try:
+            with self._wlock:
+                self._proc.stdin.write(msg)
+        except (BrokenPipeError, OSError, ValueError):
+            raise LinkError(self._dead_message()) from None
+
+    def _dead_message(self) -> str:
+        code = self._proc.poll()
+        try:
+            self._stderr.seek(0)
+            err = self._stderr.read().decode(errors="replace").strip().splitlines()
+        except (OSError, ValueError):
+            err = []
+        last = f": {err[-1]}" if err else ""
+        return f"twin process of {self.top!r} exited (code {code}){last}"
+
+    def _exchange(self, msg: bytes, kind: str, timeout: float | None):
+        with self._rlock:
+            self._send(msg)
+            try:
+                got, values = self._replies.get(timeout=timeout)
+            except queue.Empty:
+                raise LinkError(f"twin of {self.top!r} did not answer a {kind!r} request "
+                                f"within {timeout} s") from None
+            if got != kind:
+                raise LinkError(self._dead_message() if got == "EOF" else
+                                f"twin of {self.top!r} sent an unexpected message {got!r}")
+            return values
+
+    # --- Transport ---------------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        data = bytes(data)
+        for off in range(0, len(data), 65535):
+            chunk = data[off:off + 65535]
+            self._send(b"D" + struct.pack("<H", len(chunk)) + chunk)
+
+    def read(self, n: int, timeout: float) -> bytes:
+        out = self._rx.get(n, timeout)
+        if not out and not self._reader.is_alive() and not self.closed:
+            raise LinkError(self._dead_message())
+        return out
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            with self._wlock:
+                self._proc.stdin.write(b"Q")
+                self._proc.stdin.close()
+        except (OSError, ValueError):
+            pass
+        try:
+            self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._reader.join(timeout=5)
+        self._stderr.close()
+        self._finalizer.detach()
+
+    # --- twin extras -------------------------------------------------------------------
+    def counters(self, timeout: float | None = 10.0) -> dict[str, int]:
+        """``{"cycles", "rx_bytes", "tx_bytes", "frame_errors"}`` so far: clock cycles run,
+        bytes sent to the design (``uart_rx``), bytes received from it (``uart_tx``),
+        ``uart_tx`` frames whose stop bit was 0."""
+        cyc, rx, tx, ferr = self._exchange(b"C", "C", timeout)
+        return {"cycles": cyc, "rx_bytes": rx, "tx_bytes": tx, "frame_errors": ferr}
+
+    @property
+    def cycles(self) -> int:
+        """Clock cycles the model has run since the process started."""
+        return self.counters()["cycles"]
+
+    def run_cycles(self, n: int, timeout: float | None = None) -> int:
+        """Clock at least ``n`` more cycles (whether or not there is work); return the
+        cycle count when done."""
+        n = _check_pos("n", n, 0, 2**62)
+        (cyc,) = self._exchange(b"T" + struct.pack("<Q", n), "T", timeout)
+        return cyc
+
+    def reset(self, cycles: int = 16) -> None:
+        """Hold ``rst`` high for ``cycles`` cycles (queued host bytes wait for it)."""
+        cycles = _check_pos("cycles", cycles, 1, 2**32 - 1)
+        self._send(b"R" + struct.pack("<I", cycles))
+
+    @classmethod
+    def from_component(cls, component, top: str = "top", **kwargs) -> "TwinTransport":
+        """Export an Amaranth component to Verilog (module ``top``) and start its twin."""
+        from amaranth.back import verilog
+
+        return cls(verilog.convert(component, name=top, emit_src=False), top=top, **kwargs)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        with contextlib.suppress(Exception):
+            proc.wait(timeout=5)
