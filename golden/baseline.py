@@ -28,12 +28,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from . import shuffle
 from .optim import OPTIMIZERS, make_optimizer
 
 __all__ = ["init_mlp", "epoch_order", "FloatMLP", "train_float", "DEFAULT_SIZES"]
 
 DEFAULT_SIZES = (64, 16, 10)
-_SHUFFLE_TAG = 0x5EED
 
 
 def _check_seed(name: str, seed) -> int:
@@ -77,14 +77,17 @@ def init_mlp(sizes: Sequence[int], seed: int) -> list[tuple[np.ndarray, np.ndarr
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
     """The order in which every trainer visits the ``n`` training samples in ``epoch``.
 
-    ``np.random.default_rng([seed, epoch, 0x5EED]).permutation(n)`` -- independent of
-    anything else drawn from ``seed`` (epochs count from 0).
+    :func:`lnsmadam.golden.shuffle.epoch_order` ``(n, seed, epoch)``: xorshift32 seeded from
+    ``(seed, epoch)`` and an inside-out Fisher-Yates shuffle, the order the hardware
+    generates on device -- independent of anything else drawn from ``seed`` (epochs count
+    from 0). ``n`` in ``[0, 65535]``, ``seed`` in ``[0, 2**32)``, ``epoch`` in ``[0, 2**16)``;
+    an ``int64`` array.
     """
     if isinstance(n, bool) or not isinstance(n, Integral) or n < 0:
         raise ValueError(f"n must be a non-negative integer, got {n!r}")
     seed = _check_seed("seed", seed)
     epoch = _check_seed("epoch", epoch)
-    return np.random.default_rng([seed, epoch, _SHUFFLE_TAG]).permutation(n)
+    return shuffle.epoch_order(n, seed, epoch)
 
 
 class FloatMLP:
