@@ -38,7 +38,7 @@ from amaranth.lib.wiring import In, Out
 from lnsmadam.golden.format import check_int, midpoint_table, pow2_table, round_threshold_table
 from lnsmadam.golden.update import MadamConfig, StateFormat
 
-from .format import is_zero, lns_layout, rom, signed_bits
+from .format import check_bool, is_zero, lns_layout, rom, signed_bits
 
 __all__ = ["MadamUpdate", "state_layout", "update_input_layout", "update_output_layout",
            "config_to_dict", "config_from_dict"]
@@ -85,8 +85,8 @@ def state_layout(state: StateFormat) -> data.StructLayout:
                               "exp": unsigned(state.exp_bits)})
 
 
-def _n_bits(cfg: MadamConfig) -> int:
-    top = cfg.lr_step * cfg.g_bound
+def _n_bits(cfg: MadamConfig, runtime_lr: bool = False) -> int:
+    top = (64 if runtime_lr else cfg.lr_step) * cfg.g_bound
     return signed_bits(-top, top)
 
 
@@ -96,11 +96,11 @@ def update_input_layout(cfg: MadamConfig) -> data.StructLayout:
                               "g": lns_layout(cfg.grad)})
 
 
-def update_output_layout(cfg: MadamConfig) -> data.StructLayout:
+def update_output_layout(cfg: MadamConfig, runtime_lr: bool = False) -> data.StructLayout:
     """Output beat: ``w_new``, ``v_new`` and ``n``, the signed applied exponent step."""
     return data.StructLayout({"w_new": lns_layout(cfg.weight),
                               "v_new": state_layout(cfg.state),
-                              "n": signed(_n_bits(cfg))})
+                              "n": signed(_n_bits(cfg, runtime_lr))})
 
 
 def _ge(m: Module, x, c: int) -> Value:
@@ -224,6 +224,10 @@ class MadamUpdate(wiring.Component):
         ``n``, ``z``, ``in`` (the order of their measured effect on the iCE40 Fmax).
     bias_bits : int, 2..48 (default 32: every legal LNS bias, ±2**30)
         Width of the signed ``g_bias`` input.
+    runtime_lr : bool (default False)
+        Take ``lr_step`` (1..64) from a side-band input port ``lr_step`` instead of
+        ``cfg.lr_step`` (a small multiplier replaces the constant table; the trainer
+        uses it so that ``START`` can choose the step). Held like ``g_bias``.
     """
 
     #: cut names along the datapath
@@ -231,10 +235,12 @@ class MadamUpdate(wiring.Component):
     #: the order in which ``pipeline`` enables them (chosen by measured iCE40 Fmax)
     CUT_ORDER = ("sum", "align", "norm", "n", "z", "in")
 
-    def __init__(self, cfg: MadamConfig, pipeline: int = 5, bias_bits: int = 32):
+    def __init__(self, cfg: MadamConfig, pipeline: int = 5, bias_bits: int = 32,
+                 runtime_lr: bool = False):
         if not isinstance(cfg, MadamConfig):
             raise ValueError(f"cfg must be a MadamConfig, got {cfg!r}")
         self.cfg = cfg
+        self.runtime_lr = check_bool("runtime_lr", runtime_lr)
         self.pipeline = check_int("pipeline", pipeline, 0, len(self.CUT_ORDER))
         self.bias_bits = check_int("bias_bits", bias_bits, 2, 48)
         self.cuts = tuple(c for c in self.CUTS if c in self.CUT_ORDER[:self.pipeline])
@@ -266,13 +272,16 @@ class MadamUpdate(wiring.Component):
         # addend is unshifted), except where golden clips (sh = 1) or the result is masked
         self.s_bits = V.man_bits + gd + k + 1
         self.l_lo = max(fb + 1, fb + gd + k - 1)
-        super().__init__({
+        ports = {
             "i_stream": In(stream.Signature(update_input_layout(cfg))),
-            "o_stream": Out(stream.Signature(update_output_layout(cfg))),
+            "o_stream": Out(stream.Signature(update_output_layout(cfg, self.runtime_lr))),
             "g_bias": In(signed(self.bias_bits)),
             "e_clamp": In(unsigned(cfg.weight.exp_bits)),
             "bc_exp": In(signed(self.bc_width)),
-        })
+        }
+        if self.runtime_lr:
+            ports["lr_step"] = In(7)
+        super().__init__(ports)
 
     @property
     def latency(self) -> int:
@@ -396,9 +405,13 @@ class MadamUpdate(wiring.Component):
         #    lr_step (read off the thermometer code), signed: the magnitude shrinks when the
         #    weight and gradient signs agree
         w = data.View(lns_layout(W), s["w"])
-        mag = _thermometer_value([_ge(m, s["z"], t) for t in self.thr],
-                                 [cfg.lr_step * j for j in range(cfg.g_bound + 1)])
-        step = Signal(signed(_n_bits(cfg)))
+        if self.runtime_lr:
+            mag = _thermometer_value([_ge(m, s["z"], t) for t in self.thr],
+                                     list(range(cfg.g_bound + 1))) * self.lr_step
+        else:
+            mag = _thermometer_value([_ge(m, s["z"], t) for t in self.thr],
+                                     [cfg.lr_step * j for j in range(cfg.g_bound + 1)])
+        step = Signal(signed(_n_bits(cfg, self.runtime_lr)))
         m.d.comb += step.eq(Mux(s["nz"], 0, Mux(w.sign == s["sg"], -mag, mag)))
         s = st.cut("n", {"step": step, "v": s["v"], "w": s["w"]})
 

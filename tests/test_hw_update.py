@@ -11,6 +11,8 @@ a :class:`BiasCorrection` register advances once per pair of tensors (one traini
 as in ``golden/mlp.py``.
 """
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from amaranth.back import verilog
@@ -40,7 +42,7 @@ class Step:
 
 
 def run_steps(dut: MadamUpdate, make_step, seed=0, p_gap=0.0, p_stall=0.0,
-              max_cycles=2_000_000):
+              max_cycles=2_000_000, lr_step=None):
     """Stream steps through ``dut``; ``make_step(k, prev)`` returns step ``k`` (or None to
     stop) given the previous :class:`Step` with its outputs filled in.
 
@@ -65,6 +67,8 @@ def run_steps(dut: MadamUpdate, make_step, seed=0, p_gap=0.0, p_stall=0.0,
         cycle = 0
         prev = None
         k = 0
+        if lr_step is not None:
+            ctx.set(dut.lr_step, lr_step)
         while True:
             st = make_step(k, prev)
             if st is None:
@@ -274,6 +278,20 @@ def test_every_pipeline_random_codes(pipeline):
     got, _ = run_steps(dut, lambda k, prev: steps[k] if k < len(steps) else None,
                        seed=pipeline, p_gap=0.3, p_stall=0.3)
     check_steps(cfg, got)
+
+
+@pytest.mark.parametrize("lr_step", [1, 5, 64])
+def test_runtime_lr_step(lr_step):
+    """``runtime_lr``: the step from the ``lr_step`` port equals golden with that lr_step."""
+    rng = np.random.default_rng(lr_step)
+    W, G, V = SMALL.weight, SMALL.grad, SMALL.state
+    dut = MadamUpdate(SMALL, runtime_lr=True)
+    steps = [Step(rng.integers(0, W.ncodes, 200), rng.integers(0, 1 << V.bits, 200),
+                  rng.integers(0, G.ncodes, 200), rng.integers(-40, 10), W.emax)
+             for _ in range(2)]
+    got, _ = run_steps(dut, lambda k, prev: steps[k] if k < len(steps) else None,
+                       seed=lr_step, p_gap=0.2, p_stall=0.2, lr_step=lr_step)
+    check_steps(replace(SMALL, lr_step=lr_step), got)
 
 
 # -- the parameter ranges ----------------------------------------------------------------
