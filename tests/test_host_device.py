@@ -1,0 +1,312 @@
+"""lnsmadam.host.device.Device against the protocol's reference device (DeviceModel) through a
+loopback transport, with and without injected faults; and against the RTL link in the
+Verilator twin (when hw/link.py exists)."""
+
+import time
+
+import numpy as np
+import pytest
+
+from lnsmadam.host import image
+from lnsmadam.host import protocol as P
+from lnsmadam.host.device import Device, DeviceError
+from lnsmadam.host.faults import FaultyTransport
+from lnsmadam.host.transport import CallbackTransport, LinkError, Transport
+
+SIZES = (5, 4, 3)
+LANES = 2
+N_RECORDS = 20
+
+
+@pytest.fixture(scope="module")
+def ident():
+    from lnsmadam.hw.soc import SoC, SoCConfig
+    return SoC(SoCConfig(sizes=SIZES, lanes=LANES, n_records=N_RECORDS)).identify_json()
+
+
+class FakeTrainer(P.DeviceModel):
+    """DeviceModel whose trainer advances ``per_frame`` samples per received frame while
+    busy; an epoch 'gets right' ``n_train - 1`` samples, an evaluation ``n_test - 2``."""
+
+    def __init__(self, ident, per_frame=3):
+        super().__init__(ident["regions"], identify=P.identify_blob(ident))
+        self.per_frame = per_frame
+        self.todo = 0
+
+    def reg(self, addr):
+        return self.store.get((0, addr), 0)
+
+    def on_start(self, epochs, lr_step, seed):
+        super().on_start(epochs, lr_step, seed)
+        self.busy, self.todo, self.epochs = True, epochs * self.reg(0), epochs
+        self.status = P.TrainerStatus(state=1, steps=self.status.steps)
+
+    def on_evaluate(self):
+        super().on_evaluate()
+        self.busy, self.todo = True, self.reg(1)
+        self.status = P.TrainerStatus(state=2, steps=self.status.steps)
+
+    def handle(self, frame):
+        if self.busy and self.todo:
+            st = self.status
+            n = min(self.per_frame, self.todo)
+            self.todo -= n
+            if st.state == 1:
+                n_train = self.reg(0)
+                done = st.epoch * n_train + st.sample + n
+                st = P.TrainerStatus(state=1, epoch=done // n_train, sample=done % n_train,
+                                     steps=st.steps + n, last_correct=n_train - 1)
+            else:
+                st = P.TrainerStatus(state=2, sample=st.sample + n, steps=st.steps,
+                                     last_correct=st.last_correct)
+            if self.todo == 0:
+                last = self.reg(0) - 1 if st.state == 1 else self.reg(1) - 2
+                st = P.TrainerStatus(state=0, epoch=st.epoch, sample=st.sample,
+                                     last_correct=last, steps=st.steps)
+                self.busy = False
+            self.status = st
+        return super().handle(frame)
+
+
+def loopback(ident, faults=None, per_frame=3, **kw):
+    model = FakeTrainer(ident, per_frame)
+    tr = CallbackTransport(model.feed)
+    if faults:
+        tr = FaultyTransport(tr, **faults)
+    return model, tr, Device(tr, poll=0, **kw)
+
+
+def region_words(model, ident, name):
+    r = next(r for r in ident["regions"] if r["name"] == name)
+    return np.array([model.store.get((r["id"], a), 0) for a in range(r["depth"])])
+
+
+def random_image(seed):
+    rng = np.random.default_rng(seed)
+    n = N_RECORDS
+    codes = rng.integers(0, 256, (n, SIZES[0]))
+    labels = rng.integers(0, SIZES[-1], n)
+    shapes = [(SIZES[l + 1], SIZES[l] + 1) for l in range(len(SIZES) - 1)]
+    u = [rng.integers(0, 1 << 12, s) for s in shapes]
+    v = [rng.integers(0, 1 << 17, s) for s in shapes]
+    consts = ([-5, 3], [7, -(1 << 31)], [(1 << 31) - 1, 0])
+    return codes, labels, u, v, consts
+
+
+def load(dev, img, n_train=15):
+    codes, labels, u, v, consts = img
+    dev.upload_dataset(codes, labels, n_train)
+    dev.write_weights(u, v)
+    dev.write_layer_constants(*consts)
+
+
+def check_image(model, ident, img, n_train=15):
+    codes, labels, u, v, consts = img
+    words = image.pack_dataset(codes, labels)
+    data = region_words(model, ident, "data")
+    assert np.array_equal(data[:len(words)], words) and not data[len(words):].any()
+    for l in range(len(SIZES) - 1):
+        rows, cols = u[l].shape
+        wpr = -(-cols // LANES)
+        for kind, mats in (("u", u), ("v", v)):
+            for b in range(LANES):
+                bank = region_words(model, ident, f"{kind}{l}.{b}")
+                for i in range(rows):
+                    for k in range(wpr):
+                        j = k * LANES + b
+                        want = mats[l][i, j] if j < cols else 0   # padding stays ZERO
+                        assert bank[i * wpr + k] == want
+    regs = region_words(model, ident, "regs")
+    assert regs[0] == n_train and regs[1] == N_RECORDS - n_train
+    for l in range(len(SIZES) - 1):
+        assert [int(x) for x in regs[8 + 4 * l: 11 + 4 * l]] == \
+            [c[l] & 0xFFFFFFFF for c in consts]
+
+
+# --- fault-free ---------------------------------------------------------------------------
+
+def test_identify_reads_whole_blob(ident):
+    model, tr, dev = loopback(ident)
+    info = dev.identify()
+    assert info == ident
+    assert len(P.identify_blob(ident)) > 2 * P.MAX_BODY
+    assert dev.stats["requests"] == -(-len(P.identify_blob(ident)) // P.MAX_BODY)
+    assert dev.regions["v1.1"] == P.Region(9, "v1.1", 17, 9)
+    assert dev.sizes == list(SIZES) and dev.lanes == LANES
+
+
+def test_image_round_trip_exact(ident):
+    model, tr, dev = loopback(ident)
+    img = random_image(1)
+    load(dev, img)
+    check_image(model, ident, img)
+    u, v = dev.read_weights()
+    for l in range(len(SIZES) - 1):
+        assert np.array_equal(u[l], img[2][l]) and np.array_equal(v[l], img[3][l])
+    assert dev.read_layer_constants() == dict(zip(("u_bias", "f_bias", "e_clamp"), img[4]))
+    assert dev.stats["retries"] == 0 and dev.stats["timeouts"] == 0
+    # v_list=None writes a fresh (zero) state
+    dev.write_weights(img[2])
+    assert not any(x.any() for x in dev.read_weights()[1])
+
+
+def test_region_chunking(ident):
+    model, tr, dev = loopback(ident)
+    dev.identify()
+    before = dev.stats["requests"]
+    words = np.arange(80) * 811 % 65536
+    dev.write_region("data", 0, words)
+    assert dev.stats["requests"] - before == 1          # 80 words of 2 bytes: one WRITE
+    assert np.array_equal(dev.read_region("data"), words)
+    assert np.array_equal(dev.read_region("data", 70, 5), words[70:75])
+
+
+def test_argument_errors(ident):
+    model, tr, dev = loopback(ident)
+    codes, labels, u, v, consts = random_image(2)
+    with pytest.raises(ValueError, match="region must be one of"):
+        dev.read_region("nope")
+    with pytest.raises(ValueError, match=r"words\[1\] must be in \[0, 4095\]"):
+        dev.write_region("u0.0", 0, [1, 4096])
+    with pytest.raises(ValueError, match="words must fit region"):
+        dev.write_region("u0.0", 10, [1, 2, 3])
+    with pytest.raises(ValueError, match=r"codes must have shape \(n, 5\)"):
+        dev.upload_dataset(codes[:, :4], labels, 10)
+    with pytest.raises(ValueError, match="codes must be in"):
+        dev.upload_dataset(codes + 256, labels, 10)
+    with pytest.raises(ValueError, match="codes must be an array of integers"):
+        dev.upload_dataset(codes / 2, labels, 10)
+    with pytest.raises(ValueError, match="labels must be in"):
+        dev.upload_dataset(codes, labels + 3, 10)
+    with pytest.raises(ValueError, match="labels must have shape"):
+        dev.upload_dataset(codes, labels[:-1], 10)
+    with pytest.raises(ValueError, match="n_train"):
+        dev.upload_dataset(codes, labels, N_RECORDS + 1)
+    with pytest.raises(ValueError, match="at most 20 samples"):
+        dev.upload_dataset(np.vstack([codes, codes]), np.concatenate([labels, labels]), 1)
+    with pytest.raises(ValueError, match=r"u_list\[1\] must have shape \(3, 5\)"):
+        dev.write_weights([u[0], u[1][:, :4]], v)
+    with pytest.raises(ValueError, match=r"v_list\[0\] must be in"):
+        dev.write_weights(u, [v[0] + (1 << 17), v[1]])
+    with pytest.raises(ValueError, match=r"e_clamp\[0\] must be a signed 32-bit"):
+        dev.write_layer_constants([0, 0], [0, 0], [1 << 31, 0])
+    with pytest.raises(ValueError, match="lr_step"):
+        dev.train(1, 65, 0)
+    with pytest.raises(ValueError, match="epochs"):
+        dev.train(0, 1, 0)
+    assert not model.store                               # nothing reached the device
+
+
+def test_device_error_status(ident):
+    model, tr, dev = loopback(ident)
+    with pytest.raises(DeviceError, match="device answered BAD_REGION") as info:
+        dev.request(P.OP_READ, P.pack_read(99, 0, 1))
+    assert info.value.status == P.BAD_REGION
+    model.busy = True
+    with pytest.raises(DeviceError, match="BUSY"):
+        dev.write_region("regs", 0, [1])
+    assert dev.stats["retries"] == 0
+
+
+def test_train_and_evaluate(ident):
+    model, tr, dev = loopback(ident)
+    load(dev, random_image(3))
+    seen = []
+    st = dev.train(2, 3, 1234, progress=seen.append)
+    assert [e for e in model.events if e[0] == "start"] == [("start", 2, 3, 1234)]
+    assert st.state == 0 and st.epoch == 2 and st.last_correct == 14 and st.steps == 30
+    samples = [s.epoch * 15 + s.sample for s in seen]
+    assert samples == sorted(samples) and len(seen) >= 10
+    assert dev.evaluate() == 3
+    assert [e for e in model.events if e[0] == "evaluate"] == [("evaluate",)]
+    assert dev.status().steps == 30
+
+
+def test_first_dedup_op_is_preceded_by_status(ident):
+    model, tr, dev = loopback(ident)
+    model.last = (0, P.OP_STOP, True)    # a previous host's last request: STOP, seq 0
+    dev.stop()
+    assert ("stop",) in model.events
+
+
+def test_lost_start_reply_runs_once(ident):
+    class DropFirstStartReply(Transport):
+        def __init__(self, inner):
+            self.inner, self.dropped, self.default_timeout = inner, 0, 0.05
+
+        def write(self, data):
+            self.inner.write(data)
+            if not self.dropped:
+                frames = P.SlipDecoder().feed(data)
+                if any(f.payload[1:2] == bytes([P.OP_START]) for f in frames):
+                    self.dropped = 1
+                    self.inner.read(1 << 16, 0)      # the device executed it; lose the reply
+
+        def read(self, n, timeout):
+            return self.inner.read(n, timeout)
+
+    model = FakeTrainer(ident)
+    tr = DropFirstStartReply(CallbackTransport(model.feed))
+    dev = Device(tr, poll=0)
+    load(dev, random_image(4))
+    dev.train(1, 1, 7)
+    assert tr.dropped == 1 and dev.stats["timeouts"] == 1 and dev.stats["retries"] == 1
+    assert [e for e in model.events if e[0] == "start"] == [("start", 1, 1, 7)]
+
+
+def test_final_failure_is_one_line_link_error(ident):
+    class Silent(Transport):
+        def write(self, data):
+            pass
+
+        def read(self, n, timeout):
+            time.sleep(min(timeout, 0.005))
+            return b""
+
+    dev = Device(Silent(), timeout=0.01, retries=3)
+    with pytest.raises(LinkError) as info:
+        dev.status()
+    msg = str(info.value)
+    assert msg == "STATUS: no valid reply after 3 attempts (last error: timeout after 0.01 s)"
+    assert dev.stats["attempts"] == 3 and dev.stats["timeouts"] == 3
+    assert dev.seq == 1     # the next request gets a new seq: a late reply cannot match it
+
+
+# --- with injected faults -----------------------------------------------------------------
+
+FAULTS = [
+    pytest.param(dict(p_flip=0.006), id="flip"),
+    pytest.param(dict(p_drop=0.006), id="drop"),
+    pytest.param(dict(p_truncate=0.1, p_insert=0.002), id="truncate+insert"),
+    pytest.param(dict(p_flip=1e-3, p_drop=1e-3, p_truncate=0.04, p_insert=1e-3, rx=True),
+                 id="all-both-ways"),
+]
+
+
+@pytest.mark.parametrize("faults", FAULTS)
+def test_faults_detected_retried_memory_exact(ident, faults):
+    model, tr, dev = loopback(ident, dict(seed=11, **faults), timeout=0.02, retries=12)
+    dev.identify()
+    for round_ in range(3):
+        first_event = len(model.events)
+        img = random_image(5 + round_)
+        load(dev, img)
+        st = dev.train(1, 2, 99)
+        assert st.last_correct == 14 and dev.evaluate() == 3
+        u, v = dev.read_weights()
+        for l in range(len(SIZES) - 1):
+            assert np.array_equal(u[l], img[2][l]) and np.array_equal(v[l], img[3][l])
+        check_image(model, ident, img)
+    # START and EVALUATE ran exactly once per call despite retries
+    runs = [e[0] for e in model.events if e[0] in ("start", "evaluate")]
+    assert runs == ["start", "evaluate"] * 3
+    # every write the device executed in the last round carried the host's data (the
+    # final image): no corrupted frame was executed
+    writes = [e for e in model.events[first_event:] if e[0] == "write"]
+    assert writes and all(model.store[(r, a)] == w for _, r, a, w in writes)
+    s = dev.stats
+    assert tr.injected >= 5
+    # faults were retried, and every retry had a fault behind it (a truncated frame costs
+    # two: its timeout, then the device's BAD_CRC answer to the fragment)
+    assert 1 <= s["retries"] <= 2 * tr.injected
+    assert s["retries"] == s["timeouts"] + s["bad_crc"] + s["bad_frame"]
