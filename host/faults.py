@@ -11,7 +11,9 @@ one frame, as the device layer writes them):
   END, is lost).
 
 With ``rx=True`` flips, drops and inserts also hit the device->host direction (per byte
-read) and ``p_truncate`` drops the rest of a read chunk. ``counts`` holds how many of
+read) and ``p_truncate`` drops the rest of a read chunk, each probability multiplied by
+``rx_scale`` (replies are read in chunks of whatever has arrived, so a per-chunk truncation
+rate depends on the transport's timing). ``counts`` holds how many of
 each fault were injected (``tx_flip``, ``tx_drop``, ``tx_insert``, ``tx_truncate``,
 ``rx_flip``, ``rx_drop``, ``rx_insert``, ``rx_truncate``); ``injected`` is their sum.
 Set ``enabled = False`` to pass bytes through untouched.
@@ -39,13 +41,14 @@ class FaultyTransport(Transport):
 
     def __init__(self, inner: Transport, seed: int = 0, p_flip: float = 0.0,
                  p_drop: float = 0.0, p_truncate: float = 0.0, p_insert: float = 0.0, *,
-                 rx: bool = False):
+                 rx: bool = False, rx_scale: float = 1.0):
         self.inner = inner
         self.p_flip = _check_p("p_flip", p_flip)
         self.p_drop = _check_p("p_drop", p_drop)
         self.p_truncate = _check_p("p_truncate", p_truncate)
         self.p_insert = _check_p("p_insert", p_insert)
         self.rx = bool(rx)
+        self.rx_scale = _check_p("rx_scale", rx_scale)
         self.enabled = True
         self.default_timeout = inner.default_timeout
         self._rng = random.Random(seed)
@@ -58,19 +61,21 @@ class FaultyTransport(Transport):
 
     def _mangle(self, data: bytes, d: str) -> bytes:
         rng = self._rng
+        k = self.rx_scale if d == "rx" else 1.0
+        p_insert, p_drop, p_flip = self.p_insert * k, self.p_drop * k, self.p_flip * k
         out = bytearray()
         for b in data:
-            if self.p_insert and rng.random() < self.p_insert:
+            if p_insert and rng.random() < p_insert:
                 out.append(rng.randrange(256))
                 self.counts[f"{d}_insert"] += 1
-            if self.p_drop and rng.random() < self.p_drop:
+            if p_drop and rng.random() < p_drop:
                 self.counts[f"{d}_drop"] += 1
                 continue
-            if self.p_flip and rng.random() < self.p_flip:
+            if p_flip and rng.random() < p_flip:
                 b ^= 1 << rng.randrange(8)
                 self.counts[f"{d}_flip"] += 1
             out.append(b)
-        if out and self.p_truncate and rng.random() < self.p_truncate:
+        if out and self.p_truncate and rng.random() < self.p_truncate * k:
             del out[rng.randrange(len(out)):]
             self.counts[f"{d}_truncate"] += 1
         return bytes(out)

@@ -10,12 +10,12 @@ installed, so Verilator's runtime library is compiled once per machine.
 
 :class:`TwinTransport` runs that executable and speaks to it over its stdin/stdout. Bytes
 written to the transport are sent on ``uart_rx`` as 8N1 at ``divisor`` clocks per bit, and
-bytes the design sends on ``uart_tx`` become readable. The harness clocks the model only
-while there is work: bytes on either wire, the design's ``busy`` output high, or within
-``linger`` cycles of the last UART activity (long enough for the design's reply latency);
-an idle twin sleeps. A design without a ``busy`` port therefore advances only around host
-traffic (a host that polls STATUS keeps it going); give the top a ``busy`` output (1 while
-training) or pass ``free_run=True`` to clock it continuously.
+bytes the design sends on ``uart_tx`` become readable. With a ``busy`` output on the top
+(1 while training or evaluating), the harness clocks the model only while there is work:
+bytes on either wire, ``busy`` high, or within ``linger`` cycles of the last UART activity
+(the design's reply latency); an idle twin sleeps in ``poll()`` and costs no CPU. A top
+without ``busy`` is clocked continuously (``free_run``), since the harness cannot tell when
+it is working; ``free_run=False`` then makes it advance only around host traffic.
 
 ``cycles`` / :meth:`TwinTransport.counters` ask the harness how many clock cycles have run
 (for cycles-per-sample measurements); :meth:`TwinTransport.run_cycles` clocks a fixed
@@ -122,6 +122,10 @@ def build_twin(verilog, top: str = "top", *, build_root: str | os.PathLike | Non
     Raises :class:`ValueError` if ``top`` lacks the UART ports, :class:`TwinBuildError` if
     Verilator is missing or fails.
     """
+    return _build_twin(verilog, top, build_root, jobs)[0]
+
+
+def _build_twin(verilog, top, build_root, jobs) -> tuple[Path, bool]:
     from lnsmadam.sim.runner import default_build_root
 
     text = _verilog_text(verilog)
@@ -140,7 +144,7 @@ def build_twin(verilog, top: str = "top", *, build_root: str | os.PathLike | Non
     stamp = build_dir / ".lnsmadam-built"
     with _locked(root / f".twin-{top}-{key}.lock"):
         if stamp.exists() and binary.exists():
-            return binary
+            return binary, has_busy
         if build_dir.exists():
             shutil.rmtree(build_dir)   # a build interrupted half-way
         build_dir.mkdir(parents=True)
@@ -166,7 +170,7 @@ def build_twin(verilog, top: str = "top", *, build_root: str | os.PathLike | Non
             raise TwinBuildError(f"verilator build of twin top {top!r} failed (exit {rc}); "
                                  f"log: {log}\n{tail}")
         stamp.write_text(f"{key} built in {time.monotonic() - t0:.1f} s\n")
-    return binary
+    return binary, has_busy
 
 
 def _check_pos(name: str, value, lo: int, hi: int) -> int:
@@ -181,26 +185,28 @@ class TwinTransport(Transport):
     ``verilog``: Verilog text or a path; ``top``: its top module; ``divisor``: clocks per
     UART bit (4..65535, the SoC's own divisor; the twin convention is 8). ``build_dir``:
     the build root (see :func:`build_twin`). ``linger``: cycles the model keeps running
-    after UART activity (default 100,000); ``free_run``: clock continuously;
-    ``batch``: cycles between polls of the host pipe; ``reset_cycles``: ``rst`` held at
-    start. The process is stopped by :meth:`close` (or when the object is collected).
+    after UART activity (default 20,000); ``free_run``: clock continuously (default: when
+    the top has no ``busy`` port; ``has_busy`` tells); ``batch``: cycles between polls of
+    the host pipe; ``reset_cycles``: ``rst`` held at start. The process is stopped by
+    :meth:`close` (or when the object is collected).
     """
 
     default_timeout = 2.0
 
     def __init__(self, verilog, top: str = "top", divisor: int = 8, build_dir=None, *,
-                 linger: int = 100_000, free_run: bool = False, batch: int = 1024,
+                 linger: int = 20_000, free_run: bool | None = None, batch: int = 1024,
                  reset_cycles: int = 16):
         self.divisor = _check_pos("divisor", divisor, 4, 65535)
         self.linger = _check_pos("linger", linger, 0, 2**62)
         self.batch = _check_pos("batch", batch, 1, 1 << 24)
         reset_cycles = _check_pos("reset_cycles", reset_cycles, 0, 1 << 30)
         self.top = top
-        self.binary = build_twin(verilog, top, build_root=build_dir)
+        self.binary, self.has_busy = _build_twin(verilog, top, build_dir, 2)
+        self.free_run = (not self.has_busy) if free_run is None else bool(free_run)
         self._stderr = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(
             [str(self.binary), str(self.divisor), str(self.linger), str(self.batch),
-             str(reset_cycles), "1" if free_run else "0"],
+             str(reset_cycles), "1" if self.free_run else "0"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, bufsize=0)
         self._rx = ByteQueue()
         self._replies: queue.Queue = queue.Queue()

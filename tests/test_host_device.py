@@ -13,6 +13,9 @@ from lnsmadam.host.device import Device, DeviceError
 from lnsmadam.host.faults import FaultyTransport
 from lnsmadam.host.transport import CallbackTransport, LinkError, Transport
 
+# SoCConfig validates by constructing (never elaborating) Trainer objects
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+
 SIZES = (5, 4, 3)
 LANES = 2
 N_RECORDS = 20
@@ -310,3 +313,159 @@ def test_faults_detected_retried_memory_exact(ident, faults):
     # two: its timeout, then the device's BAD_CRC answer to the fragment)
     assert 1 <= s["retries"] <= 2 * tr.injected
     assert s["retries"] == s["timeouts"] + s["bad_crc"] + s["bad_frame"]
+
+
+# --- against the RTL link in the Verilator twin -------------------------------------------
+
+def _link_top(ident, divisor, cycles_per_sample):
+    """Link + a memory/control target: one Memory per region and a fake trainer that spends
+    ``cycles_per_sample`` clocks per sample, with FakeTrainer's results."""
+    from amaranth.hdl import Module, Signal
+    from amaranth.lib import wiring
+    from amaranth.lib.memory import Memory
+    from amaranth.lib.wiring import In, Out
+
+    from lnsmadam.hw.bus import ControlSignature, MemBus
+    from lnsmadam.hw.link import Link
+
+    regions = [(r["id"], r["name"], r["width"], r["depth"]) for r in ident["regions"]]
+
+    class Target(wiring.Component):
+        bus: In(MemBus)
+        ctl: In(ControlSignature)
+
+        def elaborate(self, platform):
+            m = Module()
+            bus, ctl = self.bus, self.ctl
+            n_train, n_test = Signal(16), Signal(16)
+            m.d.comb += bus.cmd_ready.eq(1)
+            fire = bus.cmd_valid & bus.cmd_ready
+            rd_region = Signal(8)
+            m.d.sync += [bus.rsp_valid.eq(fire), rd_region.eq(bus.cmd_region)]
+            for rid, name, width, depth in regions:
+                mem = Memory(shape=width, depth=depth, init=[])
+                m.submodules[f"mem_{rid}"] = mem
+                wp, rp = mem.write_port(), mem.read_port(transparent_for=())
+                sel = fire & (bus.cmd_region == rid)
+                m.d.comb += [wp.addr.eq(bus.cmd_addr), rp.addr.eq(bus.cmd_addr),
+                             wp.data.eq(bus.cmd_wdata), wp.en.eq(sel & bus.cmd_write)]
+                with m.If(rd_region == rid):
+                    m.d.comb += bus.rsp_rdata.eq(rp.data)
+                if name == "regs":
+                    with m.If(sel & bus.cmd_write & (bus.cmd_addr == 0)):
+                        m.d.sync += n_train.eq(bus.cmd_wdata)
+                    with m.If(sel & bus.cmd_write & (bus.cmd_addr == 1)):
+                        m.d.sync += n_test.eq(bus.cmd_wdata)
+            # the fake trainer
+            left = Signal(32)          # samples left in this run
+            timer = Signal(range(cycles_per_sample + 1))
+            stopping = Signal()
+            m.d.comb += ctl.busy.eq(ctl.state != 0)
+            with m.If(ctl.state == 0):
+                with m.If(ctl.start):
+                    with m.If(n_train == 0):
+                        m.d.sync += ctl.error.eq(1)
+                    with m.Else():
+                        m.d.sync += [ctl.state.eq(1), ctl.error.eq(0), ctl.epoch.eq(0),
+                                     ctl.sample.eq(0), left.eq(ctl.epochs * n_train),
+                                     timer.eq(cycles_per_sample - 1), stopping.eq(0)]
+                with m.Elif(ctl.evaluate):
+                    m.d.sync += [ctl.state.eq(2), ctl.error.eq(0), ctl.sample.eq(0),
+                                 left.eq(n_test), timer.eq(cycles_per_sample - 1),
+                                 stopping.eq(0)]
+            with m.Else():
+                with m.If(ctl.stop):
+                    m.d.sync += stopping.eq(1)
+                m.d.sync += timer.eq(timer - 1)
+                with m.If(timer == 0):
+                    m.d.sync += [timer.eq(cycles_per_sample - 1), left.eq(left - 1),
+                                 ctl.sample.eq(ctl.sample + 1)]
+                    with m.If(ctl.state == 1):
+                        m.d.sync += ctl.steps.eq(ctl.steps + 1)
+                        with m.If(ctl.sample + 1 == n_train):
+                            m.d.sync += [ctl.sample.eq(0), ctl.epoch.eq(ctl.epoch + 1),
+                                         ctl.last_correct.eq(n_train - 1)]
+                    with m.If((left == 1) | stopping | ctl.stop):
+                        m.d.sync += ctl.state.eq(0)
+                        with m.If(ctl.state == 2):
+                            m.d.sync += ctl.last_correct.eq(n_test - 2)
+            return m
+
+    class LinkTop(wiring.Component):
+        uart_rx: In(1, init=1)
+        uart_tx: Out(1, init=1)
+        busy: Out(1)
+
+        def elaborate(self, platform):
+            m = Module()
+            link = m.submodules.link = Link(P.identify_blob(ident), regions, divisor)
+            tgt = m.submodules.target = Target()
+            wiring.connect(m, link.bus, tgt.bus)
+            wiring.connect(m, link.ctl, tgt.ctl)
+            m.d.comb += [link.uart_rx.eq(self.uart_rx), self.uart_tx.eq(link.uart_tx),
+                         self.busy.eq(tgt.ctl.busy)]
+            return m
+
+    return LinkTop()
+
+
+CYCLES_PER_SAMPLE = 4000
+
+
+@pytest.fixture(scope="module")
+def link_verilog(ident):
+    pytest.importorskip("lnsmadam.hw.link")
+    from amaranth.back import verilog
+    return verilog.convert(_link_top(ident, 8, CYCLES_PER_SAMPLE), name="top", emit_src=False)
+
+
+def test_link_twin_device(ident, link_verilog):
+    from lnsmadam.host.twin import TwinTransport
+
+    with TwinTransport(link_verilog, divisor=8) as tw:
+        dev = Device(tw, poll=0.001)
+        assert dev.identify() == ident
+        img = random_image(8)
+        load(dev, img)
+        u, v = dev.read_weights()
+        for l in range(len(SIZES) - 1):
+            assert np.array_equal(u[l], img[2][l]) and np.array_equal(v[l], img[3][l])
+        assert dev.read_layer_constants() == dict(zip(("u_bias", "f_bias", "e_clamp"), img[4]))
+        words = image.pack_dataset(img[0], img[1])
+        assert np.array_equal(dev.read_region("data", 0, len(words)), words)
+        c0 = tw.cycles
+        seen = []
+        st = dev.train(2, 1, 5, progress=seen.append)
+        assert st.epoch == 2 and st.last_correct == 14 and st.steps == 30
+        assert tw.cycles - c0 >= 30 * CYCLES_PER_SAMPLE
+        assert len({(s.epoch, s.sample) for s in seen}) > 3
+        assert dev.evaluate() == 3
+        with pytest.raises(DeviceError, match="BAD_REGION"):
+            dev.request(P.OP_READ, P.pack_read(200, 0, 1))
+        assert dev.stats["retries"] == 0 and tw.counters()["frame_errors"] == 0
+
+
+def test_link_twin_device_with_faults(ident, link_verilog):
+    from lnsmadam.host.twin import TwinTransport
+
+    with TwinTransport(link_verilog, divisor=8) as tw:
+        ft = FaultyTransport(tw, seed=3, p_flip=4e-3, p_drop=2e-3, p_truncate=0.05,
+                             p_insert=1e-3, rx=True, rx_scale=0.25)
+        dev = Device(ft, timeout=0.15, retries=16, poll=0.001)
+        assert dev.identify() == ident
+        for round_ in range(2):
+            img = random_image(9 + round_)
+            load(dev, img)
+            st = dev.train(1, 1, 5)
+            assert st.epoch == 1 and st.last_correct == 14
+            assert st.steps == 15 * (round_ + 1)     # START ran once per call
+            assert dev.evaluate() == 3
+            u, v = dev.read_weights()
+            for l in range(len(SIZES) - 1):
+                assert np.array_equal(u[l], img[2][l]) and np.array_equal(v[l], img[3][l])
+        ft.enabled = False
+        assert dev.read_layer_constants() == dict(zip(("u_bias", "f_bias", "e_clamp"), img[4]))
+        words = image.pack_dataset(img[0], img[1])
+        assert np.array_equal(dev.read_region("data", 0, len(words)), words)
+        assert ft.injected >= 5 and dev.stats["retries"] >= 1
+        assert tw.counters()["frame_errors"] == 0
