@@ -243,10 +243,10 @@ class TwinTransport(Transport):
                     self._rx.put(bytes(buf[3:3 + n]))
                     del buf[:3 + n]
                 elif kind == ord("C"):
-                    if not need(33):
+                    if not need(41):
                         break
-                    self._replies.put(("C", struct.unpack_from("<4Q", buf, 1)))
-                    del buf[:33]
+                    self._replies.put(("C", struct.unpack_from("<5Q", buf, 1)))
+                    del buf[:41]
                 elif kind == ord("T"):
                     if not need(9):
                         break
@@ -327,11 +327,13 @@ class TwinTransport(Transport):
 
     # --- twin extras -------------------------------------------------------------------
     def counters(self, timeout: float | None = 10.0) -> dict[str, int]:
-        """``{"cycles", "rx_bytes", "tx_bytes", "frame_errors"}`` so far: clock cycles run,
-        bytes sent to the design (``uart_rx``), bytes received from it (``uart_tx``),
-        ``uart_tx`` frames whose stop bit was 0."""
-        cyc, rx, tx, ferr = self._exchange(b"C", "C", timeout)
-        return {"cycles": cyc, "rx_bytes": rx, "tx_bytes": tx, "frame_errors": ferr}
+        """``{"cycles", "rx_bytes", "tx_bytes", "frame_errors", "busy_cycles"}`` so far:
+        clock cycles run, bytes sent to the design (``uart_rx``), bytes received from it
+        (``uart_tx``), ``uart_tx`` frames whose stop bit was 0, and cycles with ``busy``
+        high (0 without a ``busy`` port): the exact cost of training, whatever the polling."""
+        cyc, rx, tx, ferr, busy = self._exchange(b"C", "C", timeout)
+        return {"cycles": cyc, "rx_bytes": rx, "tx_bytes": tx, "frame_errors": ferr,
+                "busy_cycles": busy}
 
     @property
     def cycles(self) -> int:

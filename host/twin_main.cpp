@@ -6,7 +6,8 @@
 //
 //   host -> harness                         harness -> host
 //   'D' len:u16 data   bytes for uart_rx     'D' len:u16 data   bytes seen on uart_tx
-//   'C'                counters request      'C' cycles rx_bytes tx_bytes frame_errors (u64 each)
+//   'C'                counters request      'C' cycles rx_bytes tx_bytes frame_errors
+//                                                busy_cycles (u64 each)
 //   'T' n:u64          clock >= n cycles     'T' cycles:u64     when those cycles have run
 //   'R' n:u32          assert rst n cycles
 //   'Q'                quit (so does EOF)
@@ -90,7 +91,7 @@ int main(int argc, char** argv) {
     uint8_t tx_byte = 0, tx_prev = 1;
     std::vector<uint8_t> out_bytes;
     // counters
-    uint64_t cycles = 0, n_rx = 0, n_tx = 0, n_ferr = 0;
+    uint64_t cycles = 0, n_rx = 0, n_tx = 0, n_ferr = 0, n_busy = 0;
     uint64_t active_until = linger;  // the design may talk right after reset
     uint64_t run_until = 0;
     bool t_pending = false;
@@ -158,6 +159,7 @@ int main(int argc, char** argv) {
                 put_u64(reply, n_rx);
                 put_u64(reply, n_tx);
                 put_u64(reply, n_ferr);
+                put_u64(reply, n_busy);
                 cmd_head += 1;
             } else if (m[0] == 'T') {
                 if (avail < 9) break;
@@ -214,6 +216,9 @@ int main(int argc, char** argv) {
                 top->clk = 0;
                 top->eval();
                 cycles++;
+#ifdef TWIN_HAS_BUSY
+                n_busy += top->busy & 1;
+#endif
                 if (rst_left) {
                     rst_left--;
                     tx_state = IDLE;

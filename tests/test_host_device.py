@@ -433,11 +433,14 @@ def test_link_twin_device(ident, link_verilog):
         assert dev.read_layer_constants() == dict(zip(("u_bias", "f_bias", "e_clamp"), img[4]))
         words = image.pack_dataset(img[0], img[1])
         assert np.array_equal(dev.read_region("data", 0, len(words)), words)
-        c0 = tw.cycles
+        c0 = tw.counters()
         seen = []
         st = dev.train(2, 1, 5, progress=seen.append)
         assert st.epoch == 2 and st.last_correct == 14 and st.steps == 30
-        assert tw.cycles - c0 >= 30 * CYCLES_PER_SAMPLE
+        c1 = tw.counters()
+        assert c1["cycles"] - c0["cycles"] > 30 * CYCLES_PER_SAMPLE
+        # busy from the cycle after the START pulse to the end of the last sample
+        assert c1["busy_cycles"] - c0["busy_cycles"] == 30 * CYCLES_PER_SAMPLE
         assert len({(s.epoch, s.sample) for s in seen}) > 3
         assert dev.evaluate() == 3
         with pytest.raises(DeviceError, match="BAD_REGION"):

@@ -131,7 +131,8 @@ def test_twin_reset_and_build_cache(echo_verilog):
     t0 = time.monotonic()
     assert build_twin(echo_verilog) == first   # cached: no rebuild
     assert time.monotonic() - t0 < 5
-    with TwinTransport(echo_verilog, divisor=DIVISOR) as tw:
+    with TwinTransport.from_component(EchoUART(DIVISOR), divisor=DIVISOR) as tw:
+        assert tw.binary == first and tw.free_run     # same Verilog; no busy port
         tw.reset(32)
         tw.write(b"abc")
         assert read_exactly(tw, 3) == b"bcd"
