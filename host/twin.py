@@ -28,8 +28,10 @@ import contextlib
 import fcntl
 import hashlib
 import importlib.metadata
+import functools
 import os
 import queue
+import re
 import shutil
 import struct
 import subprocess
@@ -77,6 +79,7 @@ def _verilator() -> str:
         raise TwinBuildError(str(exc)) from None
 
 
+@functools.lru_cache(maxsize=None)
 def _verilator_id(exe: str) -> str:
     parts = [os.path.realpath(exe)]
     with contextlib.suppress(importlib.metadata.PackageNotFoundError):
@@ -128,6 +131,8 @@ def build_twin(verilog, top: str = "top", *, build_root: str | os.PathLike | Non
 def _build_twin(verilog, top, build_root, jobs) -> tuple[Path, bool]:
     from lnsmadam.sim.runner import default_build_root
 
+    if not isinstance(top, str) or not re.fullmatch(r"[A-Za-z_]\w*", top):
+        raise ValueError(f"top must be a Verilog module name, got {top!r}")
     text = _verilog_text(verilog)
     ports = _top_ports(text, top)
     has_busy = ports.get("busy", {}).get("direction") == "output"
