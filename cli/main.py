@@ -20,6 +20,9 @@ import click
 SUBCOMMANDS: dict[str, str] = {
     "train": "lnsmadam.cli.train:train",
     "generate": "lnsmadam.cli.generate:generate",
+    "build": "lnsmadam.cli.build:build",
+    "program": "lnsmadam.cli.program:program",
+    "boards": "lnsmadam.cli.boards:boards",
 }
 
 

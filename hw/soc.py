@@ -65,7 +65,8 @@ class SoCConfig:
             raise ValueError(f"clk_freq / baud must round to 4..65535 cycles per bit, got {d} "
                              f"({self.clk_freq:g} Hz / {self.baud} baud)")
         self.mlp_config()          # validates bits/gamma/sizes
-        self.trainer()             # validates lanes/records against the sizes
+        t = self.trainer()         # validates lanes/records against the sizes
+        t._MustUse__silence = True
 
     @property
     def divisor(self) -> int:
@@ -89,15 +90,21 @@ class SoCConfig:
 
 
 class SoC(wiring.Component):
-    """Trainer, host link and LEDs (ports ``uart_rx``, ``uart_tx``, ``leds``)."""
+    """Trainer, host link and LEDs (ports ``uart_rx``, ``uart_tx``, ``leds``).
 
-    def __init__(self, cfg: SoCConfig = SoCConfig()):
+    ``busy_port``: also expose ``busy`` (1 while training or evaluating), which the
+    simulation twin uses to clock the model only while there is work.
+    """
+
+    def __init__(self, cfg: SoCConfig = SoCConfig(), busy_port: bool = False):
         if not isinstance(cfg, SoCConfig):
             raise ValueError(f"cfg must be a SoCConfig, got {cfg!r}")
         self.cfg = cfg
         self.trainer = cfg.trainer()
-        super().__init__({"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1),
-                          "leds": Out(3)})
+        ports = {"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1), "leds": Out(3)}
+        if busy_port:
+            ports["busy"] = Out(1)
+        super().__init__(ports)
 
     def identify_json(self) -> dict:
         return {"protocol": PROTOCOL_VERSION,
@@ -131,6 +138,8 @@ class SoC(wiring.Component):
         m.d.comb += [self.leds[0].eq(tr.ctl.state == 0),
                      self.leds[1].eq((tr.ctl.state != 0) & on),
                      self.leds[2].eq(tr.ctl.error != 0)]
+        if hasattr(self, "busy"):
+            m.d.comb += self.busy.eq(tr.ctl.busy)
         return m
 
     @staticmethod

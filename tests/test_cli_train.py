@@ -10,7 +10,7 @@ from lnsmadam.cli.main import cli
 
 def test_train_writes_json_and_plot(tmp_path):
     js, png = tmp_path / "r.json", tmp_path / "r.png"
-    res = CliRunner().invoke(cli, ["train", "--epochs", "2", "--hidden", "8", "--seed", "1",
+    res = CliRunner().invoke(cli, ["train", "--backend", "golden", "--epochs", "2", "--hidden", "8", "--seed", "1",
                                    "--baseline", "sgd", "--json", str(js), "--plot", str(png),
                                    "--no-progress"])
     assert res.exit_code == 0, res.output
@@ -28,7 +28,7 @@ def test_train_writes_json_and_plot(tmp_path):
 
 def test_train_other_format_and_no_baseline(tmp_path):
     js = tmp_path / "r.json"
-    res = CliRunner().invoke(cli, ["train", "--epochs", "1", "--bits", "6", "--gamma", "4",
+    res = CliRunner().invoke(cli, ["train", "--backend", "golden", "--epochs", "1", "--bits", "6", "--gamma", "4",
                                    "--p-scale", "12", "--lr-step", "2", "--baseline", "none",
                                    "--bias-correction",
                                    "--json", str(js)])
