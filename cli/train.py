@@ -45,7 +45,8 @@ def _write_plot(path: str, runs, title: str) -> None:
               "usual one, e.g. /dev/ttyUSB1 for the iCEBreaker).")
 @click.option("--lanes", type=click.IntRange(1, 16), default=1, show_default=True,
               help="MAC lanes of the twin's SoC (sim backend).")
-@click.option("--epochs", type=click.IntRange(1, 1000), default=30, show_default=True)
+@click.option("--epochs", type=click.IntRange(1, 1000), default=None,
+              help="Epochs (default: 30 with --backend golden, 10 on the twin or a board).")
 @click.option("--hidden", type=click.IntRange(1, 1024), default=16, show_default=True,
               help="Hidden layer width of the 64-H-10 MLP.")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
@@ -90,6 +91,8 @@ def train(backend, use_sim, board_name, port, lanes, epochs, hidden, seed, bits,
                                      param_hint="--sim")
         backend = "sim"
     backend = backend or "sim"
+    if epochs is None:
+        epochs = 30 if backend == "golden" else 10
     if backend == "board" and board_name is None:
         raise click.BadParameter("--backend board needs --board NAME", param_hint="--board")
     if backend != "golden":
