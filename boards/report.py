@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 
 __all__ = ["parse_nextpnr_log", "parse_nextpnr_report", "parse_yosys_stat", "resources",
-           "problems", "main_clock", "format_markdown", "CELLS"]
+           "problems", "main_clock", "critical_path", "breakdown", "format_markdown", "CELLS"]
 
 #: Generic resource row -> nextpnr cell type(s), per family.
 CELLS = {
@@ -87,6 +87,49 @@ def parse_yosys_stat(stat: dict, family: str) -> dict:
         raise ValueError(f"family must be 'ice40' or 'ecp5', got {family!r}")
     out["cells"] = cells
     return out
+
+
+def _module_of(cell: str) -> str:
+    return cell.rsplit(".", 1)[0] if "." in cell else "(top)"
+
+
+def critical_path(rep: dict, clock: str | None = None) -> dict | None:
+    """Summary of nextpnr's ``--report`` critical path (of ``clock``, else the first):
+    ``from``/``to`` cells, ``delay_ns``, ``logic_levels`` (logic segments with delay) and
+    ``through``: the design modules it crosses, in order (from the cell names)."""
+    paths = rep.get("critical_paths") or []
+    if clock is not None:
+        paths = [p for p in paths if clock in p.get("from", "")] or paths
+    if not paths:
+        return None
+    segs = paths[0].get("path") or []
+    if not segs:
+        return None
+    through = []
+    for s in segs:
+        cell = s["to"]["cell"]
+        if cell.startswith("$"):        # a tool-made cell: no module in its name
+            continue
+        mod = _module_of(cell)
+        if s["type"] in ("logic", "clk-to-q", "setup") and (not through or through[-1] != mod):
+            through.append(mod)
+    return {"from": segs[0]["from"]["cell"], "to": segs[-1]["to"]["cell"],
+            "delay_ns": round(sum(float(s["delay"]) for s in segs), 2),
+            "logic_levels": sum(1 for s in segs if s["type"] == "logic" and s["delay"] > 0),
+            "clock": paths[0].get("from"),
+            "through": through}
+
+
+def breakdown(stat: dict, family: str) -> dict:
+    """Per-module cells of a ``synth -noflatten`` ``stat -json``: ``{module: {lut4, ff,
+    bram, spram, dsp}}`` (each module's own cells, without its submodules), largest first."""
+    out = {}
+    for name, mod in (stat.get("modules") or {}).items():
+        r = parse_yosys_stat({"design": mod}, family)
+        row = {k: r[k] for k in ("lut4", "ff", "bram", "spram", "dsp")}
+        if any(row.values()):
+            out[name.lstrip("\\")] = row
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]["lut4"]))
 
 
 def resources(family: str, pnr: dict, synth: dict | None, board_resources: dict) -> dict:
@@ -179,11 +222,22 @@ def format_markdown(rep: dict) -> str:
                         if t.get("achieved_mhz") is not None else "")
                      + (f" (slack {t['margin_percent']:+.0f} %)"
                         if t.get("margin_percent") is not None else ""))
+        cp = t.get("critical_path")
+        if cp:
+            lines.append(f"Critical path: {cp['delay_ns']:.1f} ns, {cp['logic_levels']} logic "
+                         f"levels, `{cp['from']}` -> `{cp['to']}` through "
+                         + ", ".join(f"`{m}`" for m in cp["through"][:6]))
         lines.append("")
     lines += ["| resource | used / available |", "|---|---|"]
     for k, r in rep.get("resources", {}).items():
         lines.append(f"| {ROW_TITLES.get(k, k)} ({r['cell']}) | {_fmt_res(r)} |")
     lines.append("")
+    bd = rep.get("breakdown")
+    if bd:
+        lines += ["| module (own cells) | LUT4 | FF | block RAM | DSP |", "|---|---|---|---|---|"]
+        for name, r in list(bd.items())[:8]:
+            lines.append(f"| {name} | {r['lut4']} | {r['ff']} | {r['bram']} | {r['dsp']} |")
+        lines.append("")
     keys = [k for k in ("sizes", "lanes", "n_records", "bits", "gamma", "clk_freq", "baud",
                         "divisor") if k in cfg]
     lines.append("Config: " + ", ".join(f"{k}={cfg[k]}" for k in keys))

@@ -94,9 +94,11 @@ def config_options(f):
               show_default=True,
               help="soc: the trainer; standin: a small TEST design (UART echo through "
                    "memories of the SoC's shapes) to check the flow.")
+@click.option("--breakdown", is_flag=True,
+              help="Also report each module's own LUT4/FF/RAM/DSP (one more Yosys run).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
 def build(board, hidden, sizes, lanes, n_records, clk_freq, baud, sets, out_dir, seed, design,
-          quiet):
+          breakdown, quiet):
     """Build the bitstream, report.json and report.md for a board (YoWASP flow)."""
     from lnsmadam.boards.build import BuildError, build as run_build
     from lnsmadam.boards.platforms import UnknownBoard, get_board
@@ -112,7 +114,8 @@ def build(board, hidden, sizes, lanes, n_records, clk_freq, baud, sets, out_dir,
     command = "lnsmadam " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["build"] else None
     try:
         rep = run_build(b, design=design, overrides=over, out_dir=out_dir, seed=seed,
-                        progress=None if quiet else _progress, command=command)
+                        progress=None if quiet else _progress, command=command,
+                        breakdown=breakdown)
     except BuildError as e:
         msg = str(e).splitlines()
         click.echo(f"error: {msg[0]}", err=True)

@@ -109,6 +109,9 @@ def test_parse_nextpnr_log_ice40():
         (FIXTURES / "nextpnr-ice40-pll.report.json").read_text()))
     assert rep["utilization"]["ICESTORM_LC"] == res["utilization"]["ICESTORM_LC"]
     assert abs(rep["fmax"]["clk"]["achieved"] - 59.86) < 0.01
+    cp = R.critical_path(json.loads((FIXTURES / "nextpnr-ice40-pll.report.json").read_text()))
+    assert cp["from"] == "soc.data_mem.0.2_RAM" and cp["delay_ns"] > 0
+    assert cp["through"][0] == "soc.data_mem.0" and cp["logic_levels"] >= 1
     rows = R.resources("ice40", rep, None, get_board("icebreaker").resources)
     assert rows["spram"]["percent"] == 100.0 and rows["pll"]["used"] == 1
     assert R.problems(rows, rep["fmax"], 24.0) == []
@@ -142,6 +145,16 @@ def test_problems_timing_and_markdown():
     assert md.startswith("# icebreaker: FAILED") and "**fails timing" in md
     assert "| logic cells (ICESTORM_LC) | 100 / 5280 (2 %) |" in md
     assert len(md.splitlines()) < 30
+
+
+def test_breakdown():
+    stat = {"modules": {"\\top": {"num_cells_by_type": {"SB_LUT4": 2}},
+                        "\\top.soc.softmax": {"num_cells_by_type": {"SB_LUT4": 90, "SB_MAC16": 4,
+                                                                    "SB_DFFE": 7}},
+                        "\\top.empty": {"num_cells_by_type": {}}}}
+    assert R.breakdown(stat, "ice40") == {
+        "top.soc.softmax": {"lut4": 90, "ff": 7, "bram": 0, "spram": 0, "dsp": 4},
+        "top": {"lut4": 2, "ff": 0, "bram": 0, "spram": 0, "dsp": 0}}
 
 
 def test_parse_yosys_stat():

@@ -146,3 +146,38 @@ def test_recording_patches_serial_transport(monkeypatch):
     Device(rt, poll=0).identify()
     rt.assert_done()
     assert T.SerialTransport.write is fake_write       # restored
+
+
+TWIN = FIXTURES / "session-twin.json"
+
+
+@pytest.mark.skipif(not TWIN.exists(), reason="no twin fixture recorded")
+def test_replay_twin_training_session():
+    """The host's whole training path (identify, upload, START/STATUS/EVALUATE, weight
+    read-back) against bytes recorded from the Verilator twin; the history and weights it
+    gets are the golden model's, bit for bit."""
+    import numpy as np
+
+    from lnsmadam.boards.fixture import twin_data
+    from lnsmadam.golden.baseline import epoch_order
+    from lnsmadam.golden.mlp import LNSMLP, MLPConfig, train_lns
+    from lnsmadam.host import session
+
+    s = load_session(TWIN)
+    assert s["meta"]["source"] == "twin"
+    spec = s["meta"]["run"]
+    data = twin_data(spec)
+    rt = ReplayTransport(s)
+    dev = Device(rt, poll=0)
+    session.prepare(dev, LNSMLP(MLPConfig(), spec["seed"]), data)
+    run = session.train(dev, data, spec["epochs"], spec["seed"])
+    u, v = dev.read_weights()
+    rt.assert_done()
+    assert run.history == s["meta"]["expect"]["history"]
+    assert run.history == train_lns(MLPConfig(), data, spec["epochs"], spec["seed"])["history"]
+    gold = LNSMLP(MLPConfig(), spec["seed"])
+    for ep in range(spec["epochs"]):
+        for i in epoch_order(len(data.x_train), spec["seed"], ep):
+            gold.step(data.x_train[i], int(data.y_train[i]))
+    for a, b in zip(u + v, gold.u + gold.v):
+        np.testing.assert_array_equal(a, b)
