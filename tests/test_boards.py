@@ -57,14 +57,17 @@ def test_unknown_board_lists_choices():
 def test_default_configs_construct():
     for b in BOARDS.values():
         cfg = make_config(b, "standin")
-        assert cfg.clk_freq == b.clk_freq
+        assert cfg.clk_freq == b.config.get("clk_freq", b.clk_freq)
     try:
         import lnsmadam.hw.soc  # noqa: F401
     except ImportError:
         pytest.skip("hw/soc.py not importable")
     for b in BOARDS.values():
         cfg = make_config(b, "soc")
-        assert cfg.clk_freq == b.clk_freq and cfg.divisor >= 4
+        assert cfg.clk_freq == b.config.get("clk_freq", b.clk_freq) and cfg.divisor >= 4
+        if cfg.clk_freq != b.clk_freq:
+            assert b.pll(cfg.clk_freq).error == 0        # reachable exactly
+    assert make_config(get_board("icebreaker"), "soc").clk_freq == 12e6   # no PLL
     with pytest.raises(ValueError, match="unknown config option"):
         make_config(get_board("icebreaker"), "soc", {"nonsense": 1})
 
