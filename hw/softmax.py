@@ -1,226 +1,458 @@
-"""The output-loss gradient of the trainer: softmax cross-entropy error in LNS.
+"""The output-layer loss gradient: softmax cross-entropy error from the logit accumulator words.
 
-:class:`SoftmaxError` computes ``LNSMLP._error_out`` of :mod:`lnsmadam.golden.mlp` bit for
-bit: from the logit accumulator words ``S_i`` (LSB weight ``2**lsb_q`` times the runtime
-tensor bias), ``z_i = round_half_up(S_i * C[r] / 2**sh)`` with the ``gamma``-entry table
-``C[r] = round(gamma * log2(e) * 2**(r/gamma) * 2**P)``, ``d_i = z_i - max z``,
-``L_i = to_linear(d_i + gamma*(Ws - 1))`` over ``Ws`` octaves, ``Sum = sum L_i``, the error
-exponents ``d_i + gamma*(Ws-1) - log(Sum)`` (``p_i``) and ``log(Sum - L_label) - log(Sum)``
-with a minus sign at the label, and the dynamic requantisation (largest live exponent at
-``emax``).
+:class:`SoftmaxError` is the hardware twin of ``LNSMLP._error_out``
+(:mod:`lnsmadam.golden.mlp`): from the ``n_out`` accumulator words ``S`` of the last layer,
+the logit tensor bias and the label it returns the error codes and the error bias, bit for
+bit, for every input (golden's own int64 range: see "Domain" below).
 
-Only ``d_i`` in ``[-gamma*Ws, 0]`` can give a non-ZERO ``L_i``, so ``d_i`` is clamped at
-``-(gamma*Ws)`` (the golden ``max(pe, -64 gamma)`` clamp plays the same role); the
-difference ``z_i - max z`` is formed from the exact 54-bit products, so the clamp never
-changes a result.
+Golden (``f = fmt.frac_bits``, ``gamma = 2**f``, ``Ws = softmax_window``,
+``top = gamma*(Ws - 1)``): ``C = C[bias & (gamma-1)]``, ``sh = 16 - lsb_q - (bias >> f)``,
+``z_i = round_half_up(S_i*C / 2**sh)`` (a left shift when ``sh <= 0``),
+``pe_i = z_i - max z + top``, ``L_i = to_linear(pe_i)`` (0 for ``pe_i < 0``),
+``xs``/``xr`` = ``from_linear`` of ``total = sum L`` and ``rest = total - L_label``,
+``x_i = pe_i - xs`` (ZERO where ``L_i = 0``), ``x_label = xr - xs`` (negative; ZERO when
+``rest = 0``), and the dynamic requantisation ``b = max(live x) - emax`` (0 if none).
 
-Schedule (``n = n_out``): pass A takes the ``n`` input beats (one per cycle, ``i_stream``
-ready) and keeps ``S`` and the largest product; pass B re-reads ``S`` and forms ``d``,
-``L`` and ``Sum`` (``n + 3`` cycles); two cycles convert ``Sum`` and ``Sum - L_label``;
-pass C finds the largest live exponent (``n + 1`` cycles); pass D presents the ``n`` codes
-on ``o_stream`` (one per cycle while ``ready``). Latency from the last input beat to the
-first output beat is about ``2n + 8`` cycles; one vector at a time.
+How it avoids a wide multiplier and a wide shifter
+--------------------------------------------------
+With ``D_i = max S - S_i >= 0`` and the per-vector constant
+``r0c = ~(max S * C + 2**(sh-1)) mod 2**sh``, exactly ``max z - z_i = (D_i*C + r0c) >> sh``.
+An element is alive only if ``D_i*C < (top+1) * 2**sh``, so only small ``D_i`` matter.
+``sh`` is clamped to ``[sh_lo, sh_hi]`` (golden's result does not change outside: below
+``sh_lo`` only ties with the maximum are alive, above ``sh_hi`` every ``z`` is 0; see
+:func:`softmax_constants`) and written ``E0 + 4k + e`` (``e`` in 0..3, ``E0 = sh_lo - 4``);
+then ``D_i >= 2**(4k-1)`` is surely dead and ``D_i*C`` needs only the ``k`` low radix-16
+Booth digits of ``D_i``:
+
+* multiplier: digit-serial, least significant first, one Booth digit per cycle. The signed
+  partial product ``d*C`` (``d`` in -8..8) is read from a ``16*gamma``-entry table in the
+  unit's memory, so the accumulator adder is only ``log2(9*max C)`` bits wide. The
+  accumulator shifts right 4 bits per digit; the bits shifted out only matter through their
+  carry against ``r0c``'s low ``4k`` bits, which are fed in one nibble per digit (a one-bit
+  carry deferred to the next digit). Then ``max z - z_i = (acc + (r0c >> 4k) + carry) >>
+  (E0 + e)``: one add and a 4-way select of ``log2(top)`` bits;
+* ``r0c`` comes from the same datapath once per vector: ``max S * C`` with the digits of
+  ``max S``, its shifted-out nibbles complemented (bit ``sh-1`` kept) into two shift
+  registers, ``r0c mod 2**(4k)`` (read back a nibble per digit) and ``r0c >> 4k``;
+* ``L_i``: :class:`~lnsmadam.hw.convert.ToLinear`; ``Sum`` accumulates every ``L_i`` except
+  the label's (``rest``), ``total = rest + L_label`` goes through the same adder once;
+* ``from_linear`` of ``rest`` and ``total``: one serial normaliser (shift left by 4 while the
+  top nibble is zero, a 4-way mantissa select, the ``gamma`` midpoint comparisons);
+* requantisation: ``E_i = x_i - b = pe_i - M + emax`` with ``M`` the largest live ``pe_i``
+  or ``xr``; ``xs`` only enters ``b = M - xs - emax``. ``E <= emax`` by construction.
+
+Storage: one ``lib.memory.Memory`` (two iCE40 EBRs at 32 bits, ``n_out <= 127`` for
+``gamma <= 8``): the partial-product table (``16*gamma`` words), then ``S_i`` (input), each
+overwritten in its low bits with ``(pe_i, alive_i)`` once used, then a zero word (digit 0 and
+``max S - 0``). Its single read port serves the table, the ``S`` reads and the output;
+``max S`` is found by reading each input word back through the ``D`` subtractor (no
+comparator). Everything else is registers (about 350 flip-flops at the default).
+
+Timing, in cycles at full rate from the first input beat to the last output beat, with
+``k = (clamp(sh) - E0) >> 2`` (1..``K``), ``n_hi = ceil((E0 + 4)/4)`` (3 at the
+supported formats) and ``s_r``, ``s_t`` the normaliser's shifts (``s_t <= 1`` for
+``n_out <= 16``, ``s_r <= width(Sum)/4`` when the label carries nearly all mass)::
+
+    n_out + 3            input (one beat per cycle), read back the last word, read 0
+    k + n_hi             max S * C -> r0c
+    n_out * (k + 1)      per element: read S_i, k digits (the table read shares the port)
+    2 + 2 + s_r + s_t    drain; from_linear(rest), from_linear(total)
+    n_out                output (one beat per cycle while o_stream.ready)
+
+i.e. ``n_out*(k + 3) + k + n_hi + 7 + s_r + s_t``. The digits MLP's logits have
+``sh`` = 39..40 (default format), so ``k`` = 7..8 and a 10-class vector takes 117..130 cycles
+(``K`` = 11 at ``sh >= 52`` gives 161). One vector at a time: ``i_stream.ready`` is high only
+while a vector is being received, i.e. from the last output beat of the previous one.
+
+Domain: golden computes ``z`` in int64; for ``sh < 0`` with large ``|S|`` its ``p << -sh``
+overflows (``OverflowError``) or ``z - max z`` wraps. The unit computes the exact integer
+result there (only ties with the maximum are alive).
+
+Area (Yosys ``synth_ice40``, no DSP, default config): about 720 LUT4 + 180 SB_CARRY, 350 FF,
+2 EBR, no multiplier; placed with registered I/O on the UP5K about 1000 LCs at ~25 MHz.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from lnsmadam.golden.format import check_int
+from lnsmadam.golden.format import check_int, midpoint_table
 from lnsmadam.golden.mlp import LOG2E, SOFTMAX_P, MLPConfig
 
-from .convert import FromLinear, ToLinear
-from .format import lns_layout, requantize, signed_bits
+from .convert import ToLinear
+from .format import lns_layout, signed_bits
+from .update import _ge
 
-__all__ = ["SoftmaxError"]
+__all__ = ["SoftmaxError", "softmax_constants"]
+
+#: largest supported ``fmt.frac_bits`` (the partial-product table has ``16 * gamma`` words)
+MAX_FRAC_BITS = 4
+
+
+def softmax_constants(cfg: MLPConfig) -> dict:
+    """The elaboration-time constants of :class:`SoftmaxError` for ``cfg``.
+
+    ``C`` (the ``gamma`` logit constants, computed as golden does), ``top``, ``sh_lo`` (the
+    largest ``sh`` with ``(top+1) * 2**sh <= min C``: from there down a nonzero ``D*C``
+    already exceeds the window, so only ties with the maximum are alive), ``sh_hi``
+    (``acc_bits + bit_length(max C)``: from there up ``|S*C| < 2**(sh-1)``, every ``z`` is
+    0), ``E0 = sh_lo - 4``, ``K`` (most Booth digits per element), ``n_hi`` (nibbles of
+    ``r0c >> 4k``) and ``sum_bits`` (width of ``total``).
+    """
+    fmt, mac = cfg.fmt, cfg.mac
+    g = fmt.gamma
+    C = [int(round(g * LOG2E * 2.0 ** (r / g) * 2.0**SOFTMAX_P)) for r in range(g)]
+    top = g * (cfg.softmax_window - 1)
+    sh_lo = 0
+    while (top + 1) << (sh_lo + 1) <= min(C):
+        sh_lo += 1
+    sh_hi = mac.acc_bits + max(C).bit_length()
+    E0 = sh_lo - 4
+    return {
+        "C": C, "top": top, "sh_lo": sh_lo, "sh_hi": sh_hi, "E0": E0,
+        "K": (sh_hi - E0) >> 2, "n_hi": (E0 + 3) // 4 + 1,
+        "sum_bits": mac.lut_frac + cfg.softmax_window + (cfg.sizes[-1] - 1).bit_length(),
+    }
 
 
 class SoftmaxError(wiring.Component):
-    """Softmax cross-entropy error codes of one logit vector (see the module docstring).
+    """Softmax cross-entropy error at the output layer, bit-exact with ``LNSMLP._error_out``.
+
+    Ports
+    -----
+    i_stream : In(stream.Signature(StructLayout({"S": signed(acc_bits)})))
+        Exactly ``n_out`` beats per vector, the logits' accumulator words in index order.
+        ``ready`` is high only while a vector is being received.
+    bias : In(signed(bias_bits))
+        The logit tensor bias (golden's ``bias`` argument).
+    label : In(range(n_out))
+        ``bias`` and ``label`` are held from the first input beat until the last output
+        beat has been taken.
+    o_stream : Out(stream.Signature(StructLayout({"code": lns_layout(fmt), "index": range(n_out)})))
+        ``n_out`` beats in index order: the error codes ``e.codes``. Honours ``ready``.
+    o_bias : Out(signed(bias_bits))
+        The error bias ``e.bias``, valid while the output beats are presented.
 
     Parameters
     ----------
     cfg : MLPConfig
-        Supplies ``n_out = sizes[-1]`` (1..4096), ``fmt`` (``frac_bits`` 0..12), ``mac``
+        Uses ``sizes[-1]`` (``n_out``, 1..4096), ``fmt`` (any bits/underflow rule,
+        ``frac_bits`` 0..4: the partial-product table has ``16*gamma`` words), ``mac``
         (``acc_bits``, ``lut_frac``, ``mid_bits``, ``lsb_q``) and ``softmax_window``.
-    bias_bits : int, 2..32
-        Width of the signed logit bias input and of the error bias output.
+    bias_bits : int
+        Width of ``bias`` and ``o_bias``, 2..64 and at least wide enough for every error
+        bias (``-gamma*sum_bits - emax .. 0``, 10 bits at the default; ``ValueError`` names
+        the range otherwise).
 
-    Ports: ``i_stream`` (payload ``S``, ``n_out`` beats in index order); ``bias``, ``label``
-    (held from the first input beat until the last output beat is taken); ``o_stream``
-    (payload ``code``, ``index``; ``n_out`` beats in index order); ``o_bias`` (the error
-    tensor's bias, valid with the output beats).
+    See the module docstring for the datapath, storage and timing.
     """
 
     def __init__(self, cfg: MLPConfig, bias_bits: int = 16):
         if not isinstance(cfg, MLPConfig):
             raise ValueError(f"cfg must be an MLPConfig, got {cfg!r}")
         self.cfg = cfg
-        self.bias_bits = check_int("bias_bits", bias_bits, 2, 32)
-        self.n = check_int("n_out (sizes[-1])", cfg.sizes[-1], 1, 4096)
         fmt, mac = cfg.fmt, cfg.mac
-        g, f = fmt.gamma, fmt.frac_bits
-        self.table = [int(round(g * LOG2E * 2.0 ** (r / g) * 2.0 ** SOFTMAX_P))
-                      for r in range(g)]
-        idx = range(max(self.n, 2))
+        check_int("cfg.fmt.frac_bits", fmt.frac_bits, 0, MAX_FRAC_BITS)
+        self.n_out = n = cfg.sizes[-1]
+        self.bias_bits = check_int("bias_bits", bias_bits, 2, 64)
+        k = softmax_constants(cfg)
+        self.C, self.top, self.sh_lo, self.sh_hi = k["C"], k["top"], k["sh_lo"], k["sh_hi"]
+        self.E0, self.K, self.n_hi, self.sum_bits = k["E0"], k["K"], k["n_hi"], k["sum_bits"]
+        g, F = fmt.gamma, mac.lut_frac
+        # x of total/rest: gamma*(lz - F) + r with lz in [0, sum_bits - 1], r in [0, gamma]
+        self.x_lo, self.x_hi = -g * F, g * (self.sum_bits - F)
+        # error bias: M - xs - emax with M in [x_lo, max(top, x_hi)], xs <= x_hi; or 0
+        b_lo = self.x_lo - self.x_hi - fmt.emax
+        need = signed_bits(b_lo, 0)
+        if bias_bits < need:
+            raise ValueError(f"bias_bits must be in [{need}, 64] for this configuration "
+                             f"(error biases down to {b_lo}), got {bias_bits}")
+        self.pe_bits = max(self.top.bit_length(), 1)
+        # partial-product table: entry Cat(r, |d| - 1, sign) is +-|d| * C[r], |d| in 1..8
+        mags = [(j // g % 8 + 1) * self.C[j % g] for j in range(16 * g)]
+        self.pp_bits = max(mags).bit_length() + 1
+        #: the table as stored (two's complement in ``pp_bits``)
+        self.pp_table = [(-v if j >= 8 * g else v) & ((1 << self.pp_bits) - 1)
+                         for j, v in enumerate(mags)]
+        # accumulator: |acc| <= C/2 + 1 and the partial product is at most 8*C
+        self.acc_w = signed_bits(-9 * max(self.C), 9 * max(self.C))
+        self.x_bits = signed_bits(self.x_lo, self.x_hi)
+        self.m_bits = signed_bits(self.x_lo - fmt.emax, max(self.top, self.x_hi))
+        self.norm_pad = max(0, mac.mid_bits + 4 - self.sum_bits)
+        #: memory map: the table, S_i (then pe_i, alive_i), a zero word
+        self.SA = 16 * g
+        self.ZA = self.SA + n
+        self.mem_bits = max(mac.acc_bits, self.pp_bits, self.pe_bits + 1)
         super().__init__({
             "i_stream": In(stream.Signature(data.StructLayout({"S": signed(mac.acc_bits)}))),
-            "bias": In(signed(self.bias_bits)),
-            "label": In(idx),
-            "o_stream": Out(stream.Signature(data.StructLayout({"code": lns_layout(fmt),
-                                                                 "index": idx}))),
-            "o_bias": Out(signed(self.bias_bits)),
+            "bias": In(signed(bias_bits)),
+            "label": In(range(n)),
+            "o_stream": Out(stream.Signature(data.StructLayout({
+                "code": lns_layout(fmt), "index": range(n)}))),
+            "o_bias": Out(signed(bias_bits)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        cfg, n = self.cfg, self.n
-        fmt, mac = cfg.fmt, cfg.mac
-        g, f = fmt.gamma, fmt.frac_bits
-        Ws = cfg.softmax_window
-        top = g * (Ws - 1)
-        dmax = g * Ws                        # d below -dmax + gamma is ZERO already
-        emax = fmt.emax
-        acc = mac.acc_bits
-        cbits = max(self.table).bit_length()
-        pbits = acc + cbits + 1              # signed product
-        # sh = P - lsb_q - (bias >> f): beyond [-kmax, shmax] the results no longer change
-        shmax = pbits + 1
-        kmax = dmax.bit_length() + 1
+        cfg, fmt, mac = self.cfg, self.cfg.fmt, self.cfg.mac
+        n, f, g = self.n_out, fmt.frac_bits, fmt.gamma
+        F, ab, top, K, n_hi, E0 = mac.lut_frac, mac.acc_bits, self.top, self.K, self.n_hi, self.E0
+        pe_bits = self.pe_bits
+        ZA, SA = self.ZA, self.SA
 
-        s_mem = Memory(shape=signed(acc), depth=max(n, 2), init=[])
-        m.submodules.s_mem = s_mem
-        s_wp = s_mem.write_port()
-        s_rp = s_mem.read_port()
-        pe_layout = data.StructLayout({"pe": signed(signed_bits(-dmax + top, top)),
-                                       "zero": 1})
-        pe_mem = Memory(shape=pe_layout, depth=max(n, 2), init=[])
-        m.submodules.pe_mem = pe_mem
-        pe_wp = pe_mem.write_port()
-        pe_rp = pe_mem.read_port()
+        # -- storage: partial-product table, S_i then (pe_i, alive_i), a zero word -------
+        m.submodules.mem = mem = Memory(shape=unsigned(self.mem_bits), depth=ZA + 1,
+                                        init=self.pp_table)
+        wr = mem.write_port()
+        rd = mem.read_port()
+        m.d.comb += rd.en.eq(1)
+        rd_S = rd.data[:ab].as_signed()
+        rd_pe = rd.data[:pe_bits]
+        rd_alive = rd.data[pe_bits]
 
-        # per-vector constants from the bias
+        # -- per-vector shift from the bias (held during the whole vector) ---------------
+        # clamp(sh) = E0 + 4k + esel with sh = c0 - (bias >> f); only k and esel are kept
+        rb = self.bias[:f]
         qb = self.bias >> f
-        rb = self.bias[:f] if f else Const(0, 1)
-        C = Array(Const(c, cbits) for c in self.table)[rb]
-        sh_full = Signal(signed(self.bias_bits + 8))
-        m.d.comb += sh_full.eq(SOFTMAX_P - mac.lsb_q - qb)
-        sh = Signal(range(shmax + 1))        # right shift, 0 when sh_full <= 0
-        k = Signal(range(kmax + 1))          # left shift when sh_full < 0
-        m.d.comb += [sh.eq(Mux(sh_full <= 0, 0, Mux(sh_full > shmax, shmax, sh_full))),
-                     k.eq(Mux(sh_full >= 0, 0, Mux(-sh_full > kmax, kmax, -sh_full)))]
+        c0 = SOFTMAX_P - mac.lsb_q
+        vmax = self.sh_hi - E0
+        v_bits = vmax.bit_length()
+        v_mid = Signal(v_bits)               # clamp(sh) - E0 when no clamp applies
+        m.d.comb += v_mid.eq(c0 - E0 - qb)
+        v = Mux(_ge(m, qb, c0 - self.sh_lo), 4,
+                Mux(_ge(m, qb, c0 - self.sh_hi + 1), v_mid, vmax))
+        v_r = Signal(v_bits)
+        esel = v_r[:2]
+        kstart = Signal(range(K + 1))        # first step count: K - k
+        m.d.comb += kstart.eq(K - (v_r >> 2))
 
-        def zr(p):
-            """round_half_up(p / 2**sh) for sh > 0, p itself otherwise (p signed)."""
-            half = (Const(1, shmax + 2) << sh) >> 1          # 2**(sh-1), 0 for sh = 0
-            return (p.as_signed() + half).as_signed() >> sh
+        # -- multiplier ---------------------------------------------------------------
+        # D: the multiplier, one radix-16 Booth digit per step; the table entry of digit t
+        # is read in step t - 1 (in the load cycle for t = 0), so D runs one digit ahead
+        Smax = Signal(signed(ab))
+        dload = Signal(signed(ab + 1))
+        m.d.comb += dload.eq(Smax - rd_S)
+        D = Signal(signed(ab + 1))
+        prev = Signal()
+        loading = Signal()
+        nib = Mux(loading, dload[:4], D[:4])
+        pbit = Mux(loading, 0, prev)
+        dig = Signal(signed(5))
+        m.d.comb += dig.eq(nib[:3] + pbit - (nib[3] << 3))
+        mag = Signal(4)
+        m.d.comb += mag.eq(Mux(dig[-1], -dig, dig))
+        # the signed entry d * C[rb]; d = 0 reads the zero word
+        rom_addr = Mux(mag == 0, ZA, Cat(rb, (mag - 1)[:3], dig[-1]))
+        acc = Signal(signed(self.acc_w))
+        s = Signal(signed(self.acc_w))
+        m.d.comb += s.eq(acc + rd.data[:self.pp_bits].as_signed())
+        low = s[:4]
 
-        cnt = Signal(range(max(n, 2) + 1))
-        pmax = Signal(signed(pbits))
-        zmax = Signal(signed(pbits + 1))
-        total = Signal(unsigned(mac.lut_frac + Ws + max(n - 1, 1).bit_length() + 1))
-        l_lab = Signal.like(total)
-        xs = Signal(signed(16))
-        xr = Signal(signed(16))
-        zr_lab = Signal()
-        xmax = Signal(signed(18))
-        any_live = Signal()
-        tl = m.submodules.to_linear = ToLinear(fmt, mac.lut_frac, 0, Ws)
-        fl = m.submodules.from_linear = FromLinear(len(total) + 1, f, mac.mid_bits,
-                                                   -mac.lut_frac)
-        d1 = Signal()
-        d1_idx = Signal(range(max(n, 2)))
-        d2 = Signal()
-        d2_idx = Signal(range(max(n, 2)))
-        p2 = Signal(signed(pbits))
-        m.d.sync += [d1.eq(0), d2.eq(0)]
+        tp = Signal(range(K + n_hi))         # step count, K - k .. K - 1 (+ n_hi in the run)
+        Rlo = Signal(4 * K)                  # r0c mod 2**(4k), nibble t at slot K - k + t
+        Rhi = Signal(4 * n_hi)               # r0c >> 4k
+        carry = Signal()
+        w = Signal(5)
+        m.d.comb += w.eq(low + Rlo.word_select(tp, 4) + carry)
+        c_next = w[4]
 
+        # r0c from max S * C's shifted-out nibbles: the bit at absolute position
+        # 4*(tp - K + k) + b is ~U below sh - 1, U at sh - 1 and 0 above, i.e. compared
+        # with lim = 4K + E0 - 1 + esel at position 4*tp + b
+        lim = 4 * K + E0 - 1 + esel
+        lim_q, lim_r = lim >> 2, lim[:2]
+        t_lt, t_eq = tp < lim_q, tp == lim_q
+        r0c_nib = Signal(4)
+        for b in range(4):
+            m.d.comb += r0c_nib[b].eq(Mux(t_lt | (t_eq & (b < lim_r)), ~low[b],
+                                          t_eq & (b == lim_r) & low[b]))
+
+        load = [D.eq(dload >> 4), prev.eq(dload[3]), acc.eq(0), carry.eq(0), tp.eq(kstart)]
+        step = [acc.eq(s >> 4), D.eq(D >> 4), prev.eq(D[3]), tp.eq(tp + 1)]
+
+        # -- extraction (in the next element's load cycle, from acc and carry) -----------
+        # max z - z = (acc + (r0c >> 4k) + carry) >> (E0 + esel) = u; alive if u <= top
+        validX, deadX = Signal(), Signal()
+        ix = Signal(range(n + 1))            # element index (input, multiplier, output)
+        Y = Signal(signed(self.acc_w + 1))
+        m.d.comb += Y.eq(acc + Rhi + carry)
+        # u = Y >> (E0 + esel) is only needed up to top: its pe_bits low bits from a 4-way
+        # select, and the bits above must be zero (Y >= 0 included)
+        Yw = Y[E0:E0 + pe_bits + 3]
+        above = Y[E0 + pe_bits + 3:] == 0 if len(Y) > E0 + pe_bits + 3 else Const(1)
+        u = Signal(pe_bits)
+        m.d.comb += u.eq(Array(Yw[e:e + pe_bits] for e in range(4))[esel])
+        mid0 = Array((Yw[pe_bits + e:] == 0) if e < 3 else Const(1) for e in range(4))[esel]
+        pe_r = Signal(pe_bits)
+        alive_r, validE = Signal(), Signal()
+        idx_r = Signal(range(n))
+        m.d.sync += [pe_r.eq(top - u), alive_r.eq(~deadX & above & mid0 & ~_ge(m, u, top + 1)),
+                     idx_r.eq(ix), validE.eq(validX), validX.eq(0)]
+
+        # -- accumulate stage: L = to_linear(pe), Sum, the label's pe, max pe -----------
+        m.submodules.tolin = tolin = ToLinear(fmt, F, 0, cfg.softmax_window)
+        Sum = Signal(self.sum_bits)
+        pe_lab, al_lab = Signal(pe_bits), Signal()
+        pmax, any_nl = Signal(pe_bits), Signal()
+        # Sum = rest (the label is left out); total = Sum + L_label is formed once, through
+        # the same converter and adder, straight into the normaliser
+        conv_add = Signal()
+        is_lab_r = idx_r == self.label
+        m.d.comb += [
+            tolin.p.eq(Mux(conv_add, pe_lab, pe_r)),
+            tolin.sign.eq(0),
+            tolin.zero.eq(Mux(conv_add, ~al_lab, ~alive_r | is_lab_r)),
+        ]
+        sum_next = Signal(self.sum_bits)
+        m.d.comb += sum_next.eq(Sum + tolin.lin)
+        with m.If(validE):
+            m.d.sync += Sum.eq(sum_next)
+            with m.If(is_lab_r):
+                m.d.sync += [pe_lab.eq(pe_r), al_lab.eq(alive_r)]
+            with m.Elif(alive_r & (~any_nl | (pe_r > pmax))):
+                m.d.sync += [any_nl.eq(1), pmax.eq(pe_r)]
+
+        # -- memory write port: S on input, (pe, alive) in the low bits once used -------
+        in_phase = Signal()
+        S_in = self.i_stream.payload.S
+        m.d.comb += [
+            wr.en.eq((in_phase & self.i_stream.valid) | validE),
+            wr.addr.eq(SA + Mux(in_phase, ix, idx_r)),
+            # the high bits are junk after use: only the low pe_bits + 1 are read again
+            wr.data.eq(Cat(Mux(in_phase, S_in[:pe_bits + 1], Cat(pe_r, alive_r)),
+                           S_in[pe_bits + 1:])),
+        ]
+
+        # -- max S: each written word is read back and compared through dload -----------
+        wrote, rvalid, smax_ok = Signal(), Signal(), Signal()
+        m.d.sync += rvalid.eq(wrote)
+        with m.If(rvalid & (~smax_ok | dload[-1])):
+            m.d.sync += [Smax.eq(rd_S), smax_ok.eq(1)]
+
+        # -- serial from_linear of rest, then of total -----------------------------------
+        mb = mac.mid_bits
+        nw = self.sum_bits + self.norm_pad
+        N = Signal(nw)
+        lzc = Signal(signed(signed_bits(-F - self.norm_pad - 4, self.sum_bits)))  # lz-F at MSB
+        top_nib = N[nw - 4:]
+        lead = Signal(2)                     # leading one's distance below N's MSB
+        m.d.comb += lead.eq(Mux(top_nib[3], 0, Mux(top_nib[2], 1, Mux(top_nib[1], 2, 3))))
+        mant = Signal(mb + 1)
+        m.d.comb += mant.eq(Array(N[nw - 1 - j - mb: nw - j] for j in range(4))[lead])
+        # the comparisons are a thermometer code (the midpoints increase): r = its length
+        therm = [_ge(m, mant, mid) for mid in midpoint_table(f, mb)] + [Const(0)]
+        r = Signal(range(g + 1))
+        for j in range(g + 1):
+            with m.If(therm[j] == 0) if j == 0 else m.Elif(therm[j] == 0):
+                m.d.comb += r.eq(j)
+        # x = gamma*(lz - F) + r, r = gamma carrying into the octave
+        x_now = Signal(signed(self.x_bits))
+        m.d.comb += x_now.eq(Cat(r[:f], lzc - lead + r[f]))
+        xs, xr = Signal(signed(self.x_bits)), Signal(signed(self.x_bits))
+        zr = Signal()
+        N_load = [N.eq(Cat(Const(0, self.norm_pad), sum_next)), lzc.eq(self.sum_bits - 1 - F)]
+        N_shift = [N.eq(N << 4), lzc.eq(lzc - 4)]
+
+        # -- outputs ---------------------------------------------------------------------
+        Moff = Signal(signed(self.m_bits))   # max(live pe, xr) - emax
+        # b = M - xs - emax, or 0 when nothing is live
+        m.d.comb += self.o_bias.eq(Mux(any_nl | ~zr, Moff - xs, 0))
         o = self.o_stream
-        with m.FSM(name="smx"):
-            with m.State("A"):
-                # take the inputs, store S, track the largest product
-                m.d.comb += self.i_stream.ready.eq(1)
+        o_take = o.valid & o.ready
+        is_lab = ix == self.label
+        # E = x - b = pe - M + emax (xr - M + emax at the label) <= emax: no saturation
+        E = Signal(signed(self.m_bits + 1))
+        m.d.comb += E.eq(Mux(is_lab, xr, rd_pe) - Moff)
+        under = E[-1] | (E == 0)
+        zero = Mux(is_lab, zr, ~rd_alive)
+        if fmt.underflow == "flush":
+            code = Mux(zero | under, 0, Cat(E[:fmt.exp_bits], is_lab))
+        else:
+            code = Mux(zero, 0, Cat(Mux(under, 1, E[:fmt.exp_bits]), is_lab))
+        m.d.comb += [o.payload.code.as_value().eq(code), o.payload.index.eq(ix)]
+
+        # -- read address: a table entry, or word SA + ix + aoff -----------------------
+        use_rom = Signal()
+        aoff = Signal(signed(2))
+        m.d.comb += rd.addr.eq(Mux(use_rom, rom_addr, SA + ix + aoff))
+
+        # -- control -----------------------------------------------------------------------
+        with m.FSM():
+            with m.State("IN"):              # word ix - 1 (the last written) is read back
+                m.d.comb += [in_phase.eq(1), self.i_stream.ready.eq(1), aoff.eq(-1)]
                 with m.If(self.i_stream.valid):
-                    S = self.i_stream.payload.S
-                    P = S * C
-                    m.d.comb += [s_wp.en.eq(1), s_wp.addr.eq(cnt), s_wp.data.eq(S)]
-                    with m.If((cnt == 0) | (P > pmax)):
-                        m.d.sync += pmax.eq(P)
-                    m.d.sync += cnt.eq(cnt + 1)
-                    with m.If(cnt == n - 1):
-                        m.d.sync += [cnt.eq(0), total.eq(0), l_lab.eq(0)]
-                        m.next = "ZMAX"
-            with m.State("ZMAX"):
-                m.d.sync += zmax.eq(zr(pmax))
-                m.next = "B"
-            with m.State("B"):
-                # read S (cycle 0), product (cycle 1), d -> L (cycle 2)
-                m.d.comb += s_rp.addr.eq(cnt)
-                with m.If(cnt < n):
-                    m.d.sync += [cnt.eq(cnt + 1), d1.eq(1), d1_idx.eq(cnt)]
-                with m.If(d1):
-                    m.d.sync += [p2.eq(s_rp.data * C), d2.eq(1), d2_idx.eq(d1_idx)]
-                with m.If(d2):
-                    diff = Signal(signed(pbits + 2))
-                    m.d.comb += diff.eq(zr(p2) - zmax)
-                    # left shift k only when sh_full < 0 (then zr is the identity)
-                    dl = Mux(diff < -dmax, -dmax, diff)
-                    dsh = Signal(signed(signed_bits(-dmax << kmax, 0)))
-                    m.d.comb += dsh.eq(dl << k)
-                    d = Mux(dsh < -dmax, -dmax, dsh)
-                    pe = Signal(pe_layout.members["pe"])
-                    m.d.comb += [pe.eq(d + top), tl.p.eq(pe), tl.sign.eq(0), tl.zero.eq(0)]
-                    m.d.comb += [pe_wp.en.eq(1), pe_wp.addr.eq(d2_idx)]
-                    pv = data.View(pe_layout, pe_wp.data)
-                    m.d.comb += [pv.pe.eq(pe), pv.zero.eq(tl.lin == 0)]
-                    m.d.sync += total.eq(total + tl.lin)
-                    with m.If(d2_idx == self.label):
-                        m.d.sync += l_lab.eq(tl.lin)
-                    with m.If(d2_idx == n - 1):
-                        m.next = "LOGSUM"
-            with m.State("LOGSUM"):
-                m.d.comb += fl.S.eq(total)
-                m.d.sync += xs.eq(fl.x)
-                m.next = "LOGREST"
-            with m.State("LOGREST"):
-                m.d.comb += fl.S.eq(total - l_lab)
-                m.d.sync += [xr.eq(fl.x), zr_lab.eq(fl.zero), cnt.eq(0), any_live.eq(0)]
-                m.next = "C"
-            # x_i = pe_i - log(Sum), the label x = log(rest) - log(Sum); the largest live one
-            with m.State("C"):
-                m.d.comb += pe_rp.addr.eq(cnt)
-                with m.If(cnt < n):
-                    m.d.sync += [cnt.eq(cnt + 1), d1.eq(1), d1_idx.eq(cnt)]
-                with m.If(d1):
-                    v = data.View(pe_layout, pe_rp.data)
-                    lab = d1_idx == self.label
-                    x = Mux(lab, xr - xs, v.pe - xs)
-                    live = ~Mux(lab, zr_lab, v.zero)
-                    with m.If(live & (~any_live | (x > xmax))):
-                        m.d.sync += [xmax.eq(x), any_live.eq(1)]
-                    with m.If(d1_idx == n - 1):
-                        m.d.sync += cnt.eq(0)
-                        m.next = "D"
-            # the codes, with the stall-able read: the port holds while not advancing
-            with m.State("D"):
-                b = Mux(any_live, xmax, emax) - emax
-                m.d.comb += self.o_bias.eq(b)
-                adv = ~o.valid | o.ready
-                m.d.comb += [pe_rp.en.eq(adv), pe_rp.addr.eq(cnt)]
-                with m.If(adv):
-                    m.d.sync += [o.valid.eq(cnt < n), d1_idx.eq(cnt)]
-                    with m.If(cnt < n):
-                        m.d.sync += cnt.eq(cnt + 1)
-                v = data.View(pe_layout, pe_rp.data)
-                lab = d1_idx == self.label
-                x = Mux(lab, xr - xs, v.pe - xs)
-                zero = Mux(lab, zr_lab, v.zero)
-                m.d.comb += [o.payload.code.as_value().eq(requantize(fmt, lab, x - b, zero)),
-                             o.payload.index.eq(d1_idx)]
-                with m.If(o.valid & o.ready & (d1_idx == n - 1)):
-                    m.d.sync += [o.valid.eq(0), cnt.eq(0)]
-                    m.next = "A"
+                    m.d.sync += [wrote.eq(1), ix.eq(ix + 1)]
+                    with m.If(ix == n - 1):
+                        m.d.sync += v_r.eq(v)
+                        m.next = "MAX1"
+            with m.State("MAX1"):            # the last word is read back ...
+                m.d.comb += aoff.eq(-1)
+                m.d.sync += wrote.eq(0)
+                m.next = "MAX2"
+            with m.State("MAX2"):            # ... and compared; the zero word (ix = n) is read
+                m.d.sync += ix.eq(0)
+                m.next = "RUN_LOAD"
+            with m.State("RUN_LOAD"):        # D = max S - 0
+                m.d.comb += [loading.eq(1), use_rom.eq(1)]
+                m.d.sync += load
+                m.d.sync += [Sum.eq(0), any_nl.eq(0), pmax.eq(0), smax_ok.eq(0)]
+                m.next = "RUN"
+            with m.State("RUN"):             # max S * C: its low nibbles give r0c
+                m.d.comb += use_rom.eq(1)
+                m.d.sync += step
+                with m.If(tp < K):
+                    m.d.sync += Rlo.eq(Cat(Rlo[4:], r0c_nib))
+                with m.Else():
+                    m.d.sync += Rhi.eq(Cat(Rhi[4:], r0c_nib))
+                with m.If(tp == K + n_hi - 1):
+                    m.d.comb += use_rom.eq(0)    # read S_0
+                    m.next = "LOAD"
+            with m.State("LOAD"):            # D = max S - S_ix; digit 0's entry is read
+                m.d.comb += [loading.eq(1), use_rom.eq(1)]
+                m.d.sync += load
+                with m.If(validX):           # the previous element was extracted
+                    m.d.sync += ix.eq(ix + 1)
+                m.next = "MUL"
+            with m.State("MUL"):
+                m.d.comb += use_rom.eq(1)
+                m.d.sync += step
+                m.d.sync += carry.eq(c_next)
+                with m.If(tp == K - 1):
+                    # dead unless D < 2**(4k-1): D >> 4k is in D and bit 4k-1 in prev
+                    m.d.sync += [deadX.eq((D != 0) | prev), validX.eq(1)]
+                    with m.If(ix == n - 1):
+                        m.next = "DRAIN1"
+                    with m.Else():
+                        m.d.comb += [use_rom.eq(0), aoff.eq(1)]     # read S_ix+1
+                        m.next = "LOAD"
+            with m.State("DRAIN1"):          # the last element is extracted ...
+                m.next = "DRAIN2"
+            with m.State("DRAIN2"):          # ... and accumulated: N <- rest
+                m.d.sync += N_load + [zr.eq(sum_next == 0), ix.eq(0)]
+                m.next = "NORM_R"
+            with m.State("NORM_R"):          # from_linear(rest); then N <- total
+                with m.If(~zr & (top_nib == 0)):
+                    m.d.sync += N_shift
+                with m.Else():
+                    m.d.comb += conv_add.eq(1)
+                    m.d.sync += [xr.eq(x_now)] + N_load
+                    m.next = "NORM_T"
+            with m.State("NORM_T"):          # from_linear(total), then the error bias
+                with m.If(top_nib == 0):
+                    m.d.sync += N_shift
+                with m.Else():
+                    # M = max over the live exponents: pe of the others, xr at the label
+                    Mx = Mux(any_nl & (zr | (pmax >= xr)), pmax, xr)
+                    m.d.sync += [Moff.eq(Mx - fmt.emax), xs.eq(x_now)]
+                    m.next = "OUT"
+            with m.State("OUT"):
+                m.d.comb += [o.valid.eq(1), aoff.eq(o_take)]
+                with m.If(o_take):
+                    m.d.sync += ix.eq(ix + 1)
+                    with m.If(ix == n - 1):
+                        m.d.sync += ix.eq(0)
+                        m.next = "IN"
         return m
