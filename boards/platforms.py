@@ -201,17 +201,17 @@ BOARDS: dict[str, Board] = {
         bitstream_ext="bin",
         config={},
         notes="data set in the 4 SPRAMs (64k x 16), weights and state in EBR"),
-    "ulx3s-12f": _ecp5("12", 12288, 32, 28, 2, {"n_records": 600, "clk_freq": 20e6},
-                       "data set in EBR: 32 EBR hold about 600 records; 20 MHz from the PLL"),
-    "ulx3s-25f": _ecp5("25", 24288, 56, 28, 2, {"n_records": 1300, "clk_freq": 20e6},
+    "ulx3s-12f": _ecp5("12", 12288, 32, 28, 2, {"n_records": 600, "clk_freq": 40e6},
+                       "data set in EBR: 32 EBR hold about 600 records; 40 MHz from the PLL"),
+    "ulx3s-25f": _ecp5("25", 24288, 56, 28, 2, {"n_records": 1300, "clk_freq": 40e6},
                        "data set in EBR: 56 EBR hold 1300 of the 1797 records (all need 58); "
-                       "20 MHz from the PLL"),
+                       "40 MHz from the PLL"),
     "ulx3s-45f": _ecp5("45", 43848, 108, 72, 4,
-                       {"sizes": (64, 32, 10), "lanes": 4, "clk_freq": 20e6},
-                       "64-32-10 with 4 MAC lanes; 20 MHz from the PLL"),
+                       {"sizes": (64, 32, 10), "lanes": 4, "clk_freq": 30e6},
+                       "64-32-10 with 4 MAC lanes; 30 MHz from the PLL"),
     "ulx3s-85f": _ecp5("85", 83640, 208, 156, 4,
-                       {"sizes": (64, 32, 10), "lanes": 4, "clk_freq": 20e6},
-                       "64-32-10 with 4 MAC lanes; 20 MHz from the PLL"),
+                       {"sizes": (64, 32, 10), "lanes": 4, "clk_freq": 30e6},
+                       "64-32-10 with 4 MAC lanes; 30 MHz from the PLL"),
 }
 
 DEFAULT_BOARD = "icebreaker"
