@@ -68,12 +68,13 @@ def config_options(f):
         click.option("--hidden", type=int, default=None,
                      help="Hidden units of the 64-H-10 MLP (default: the board's)."),
         click.option("--sizes", default=None, help="Layer widths, e.g. 64,32,10."),
-        click.option("--lanes", type=int, default=None, help="MAC lanes (1, 2, 4, 8, 16)."),
+        click.option("--lanes", type=int, default=None,
+                     help="MAC lanes, 1..16 (default: the board's)."),
         click.option("--records", "n_records", type=int, default=None,
-                     help="Samples the on-chip data memory holds (default 1797)."),
+                     help="Samples the on-chip data memory holds (default: the board's)."),
         click.option("--clk-freq", type=float, default=None,
-                     help="Design clock in MHz (default: the board oscillator; "
-                          "otherwise a PLL makes it)."),
+                     help="Design clock in MHz (default: the board's, `lnsmadam boards`); "
+                          "a PLL makes any clock other than the oscillator's."),
         click.option("--baud", type=int, default=None, help="UART rate (default 1000000)."),
         click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
                      help="Any other SoCConfig field, e.g. --set gamma=4 (repeatable)."),
