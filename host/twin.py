@@ -25,7 +25,6 @@ number of cycles; :meth:`TwinTransport.reset` pulses ``rst``.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import importlib.metadata
 import functools
@@ -40,6 +39,8 @@ import threading
 import time
 import weakref
 from pathlib import Path
+
+from lnsmadam.sim.runner import _locked   # one build-cache lock for every Verilator build
 
 from .transport import ByteQueue, LinkError, Transport
 
@@ -92,17 +93,6 @@ def _verilator_id(exe: str) -> str:
     except (OSError, subprocess.SubprocessError):
         pass
     return "/".join(parts)
-
-
-@contextlib.contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _top_ports(text: str, top: str) -> dict[str, dict]:

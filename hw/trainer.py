@@ -51,6 +51,10 @@ from amaranth.lib.wiring import In
 from lnsmadam.golden.format import check_int
 from lnsmadam.golden.mlp import MLPConfig
 
+# the region map (register addresses, record layout) is defined once, beside the host's
+# packing functions; regs: REGS words, then 4 words per layer from LAYER_REGS
+from lnsmadam.host.image import LAYER_REGS, REGS, record_words
+
 from .bus import ControlSignature, MemBus
 from .format import is_zero, lns_layout, requantize, signed_bits
 from .mac import LNSMAC
@@ -58,16 +62,8 @@ from .update import MadamUpdate
 
 __all__ = ["Trainer", "REGS", "record_words"]
 
-#: register word addresses in the ``regs`` region (docs/protocol.md §7)
-REGS = {"n_train": 0, "n_test": 1, "epoch_base": 2}
-#: per-layer registers start here, 4 words per layer: u_bias, f_bias, e_clamp, reserved
-LAYER_REGS = 8
+#: width of every runtime tensor bias register
 BIAS_BITS = 16
-
-
-def record_words(n_in: int) -> int:
-    """16-bit words per stored sample: two feature codes per word, then the label."""
-    return (n_in + 1) // 2 + 1
 
 
 def _wpr(cols: int, lanes: int) -> int:
@@ -282,11 +278,10 @@ class Trainer(wiring.Component):
         def start_stream():
             return [oc.eq(0), ic.eq(0), lin.eq(0), cadr.eq(0), co.eq(0), issuing.eq(1)]
 
-        def advance(n_outer, n_inner, col_stride=None):
-            """One issue step of an ``n_outer x n_inner`` loop (statements + first/last)."""
+        def advance(n_outer, n_inner):
+            """One issue step of an ``n_outer x n_inner`` loop (counters, d1_* copies)."""
             first = ic == 0
             last_in = ic == n_inner - 1
-            stmts = []
             with m.If(issuing):
                 m.d.sync += [d1_valid.eq(1), d1_first.eq(first), d1_last.eq(last_in),
                              d1_idx.eq(oc), lin.eq(lin + 1)]
@@ -296,19 +291,30 @@ class Trainer(wiring.Component):
                         m.d.sync += issuing.eq(0)
                 with m.Else():
                     m.d.sync += ic.eq(ic + 1)
-            return stmts
 
         def track_max(x, live):
             with m.If(live & (~any_live | (x > mx))):
                 m.d.sync += [mx.eq(x), any_live.eq(1)]
 
-        def fwdq(l, word):
-            """forward_weights of one stored weight code (combinational)."""
-            w = data.View(wcode_l, word)
-            s = W.frac_bits - fmt.frac_bits
-            x = w.exp + u_bias[l]
-            xf = (x + ((1 << s) >> 1)) >> s
-            return requantize(fmt, w.sign, xf - f_bias[l], is_zero(w))
+        # Shared datapath, built once: the states only steer its inputs. Per lane,
+        # forward_weights of one stored weight code (FWD, BWD: fq_*), and the gradient
+        # G = e (x) a (UPD: g_*); idle inputs are ZERO codes, whose results are ZERO.
+        fq_in = [Signal(W.bits, name=f"fq_in{b}") for b in range(L)]
+        fq_ub = Signal(signed(BIAS_BITS))
+        fq_fb = Signal(signed(BIAS_BITS))
+        fq_out = []
+        s_fw = W.frac_bits - fmt.frac_bits
+        for b in range(L):
+            w = data.View(wcode_l, fq_in[b])
+            xf = (w.exp + fq_ub + ((1 << s_fw) >> 1)) >> s_fw
+            fq_out.append(requantize(fmt, w.sign, xf - fq_fb, is_zero(w)))
+        g_e = Signal(fmt.bits)
+        g_a = [Signal(fmt.bits, name=f"g_a{b}") for b in range(L)]
+        g_out = []
+        for b in range(L):
+            ev, av = data.View(code_l, g_e), data.View(code_l, g_a[b])
+            g_out.append(requantize(fmt, ev.sign ^ av.sign, ev.exp + av.exp - emax,
+                                    is_zero(ev) | is_zero(av)))
 
         def xt_write(idx, x, sign, zero):
             rp, wp = XT[1], XT[2]
@@ -317,7 +323,25 @@ class Trainer(wiring.Component):
                          v.zero.eq(zero)]
 
         mac_in = mac.i_stream.payload
-        zero_code = Const(0, fmt.bits)
+        for b in range(L):
+            m.d.comb += mac_in.a[b].as_value().eq(fq_out[b])
+
+        # dynamic requantisation (HREQ, EREQ) of the XT entry read last cycle; the
+        # constant 1 of the next layer's bias column enters as d1_const
+        bnew = Mux(any_live, mx, emax) - emax
+        xv = data.View(xt_layout, XT[1].data)
+        req_code = requantize(fmt, Mux(d1_const, 0, xv.sign), Mux(d1_const, 0, xv.x) - bnew,
+                              Mux(d1_const, 0, xv.zero))
+
+        def req_issue(n_items, const_at=None):
+            """Read XT[0 .. n_items-1], one per cycle (d1_idx: the entry being written)."""
+            with m.If(issuing):
+                m.d.comb += XT[1].addr.eq(oc)
+                m.d.sync += [d1_valid.eq(1), d1_idx.eq(oc), oc.eq(oc + 1)]
+                if const_at is not None:
+                    m.d.sync += d1_const.eq(oc == const_at)
+                with m.If(oc == n_items - 1):
+                    m.d.sync += issuing.eq(0)
 
         # ---- bus (idle only) ---------------------------------------------------------
         regions = self.regions()
@@ -383,9 +407,6 @@ class Trainer(wiring.Component):
 
         # ---- the sequencer -----------------------------------------------------------
         n_run = Signal(16)           # samples in this epoch / evaluation
-
-        def first_layer_state():
-            return "LOAD"
 
         with m.FSM(name="seq"):
             with m.State("IDLE"):
@@ -455,7 +476,7 @@ class Trainer(wiring.Component):
                         # the constant 1 of the bias column: exponent emax at bias -emax
                         for b in range(L):
                             if n_in % L == b:
-                                rp_, wp_ = A[0][b][1], A[0][b][2]
+                                wp_ = A[0][b][2]
                                 m.d.comb += [wp_.en.eq(1), wp_.addr.eq(n_in // L),
                                              wp_.data.eq(emax)]
                         m.d.sync += start_stream()
@@ -477,9 +498,10 @@ class Trainer(wiring.Component):
                     for b in range(L):
                         m.d.comb += [U[l][b][1].addr.eq(lin), A[l][b][1].addr.eq(ic)]
                     m.d.comb += [mac.i_stream.valid.eq(d1_valid), mac_in.first.eq(d1_first),
-                                 mac_in.last.eq(d1_last)]
+                                 mac_in.last.eq(d1_last), fq_ub.eq(u_bias[l]),
+                                 fq_fb.eq(f_bias[l])]
                     for b in range(L):
-                        m.d.comb += [mac_in.a[b].as_value().eq(fwdq(l, U[l][b][1].data)),
+                        m.d.comb += [fq_in[b].eq(U[l][b][1].data),
                                      mac_in.b[b].as_value().eq(A[l][b][1].data)]
                     o = mac.o_stream
                     with m.If(o.valid):
@@ -517,23 +539,13 @@ class Trainer(wiring.Component):
                     with m.State(f"HREQ{l}"):
                         m.d.comb += state.eq(Mux(mode_eval, 2, 1))
                         n_items = rows[l] + 1
-                        bnew = Mux(any_live, mx, emax) - emax
-                        with m.If(issuing):
-                            m.d.comb += XT[1].addr.eq(oc)
-                            m.d.sync += [d1_valid.eq(1), d1_idx.eq(oc),
-                                         d1_const.eq(oc == rows[l]), oc.eq(oc + 1)]
-                            with m.If(oc == n_items - 1):
-                                m.d.sync += issuing.eq(0)
+                        req_issue(n_items, const_at=rows[l])
                         with m.If(d1_valid):
-                            v = data.View(xt_layout, XT[1].data)
-                            xs = Mux(d1_const, 0, v.x)
-                            zs = Mux(d1_const, 0, v.zero)
-                            code = requantize(fmt, Mux(d1_const, 0, v.sign), xs - bnew, zs)
                             for b in range(L):
                                 wp_ = A[l + 1][b][2]
                                 m.d.comb += [wp_.en.eq(bank(d1_idx) == b),
                                              wp_.addr.eq(word(d1_idx)),
-                                             wp_.data.eq(code)]
+                                             wp_.data.eq(req_code)]
                             with m.If(d1_idx == n_items - 1):
                                 m.d.sync += a_bias[l + 1].eq(bnew)
                                 m.d.sync += start_stream()
@@ -593,13 +605,11 @@ class Trainer(wiring.Component):
                     m.d.comb += [maskq.w_en.eq(d1_valid & d1_first),
                                  maskq.w_data.eq(MASK[l - 1][1].data)]
                     wsel = Array(U[l][b][1].data for b in range(L))[d1_bank]
+                    # lane 0 only; the other lanes see ZERO operands
                     m.d.comb += [mac.i_stream.valid.eq(d1_valid), mac_in.first.eq(d1_first),
-                                 mac_in.last.eq(d1_last),
-                                 mac_in.a[0].as_value().eq(fwdq(l, wsel)),
+                                 mac_in.last.eq(d1_last), fq_ub.eq(u_bias[l]),
+                                 fq_fb.eq(f_bias[l]), fq_in[0].eq(wsel),
                                  mac_in.b[0].as_value().eq(E[l][1].data)]
-                    for b in range(1, L):
-                        m.d.comb += [mac_in.a[b].as_value().eq(zero_code),
-                                     mac_in.b[b].as_value().eq(zero_code)]
                     o = mac.o_stream
                     with m.If(o.valid):
                         m.d.comb += maskq.r_en.eq(1)
@@ -615,17 +625,10 @@ class Trainer(wiring.Component):
                 with m.State(f"EREQ{l}"):
                     m.d.comb += state.eq(1)
                     n_items = rows[l - 1]
-                    bnew = Mux(any_live, mx, emax) - emax
-                    with m.If(issuing):
-                        m.d.comb += XT[1].addr.eq(oc)
-                        m.d.sync += [d1_valid.eq(1), d1_idx.eq(oc), oc.eq(oc + 1)]
-                        with m.If(oc == n_items - 1):
-                            m.d.sync += issuing.eq(0)
+                    req_issue(n_items)
                     with m.If(d1_valid):
-                        v = data.View(xt_layout, XT[1].data)
                         wpe = E[l - 1][2]
-                        m.d.comb += [wpe.en.eq(1), wpe.addr.eq(d1_idx),
-                                     wpe.data.eq(requantize(fmt, v.sign, v.x - bnew, v.zero))]
+                        m.d.comb += [wpe.en.eq(1), wpe.addr.eq(d1_idx), wpe.data.eq(req_code)]
                         with m.If(d1_idx == n_items - 1):
                             m.d.sync += e_bias[l - 1].eq(bnew)
                             m.d.sync += start_stream()
@@ -643,17 +646,13 @@ class Trainer(wiring.Component):
                     for b in range(L):
                         m.d.comb += [U[l][b][1].addr.eq(lin), Vm[l][b][1].addr.eq(lin),
                                      A[l][b][1].addr.eq(ic)]
-                    m.d.comb += E[l][1].addr.eq(oc)
-                    ev = data.View(code_l, E[l][1].data)
+                    m.d.comb += [E[l][1].addr.eq(oc), g_e.eq(E[l][1].data)]
                     for b, eng in enumerate(engines):
-                        av = data.View(code_l, A[l][b][1].data)
-                        g = requantize(fmt, ev.sign ^ av.sign, ev.exp + av.exp - emax,
-                                       is_zero(ev) | is_zero(av))
                         p = eng.i_stream.payload
-                        m.d.comb += [eng.i_stream.valid.eq(d1_valid),
+                        m.d.comb += [eng.i_stream.valid.eq(d1_valid), g_a[b].eq(A[l][b][1].data),
                                      p.w.as_value().eq(U[l][b][1].data),
                                      p.v.as_value().eq(Vm[l][b][1].data),
-                                     p.g.as_value().eq(g),
+                                     p.g.as_value().eq(g_out[b]),
                                      eng.g_bias.eq(e_bias[l] + a_bias[l] + emax),
                                      eng.e_clamp.eq(e_clamp[l])]
                     o0 = engines[0].o_stream
