@@ -42,17 +42,14 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .baseline import epoch_order, init_mlp
-from .convert import from_linear, to_linear
 from .format import LNSFormat, check_int
 from .mac import MACConfig, matmul
 from .mul import mul
+from .softmax import LOG2E, SOFTMAX_P, requant_dynamic, softmax_error
 from .update import BiasCorrection, MadamConfig, forward_weights, madam_step
 
-__all__ = ["MLPConfig", "LNSMLP", "train_lns", "LOG2E"]
+__all__ = ["MLPConfig", "LNSMLP", "train_lns", "LOG2E", "SOFTMAX_P"]
 
-LOG2E = 1.4426950408889634
-#: Fraction bits of the logit-to-exponent constants.
-SOFTMAX_P = 16
 
 
 def _check_sizes(sizes) -> tuple[int, ...]:
@@ -165,10 +162,7 @@ class LNSMLP:
         return _Tensor(codes, self.f_bias[l])
 
     def _requant_dynamic(self, sign, x, zero) -> _Tensor:
-        fmt = self.cfg.fmt
-        live = ~zero
-        b = (int(x[live].max()) if live.any() else fmt.emax) - fmt.emax
-        return _Tensor(fmt.from_exponent(sign, x, zero, bias=b), b)
+        return _Tensor(*requant_dynamic(self.cfg.fmt, sign, x, zero))
 
     def _hidden(self, S, bias) -> _Tensor:
         sign, x, zero = self.cfg.mac.to_lns(S)
@@ -183,34 +177,8 @@ class LNSMLP:
         return self._requant_dynamic(sign, x, zero)
 
     def _error_out(self, S, bias: int, label: int) -> _Tensor:
-        """Softmax cross-entropy error ``p - onehot`` from the logit accumulator words."""
-        fmt, mac = self.cfg.fmt, self.cfg.mac
-        gamma, f = fmt.gamma, fmt.frac_bits
-        # logit y = S * 2^(lsb_q + bias/gamma); z = round(gamma * log2e * y)
-        qb, rb = bias >> f, bias & (gamma - 1)
-        C = int(round(gamma * LOG2E * 2.0 ** (rb / gamma) * 2.0**SOFTMAX_P))
-        sh = SOFTMAX_P - mac.lsb_q - qb
-        prod = [int(s) * C for s in S]                       # Python ints: no overflow
-        if sh > 0:
-            z = np.array([(p + (1 << (sh - 1))) >> sh for p in prod], np.int64)
-        else:
-            z = np.array([p << -sh for p in prod], np.int64)
-        d = z - z.max()
-        Ws = self.cfg.softmax_window
-        top = gamma * (Ws - 1)
-        pe = d + top
-        L = to_linear(np.maximum(pe, -gamma * 64), f, mac.lut_frac, 0, Ws)
-        total = int(L.sum())
-        _, xs, _ = from_linear(np.array([total]), -mac.lut_frac, f, mac.mid_bits)
-        x = pe - int(xs[0])
-        zero = L == 0
-        sign = np.zeros_like(d)
-        rest = total - int(L[label])
-        _, xr, zr = from_linear(np.array([rest]), -mac.lut_frac, f, mac.mid_bits)
-        x[label] = int(xr[0]) - int(xs[0])
-        zero[label] = bool(zr[0])
-        sign[label] = 1
-        return self._requant_dynamic(sign, x, zero)
+        """Softmax cross-entropy error ``p - onehot`` (:func:`~.softmax.softmax_error`)."""
+        return _Tensor(*softmax_error(S, bias, label, self.cfg))
 
     # -- passes ------------------------------------------------------------------------
     def forward(self, a: _Tensor, keep: bool = False):

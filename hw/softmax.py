@@ -1,9 +1,9 @@
 """The output-layer loss gradient: softmax cross-entropy error from the logit accumulator words.
 
-:class:`SoftmaxError` is the hardware twin of ``LNSMLP._error_out``
-(:mod:`lnsmadam.golden.mlp`): from the ``n_out`` accumulator words ``S`` of the last layer,
-the logit tensor bias and the label it returns the error codes and the error bias, bit for
-bit, for every input (golden's own int64 range: see "Domain" below).
+:class:`SoftmaxError` is the hardware twin of :func:`lnsmadam.golden.softmax.softmax_error`
+(``LNSMLP._error_out`` of :mod:`lnsmadam.golden.mlp`): from the ``n_out`` accumulator
+words ``S`` of the last layer, the logit tensor bias and the label it returns the error
+codes and the error bias, bit for bit, for every input (golden's own int64 range: see "Domain" below).
 
 Golden (``f = fmt.frac_bits``, ``gamma = 2**f``, ``Ws = softmax_window``,
 ``top = gamma*(Ws - 1)``): ``C = C[bias & (gamma-1)]``, ``sh = 16 - lsb_q - (bias >> f)``,
@@ -80,7 +80,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from lnsmadam.golden.format import check_int, midpoint_table
-from lnsmadam.golden.mlp import LOG2E, SOFTMAX_P, MLPConfig
+from lnsmadam.golden.mlp import MLPConfig
+from lnsmadam.golden.softmax import SOFTMAX_P, logit_constants
 
 from .convert import ToLinear
 from .format import lns_layout, signed_bits
@@ -104,7 +105,7 @@ def softmax_constants(cfg: MLPConfig) -> dict:
     """
     fmt, mac = cfg.fmt, cfg.mac
     g = fmt.gamma
-    C = [int(round(g * LOG2E * 2.0 ** (r / g) * 2.0**SOFTMAX_P)) for r in range(g)]
+    C = logit_constants(g)
     top = g * (cfg.softmax_window - 1)
     sh_lo = 0
     while (top + 1) << (sh_lo + 1) <= min(C):
