@@ -58,7 +58,7 @@ def test_build_standin_icebreaker(tmp_path):
 
 
 @pytest.mark.xfail(strict=True, reason="the default SoC does not fit the iCE40UP5K yet: "
-                   "7,034 of 5,280 logic cells, 33 of 30 EBR (measured 2026-11-23 with the "
+                   "6,819 of 5,280 logic cells, 33 of 30 EBR (measured 2026-11-23 with the "
                    "serial SoftmaxError; the trainer's own sequencer is 2,471 LUT4); "
                    "issue 7 stays open until it does")
 def test_build_soc_icebreaker(tmp_path):
