@@ -232,3 +232,29 @@ def test_faulty_transport_counts_and_determinism():
     assert off.read(1, 0.1) == b"\x00" and off.injected == 0
     with pytest.raises(ValueError, match="p_drop"):
         FaultyTransport(CallbackTransport(lambda d: d), p_drop=1.5)
+
+
+def test_faulty_transport_script_forces_each_kind():
+    script = {("tx", 0): "flip", ("tx", 1): "drop", ("tx", 2): "insert",
+              ("tx", 3): "truncate", ("rx", 1): "drop", ("rx", 2): "truncate"}
+    sink = []
+    ft = FaultyTransport(CallbackTransport(lambda d: sink.append(d) or d), seed=4,
+                         rx=True, script=script)
+    frame = bytes(range(1, 33))
+    got = []
+    for _ in range(5):
+        ft.write(frame)
+        got.append(ft.read(1000, 0))
+    assert [len(x) for x in sink[:3]] == [32, 31, 33]
+    assert sum(a != b for a, b in zip(sink[0], frame)) == 1          # one byte differs
+    assert bin(next(a ^ b for a, b in zip(sink[0], frame) if a != b)).count("1") == 1
+    assert len(sink[3]) < 32 and frame.startswith(sink[3])            # a prefix
+    assert sink[4] == frame                                           # unscripted: clean
+    assert got[0] == sink[0] and len(got[1]) == 31 - 1
+    assert len(got[2]) < 33 and sink[2].startswith(got[2]) and got[3] == sink[3]
+    assert ft.counts == {"tx_flip": 1, "tx_drop": 1, "tx_insert": 1, "tx_truncate": 1,
+                         "rx_flip": 0, "rx_drop": 1, "rx_insert": 0, "rx_truncate": 1}
+    with pytest.raises(ValueError, match="script kind"):
+        FaultyTransport(CallbackTransport(lambda d: d), script={("tx", 0): "smear"})
+    with pytest.raises(ValueError, match="script keys"):
+        FaultyTransport(CallbackTransport(lambda d: d), script={("up", 0): "flip"})
