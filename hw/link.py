@@ -26,8 +26,10 @@ Operation, one request at a time:
 3. Execute and reply: WRITE issues its bus writes (per word: 4 clocks to assemble it from
    the buffer, then ``cmd_valid`` until ``cmd_ready``, then wait for ``rsp_valid``, which
    may come in the handshake cycle) before the reply; START/STOP/EVALUATE pulse ``ctl`` for
-   one clock (``epochs``/``lr_step``/``seed`` are registers loaded with ``start`` and held
-   until the next START); STATUS snapshots all status inputs in one clock. The reply is
+   one clock (``epochs``/``lr_step``/``seed`` are the captured body bytes: valid with
+   ``start`` and held until the next request with a body; the trainer copies them);
+   STATUS loads all status inputs in one clock into a shift register that the reply
+   shifts out. The reply is
    SLIP-encoded and its CRC computed on the fly into the UART transmitter, starting 2
    clocks after the check; IDENTIFY bodies come from a ROM (``lib.memory.Memory`` with the
    blob as init), READ bodies from bus reads issued word by word as the reply goes out.
@@ -118,7 +120,7 @@ class Link(wiring.Component):
         k = Signal(2)         # byte within a word
         ptr = Signal(range(P.MAX_PAYLOAD + 1))        # frame buffer read address
         sr = Signal(32)       # READ word (sent LSB byte first) / WRITE word (assembled)
-        snap = Signal(128)    # STATUS snapshot (the top 16 bits are the zero pad)
+        snap = Signal(112)    # STATUS snapshot, shifted out LSB byte first
 
         region, a_addr, count = arg[0:8], arg[8:24], arg[24:32]
         epochs, lr_step, seed = arg[0:16], arg[16:24], arg[24:56]
@@ -174,6 +176,7 @@ class Link(wiring.Component):
         m.d.comb += [bus.cmd_region.eq(region), bus.cmd_addr.eq(addr),
                      bus.cmd_wdata.eq(sr[0:32])]
         m.d.sync += [ctl.start.eq(0), ctl.stop.eq(0), ctl.evaluate.eq(0)]
+        m.d.comb += [ctl.epochs.eq(epochs), ctl.lr_step.eq(lr_step), ctl.seed.eq(seed)]
 
         b = rx.o.payload
         got = rx.o.valid
@@ -288,8 +291,7 @@ class Link(wiring.Component):
                         with m.Case(P.OP_READ):
                             m.d.comb += addr_next.eq(a_addr)
                         with m.Case(P.OP_START):
-                            m.d.sync += [ctl.start.eq(1), ctl.epochs.eq(epochs),
-                                         ctl.lr_step.eq(lr_step), ctl.seed.eq(seed)]
+                            m.d.sync += ctl.start.eq(1)
                         with m.Case(P.OP_STOP):
                             m.d.sync += ctl.stop.eq(1)
                         with m.Case(P.OP_EVALUATE):
@@ -389,10 +391,9 @@ class Link(wiring.Component):
                         m.d.comb += [addr_set.eq(1), addr_next.eq(addr + 1)]
                         m.d.sync += cnt.eq(cnt - 1)
             with m.State("B_SR"):                     # STATUS body: byte 16 - cnt of snap
-                m.d.comb += [p_valid.eq(1), p_byte.eq(snap.word_select((0 - cnt)[0:4], 8)),
-                             p_crc.eq(1)]
+                m.d.comb += [p_valid.eq(1), p_byte.eq(snap[0:8]), p_crc.eq(1)]
                 with m.If(p_ready):
-                    m.d.sync += cnt.eq(cnt - 1)
+                    m.d.sync += [cnt.eq(cnt - 1), snap.eq(snap[8:])]
                     with m.If(cnt == 1):
                         m.next = "C_LO"
             with m.State("RCMD"):
