@@ -206,13 +206,18 @@ class SoftmaxError(wiring.Component):
 
         # -- storage: partial-product table, S_i then (pe_i, alive_i), a zero word -------
         m.submodules.mem = mem = Memory(shape=unsigned(self.mem_bits), depth=ZA + 1,
-                                        init=self.pp_table)
+                                        init=self.pp_table, attrs={"no_rw_check": 1})
         wr = mem.write_port()
-        rd = mem.read_port()
-        m.d.comb += rd.en.eq(1)
-        rd_S = rd.data[:ab].as_signed()
-        rd_pe = rd.data[:pe_bits]
-        rd_alive = rd.data[pe_bits]
+        # an asynchronous port plus a register, with no_rw_check: Yosys folds the register
+        # into the EBR and, since no read here ever hits the word being written (the tests
+        # check), does not emulate read-before-write (about 70 flip-flops and muxes)
+        rda = mem.read_port(domain="comb")
+        self._mem_ports = (wr, rda)          # for the tests' collision check
+        rd = Signal.like(rda.data, name="rd_data")
+        m.d.sync += rd.eq(rda.data)
+        rd_S = rd[:ab].as_signed()
+        rd_pe = rd[:pe_bits]
+        rd_alive = rd[pe_bits]
 
         # -- per-vector shift from the bias (held during the whole vector) ---------------
         # clamp(sh) = E0 + 4k + esel with sh = c0 - (bias >> f); only k and esel are kept
@@ -249,7 +254,7 @@ class SoftmaxError(wiring.Component):
         rom_addr = Mux(mag == 0, ZA, Cat(rb, (mag - 1)[:3], dig[-1]))
         acc = Signal(signed(self.acc_w))
         s = Signal(signed(self.acc_w))
-        m.d.comb += s.eq(acc + rd.data[:self.pp_bits].as_signed())
+        m.d.comb += s.eq(acc + rd[:self.pp_bits].as_signed())
         low = s[:4]
 
         tp = Signal(range(K + n_hi))         # step count, K - k .. K - 1 (+ n_hi in the run)
@@ -378,7 +383,7 @@ class SoftmaxError(wiring.Component):
         # -- read address: a table entry, or word SA + ix + aoff -----------------------
         use_rom = Signal()
         aoff = Signal(signed(2))
-        m.d.comb += rd.addr.eq(Mux(use_rom, rom_addr, SA + ix + aoff))
+        m.d.comb += rda.addr.eq(Mux(use_rom, rom_addr, SA + ix + aoff))
 
         # -- control -----------------------------------------------------------------------
         with m.FSM():
@@ -432,6 +437,7 @@ class SoftmaxError(wiring.Component):
             with m.State("DRAIN1"):          # the last element is extracted ...
                 m.next = "DRAIN2"
             with m.State("DRAIN2"):          # ... and accumulated: N <- rest
+                m.d.comb += use_rom.eq(1)    # not the word being written (no_rw_check)
                 m.d.sync += N_load + [zr.eq(sum_next == 0), ix.eq(0)]
                 m.next = "NORM_R"
             with m.State("NORM_R"):          # from_linear(rest); then N <- total

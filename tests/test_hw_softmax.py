@@ -57,8 +57,12 @@ def run_vectors(cfg, cases, seed=0, p_gap=0.3, p_stall=0.3):
                 ctx.set(i.payload.S, int(S[k]) if offer else int(rng.integers(-99, 99)))
                 rdy = int(not (p_stall and rng.random() < p_stall))
                 ctx.set(o.ready, rdy)
-                _, _, ir, ov, code, idx, b = await ctx.tick().sample(
-                    i.ready, o.valid, o.payload.code.as_value(), o.payload.index, dut.o_bias)
+                _, _, ir, ov, code, idx, b, we, wa, ra = await ctx.tick().sample(
+                    i.ready, o.valid, o.payload.code.as_value(), o.payload.index, dut.o_bias,
+                    wp.en, wp.addr, rp.addr)
+                # the memory is marked no_rw_check: a same-address read and write is undefined
+                assert not (we and wa == ra), f"memory read/write collision at {wa} cycle {cycle} k {k}"
+
                 if held is not None:
                     assert ov and (code, idx, b) == held, "an output beat changed before taken"
                 held = (code, idx, b) if ov and not rdy else None
@@ -80,6 +84,7 @@ def run_vectors(cfg, cases, seed=0, p_gap=0.3, p_stall=0.3):
         ctx.set(i.valid, 0)
 
     sim = Simulator(dut)
+    wp, rp = dut._mem_ports
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
