@@ -95,6 +95,9 @@ class Link(wiring.Component):
         tx = m.submodules.tx = UARTTx(self.divisor)
         m.d.comb += [rx.rx.eq(self.uart_rx), self.uart_tx.eq(tx.tx), rx.o.ready.eq(1)]
 
+        # Both memories are read at a register address (``ptr``, ``addr``): the data is
+        # that of the address of the previous cycle. Reply bytes are taken at most once
+        # per UART byte time, so any address set when a byte is taken is read in time.
         buf = m.submodules.buf = Memory(shape=8, depth=P.MAX_PAYLOAD, init=[])
         bw, br = buf.write_port(), buf.read_port()
         rom = m.submodules.rom = Memory(shape=8, depth=len(self.identify),
@@ -108,34 +111,43 @@ class Link(wiring.Component):
         bad = Signal()        # bad escape seen
         over = Signal()       # more than MAX_PAYLOAD bytes
         skip = Signal()       # a non-END byte was discarded while busy: drop to the next END
-        seq, op = Signal(8), Signal(8)
-        arg = Signal(56)      # body bytes 0..6
-        d0, d1 = Signal(8), Signal(8)                 # the last two payload bytes (d1 newest)
+        ptr = Signal(range(P.MAX_PAYLOAD + 1))        # frame buffer read address
         crc = Signal(16, init=0xFFFF)
+        crc_bad = Signal()    # a received CRC byte differs from the computed one
+        seq_eq = Signal()     # seq == last_seq
+        op3 = Signal(3)       # op (low 3 bits) and whether op is 1..7
+        op_ok = Signal()
+        upd = Signal()        # the request passed the CRC check: remember its seq
         status = Signal(4)
         hi_bits = Signal()    # WRITE: a data word has a bit set above the region's width
+        range_bad = Signal()  # READ/WRITE: BAD_RANGE
         last_seq, last_op, last_ok = Signal(8), Signal(3), Signal()
-        addr = Signal(16)     # bus word address / ROM address
-        cnt = Signal(9)       # words (READ/WRITE) or bytes (IDENTIFY/STATUS) left
-        k = Signal(2)         # byte within a word
-        ptr = Signal(range(P.MAX_PAYLOAD + 1))        # frame buffer read address
-        sr = Signal(32)       # READ word (sent LSB byte first) / WRITE word (assembled)
+        region = Signal(8)
+        addr = Signal(16)     # bus word address / ROM address / START epochs
+        cnt = Signal(9)       # READ/WRITE count, START lr_step; words or bytes left
+        k = Signal(3)         # byte within a word
+        sr = Signal(32)       # START seed / READ word (sent LSB byte first) / WRITE word
         snap = Signal(112)    # STATUS snapshot, shifted out LSB byte first
 
-        region, a_addr, count = arg[0:8], arg[8:24], arg[24:32]
-        epochs, lr_step, seed = arg[0:16], arg[16:24], arg[24:56]
+        m.d.comb += [br.addr.eq(ptr), rr.addr.eq(addr)]
+        d = br.data
 
         # -- region table ------------------------------------------------------------------
         r_ok = Signal()
+        r_idx = Signal(range(len(self.regions)))
+        with m.Switch(region):
+            for i, r in enumerate(self.regions):
+                with m.Case(r.id):
+                    m.d.comb += [r_ok.eq(1), r_idx.eq(i)]
         r_wb1 = Signal(2)     # word bytes - 1
         r_top = Signal(8)     # bits allowed in a word's top byte
         r_depth = Signal(17)
-        with m.Switch(region):
-            for r in self.regions:
-                with m.Case(r.id):
+        with m.Switch(r_idx):
+            for i, r in enumerate(self.regions):
+                with m.Case(i):
                     top = r.width - 8 * (r.word_bytes - 1)
-                    m.d.comb += [r_ok.eq(1), r_wb1.eq(r.word_bytes - 1),
-                                 r_top.eq((1 << top) - 1), r_depth.eq(r.depth)]
+                    m.d.comb += [r_wb1.eq(r.word_bytes - 1), r_top.eq((1 << top) - 1),
+                                 r_depth.eq(r.depth)]
 
         # -- SLIP transmit: payload bytes (p_*) to the UART --------------------------------
         p_valid, p_end, p_ready = Signal(), Signal(), Signal()
@@ -154,42 +166,27 @@ class Link(wiring.Component):
             with m.If(p_valid & tx.i.ready & needs_esc):
                 m.d.sync += [esc_pend.eq(1), esc_lsb.eq(p_byte[0])]   # C0 -> DC, DB -> DD
 
-        # -- CRC, shared by receive (d0) and transmit (p_byte) ------------------------------
-        crc_in = Signal(8)
+        # -- CRC over p_byte: the received payload (walk) and the reply ------------------------
         crc_en = Signal()
         with m.If(crc_en):
-            m.d.sync += crc.eq(crc16_byte(crc, crc_in))
-
-        # -- frame buffer read address: ptr, or the value it is set to this cycle -----------
-        ptr_set = Signal()
-        ptr_next = Signal.like(ptr)
-        m.d.comb += br.addr.eq(Mux(ptr_set, ptr_next, ptr))
-        with m.If(ptr_set):
-            m.d.sync += ptr.eq(ptr_next)
-        addr_set = Signal()
-        addr_next = Signal(16)
-        m.d.comb += rr.addr.eq(Mux(addr_set, addr_next, addr))
-        with m.If(addr_set):
-            m.d.sync += addr.eq(addr_next)
+            m.d.sync += crc.eq(crc16_byte(crc, p_byte))
+        crc_hi = Signal()
+        crc_sel = Mux(crc_hi, crc[8:16], crc[0:8])
 
         # -- bus and control outputs -------------------------------------------------------
         m.d.comb += [bus.cmd_region.eq(region), bus.cmd_addr.eq(addr),
-                     bus.cmd_wdata.eq(sr[0:32])]
+                     bus.cmd_wdata.eq(sr),
+                     ctl.epochs.eq(addr), ctl.lr_step.eq(cnt[0:8]), ctl.seed.eq(sr)]
         m.d.sync += [ctl.start.eq(0), ctl.stop.eq(0), ctl.evaluate.eq(0)]
-        m.d.comb += [ctl.epochs.eq(epochs), ctl.lr_step.eq(lr_step), ctl.seed.eq(seed)]
 
         b = rx.o.payload
         got = rx.o.valid
         dec = Mux(esc, Mux(b[0], P.ESC, P.END), b)               # DC -> C0, DD -> DB
         is_end = b == P.END
 
-        # past the UNKNOWN_OP check op is 1..7: decode its low 3 bits only
-        op_known = (op[3:] == 0) & (op[0:3] != 0)
-        op3 = op[0:3]
         is_read, is_write = op3 == P.OP_READ, op3 == P.OP_WRITE
         is_rw = is_read | is_write
         is_start = op3 == P.OP_START
-        crc_ok = (nlen >= 4) & (crc == Cat(d0, d1))
         len_ok = Signal()
         with m.Switch(op3):
             for o, n in P.REQUEST_LENGTH.items():
@@ -202,12 +199,11 @@ class Link(wiring.Component):
         with m.Switch(r_wb1):
             for i in range(1, 4):
                 with m.Case(i):
-                    m.d.comb += too_many.eq(count > P.MAX_BODY // (i + 1))
+                    m.d.comb += too_many.eq(cnt[0:8] > P.MAX_BODY // (i + 1))
         dedup = ((is_start | (op3 == P.OP_STOP) | (op3 == P.OP_EVALUATE))
-                 & last_ok & (seq == last_seq) & (op3 == last_op))
-        range_bad = Signal()
-        m.d.comb += range_bad.eq((count == 0) | (a_addr + count > r_depth) | (is_read & too_many))
+                 & last_ok & seq_eq & (op3 == last_op))
         busy_op = is_rw | is_start | (op3 == P.OP_EVALUATE)
+        lr_step = cnt[0:8]
 
         def reply(st):
             m.d.sync += status.eq(st)
@@ -215,13 +211,15 @@ class Link(wiring.Component):
 
         with m.FSM(name="link") as fsm:
             with m.State("RECV"):
-                m.d.comb += crc_in.eq(d0)
                 with m.If(got):
                     with m.If(skip):
                         m.d.sync += skip.eq(~is_end)
                     with m.Elif(is_end):
                         with m.If(raw):
-                            m.next = "CHECK"
+                            # ``ptr`` is 0 here: the walk starts with byte 0 in ``d``
+                            m.d.sync += [ptr.eq(1), k.eq(0), hi_bits.eq(0),
+                                         crc_bad.eq(0)]
+                            m.next = "WALK"
                     with m.Else():
                         m.d.sync += raw.eq(1)
                         put = Signal()
@@ -240,25 +238,70 @@ class Link(wiring.Component):
                             with m.If(nlen == P.MAX_PAYLOAD):
                                 m.d.sync += over.eq(1)
                             with m.Else():
-                                m.d.comb += [bw.en.eq(1), bw.addr.eq(nlen), bw.data.eq(dec),
-                                             crc_en.eq(nlen >= 2)]
-                                m.d.sync += [nlen.eq(nlen + 1), d1.eq(dec), d0.eq(d1)]
-                                with m.If(nlen == 0):
-                                    m.d.sync += seq.eq(dec)
-                                with m.If(nlen == 1):
-                                    m.d.sync += op.eq(dec)
-                                for i in range(7):
-                                    with m.If(nlen == 2 + i):
-                                        m.d.sync += arg[8 * i:8 * i + 8].eq(dec)
+                                m.d.comb += [bw.en.eq(1), bw.addr.eq(nlen), bw.data.eq(dec)]
+                                m.d.sync += nlen.eq(nlen + 1)
+
+            # Walk the payload: one byte per clock, ``d`` = byte ``ptr - 1``. All but the
+            # last two bytes go into the CRC and are parsed; the last two are compared
+            # with the CRC.
+            with m.State("WALK"):
+                m.d.comb += p_byte.eq(d)
+                m.d.sync += ptr.eq(ptr + 1)
+                at_hi = ptr == nlen
+                with m.If(at_hi | (ptr + 1 == nlen)):
+                    m.d.comb += crc_hi.eq(at_hi)
+                    with m.If(d != crc_sel):
+                        m.d.sync += crc_bad.eq(1)
+                    with m.If(at_hi | (nlen == 0)):
+                        m.next = "CHECK"
+                with m.Else():
+                    m.d.comb += crc_en.eq(1)
+                    m.d.sync += sr.eq(Cat(sr[8:], d))
+                    with m.Switch(ptr):
+                        with m.Case(1):
+                            m.d.sync += seq_eq.eq(d == last_seq)
+                        with m.Case(2):
+                            m.d.sync += [op3.eq(d[0:3]),
+                                         op_ok.eq((d[3:] == 0) & (d[0:3] != 0))]
+                        with m.Case(3):
+                            m.d.sync += region.eq(d)
+                            with m.If(~is_rw):
+                                m.d.sync += addr[0:8].eq(d)
+                        with m.Case(4):
+                            with m.If(is_rw):
+                                m.d.sync += addr[0:8].eq(d)
+                            with m.Else():
+                                m.d.sync += addr[8:16].eq(d)
+                        with m.Case(5):
+                            m.d.sync += cnt.eq(d)
+                            with m.If(is_rw):
+                                m.d.sync += addr[8:16].eq(d)
+                        with m.Case(6):
+                            with m.If(is_rw):
+                                m.d.sync += cnt.eq(d)
+                        with m.Default():
+                            # WRITE data: count words down from ``count``, note high bits
+                            with m.If(is_write):
+                                m.d.sync += k.eq(k + 1)
+                                with m.If(k == r_wb1):
+                                    m.d.sync += [k.eq(0), cnt.eq(cnt - 1)]
+                                    with m.If((d & ~r_top) != 0):
+                                        m.d.sync += hi_bits.eq(1)
+                with m.If(ptr == 7):    # byte 6: count is in cnt, not yet counted down
+                    m.d.sync += range_bad.eq((cnt[0:8] == 0) | (addr + cnt[0:8] > r_depth)
+                                             | (is_read & too_many))
 
             with m.State("CHECK"):
-                with m.If(crc_ok & ~bad & ~over & ~esc):
-                    m.d.sync += [last_seq.eq(seq), last_op.eq(op3), last_ok.eq(0)]
-                with m.If(bad | over | esc):
+                crc_ok = (nlen >= 4) & ~crc_bad
+                frame_ok = ~bad & ~over & ~esc
+                m.d.sync += upd.eq(crc_ok & frame_ok)
+                with m.If(crc_ok & frame_ok):
+                    m.d.sync += [last_op.eq(op3), last_ok.eq(0)]
+                with m.If(~frame_ok):
                     reply(P.BAD_FRAME)
                 with m.Elif(~crc_ok):
                     reply(P.BAD_CRC)
-                with m.Elif(~op_known):
+                with m.Elif(~op_ok):
                     reply(P.UNKNOWN_OP)
                 with m.Elif(~len_ok):
                     reply(P.BAD_LENGTH)
@@ -267,29 +310,26 @@ class Link(wiring.Component):
                     reply(P.OK)
                 with m.Elif(is_rw & ~r_ok):
                     reply(P.BAD_REGION)
-                with m.Elif(is_write):
-                    # the length, range, busy and width checks of a WRITE follow in WSCAN
-                    m.d.sync += [cnt.eq(count), k.eq(0), hi_bits.eq(0)]
-                    m.d.comb += [addr_set.eq(1), addr_next.eq(a_addr), ptr_set.eq(1),
-                                 ptr_next.eq(6)]
-                    m.next = "WSCAN"
+                with m.Elif(is_write & ((cnt != 0) | (k != 0))):
+                    reply(P.BAD_LENGTH)             # not exactly ``count`` words
                 with m.Elif(is_rw & range_bad):
                     reply(P.BAD_RANGE)
                 with m.Elif(busy_op & ctl.busy):
                     reply(P.BUSY)
-                with m.Elif(is_start & ((epochs == 0) | (lr_step == 0)
+                with m.Elif(is_start & ((addr == 0) | (lr_step == 0)
                                         | (lr_step > P.LR_STEP_MAX))):
                     reply(P.BAD_ARG)
+                with m.Elif(is_write & hi_bits):
+                    reply(P.BAD_ARG)
                 with m.Else():
-                    m.d.sync += [last_ok.eq(1), status.eq(P.OK), cnt.eq(count), k.eq(0)]
-                    m.d.comb += addr_set.eq(1)
+                    m.d.sync += [last_ok.eq(1), status.eq(P.OK), k.eq(0)]
                     m.next = "H_END"
                     with m.Switch(op3):
                         with m.Case(P.OP_IDENTIFY):
-                            m.d.comb += addr_next.eq(arg[0:16])
                             m.d.sync += cnt.eq(P.MAX_BODY)
-                        with m.Case(P.OP_READ):
-                            m.d.comb += addr_next.eq(a_addr)
+                        with m.Case(P.OP_WRITE):
+                            m.d.sync += ptr.eq(5)   # re-read count (cnt counted it down)
+                            m.next = "WCNT"
                         with m.Case(P.OP_START):
                             m.d.sync += ctl.start.eq(1)
                         with m.Case(P.OP_STOP):
@@ -299,56 +339,36 @@ class Link(wiring.Component):
                         with m.Case(P.OP_STATUS):
                             m.d.sync += [cnt.eq(P.STATUS_BODY_LEN),
                                          snap.eq(Cat(ctl.state, ctl.error, ctl.epoch,
-                                                   ctl.sample, ctl.correct,
-                                                   ctl.last_correct, ctl.steps))]
+                                                     ctl.sample, ctl.correct,
+                                                     ctl.last_correct, ctl.steps))]
 
-            # WRITE, pass 1: walk the data (``br.data`` is byte ``ptr``) word by word to the
-            # CRC: the length must be ``count`` words; note set bits above the width.
-            with m.State("WSCAN"):
-                at_crc = ptr + 2 == nlen
-                with m.If((cnt == 0) | at_crc):
-                    with m.If((cnt != 0) | ~at_crc):
-                        reply(P.BAD_LENGTH)
-                    with m.Elif(range_bad):
-                        reply(P.BAD_RANGE)
-                    with m.Elif(ctl.busy):
-                        reply(P.BUSY)
-                    with m.Elif(hi_bits):
-                        reply(P.BAD_ARG)
-                    with m.Else():
-                        m.d.sync += [last_ok.eq(1), status.eq(P.OK), cnt.eq(count)]
-                        m.d.comb += [ptr_set.eq(1), ptr_next.eq(6)]
-                        m.next = "WLOAD"
-                with m.Else():
-                    m.d.comb += [ptr_set.eq(1), ptr_next.eq(ptr + 1)]
-                    m.d.sync += k.eq(k + 1)
-                    with m.If(k == r_wb1):
-                        m.d.sync += [k.eq(0), cnt.eq(cnt - 1)]
-                        with m.If((br.data & ~r_top) != 0):
-                            m.d.sync += hi_bits.eq(1)
-            # WRITE, pass 2: assemble each word (4 shifts: wb bytes, then zeros), write it.
+            # WRITE: k[0] alternates between setting the buffer address and using its data
+            with m.State("WCNT"):
+                m.d.sync += k.eq(k + 1)
+                with m.If(k[0]):
+                    m.d.sync += [cnt.eq(d), ptr.eq(6), k.eq(0)]
+                    m.next = "WNEXT"
+            # assemble each word (4 shifts: wb bytes, then zeros), write it
             with m.State("WLOAD"):
-                m.d.sync += [k.eq(k + 1), sr[0:24].eq(sr[8:32])]
-                with m.If(k <= r_wb1):
-                    m.d.sync += sr[24:32].eq(br.data)
-                    m.d.comb += [ptr_set.eq(1), ptr_next.eq(ptr + 1)]
-                with m.Else():
-                    m.d.sync += sr[24:32].eq(0)
-                with m.If(k == 3):
-                    m.next = "WCMD"
+                m.d.sync += k.eq(k + 1)
+                with m.If(k[0]):
+                    with m.If(k[1:3] <= r_wb1):
+                        m.d.sync += [sr.eq(Cat(sr[8:], d)), ptr.eq(ptr + 1)]
+                    with m.Else():
+                        m.d.sync += sr.eq(Cat(sr[8:], Const(0, 8)))
+                    with m.If(k == 7):
+                        m.next = "WCMD"
             with m.State("WCMD"):
                 m.d.comb += [bus.cmd_valid.eq(1), bus.cmd_write.eq(1)]
                 with m.If(bus.cmd_ready):
                     with m.If(bus.rsp_valid):
-                        m.d.comb += [addr_set.eq(1), addr_next.eq(addr + 1)]
-                        m.d.sync += cnt.eq(cnt - 1)
+                        m.d.sync += [addr.eq(addr + 1), cnt.eq(cnt - 1)]
                         m.next = "WNEXT"
                     with m.Else():
                         m.next = "WRSP"
             with m.State("WRSP"):
                 with m.If(bus.rsp_valid):
-                    m.d.comb += [addr_set.eq(1), addr_next.eq(addr + 1)]
-                    m.d.sync += cnt.eq(cnt - 1)
+                    m.d.sync += [addr.eq(addr + 1), cnt.eq(cnt - 1)]
                     m.next = "WNEXT"
             with m.State("WNEXT"):
                 with m.If(cnt == 0):
@@ -360,14 +380,18 @@ class Link(wiring.Component):
             with m.State("H_END"):
                 m.d.comb += [p_valid.eq(1), p_end.eq(1)]
                 with m.If(p_ready):
-                    m.d.sync += crc.eq(0xFFFF)
+                    m.d.sync += [crc.eq(0xFFFF), ptr.eq(0)]
                     m.next = "H_SEQ"
-            with m.State("H_SEQ"):
-                m.d.comb += [p_valid.eq(1), p_byte.eq(seq), p_crc.eq(1)]
+            with m.State("H_SEQ"):                    # buffer byte 0, 0 if none
+                m.d.comb += [p_valid.eq(1), p_byte.eq(Mux(nlen != 0, d, 0)), p_crc.eq(1)]
                 with m.If(p_ready):
+                    m.d.sync += ptr.eq(1)
+                    with m.If(upd):
+                        m.d.sync += last_seq.eq(d)
                     m.next = "H_OP"
-            with m.State("H_OP"):
-                m.d.comb += [p_valid.eq(1), p_byte.eq(op | P.REPLY_FLAG), p_crc.eq(1)]
+            with m.State("H_OP"):                     # buffer byte 1, 0 if none
+                m.d.comb += [p_valid.eq(1), p_crc.eq(1),
+                             p_byte.eq(Mux(nlen[1:] != 0, d, 0) | P.REPLY_FLAG)]
                 with m.If(p_ready):
                     m.next = "H_ST"
             with m.State("H_ST"):
@@ -388,9 +412,8 @@ class Link(wiring.Component):
                 with m.Else():
                     m.d.comb += [p_valid.eq(1), p_byte.eq(rr.data), p_crc.eq(1)]
                     with m.If(p_ready):
-                        m.d.comb += [addr_set.eq(1), addr_next.eq(addr + 1)]
-                        m.d.sync += cnt.eq(cnt - 1)
-            with m.State("B_SR"):                     # STATUS body: byte 16 - cnt of snap
+                        m.d.sync += [addr.eq(addr + 1), cnt.eq(cnt - 1)]
+            with m.State("B_SR"):                     # STATUS body, then the zero pad
                 m.d.comb += [p_valid.eq(1), p_byte.eq(snap[0:8]), p_crc.eq(1)]
                 with m.If(p_ready):
                     m.d.sync += [cnt.eq(cnt - 1), snap.eq(snap[8:])]
@@ -400,42 +423,42 @@ class Link(wiring.Component):
                 m.d.comb += bus.cmd_valid.eq(1)
                 with m.If(bus.cmd_ready):
                     with m.If(bus.rsp_valid):
-                        m.d.sync += sr[0:32].eq(bus.rsp_rdata)
+                        m.d.sync += sr.eq(bus.rsp_rdata)
                         m.next = "RSEND"
                     with m.Else():
                         m.next = "RRSP"
             with m.State("RRSP"):
                 with m.If(bus.rsp_valid):
-                    m.d.sync += sr[0:32].eq(bus.rsp_rdata)
+                    m.d.sync += sr.eq(bus.rsp_rdata)
                     m.next = "RSEND"
             with m.State("RSEND"):
                 m.d.comb += [p_valid.eq(1), p_byte.eq(sr[0:8]), p_crc.eq(1)]
                 with m.If(p_ready):
                     m.d.sync += [sr[0:24].eq(sr[8:32]), k.eq(k + 1)]
                     with m.If(k == r_wb1):
-                        m.d.comb += [addr_set.eq(1), addr_next.eq(addr + 1)]
-                        m.d.sync += [k.eq(0), cnt.eq(cnt - 1)]
+                        m.d.sync += [addr.eq(addr + 1), k.eq(0), cnt.eq(cnt - 1)]
                         with m.If(cnt == 1):
                             m.next = "C_LO"
                         with m.Else():
                             m.next = "RCMD"
             with m.State("C_LO"):
-                m.d.comb += [p_valid.eq(1), p_byte.eq(crc[0:8])]
+                m.d.comb += [p_valid.eq(1), p_byte.eq(crc_sel)]
                 with m.If(p_ready):
                     m.next = "C_HI"
             with m.State("C_HI"):
-                m.d.comb += [p_valid.eq(1), p_byte.eq(crc[8:16])]
+                m.d.comb += [p_valid.eq(1), p_byte.eq(crc_sel), crc_hi.eq(1)]
                 with m.If(p_ready):
                     m.next = "T_END"
             with m.State("T_END"):
                 m.d.comb += [p_valid.eq(1), p_end.eq(1)]
                 with m.If(p_ready):
                     m.d.sync += [nlen.eq(0), raw.eq(0), esc.eq(0), bad.eq(0), over.eq(0),
-                                 seq.eq(0), op.eq(0), crc.eq(0xFFFF)]
+                                 ptr.eq(0), crc.eq(0xFFFF)]
                     m.next = "RECV"
 
         with m.If(~fsm.ongoing("RECV")):
-            m.d.comb += [crc_in.eq(p_byte), crc_en.eq(p_valid & p_ready & p_crc)]
+            with m.If(p_valid & p_ready & p_crc):
+                m.d.comb += crc_en.eq(1)
             with m.If(got):
                 m.d.sync += skip.eq(~is_end)
         return m

@@ -344,8 +344,7 @@ def test_start_stop_evaluate_status_dedup():
             await h.drive(ctx, P.slip_encode(start))
             assert P.parse_reply(h.replies[-1]).status == P.OK
         assert [e[0] for e in h.events] == ["start"]
-        assert (ctx.get(h.dut.ctl.epochs), ctx.get(h.dut.ctl.lr_step),
-                ctx.get(h.dut.ctl.seed)) == (10, 64, 0xDEADBEEF)      # held
+        assert h.events[0] == ("start", 10, 64, 0xDEADBEEF)      # valid with the pulse
         r = await h.request(ctx, 2, P.OP_STATUS)  # another request: a new (seq, op) ...
         await h.drive(ctx, P.slip_encode(start))  # ... so the same START is BUSY now
         assert P.parse_reply(h.replies[-1]).status == P.BUSY
@@ -357,7 +356,7 @@ def test_start_stop_evaluate_status_dedup():
         assert (await h.request(ctx, 5, P.OP_START, P.pack_start(1, 1, 0))).status == P.OK
         assert (await h.request(ctx, 6, P.OP_STOP)).status == P.OK
         assert [e[0] for e in h.events] == ["start", "stop", "evaluate", "start", "stop"]
-        assert ctx.get(h.dut.ctl.seed) == 0
+        assert h.events[3] == ("start", 1, 1, 0)
 
     h.run(script)
 
