@@ -182,7 +182,7 @@ class SoftmaxError(wiring.Component):
         self.acc_w = signed_bits(-9 * max(self.C), 9 * max(self.C))
         self.x_bits = signed_bits(self.x_lo, self.x_hi)
         self.m_bits = signed_bits(self.x_lo - fmt.emax, max(self.top, self.x_hi))
-        self.norm_pad = max(0, mac.mid_bits + 4 - self.sum_bits)
+        self.norm_pad = max(0, mac.mid_bits + 1 - self.sum_bits)
         #: memory map: the table, S_i (then pe_i, alive_i), a zero word
         self.SA = 16 * g
         self.ZA = self.SA + n
@@ -258,11 +258,14 @@ class SoftmaxError(wiring.Component):
         low = s[:4]
 
         tp = Signal(range(K + n_hi))         # step count, K - k .. K - 1 (+ n_hi in the run)
-        Rlo = Signal(4 * K)                  # r0c mod 2**(4k), nibble t at slot K - k + t
+        # r0c mod 2**(4k), nibble t at slot K - k + t; it rotates once per element (K - k
+        # skipped steps, k digits) so that the nibble in use is always slot 0 (no K-way mux)
+        Rlo = Signal(4 * K)
+        rot = Rlo.eq(Cat(Rlo[4:], Rlo[:4]))
         Rhi = Signal(4 * n_hi)               # r0c >> 4k
         carry = Signal()
         w = Signal(5)
-        m.d.comb += w.eq(low + Rlo.word_select(tp, 4) + carry)
+        m.d.comb += w.eq(low + Rlo[:4] + carry)
         c_next = w[4]
 
         # r0c from max S * C's shifted-out nibbles: the bit at absolute position
@@ -296,7 +299,7 @@ class SoftmaxError(wiring.Component):
         alive_r, validE = Signal(), Signal()
         idx_r = Signal(range(n))
         m.d.sync += [pe_r.eq(top - u), alive_r.eq(~deadX & above & mid0 & ~_ge(m, u, top + 1)),
-                     idx_r.eq(ix), validE.eq(validX), validX.eq(0)]
+                     validE.eq(validX), validX.eq(0)]
 
         # -- accumulate stage: L = to_linear(pe), Sum, the label's pe, max pe -----------
         m.submodules.tolin = tolin = ToLinear(fmt, F, 0, cfg.softmax_window)
@@ -342,12 +345,11 @@ class SoftmaxError(wiring.Component):
         mb = mac.mid_bits
         nw = self.sum_bits + self.norm_pad
         N = Signal(nw)
-        lzc = Signal(signed(signed_bits(-F - self.norm_pad - 4, self.sum_bits)))  # lz-F at MSB
-        top_nib = N[nw - 4:]
-        lead = Signal(2)                     # leading one's distance below N's MSB
-        m.d.comb += lead.eq(Mux(top_nib[3], 0, Mux(top_nib[2], 1, Mux(top_nib[1], 2, 3))))
+        lzc = Signal(signed(signed_bits(-F - self.norm_pad - 1, self.sum_bits)))  # lz-F at MSB
+        # one bit per cycle: the mantissa is then a fixed slice (no leading-one select)
+        msb = N[nw - 1]
         mant = Signal(mb + 1)
-        m.d.comb += mant.eq(Array(N[nw - 1 - j - mb: nw - j] for j in range(4))[lead])
+        m.d.comb += mant.eq(N[nw - 1 - mb:])
         # the comparisons are a thermometer code (the midpoints increase): r = its length
         therm = [_ge(m, mant, mid) for mid in midpoint_table(f, mb)] + [Const(0)]
         r = Signal(range(g + 1))
@@ -356,11 +358,11 @@ class SoftmaxError(wiring.Component):
                 m.d.comb += r.eq(j)
         # x = gamma*(lz - F) + r, r = gamma carrying into the octave
         x_now = Signal(signed(self.x_bits))
-        m.d.comb += x_now.eq(Cat(r[:f], lzc - lead + r[f]))
+        m.d.comb += x_now.eq(Cat(r[:f], lzc + r[f]))
         xs, xr = Signal(signed(self.x_bits)), Signal(signed(self.x_bits))
         zr = Signal()
         N_load = [N.eq(Cat(Const(0, self.norm_pad), sum_next)), lzc.eq(self.sum_bits - 1 - F)]
-        N_shift = [N.eq(N << 4), lzc.eq(lzc - 4)]
+        N_shift = [N.eq(N << 1), lzc.eq(lzc - 1)]
 
         # -- outputs ---------------------------------------------------------------------
         Moff = Signal(signed(self.m_bits))   # max(live pe, xr) - emax
@@ -415,25 +417,34 @@ class SoftmaxError(wiring.Component):
                     m.d.sync += Rhi.eq(Cat(Rhi[4:], r0c_nib))
                 with m.If(tp == K + n_hi - 1):
                     m.d.comb += use_rom.eq(0)    # read S_0
+                    m.d.sync += tp.eq(0)
+                    with m.If(kstart == 0):
+                        m.next = "LOAD"
+                    with m.Else():
+                        m.next = "SKIP"
+            with m.State("SKIP"):            # rotate Rlo by K - k; S_ix is read
+                m.d.sync += [rot, tp.eq(tp + 1)]
+                with m.If(tp == kstart - 1):
                     m.next = "LOAD"
             with m.State("LOAD"):            # D = max S - S_ix; digit 0's entry is read
                 m.d.comb += [loading.eq(1), use_rom.eq(1)]
                 m.d.sync += load
-                with m.If(validX):           # the previous element was extracted
-                    m.d.sync += ix.eq(ix + 1)
                 m.next = "MUL"
             with m.State("MUL"):
                 m.d.comb += use_rom.eq(1)
-                m.d.sync += step
-                m.d.sync += carry.eq(c_next)
+                m.d.sync += step + [rot, carry.eq(c_next)]
                 with m.If(tp == K - 1):
                     # dead unless D < 2**(4k-1): D >> 4k is in D and bit 4k-1 in prev
-                    m.d.sync += [deadX.eq((D != 0) | prev), validX.eq(1)]
+                    m.d.sync += [deadX.eq((D != 0) | prev), validX.eq(1),
+                                 idx_r.eq(ix), ix.eq(ix + 1), tp.eq(0)]
                     with m.If(ix == n - 1):
                         m.next = "DRAIN1"
                     with m.Else():
                         m.d.comb += [use_rom.eq(0), aoff.eq(1)]     # read S_ix+1
-                        m.next = "LOAD"
+                        with m.If(kstart == 0):
+                            m.next = "LOAD"
+                        with m.Else():
+                            m.next = "SKIP"
             with m.State("DRAIN1"):          # the last element is extracted ...
                 m.next = "DRAIN2"
             with m.State("DRAIN2"):          # ... and accumulated: N <- rest
@@ -441,14 +452,14 @@ class SoftmaxError(wiring.Component):
                 m.d.sync += N_load + [zr.eq(sum_next == 0), ix.eq(0)]
                 m.next = "NORM_R"
             with m.State("NORM_R"):          # from_linear(rest); then N <- total
-                with m.If(~zr & (top_nib == 0)):
+                with m.If(~zr & ~msb):
                     m.d.sync += N_shift
                 with m.Else():
                     m.d.comb += conv_add.eq(1)
                     m.d.sync += [xr.eq(x_now)] + N_load
                     m.next = "NORM_T"
             with m.State("NORM_T"):          # from_linear(total), then the error bias
-                with m.If(top_nib == 0):
+                with m.If(~msb):
                     m.d.sync += N_shift
                 with m.Else():
                     # M = max over the live exponents: pe of the others, xr at the label
