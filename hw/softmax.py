@@ -79,7 +79,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from lnsmadam.golden.format import check_int, midpoint_table
+from lnsmadam.golden.format import check_int, midpoint_table, pow2_table
 from lnsmadam.golden.mlp import MLPConfig
 from lnsmadam.golden.softmax import SOFTMAX_P, logit_constants
 
@@ -302,7 +302,6 @@ class SoftmaxError(wiring.Component):
                      validE.eq(validX), validX.eq(0)]
 
         # -- accumulate stage: L = to_linear(pe), Sum, the label's pe, max pe -----------
-        m.submodules.tolin = tolin = ToLinear(fmt, F, 0, cfg.softmax_window)
         Sum = Signal(self.sum_bits)
         pe_lab, al_lab = Signal(pe_bits), Signal()
         pmax, any_nl = Signal(pe_bits), Signal()
@@ -310,13 +309,24 @@ class SoftmaxError(wiring.Component):
         # the same converter and adder, straight into the normaliser
         conv_add = Signal()
         is_lab_r = idx_r == self.label
-        m.d.comb += [
-            tolin.p.eq(Mux(conv_add, pe_lab, pe_r)),
-            tolin.sign.eq(0),
-            tolin.zero.eq(Mux(conv_add, ~al_lab, ~alive_r | is_lab_r)),
-        ]
+        tl_p = Mux(conv_add, pe_lab, pe_r)
+        tl_zero = Mux(conv_add, ~al_lab, ~alive_r | is_lab_r)
+        Ws = cfg.softmax_window
+        if Ws <= 16 and F + 1 <= 16:
+            # L = T[r] << q as T[r] * 2**q: one SB_MAC16 (Yosys -dsp) instead of a barrel
+            # shifter; pe is in [0, top], so q = pe >> f is in [0, Ws - 1]
+            T = pow2_table(f, F)
+            t = Signal(F + 1)
+            m.d.comb += t.eq(Mux(tl_zero, 0, Array(Const(int(v), F + 1) for v in T)[tl_p[:f]]))
+            onehot = Signal(Ws)
+            m.d.comb += onehot.eq(Const(1, Ws) << (tl_p >> f))
+            lin = t * onehot
+        else:
+            m.submodules.tolin = tolin = ToLinear(fmt, F, 0, Ws)
+            m.d.comb += [tolin.p.eq(tl_p), tolin.sign.eq(0), tolin.zero.eq(tl_zero)]
+            lin = tolin.lin
         sum_next = Signal(self.sum_bits)
-        m.d.comb += sum_next.eq(Sum + tolin.lin)
+        m.d.comb += sum_next.eq(Sum + lin)
         with m.If(validE):
             m.d.sync += Sum.eq(sum_next)
             with m.If(is_lab_r):
