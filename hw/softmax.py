@@ -33,11 +33,13 @@ Booth digits of ``D_i``:
   (E0 + e)``: one add and a 4-way select of ``log2(top)`` bits;
 * ``r0c`` comes from the same datapath once per vector: ``max S * C`` with the digits of
   ``max S``, its shifted-out nibbles complemented (bit ``sh-1`` kept) into two shift
-  registers, ``r0c mod 2**(4k)`` (read back a nibble per digit) and ``r0c >> 4k``;
-* ``L_i``: :class:`~lnsmadam.hw.convert.ToLinear`; ``Sum`` accumulates every ``L_i`` except
+  registers, ``r0c mod 2**(4k)`` (rotated a nibble per step: each element first skips
+  ``K - k`` steps, so the nibble in use is always the bottom one) and ``r0c >> 4k``;
+* ``L_i = T[r] << q`` as the product ``T[r] * 2**q`` (one SB_MAC16 under Yosys ``-dsp``;
+  :class:`~lnsmadam.hw.convert.ToLinear` for windows over 16 octaves); ``Sum`` accumulates every ``L_i`` except
   the label's (``rest``), ``total = rest + L_label`` goes through the same adder once;
-* ``from_linear`` of ``rest`` and ``total``: one serial normaliser (shift left by 4 while the
-  top nibble is zero, a 4-way mantissa select, the ``gamma`` midpoint comparisons);
+* ``from_linear`` of ``rest`` and ``total``: one serial normaliser (shift left by 1 while the
+  MSB is zero, then the ``gamma`` midpoint comparisons on a fixed mantissa slice);
 * requantisation: ``E_i = x_i - b = pe_i - M + emax`` with ``M`` the largest live ``pe_i``
   or ``xr``; ``xs`` only enters ``b = M - xs - emax``. ``E <= emax`` by construction.
 
@@ -46,30 +48,32 @@ Storage: one ``lib.memory.Memory`` (two iCE40 EBRs at 32 bits, ``n_out <= 127`` 
 overwritten in its low bits with ``(pe_i, alive_i)`` once used, then a zero word (digit 0 and
 ``max S - 0``). Its single read port serves the table, the ``S`` reads and the output;
 ``max S`` is found by reading each input word back through the ``D`` subtractor (no
-comparator). Everything else is registers (about 350 flip-flops at the default).
+comparator). The read port is asynchronous plus a register, and the memory carries Yosys's
+``no_rw_check``: the register folds into the EBR and no read-before-write logic is emulated
+(no read ever addresses the word being written; the tests check it). Everything else is
+registers (about 285 flip-flops at the default).
 
 Timing, in cycles at full rate from the first input beat to the last output beat, with
 ``k = (clamp(sh) - E0) >> 2`` (1..``K``), ``n_hi = ceil((E0 + 4)/4)`` (3 at the
-supported formats) and ``s_r``, ``s_t`` the normaliser's shifts (``s_t <= 1`` for
-``n_out <= 16``, ``s_r <= width(Sum)/4`` when the label carries nearly all mass)::
+supported formats) and ``s_r``, ``s_t`` the normaliser's one-bit shifts (``s_t <= 4`` for
+``n_out <= 16``, ``s_r < width(Sum)`` when the label carries nearly all mass)::
 
     n_out + 3            input (one beat per cycle), read back the last word, read 0
     k + n_hi             max S * C -> r0c
-    n_out * (k + 1)      per element: read S_i, k digits (the table read shares the port)
+    n_out * (K + 1)      per element: K - k skips (S_i read), load, k digits
     2 + 2 + s_r + s_t    drain; from_linear(rest), from_linear(total)
     n_out                output (one beat per cycle while o_stream.ready)
 
-i.e. ``n_out*(k + 3) + k + n_hi + 7 + s_r + s_t``. The digits MLP's logits have
-``sh`` = 39..40 (default format), so ``k`` = 7..8 and a 10-class vector takes 117..130 cycles
-(``K`` = 11 at ``sh >= 52`` gives 161). One vector at a time: ``i_stream.ready`` is high only
+i.e. ``n_out*(K + 3) + k + n_hi + 7 + s_r + s_t``. At the default (``K`` = 11) a 10-class
+vector of the digits MLP (``sh`` = 39..40, ``k`` = 7..8) takes about 160 cycles, at most 193. One vector at a time: ``i_stream.ready`` is high only
 while a vector is being received, i.e. from the last output beat of the previous one.
 
 Domain: golden computes ``z`` in int64; for ``sh < 0`` with large ``|S|`` its ``p << -sh``
 overflows (``OverflowError``) or ``z - max z`` wraps. The unit computes the exact integer
 result there (only ties with the maximum are alive).
 
-Area (Yosys ``synth_ice40``, no DSP, default config): about 720 LUT4 + 180 SB_CARRY, 350 FF,
-2 EBR, no multiplier; placed with registered I/O on the UP5K about 1000 LCs at ~25 MHz.
+Area (Yosys ``synth_ice40 -dsp``, nextpnr pack, default config, ``bias_bits=16``): 605 LUT4,
+162 SB_CARRY, 284 FF, 788 LCs, 2 EBR, 1 SB_MAC16 (was 959 LCs, 0 DSP, 117..130 cycles).
 """
 
 from __future__ import annotations
