@@ -20,7 +20,7 @@ and only while ``ControlSignature.busy`` is 0.
     start        one-cycle pulse: train ``epochs`` epochs with ``lr_step`` and ``seed``
     evaluate     one-cycle pulse: inference over the stored test set
     stop         one-cycle pulse: finish the current sample, go idle
-    epochs, lr_step, seed   held with ``start``
+    epochs, lr_step, seed   valid in the ``start`` cycle only (the target copies them)
     busy         1 while training or evaluating (memory accesses and start are refused)
     state, error, epoch, sample, correct, last_correct, steps   the STATUS fields
 """

@@ -89,8 +89,13 @@ class _StreamDot(wiring.Component):
     _path_cuts: tuple[str, ...] = ()
 
     def __init__(self, operand, lanes: int, acc_bits: int, saturate: bool, pipeline: int,
-                 extra_out: dict, out_stages: int = 0):
+                 extra_out: dict, out_stages: int = 0, out_acc: bool = True,
+                 acc_tap: bool = False):
         self.lanes = lanes
+        self.out_acc = check_bool("out_acc", out_acc)
+        self.acc_tap = check_bool("acc_tap", acc_tap)
+        if not out_acc and not extra_out:
+            raise ValueError("out_acc=False needs an output converter (LNSMAC only)")
         #: register stages between the accumulator and the output register (the output
         #: converter's pipeline; the accumulator word is delayed alongside)
         self.out_stages = out_stages
@@ -101,11 +106,15 @@ class _StreamDot(wiring.Component):
         self.cut_order = (self._path_cuts[:1] + (("tree",) if levels else ())
                           + self._path_cuts[1:] + tuple(f"t{i}" for i in range(1, levels)))
         self.pipeline = check_int("pipeline", pipeline, 1, len(self.cut_order))
-        out_layout = data.StructLayout({"acc": signed(acc_bits), **extra_out})
-        super().__init__({
+        out_layout = data.StructLayout({**({"acc": signed(acc_bits)} if out_acc else {}),
+                                        **extra_out})
+        ports = {
             "i_stream": In(stream.Signature(mac_input_layout(operand, lanes))),
             "o_stream": Out(stream.Signature(out_layout)),
-        })
+        }
+        if acc_tap:
+            ports.update({"tap_valid": Out(1), "tap_acc": Out(signed(acc_bits))})
+        super().__init__(ports)
 
     @property
     def latency(self) -> int:
@@ -153,18 +162,26 @@ class _StreamDot(wiring.Component):
             with m.If(st.valid):
                 m.d.sync += acc.eq(total)     # wrap mode: truncation is two's-complement wrap
 
+        if self.acc_tap:
+            m.d.comb += [self.tap_valid.eq(done & adv), self.tap_acc.eq(acc)]
         fields = self._out_fields(m, acc, adv)
         # the finished word travels beside the output converter's pipeline stages
         for j in range(1, self.out_stages + 1):
-            acc_j, done_j = Signal.like(acc, name=f"out_acc_{j}"), Signal(name=f"out_done_{j}")
+            done_j = Signal(name=f"out_done_{j}")
             with m.If(adv):
-                m.d.sync += [acc_j.eq(acc), done_j.eq(done)]
-            acc, done = acc_j, done_j
+                m.d.sync += done_j.eq(done)
+            done = done_j
+            if self.out_acc:
+                acc_j = Signal.like(acc, name=f"out_acc_{j}")
+                with m.If(adv):
+                    m.d.sync += acc_j.eq(acc)
+                acc = acc_j
 
         with m.If(adv):
             m.d.sync += o.valid.eq(done)
             with m.If(done):
-                m.d.sync += o.payload.acc.eq(acc)
+                if self.out_acc:
+                    m.d.sync += o.payload.acc.eq(acc)
                 m.d.sync += fields
         return m
 
@@ -200,11 +217,22 @@ class LNSMAC(_StreamDot):
         the unpipelined converter, which limits the clock (about 14 MHz on iCE40UP5K
         against 35 MHz for the rest of the 8-lane unit); 3 takes it off the critical path
         on iCE40 and ECP5 at the default configuration (``docs/area.md``).
+    out_acc : bool, default True
+        Carry ``acc`` in ``o_stream``. False drops the field and the ``out_pipeline``
+        registers that delay it (``acc_bits + 1`` flip-flops each) for users that need only
+        the LNS result, or that take the word from the tap.
+    acc_tap : bool, default False
+        Add ports ``tap_valid`` and ``tap_acc``: the finished accumulator word of each
+        vector, ``pipeline + 1`` cycles after its last beat was accepted (``out_pipeline + 1``
+        cycles before ``o_stream`` presents it). ``tap_valid`` is high for exactly one
+        cycle per vector (the cycle the word moves on, so also under backpressure); the tap
+        itself cannot stall the unit.
     """
 
     _path_cuts = ("lin", "sum")
 
-    def __init__(self, cfg: MACConfig, pipeline: int = 2, out_pipeline: int = OUT_PIPELINE):
+    def __init__(self, cfg: MACConfig, pipeline: int = 2, out_pipeline: int = OUT_PIPELINE,
+                 out_acc: bool = True, acc_tap: bool = False):
         if not isinstance(cfg, MACConfig):
             raise ValueError(f"cfg must be a MACConfig, got {cfg!r}")
         self.cfg = cfg
@@ -212,7 +240,7 @@ class LNSMAC(_StreamDot):
         x_shape = signed(FromLinear.x_bits_for(cfg.acc_bits, cfg.fmt.frac_bits, cfg.lsb_q))
         super().__init__(lns_layout(cfg.fmt), cfg.lanes, cfg.acc_bits, bool(cfg.saturate),
                          pipeline, {"sign": 1, "exp": x_shape, "zero": 1},
-                         out_stages=out_pipeline)
+                         out_stages=out_pipeline, out_acc=out_acc, acc_tap=acc_tap)
 
     def _products(self, m, st, a, b):
         cfg = self.cfg

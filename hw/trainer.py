@@ -166,6 +166,7 @@ class Trainer(wiring.Component):
         code_l = lns_layout(fmt)
         wcode_l = lns_layout(W)
         rows, cols, wpr = self.rows, self.cols, self.wpr
+        n_in = cfg.sizes[0]
         bus, ctl = self.bus, self.ctl
         lb = self.lane_bits
 
@@ -174,6 +175,25 @@ class Trainer(wiring.Component):
 
         def word(x):
             return x >> lb
+
+        # One sequencer for every layer: the phases FWD/HREQ/BWD/EREQ/UPD are single states
+        # and the layer index ``lay`` selects the constants, biases and memories (a copy of
+        # the control per layer cost about 750 logic cells per layer on iCE40).
+        lay = Signal(range(max(nl, 2)))
+
+        def table(values, name):
+            """``values[lay]``: per-layer constants as a small mux."""
+            values = [int(v) for v in values]
+            width = max(max(values).bit_length(), 1)
+            sig = Signal(width, name=name)
+            m.d.comb += sig.eq(Array(Const(v, width) for v in values)[lay])
+            return sig
+
+        def pick(sigs, name, index=None):
+            """``sigs[index]`` (default ``lay``) for a per-layer list of signals."""
+            sig = Signal.like(sigs[0], name=name)
+            m.d.comb += sig.eq(Array(sigs)[lay if index is None else index])
+            return sig
 
         # ---- memories ----------------------------------------------------------------
         def mem(name, width, depth):
@@ -192,16 +212,23 @@ class Trainer(wiring.Component):
 
         U = [[mem(f"u{l}_{b}", W.bits, rows[l] * wpr[l]) for b in range(L)] for l in range(nl)]
         Vm = [[mem(f"v{l}_{b}", V.bits, rows[l] * wpr[l]) for b in range(L)] for l in range(nl)]
+        # the small vectors of all layers share one memory per kind (one EBR each on iCE40
+        # instead of one per layer), at per-layer base offsets:
         # a_l, the input vector of layer l (constant 1 included), banked like the weights
-        A = [[mem(f"a{l}_{b}", fmt.bits, wpr[l]) for b in range(L)] for l in range(nl)]
+        a_base = [sum(wpr[:l]) for l in range(nl)]
+        A = [mem(f"act{b}", fmt.bits, sum(wpr)) for b in range(L)]
         # e_l, the error at the output of layer l
-        E = [mem(f"e{l}", fmt.bits, rows[l]) for l in range(nl)]
+        e_base = [sum(rows[:l]) for l in range(nl)]
+        E = mem("err", fmt.bits, sum(rows))
         # ReLU derivative (S > 0) of the hidden layers
-        MASK = [mem(f"mask{l}", 1, rows[l]) for l in range(nl - 1)]
+        k_base = [sum(rows[:l]) for l in range(nl - 1)]
+        MASK = mem("mask", 1, sum(rows[:-1])) if nl > 1 else None
+        # scratch: a hidden layer's exponents before requantisation (XT entries, FWD/HREQ
+        # and BWD/EREQ), or the output layer's accumulator words (FWD/SMX); never both live
         x_bits = BIAS_BITS + 2
         xt_layout = data.StructLayout({"x": signed(x_bits), "sign": 1, "zero": 1})
-        XT = mem("xt", xt_layout.size, max(max(rows) + 1, 2))
-        SB = mem("sbuf", self.mac_cfg.acc_bits, rows[-1])
+        acc_bits = self.mac_cfg.acc_bits
+        XT = mem("scratch", max(xt_layout.size, acc_bits), max(max(rows) + 1, 2))
 
         # ---- registers visible to the host ------------------------------------------
         n_train = Signal(16)
@@ -213,9 +240,13 @@ class Trainer(wiring.Component):
         # runtime tensor biases
         a_bias = [Signal(signed(BIAS_BITS), name=f"a_bias{l}", init=-emax) for l in range(nl)]
         e_bias = [Signal(signed(BIAS_BITS), name=f"e_bias{l}") for l in range(nl)]
+        ub, fb, ab, eb = (pick(u_bias, "ub"), pick(f_bias, "fb"), pick(a_bias, "ab"),
+                          pick(e_bias, "eb"))
 
         # ---- datapath units ----------------------------------------------------------
-        mac = m.submodules.mac = LNSMAC(self.mac_cfg, pipeline=self.mac_pipeline)
+        # the output layer's words come from the tap, so the stream need not carry them
+        mac = m.submodules.mac = LNSMAC(self.mac_cfg, pipeline=self.mac_pipeline,
+                                        out_acc=False, acc_tap=True)
         engines = [MadamUpdate(md, pipeline=self.update_pipeline, bias_bits=BIAS_BITS + 2,
                                runtime_lr=True) for _ in range(L)]
         for b, eng in enumerate(engines):
@@ -229,15 +260,17 @@ class Trainer(wiring.Component):
             m.d.comb += eng.o_stream.ready.eq(1)
 
         # ---- run control / status ----------------------------------------------------
+        # START's arguments are valid with the pulse only (ControlSignature)
         epochs = Signal(16)
         seed = Signal(32)
         lr_step = Signal(7, init=md.lr_step)
         mode_eval = Signal()
         stop_req = Signal()
         epoch = Signal(16)
-        sample = Signal(16)
-        correct = Signal(16)
-        last_correct = Signal(16)
+        n_rec = range(self.max_records + 1)
+        sample = Signal(n_rec)
+        correct = Signal(n_rec)
+        last_correct = Signal(n_rec)
         steps = Signal(32)
         error = Signal(8)
         state = Signal(8)
@@ -250,64 +283,120 @@ class Trainer(wiring.Component):
         with m.If(ctl.stop):
             m.d.sync += stop_req.eq(1)
 
-        record = Signal(16)          # the data record of the current sample
+        record = Signal(range(self.max_records))     # the data record of the current sample
         label = Signal(range(max(rows[-1], 2)))
         pred = Signal(range(max(rows[-1], 2)))
-        best = Signal(signed(self.mac_cfg.acc_bits))
+        best = Signal(signed(acc_bits))
+
+        # ---- phases ------------------------------------------------------------------
+        # The FSM below only chooses the phase and moves between phases; the datapath,
+        # the counters and the memory ports are steered by these one-hot phase flags, so
+        # that every register and port has one short mux instead of one branch per state.
+        ph_idle, ph_load, ph_fwd, ph_hreq, ph_smx, ph_bwd, ph_ereq, ph_upd = (
+            Signal(name=f"ph_{n}") for n in
+            ("idle", "load", "fwd", "hreq", "smx", "bwd", "ereq", "upd"))
+        restart = Signal()           # start the next phase's stream (set on its way in)
+        co_inc = Signal()            # one result of this phase handled
 
         # ---- streaming counters ------------------------------------------------------
         # issue side: outer/inner counters, a linear address and a column address; one
         # cycle later the memory data is valid together with the d1_* copies
-        oc = Signal(16)
-        ic = Signal(16)
-        lin = Signal(16)
-        cadr = Signal(16)
+        n_max = max(max(r * w for r, w in zip(rows, wpr)), n_in + 1, max(rows) + 1)
+        cnt = range(n_max + 1)
+        oc = Signal(cnt)
+        ic = Signal(cnt)
+        lin = Signal(cnt)
+        cadr = Signal(cnt)
         issuing = Signal()
         d1_valid = Signal()
         d1_first = Signal()
         d1_last = Signal()
-        d1_idx = Signal(16)
+        d1_idx = Signal(cnt)
         d1_bank = Signal(range(max(L, 2)))
         d1_const = Signal()
-        co = Signal(16)              # results handled in this phase
+        co = Signal(cnt)             # results handled in this phase
         mx = Signal(signed(x_bits))  # running max of the live exponents
         any_live = Signal()
-        rb = Signal(signed(BIAS_BITS))  # the dynamic bias being applied by a REQ phase
-        m.d.sync += [d1_valid.eq(0), d1_first.eq(0), d1_last.eq(0), d1_const.eq(0)]
 
-        def start_stream():
-            return [oc.eq(0), ic.eq(0), lin.eq(0), cadr.eq(0), co.eq(0), issuing.eq(1)]
+        # per-layer loop bounds (minus one, for the end tests)
+        rows_t = table(rows, "rows_t")
+        rows_m1 = table([r - 1 for r in rows], "rows_m1")
+        wpr_m1 = table([w - 1 for w in wpr], "wpr_m1")
+        words_m1 = table([r * w - 1 for r, w in zip(rows, wpr)], "words_m1")
+        wpr_t = table(wpr, "wpr_t")
+        prev_m1 = table([rows[l - 1] - 1 if l else 0 for l in range(nl)], "prev_m1")
+        a_base_t = table(a_base, "a_base")
+        a_next_t = table(a_base[1:] + [0], "a_next")
+        e_base_t = table(e_base, "e_base")
+        e_prev_t = table([e_base[l - 1] if l else 0 for l in range(nl)], "e_prev")
+        k_base_t = table(k_base + [0], "k_base") if nl > 1 else None
+        k_prev_t = table([k_base[l - 1] if l else 0 for l in range(nl)], "k_prev") \
+            if nl > 1 else None
+        is_last = Signal()
+        m.d.comb += is_last.eq(lay == nl - 1)
+        g_bias = Signal(signed(BIAS_BITS + 2))
+        m.d.comb += g_bias.eq(eb + ab + emax)
+        ecl = pick(e_clamp, "ecl")
 
-        def advance(n_outer, n_inner):
-            """One issue step of an ``n_outer x n_inner`` loop (counters, d1_* copies)."""
-            first = ic == 0
-            last_in = ic == n_inner - 1
-            with m.If(issuing):
-                m.d.sync += [d1_valid.eq(1), d1_first.eq(first), d1_last.eq(last_in),
-                             d1_idx.eq(oc), lin.eq(lin + 1)]
+        # FWD, UPD: rows x words-per-row; BWD: columns x rows; the others are 1-D:
+        # LOAD n_in + 1 items (features, label), HREQ rows + 1 (outputs, the constant 1),
+        # EREQ the previous layer's rows, SMX the output layer's rows
+        two_d = ph_fwd | ph_bwd | ph_upd
+        outer_m1 = Mux(ph_bwd, prev_m1, rows_m1)
+        inner_m1 = Mux(ph_bwd, rows_m1, wpr_m1)
+        smx_adv = Signal()           # SMX: the softmax unit takes the next logit
+        end_1d = Signal(cnt)
+        with m.If(ph_load):
+            m.d.comb += end_1d.eq(n_in)
+        with m.Elif(ph_hreq):
+            m.d.comb += end_1d.eq(rows_t)
+        with m.Elif(ph_ereq):
+            m.d.comb += end_1d.eq(prev_m1)
+        with m.Else():
+            m.d.comb += end_1d.eq(rows[-1] - 1)
+        step = issuing & (~ph_smx | smx_adv)
+        last_in = ic == inner_m1
+        m.d.sync += [d1_valid.eq(step & ~ph_smx), d1_first.eq(ic == 0), d1_last.eq(last_in),
+                     d1_idx.eq(oc), d1_bank.eq(bank(oc)),
+                     d1_const.eq(ph_hreq & (oc == rows_t))]
+        with m.If(restart):
+            m.d.sync += [oc.eq(0), ic.eq(0), lin.eq(0), cadr.eq(0), issuing.eq(1)]
+        with m.Elif(step):
+            with m.If(two_d):
+                m.d.sync += lin.eq(lin + 1)
                 with m.If(last_in):
                     m.d.sync += [ic.eq(0), oc.eq(oc + 1)]
-                    with m.If(oc == n_outer - 1):
+                    with m.If(oc == outer_m1):
                         m.d.sync += issuing.eq(0)
                 with m.Else():
                     m.d.sync += ic.eq(ic + 1)
+                # BWD: cadr = i * wpr + j // lanes, advanced by wpr per inner step
+                with m.If(last_in):
+                    m.d.sync += cadr.eq(word(oc + 1))
+                with m.Else():
+                    m.d.sync += cadr.eq(cadr + wpr_t)
+            with m.Else():
+                m.d.sync += oc.eq(oc + 1)
+                with m.If(oc == end_1d):
+                    m.d.sync += issuing.eq(0)
+        with m.If(restart):
+            m.d.sync += co.eq(0)
+        with m.Elif(co_inc):
+            m.d.sync += co.eq(co + 1)
 
         def track_max(x, live):
             with m.If(live & (~any_live | (x > mx))):
                 m.d.sync += [mx.eq(x), any_live.eq(1)]
 
-        # Shared datapath, built once: the states only steer its inputs. Per lane,
-        # forward_weights of one stored weight code (FWD, BWD: fq_*), and the gradient
-        # G = e (x) a (UPD: g_*); idle inputs are ZERO codes, whose results are ZERO.
+        # Shared datapath, built once. Per lane, forward_weights of one stored weight
+        # code (FWD, BWD: fq_*), and the gradient G = e (x) a (UPD: g_*).
         fq_in = [Signal(W.bits, name=f"fq_in{b}") for b in range(L)]
-        fq_ub = Signal(signed(BIAS_BITS))
-        fq_fb = Signal(signed(BIAS_BITS))
         fq_out = []
         s_fw = W.frac_bits - fmt.frac_bits
         for b in range(L):
             w = data.View(wcode_l, fq_in[b])
-            xf = (w.exp + fq_ub + ((1 << s_fw) >> 1)) >> s_fw
-            fq_out.append(requantize(fmt, w.sign, xf - fq_fb, is_zero(w)))
+            xf = (w.exp + ub + ((1 << s_fw) >> 1)) >> s_fw
+            fq_out.append(requantize(fmt, w.sign, xf - fb, is_zero(w)))
         g_e = Signal(fmt.bits)
         g_a = [Signal(fmt.bits, name=f"g_a{b}") for b in range(L)]
         g_out = []
@@ -316,32 +405,113 @@ class Trainer(wiring.Component):
             g_out.append(requantize(fmt, ev.sign ^ av.sign, ev.exp + av.exp - emax,
                                     is_zero(ev) | is_zero(av)))
 
-        def xt_write(idx, x, sign, zero):
-            rp, wp = XT[1], XT[2]
-            v = data.View(xt_layout, wp.data)
-            m.d.comb += [wp.en.eq(1), wp.addr.eq(idx), v.x.eq(x), v.sign.eq(sign),
-                         v.zero.eq(zero)]
+        # every layer's weight and state memories see the same read address (the bus's,
+        # or the sequencer's); reads are harmless, writes are enabled per layer
+        w_raddr = Signal(cnt)
+        m.d.comb += w_raddr.eq(Mux(ph_idle, bus.cmd_addr, Mux(ph_bwd, cadr, lin)))
+        for l in range(nl):
+            for b in range(L):
+                m.d.comb += [U[l][b][1].addr.eq(w_raddr), Vm[l][b][1].addr.eq(w_raddr)]
+        u_rd = [pick([U[l][b][1].data for l in range(nl)], f"u_rd{b}") for b in range(L)]
+        v_rd = [pick([Vm[l][b][1].data for l in range(nl)], f"v_rd{b}") for b in range(L)]
+
+        # activations: read by FWD and UPD (layer lay), written by LOAD (layer 0; the
+        # constant 1 at index n_in) and HREQ (layer lay + 1, the constant 1 at rows)
+        bnew = Mux(any_live, mx, emax) - emax
+        xv = data.View(xt_layout, XT[1].data[:xt_layout.size])
+        # dynamic requantisation (HREQ, EREQ) of the XT entry read last cycle; the
+        # constant 1 of the next layer's bias column enters as d1_const
+        req_code = requantize(fmt, Mux(d1_const, 0, xv.sign), Mux(d1_const, 0, xv.x) - bnew,
+                              Mux(d1_const, 0, xv.zero))
+        byte = Mux(d1_idx[0], d_rp.data[8:16], d_rp.data[0:8])
+        load_const = d1_idx == n_in
+        a_wdata = Mux(ph_hreq, req_code, Mux(load_const, emax, byte[:fmt.bits]))
+        a_waddr = Mux(ph_hreq, a_next_t, 0) + word(d1_idx)
+        for b in range(L):
+            rp, wp = A[b][1], A[b][2]
+            m.d.comb += [rp.addr.eq(a_base_t + ic), wp.addr.eq(a_waddr),
+                         wp.data.eq(a_wdata),
+                         wp.en.eq(d1_valid & (ph_load | ph_hreq) & (bank(d1_idx) == b))]
+
+        # errors: read by BWD (layer lay, by row) and UPD (layer lay, by output), written
+        # by SMX (output layer) and EREQ (layer lay - 1)
+        smx_o = smx.o_stream
+        m.d.comb += [E[1].addr.eq(e_base_t + Mux(ph_bwd, ic, oc)),
+                     E[2].addr.eq(Mux(ph_smx, e_base[-1] + smx_o.payload.index,
+                                      e_prev_t + d1_idx)),
+                     E[2].data.eq(Mux(ph_smx, Value.cast(smx_o.payload.code), req_code)),
+                     E[2].en.eq(Mux(ph_smx, smx_o.valid, ph_ereq & d1_valid))]
+
+        # scratch: XT entries (FWD of a hidden layer, BWD) or logits (FWD of the output
+        # layer) at index co; read at oc (HREQ, EREQ, SMX)
+        o = mac.o_stream
+        state_bwd = ph_bwd
+        # the exponent of a MAC result with its tensor biases: FWD adds the layer's input
+        # bias, BWD the error bias (one adder for both phases)
+        x_res = o.payload.exp + fb + Mux(state_bwd, eb, ab)
+        # hidden FWD: ReLU (live = positive); BWD: the ReLU derivative of the column
+        live = ~o.payload.zero & Mux(ph_bwd, maskq.r_data, ~o.payload.sign)
+        xt_w = Signal(xt_layout)
+        m.d.comb += [xt_w.x.eq(x_res), xt_w.sign.eq(ph_bwd & o.payload.sign),
+                     xt_w.zero.eq(~live)]
+        m.d.comb += [XT[1].addr.eq(oc), XT[2].addr.eq(co),
+                     XT[2].data.eq(Mux(ph_fwd & is_last, mac.tap_acc, xt_w.as_value()))]
 
         mac_in = mac.i_stream.payload
         for b in range(L):
             m.d.comb += mac_in.a[b].as_value().eq(fq_out[b])
+        m.d.comb += [mac.i_stream.valid.eq(d1_valid & (ph_fwd | ph_bwd)),
+                     mac_in.first.eq(d1_first), mac_in.last.eq(d1_last)]
+        # BWD reads one weight per cycle (a column), through lane 0; the other lanes see
+        # ZERO operands
+        wsel = Array(u_rd)[d1_bank]
+        for b in range(L):
+            if b == 0:
+                m.d.comb += [fq_in[0].eq(Mux(ph_bwd, wsel, u_rd[0])),
+                             mac_in.b[0].as_value().eq(Mux(ph_bwd, E[1].data, A[0][1].data))]
+            else:
+                m.d.comb += [fq_in[b].eq(Mux(ph_bwd, 0, u_rd[b])),
+                             mac_in.b[b].as_value().eq(Mux(ph_bwd, 0, A[b][1].data))]
 
-        # dynamic requantisation (HREQ, EREQ) of the XT entry read last cycle; the
-        # constant 1 of the next layer's bias column enters as d1_const
-        bnew = Mux(any_live, mx, emax) - emax
-        xv = data.View(xt_layout, XT[1].data)
-        req_code = requantize(fmt, Mux(d1_const, 0, xv.sign), Mux(d1_const, 0, xv.x) - bnew,
-                              Mux(d1_const, 0, xv.zero))
+        if MASK is not None:
+            m.d.comb += [MASK[1].addr.eq(k_prev_t + oc), MASK[2].addr.eq(k_base_t + co),
+                         MASK[2].data.eq(live)]
+            # the mask bit of column j joins a queue read back with its result
+            m.d.comb += [maskq.w_en.eq(ph_bwd & d1_valid & d1_first),
+                         maskq.w_data.eq(MASK[1].data)]
 
-        def req_issue(n_items, const_at=None):
-            """Read XT[0 .. n_items-1], one per cycle (d1_idx: the entry being written)."""
-            with m.If(issuing):
-                m.d.comb += XT[1].addr.eq(oc)
-                m.d.sync += [d1_valid.eq(1), d1_idx.eq(oc), oc.eq(oc + 1)]
-                if const_at is not None:
-                    m.d.sync += d1_const.eq(oc == const_at)
-                with m.If(oc == n_items - 1):
-                    m.d.sync += issuing.eq(0)
+        # update engines (UPD)
+        m.d.comb += [E[1].en.eq(1), g_e.eq(E[1].data)]
+        for b, eng in enumerate(engines):
+            p = eng.i_stream.payload
+            m.d.comb += [eng.i_stream.valid.eq(ph_upd & d1_valid), g_a[b].eq(A[b][1].data),
+                         p.w.as_value().eq(u_rd[b]), p.v.as_value().eq(v_rd[b]),
+                         p.g.as_value().eq(g_out[b]), eng.g_bias.eq(g_bias),
+                         eng.e_clamp.eq(ecl)]
+        o0 = engines[0].o_stream
+        upd_we = ph_upd & o0.valid
+        for l in range(nl):
+            for b, eng in enumerate(engines):
+                wpu, wpv = U[l][b][2], Vm[l][b][2]
+                m.d.comb += [wpu.addr.eq(Mux(ph_idle, bus.cmd_addr, co)),
+                             wpv.addr.eq(Mux(ph_idle, bus.cmd_addr, co)),
+                             wpu.data.eq(Mux(ph_idle, bus.cmd_wdata,
+                                             eng.o_stream.payload.w_new)),
+                             wpv.data.eq(Mux(ph_idle, bus.cmd_wdata,
+                                             eng.o_stream.payload.v_new)),
+                             wpu.en.eq(upd_we & (lay == l)), wpv.en.eq(upd_we & (lay == l))]
+
+        # softmax (SMX): stall-able read of the logits, the read port holds while the
+        # softmax unit does not take one
+        s_valid = Signal()
+        m.d.comb += [smx_adv.eq(~s_valid | smx.i_stream.ready),
+                     smx.bias.eq(f_bias[-1] + a_bias[-1]), smx.label.eq(label),
+                     XT[1].en.eq(~ph_smx | smx_adv),
+                     smx.i_stream.valid.eq(s_valid),
+                     smx.i_stream.payload.S.eq(XT[1].data[:acc_bits]),
+                     smx_o.ready.eq(1)]
+        with m.If(ph_smx & smx_adv):
+            m.d.sync += s_valid.eq(issuing)
 
         # ---- bus (idle only) ---------------------------------------------------------
         regions = self.regions()
@@ -398,19 +568,24 @@ class Trainer(wiring.Component):
                     for rid, name, _, _ in regions[2:]:
                         kind, rest = name[0], name[1:]
                         l, b = (int(t) for t in rest.split("."))
-                        _, rp, wp = (U if kind == "u" else Vm)[l][b]
+                        wp = (U if kind == "u" else Vm)[l][b][2]
                         with m.Case(rid):
-                            m.d.comb += [rp.addr.eq(a), wp.addr.eq(a),
-                                         wp.en.eq(bus.cmd_write), wp.data.eq(wd)]
+                            m.d.comb += wp.en.eq(bus.cmd_write)
                             with m.If(bus.cmd_write):
                                 m.d.sync += steps.eq(0)
 
         # ---- the sequencer -----------------------------------------------------------
-        n_run = Signal(16)           # samples in this epoch / evaluation
+        n_run = Signal(n_rec)        # samples in this epoch / evaluation
+        ep = Signal(16)
+        m.d.comb += [shuf.n.eq(n_train), shuf.seed.eq(seed), ep.eq(epoch_base + epoch),
+                     shuf.epoch.eq(ep), shuf.rd_addr.eq(sample)]
+        run_state = Mux(mode_eval, 2, 1)
+        base = Signal(range(data_mem.depth))
+        m.d.comb += base.eq(record * self.rec)
 
         with m.FSM(name="seq"):
             with m.State("IDLE"):
-                m.d.comb += state.eq(0)
+                m.d.comb += [state.eq(0), ph_idle.eq(1)]
                 serve_bus()
                 with m.If(ctl.start | ctl.evaluate):
                     m.d.sync += [stop_req.eq(0), epoch.eq(0), sample.eq(0), correct.eq(0),
@@ -433,243 +608,130 @@ class Trainer(wiring.Component):
                             m.d.sync += error.eq(1)
 
             with m.State("SHUF"):
-                m.d.comb += [state.eq(1), shuf.start.eq(1), shuf.n.eq(n_train),
-                             shuf.seed.eq(seed), shuf.epoch.eq(epoch_base + epoch)]
+                m.d.comb += [state.eq(1), shuf.start.eq(1)]
                 m.next = "SHUF_GO"
             with m.State("SHUF_GO"):
-                m.d.comb += [state.eq(1), shuf.n.eq(n_train), shuf.seed.eq(seed),
-                             shuf.epoch.eq(epoch_base + epoch)]
+                m.d.comb += state.eq(1)
                 m.next = "SHUF_WAIT"
             with m.State("SHUF_WAIT"):
-                m.d.comb += [state.eq(1), shuf.n.eq(n_train), shuf.seed.eq(seed),
-                             shuf.epoch.eq(epoch_base + epoch)]
+                m.d.comb += state.eq(1)
                 with m.If(~shuf.busy):
                     m.next = "FETCH"
 
             # sample index -> data record (the shuffled order, or the test set)
             with m.State("FETCH"):
-                m.d.comb += [state.eq(Mux(mode_eval, 2, 1)), shuf.rd_addr.eq(sample)]
+                m.d.comb += state.eq(run_state)
                 m.next = "FETCH2"
             with m.State("FETCH2"):
-                m.d.comb += [state.eq(Mux(mode_eval, 2, 1)), shuf.rd_addr.eq(sample)]
+                m.d.comb += [state.eq(run_state), restart.eq(1)]
                 m.d.sync += record.eq(Mux(mode_eval, n_train + sample, shuf.rd_data))
-                m.d.sync += start_stream()
                 m.next = "LOAD"
 
             # LOAD: features j = 0..n_in-1 from the record, then the label word
-            n_in = cfg.sizes[0]
             with m.State("LOAD"):
-                m.d.comb += state.eq(Mux(mode_eval, 2, 1))
-                base = Signal(16)
-                m.d.comb += base.eq(record * self.rec)
-                m.d.comb += d_addr.eq(base + Mux(issuing, oc >> 1, 0))
-                with m.If(issuing):
-                    m.d.comb += d_addr.eq(base + Mux(oc == n_in, self.rec - 1, oc >> 1))
-                    m.d.sync += [d1_valid.eq(1), d1_idx.eq(oc), oc.eq(oc + 1)]
-                    with m.If(oc == n_in):
-                        m.d.sync += issuing.eq(0)
-                with m.If(d1_valid):
-                    j = d1_idx
-                    byte = Mux(j[0], d_rp.data[8:16], d_rp.data[0:8])
-                    with m.If(j == n_in):
-                        m.d.sync += label.eq(d_rp.data)
-                        # the constant 1 of the bias column: exponent emax at bias -emax
-                        for b in range(L):
-                            if n_in % L == b:
-                                wp_ = A[0][b][2]
-                                m.d.comb += [wp_.en.eq(1), wp_.addr.eq(n_in // L),
-                                             wp_.data.eq(emax)]
-                        m.d.sync += start_stream()
-                        m.d.sync += [mx.eq(0), any_live.eq(1)]
-                        m.next = "FWD0"
-                    with m.Else():
-                        for b in range(L):
-                            wp_ = A[0][b][2]
-                            m.d.comb += [wp_.en.eq(bank(j) == b),
-                                         wp_.addr.eq(word(j)),
-                                         wp_.data.eq(byte[:fmt.bits])]
+                m.d.comb += [state.eq(run_state), ph_load.eq(1),
+                             d_addr.eq(base + Mux(issuing & (oc == n_in), self.rec - 1,
+                                                  oc >> 1))]
+                with m.If(d1_valid & load_const):
+                    m.d.sync += [label.eq(d_rp.data), mx.eq(0), any_live.eq(1), lay.eq(0)]
+                    m.d.comb += restart.eq(1)
+                    m.next = "FWD"
 
-            for l in range(nl):
-                last_layer = l == nl - 1
-                # ---- forward through layer l -------------------------------------
-                with m.State(f"FWD{l}"):
-                    m.d.comb += state.eq(Mux(mode_eval, 2, 1))
-                    advance(rows[l], wpr[l])
-                    for b in range(L):
-                        m.d.comb += [U[l][b][1].addr.eq(lin), A[l][b][1].addr.eq(ic)]
-                    m.d.comb += [mac.i_stream.valid.eq(d1_valid), mac_in.first.eq(d1_first),
-                                 mac_in.last.eq(d1_last), fq_ub.eq(u_bias[l]),
-                                 fq_fb.eq(f_bias[l])]
-                    for b in range(L):
-                        m.d.comb += [fq_in[b].eq(U[l][b][1].data),
-                                     mac_in.b[b].as_value().eq(A[l][b][1].data)]
-                    o = mac.o_stream
-                    with m.If(o.valid):
-                        m.d.sync += co.eq(co + 1)
-                        if not last_layer:
-                            x = o.payload.exp + f_bias[l] + a_bias[l]
-                            live = ~o.payload.zero & ~o.payload.sign
-                            xt_write(co, x, 0, ~live)
-                            wpm = MASK[l][2]
-                            m.d.comb += [wpm.en.eq(1), wpm.addr.eq(co), wpm.data.eq(live)]
-                            track_max(x, live)
-                            with m.If(co == rows[l] - 1):
-                                m.d.sync += start_stream()
-                                m.next = f"HREQ{l}"
-                        else:
-                            wps = SB[2]
-                            m.d.comb += [wps.en.eq(1), wps.addr.eq(co),
-                                         wps.data.eq(o.payload.acc)]
-                            with m.If((co == 0) | (o.payload.acc > best)):
-                                m.d.sync += [best.eq(o.payload.acc), pred.eq(co)]
-                            with m.If(co == rows[l] - 1):
-                                m.d.sync += start_stream()
-                                is_best = (co == 0) | (o.payload.acc > best)
-                                p_fin = Mux(is_best, co, pred)
-                                hit = p_fin == label
-                                with m.If(hit):
-                                    m.d.sync += correct.eq(correct + 1)
-                                with m.If(mode_eval):
-                                    m.next = "DONE"
-                                with m.Else():
-                                    m.next = "SMX"
+            # ---- forward through layer lay -----------------------------------------
+            with m.State("FWD"):
+                m.d.comb += [state.eq(run_state), ph_fwd.eq(1)]
+                if nl > 1:
+                    with m.If(~is_last):
+                        # hidden layer: XT entry, ReLU mask, running max
+                        with m.If(o.valid):
+                            m.d.comb += [co_inc.eq(1), XT[2].en.eq(1), MASK[2].en.eq(1)]
+                            track_max(x_res, live)
+                            with m.If(co == rows_m1):
+                                m.d.comb += restart.eq(1)
+                                m.next = "HREQ"
+                # output layer: the logits (accumulator words) and their argmax
+                acc = mac.tap_acc
+                with m.If(is_last & mac.tap_valid):
+                    m.d.comb += [co_inc.eq(1), XT[2].en.eq(1)]
+                    is_best = (co == 0) | (acc > best)
+                    with m.If(is_best):
+                        m.d.sync += [best.eq(acc), pred.eq(co)]
+                    with m.If(co == rows[-1] - 1):
+                        m.d.comb += restart.eq(1)
+                        with m.If(Mux(is_best, co, pred) == label):
+                            m.d.sync += correct.eq(correct + 1)
+                        with m.If(mode_eval):
+                            m.next = "DONE"
+                        with m.Else():
+                            m.next = "SMX"
 
-                if not last_layer:
-                    # ---- requantise a_{l+1} (hidden outputs, then the constant 1) --
-                    with m.State(f"HREQ{l}"):
-                        m.d.comb += state.eq(Mux(mode_eval, 2, 1))
-                        n_items = rows[l] + 1
-                        req_issue(n_items, const_at=rows[l])
-                        with m.If(d1_valid):
-                            for b in range(L):
-                                wp_ = A[l + 1][b][2]
-                                m.d.comb += [wp_.en.eq(bank(d1_idx) == b),
-                                             wp_.addr.eq(word(d1_idx)),
-                                             wp_.data.eq(req_code)]
-                            with m.If(d1_idx == n_items - 1):
+            if nl > 1:
+                # ---- requantise a_{lay+1} (hidden outputs, then the constant 1) --------
+                with m.State("HREQ"):
+                    m.d.comb += [state.eq(run_state), ph_hreq.eq(1)]
+                    with m.If(d1_valid & (d1_idx == rows_t)):
+                        for l in range(nl - 1):
+                            with m.If(lay == l):
                                 m.d.sync += a_bias[l + 1].eq(bnew)
-                                m.d.sync += start_stream()
-                                m.d.sync += [mx.eq(0), any_live.eq(1)]
-                                m.next = f"FWD{l + 1}"
+                        m.d.comb += restart.eq(1)
+                        m.d.sync += [mx.eq(0), any_live.eq(1), lay.eq(lay + 1)]
+                        m.next = "FWD"
 
             # ---- softmax cross-entropy error ---------------------------------------
             with m.State("SMX"):
-                m.d.comb += state.eq(1)
-                n_out = rows[-1]
-                m.d.comb += [smx.bias.eq(f_bias[-1] + a_bias[-1]), smx.label.eq(label)]
-                # stall-able read of the logits: the read port holds while not advancing
-                s_valid = Signal()
-                adv = ~s_valid | smx.i_stream.ready
-                m.d.comb += [SB[1].en.eq(adv), SB[1].addr.eq(oc),
-                             smx.i_stream.valid.eq(s_valid),
-                             smx.i_stream.payload.S.eq(SB[1].data)]
-                with m.If(adv):
-                    m.d.sync += s_valid.eq(issuing)
-                    with m.If(issuing):
-                        m.d.sync += oc.eq(oc + 1)
-                        with m.If(oc == n_out - 1):
-                            m.d.sync += issuing.eq(0)
-                m.d.comb += smx.o_stream.ready.eq(1)
-                with m.If(smx.o_stream.valid):
-                    wpe = E[-1][2]
-                    m.d.comb += [wpe.en.eq(1), wpe.addr.eq(smx.o_stream.payload.index),
-                                 wpe.data.eq(Value.cast(smx.o_stream.payload.code))]
-                    m.d.sync += [co.eq(co + 1), e_bias[-1].eq(smx.o_bias)]
-                    with m.If(co == n_out - 1):
-                        m.d.sync += start_stream()
+                m.d.comb += [state.eq(1), ph_smx.eq(1)]
+                with m.If(smx_o.valid):
+                    m.d.comb += co_inc.eq(1)
+                    m.d.sync += e_bias[-1].eq(smx.o_bias)
+                    with m.If(co == rows[-1] - 1):
+                        m.d.comb += restart.eq(1)
                         m.d.sync += s_valid.eq(0)
                         if nl > 1:
-                            m.d.sync += [mx.eq(0), any_live.eq(0)]
-                            m.next = f"BWD{nl - 1}"
+                            m.d.sync += [mx.eq(0), any_live.eq(0), lay.eq(nl - 1)]
+                            m.next = "BWD"
                         else:
-                            m.next = "UPD0"
+                            m.d.sync += lay.eq(0)
+                            m.next = "UPD"
 
-            for l in range(nl - 1, 0, -1):
-                # ---- backward: e_{l-1}[j] = sum_i W_l[i, j] e_l[i], j < cols-1 -------
-                with m.State(f"BWD{l}"):
-                    m.d.comb += state.eq(1)
-                    n_j, n_i = rows[l - 1], rows[l]
-                    advance(n_j, n_i)
-                    jb = bank(oc)
-                    # cadr = i * wpr + j // lanes, advanced by wpr per inner step
-                    with m.If(issuing):
-                        with m.If(ic == n_i - 1):
-                            m.d.sync += cadr.eq(word(oc + 1))
-                        with m.Else():
-                            m.d.sync += cadr.eq(cadr + wpr[l])
-                        m.d.sync += d1_bank.eq(jb)
-                    for b in range(L):
-                        m.d.comb += U[l][b][1].addr.eq(cadr)
-                    m.d.comb += [E[l][1].addr.eq(ic), MASK[l - 1][1].addr.eq(oc)]
-                    # the mask bit of column j joins a queue read back with its result
-                    m.d.comb += [maskq.w_en.eq(d1_valid & d1_first),
-                                 maskq.w_data.eq(MASK[l - 1][1].data)]
-                    wsel = Array(U[l][b][1].data for b in range(L))[d1_bank]
-                    # lane 0 only; the other lanes see ZERO operands
-                    m.d.comb += [mac.i_stream.valid.eq(d1_valid), mac_in.first.eq(d1_first),
-                                 mac_in.last.eq(d1_last), fq_ub.eq(u_bias[l]),
-                                 fq_fb.eq(f_bias[l]), fq_in[0].eq(wsel),
-                                 mac_in.b[0].as_value().eq(E[l][1].data)]
-                    o = mac.o_stream
+            if nl > 1:
+                # ---- backward: e_{lay-1}[j] = sum_i W_lay[i, j] e_lay[i], j < cols-1 ---
+                with m.State("BWD"):
+                    m.d.comb += [state.eq(1), ph_bwd.eq(1)]
                     with m.If(o.valid):
-                        m.d.comb += maskq.r_en.eq(1)
-                        m.d.sync += co.eq(co + 1)
-                        x = o.payload.exp + f_bias[l] + e_bias[l]
-                        live = ~o.payload.zero & maskq.r_data
-                        xt_write(co, x, o.payload.sign, ~live)
-                        track_max(x, live)
-                        with m.If(co == n_j - 1):
-                            m.d.sync += start_stream()
-                            m.next = f"EREQ{l}"
+                        m.d.comb += [maskq.r_en.eq(1), co_inc.eq(1), XT[2].en.eq(1)]
+                        track_max(x_res, live)
+                        with m.If(co == prev_m1):
+                            m.d.comb += restart.eq(1)
+                            m.next = "EREQ"
 
-                with m.State(f"EREQ{l}"):
-                    m.d.comb += state.eq(1)
-                    n_items = rows[l - 1]
-                    req_issue(n_items)
-                    with m.If(d1_valid):
-                        wpe = E[l - 1][2]
-                        m.d.comb += [wpe.en.eq(1), wpe.addr.eq(d1_idx), wpe.data.eq(req_code)]
-                        with m.If(d1_idx == n_items - 1):
-                            m.d.sync += e_bias[l - 1].eq(bnew)
-                            m.d.sync += start_stream()
-                            if l > 1:
-                                m.d.sync += [mx.eq(0), any_live.eq(0)]
-                                m.next = f"BWD{l - 1}"
-                            else:
-                                m.next = "UPD0"
+                with m.State("EREQ"):
+                    m.d.comb += [state.eq(1), ph_ereq.eq(1)]
+                    with m.If(d1_valid & (d1_idx == prev_m1)):
+                        for l in range(1, nl):
+                            with m.If(lay == l):
+                                m.d.sync += e_bias[l - 1].eq(bnew)
+                        m.d.comb += restart.eq(1)
+                        with m.If(lay == 1):
+                            m.d.sync += lay.eq(0)
+                            m.next = "UPD"
+                        with m.Else():
+                            m.d.sync += [mx.eq(0), any_live.eq(0), lay.eq(lay - 1)]
+                            m.next = "BWD"
 
-            for l in range(nl):
-                # ---- update: G = e_l (x) a_l on the fly, LNS-Madam, write back -------
-                with m.State(f"UPD{l}"):
-                    m.d.comb += state.eq(1)
-                    advance(rows[l], wpr[l])
-                    for b in range(L):
-                        m.d.comb += [U[l][b][1].addr.eq(lin), Vm[l][b][1].addr.eq(lin),
-                                     A[l][b][1].addr.eq(ic)]
-                    m.d.comb += [E[l][1].addr.eq(oc), g_e.eq(E[l][1].data)]
-                    for b, eng in enumerate(engines):
-                        p = eng.i_stream.payload
-                        m.d.comb += [eng.i_stream.valid.eq(d1_valid), g_a[b].eq(A[l][b][1].data),
-                                     p.w.as_value().eq(U[l][b][1].data),
-                                     p.v.as_value().eq(Vm[l][b][1].data),
-                                     p.g.as_value().eq(g_out[b]),
-                                     eng.g_bias.eq(e_bias[l] + a_bias[l] + emax),
-                                     eng.e_clamp.eq(e_clamp[l])]
-                    o0 = engines[0].o_stream
-                    with m.If(o0.valid):
-                        m.d.sync += co.eq(co + 1)
-                        for b, eng in enumerate(engines):
-                            wpu, wpv = U[l][b][2], Vm[l][b][2]
-                            m.d.comb += [wpu.en.eq(1), wpu.addr.eq(co),
-                                         wpu.data.eq(eng.o_stream.payload.w_new),
-                                         wpv.en.eq(1), wpv.addr.eq(co),
-                                         wpv.data.eq(eng.o_stream.payload.v_new)]
-                        with m.If(co == rows[l] * wpr[l] - 1):
-                            m.d.sync += start_stream()
-                            m.next = f"UPD{l + 1}" if l < nl - 1 else "DONE"
+            # ---- update: G = e_lay (x) a_lay on the fly, LNS-Madam, write back -------
+            with m.State("UPD"):
+                m.d.comb += [state.eq(1), ph_upd.eq(1)]
+                with m.If(o0.valid):
+                    m.d.comb += co_inc.eq(1)
+                    with m.If(co == words_m1):
+                        m.d.comb += restart.eq(1)
+                        with m.If(is_last):
+                            m.next = "DONE"
+                        with m.Else():
+                            m.d.sync += lay.eq(lay + 1)
 
             with m.State("DONE"):
-                m.d.comb += state.eq(Mux(mode_eval, 2, 1))
+                m.d.comb += state.eq(run_state)
                 with m.If(~mode_eval):
                     m.d.sync += steps.eq(steps + 1)
                 m.d.sync += sample.eq(sample + 1)

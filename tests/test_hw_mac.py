@@ -48,7 +48,7 @@ def pack_beats(a, b, lanes: int, bits: int) -> list[int]:
 
 
 def run_stream(dut, beats: list[int], n_results: int, seed: int = 0, p_gap: float = 0.0,
-               p_stall: float = 0.0, max_cycles: int = 200_000):
+               p_stall: float = 0.0, max_cycles: int = 200_000, taps: list | None = None):
     """Stream packed beats into ``dut`` and collect ``n_results`` output payloads.
 
     Input gaps (valid low) and output stalls (ready low) are drawn with probabilities
@@ -91,10 +91,17 @@ def run_stream(dut, beats: list[int], n_results: int, seed: int = 0, p_gap: floa
             log.append((iv, ir, (ip >> last_bit) & 1, ov, orr))
             assert len(log) < max_cycles, "stream deadlock"
 
+    async def tap_monitor(ctx):
+        async for _, _, tv, ta in ctx.tick().sample(dut.tap_valid, dut.tap_acc):
+            if tv:
+                taps.append(ta)
+
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     sim.add_testbench(producer)
     sim.add_testbench(consumer)
+    if taps is not None:
+        sim.add_testbench(tap_monitor, background=True)
     sim.run()
     out_layout = o.payload.shape()
     fields = {name: (f.offset, Shape.cast(f.shape)) for name, f in out_layout}
@@ -276,6 +283,34 @@ def test_backpressure_holds_everything(out_pipeline, max_len):
     got, log = check_lns(dut, vectors, p_gap=0.0, p_stall=0.85)
     refused = sum(1 for iv, ir, _, _, _ in log if iv and not ir)
     assert refused > 30
+
+
+@pytest.mark.parametrize("out_pipeline", [0, 3])
+def test_acc_tap_without_acc_output(out_pipeline):
+    """``out_acc=False, acc_tap=True`` (the trainer's configuration): the output stream has
+    no ``acc`` and the same LNS results; the tap shows every accumulator word exactly once,
+    in order, under gaps and stalls, ``out_pipeline + 1`` cycles before the stream would."""
+    cfg = MACConfig(lanes=2)
+    rng = np.random.default_rng(out_pipeline + 40)
+    vectors = [(random_codes(rng, cfg.fmt, k), random_codes(rng, cfg.fmt, k))
+               for k in rng.integers(1, 9, 40)]
+    dut = LNSMAC(cfg, pipeline=2, out_pipeline=out_pipeline, out_acc=False, acc_tap=True)
+    assert "acc" not in dict(dut.o_stream.payload.shape())
+    beats = [w for a, b in vectors for w in pack_beats(a, b, 2, 8)]
+    taps = []
+    got, _ = run_stream(dut, beats, len(vectors), 3, 0.3, 0.5, taps=taps)
+    S = np.array([dot(a, b, cfg) for a, b in vectors])
+    s, x, z = cfg.to_lns(S)
+    assert taps == S.tolist()
+    assert [(g["sign"], g["exp"], g["zero"]) for g in got] == \
+        list(zip(s.tolist(), x.tolist(), z.astype(int).tolist()))
+    # full rate: the tap leads the stream by out_pipeline + 1 cycles
+    dut = LNSMAC(cfg, pipeline=2, out_pipeline=out_pipeline, acc_tap=True)
+    taps = []
+    got, _ = run_stream(dut, beats, len(vectors), taps=taps)
+    assert taps == [g["acc"] for g in got] == S.tolist()
+    with pytest.raises(ValueError, match="out_acc"):
+        LNSMAC(cfg, out_acc=2)
 
 
 def test_first_restarts_the_accumulator():

@@ -53,6 +53,9 @@ class BusDriver:
         ctx.set(getattr(ctl, name), 1)
         await ctx.tick()
         ctx.set(getattr(ctl, name), 0)
+        # the arguments are valid in the pulse cycle only (the link reuses the registers)
+        for k in fields:
+            ctx.set(getattr(ctl, k), 0)
 
     async def wait_idle(self, limit=2_000_000):
         ctx = self.ctx
