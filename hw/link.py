@@ -122,6 +122,7 @@ class Link(wiring.Component):
         hi_bits = Signal()    # WRITE: a data word has a bit set above the region's width
         range_bad = Signal()  # READ/WRITE: BAD_RANGE
         last_seq, last_op, last_ok = Signal(8), Signal(3), Signal()
+        issued = Signal()     # the bus command has been accepted
         region = Signal(8)
         addr = Signal(16)     # bus word address / ROM address / START epochs
         cnt = Signal(9)       # READ/WRITE count, START lr_step; words or bytes left
@@ -347,7 +348,7 @@ class Link(wiring.Component):
                 m.d.sync += k.eq(k + 1)
                 with m.If(k[0]):
                     m.d.sync += [cnt.eq(d), ptr.eq(6), k.eq(0)]
-                    m.next = "WNEXT"
+                    m.next = "WLOAD"
             # assemble each word (4 shifts: wb bytes, then zeros), write it
             with m.State("WLOAD"):
                 m.d.sync += k.eq(k + 1)
@@ -357,58 +358,57 @@ class Link(wiring.Component):
                     with m.Else():
                         m.d.sync += sr.eq(Cat(sr[8:], Const(0, 8)))
                     with m.If(k == 7):
-                        m.next = "WCMD"
-            with m.State("WCMD"):
-                m.d.comb += [bus.cmd_valid.eq(1), bus.cmd_write.eq(1)]
+                        m.next = "BUS"
+            # one bus access (READ and WRITE): cmd_valid until cmd_ready, then wait for
+            # rsp_valid (which may come in the handshake cycle)
+            with m.State("BUS"):
+                m.d.comb += [bus.cmd_valid.eq(~issued), bus.cmd_write.eq(is_write)]
                 with m.If(bus.cmd_ready):
-                    with m.If(bus.rsp_valid):
+                    m.d.sync += issued.eq(1)
+                with m.If(bus.rsp_valid & (issued | bus.cmd_ready)):
+                    m.d.sync += issued.eq(0)
+                    with m.If(is_write):
                         m.d.sync += [addr.eq(addr + 1), cnt.eq(cnt - 1)]
-                        m.next = "WNEXT"
+                        with m.If(cnt == 1):
+                            m.next = "H_END"
+                        with m.Else():
+                            m.next = "WLOAD"
                     with m.Else():
-                        m.next = "WRSP"
-            with m.State("WRSP"):
-                with m.If(bus.rsp_valid):
-                    m.d.sync += [addr.eq(addr + 1), cnt.eq(cnt - 1)]
-                    m.next = "WNEXT"
-            with m.State("WNEXT"):
-                with m.If(cnt == 0):
-                    m.next = "H_END"
-                with m.Else():
-                    m.next = "WLOAD"
+                        m.d.sync += sr.eq(bus.rsp_rdata)
+                        m.next = "RSEND"
 
             # -- reply ------------------------------------------------------------------------
             with m.State("H_END"):
                 m.d.comb += [p_valid.eq(1), p_end.eq(1)]
                 with m.If(p_ready):
                     m.d.sync += [crc.eq(0xFFFF), ptr.eq(0)]
-                    m.next = "H_SEQ"
-            with m.State("H_SEQ"):                    # buffer byte 0, 0 if none
-                m.d.comb += [p_valid.eq(1), p_byte.eq(Mux(nlen != 0, d, 0)), p_crc.eq(1)]
+                    m.next = "HDR"
+            with m.State("HDR"):      # seq, op | 0x80: buffer bytes 0 and 1 (0 if absent)
+                have = Mux(ptr[0], nlen[1:] != 0, nlen != 0)
+                m.d.comb += [p_valid.eq(1), p_crc.eq(1),
+                             p_byte.eq(Mux(have, d, 0) | Cat(Const(0, 7), ptr[0]))]
                 with m.If(p_ready):
                     m.d.sync += ptr.eq(1)
-                    with m.If(upd):
+                    with m.If(upd & ~ptr[0]):
                         m.d.sync += last_seq.eq(d)
-                    m.next = "H_OP"
-            with m.State("H_OP"):                     # buffer byte 1, 0 if none
-                m.d.comb += [p_valid.eq(1), p_crc.eq(1),
-                             p_byte.eq(Mux(nlen[1:] != 0, d, 0) | P.REPLY_FLAG)]
-                with m.If(p_ready):
-                    m.next = "H_ST"
+                    with m.If(ptr[0]):
+                        m.next = "H_ST"
             with m.State("H_ST"):
                 m.d.comb += [p_valid.eq(1), p_byte.eq(status), p_crc.eq(1)]
                 with m.If(p_ready):
-                    m.next = "C_LO"
+                    m.d.sync += k.eq(0)
+                    m.next = "CRC"
                     with m.If(status == P.OK):
                         with m.Switch(op3):
                             with m.Case(P.OP_IDENTIFY):
                                 m.next = "B_ID"
                             with m.Case(P.OP_READ):
-                                m.next = "RCMD"
+                                m.next = "BUS"
                             with m.Case(P.OP_STATUS):
                                 m.next = "B_SR"
             with m.State("B_ID"):
                 with m.If((cnt == 0) | (addr >= len(self.identify))):
-                    m.next = "C_LO"
+                    m.next = "CRC"
                 with m.Else():
                     m.d.comb += [p_valid.eq(1), p_byte.eq(rr.data), p_crc.eq(1)]
                     with m.If(p_ready):
@@ -418,19 +418,7 @@ class Link(wiring.Component):
                 with m.If(p_ready):
                     m.d.sync += [cnt.eq(cnt - 1), snap.eq(snap[8:])]
                     with m.If(cnt == 1):
-                        m.next = "C_LO"
-            with m.State("RCMD"):
-                m.d.comb += bus.cmd_valid.eq(1)
-                with m.If(bus.cmd_ready):
-                    with m.If(bus.rsp_valid):
-                        m.d.sync += sr.eq(bus.rsp_rdata)
-                        m.next = "RSEND"
-                    with m.Else():
-                        m.next = "RRSP"
-            with m.State("RRSP"):
-                with m.If(bus.rsp_valid):
-                    m.d.sync += sr.eq(bus.rsp_rdata)
-                    m.next = "RSEND"
+                        m.next = "CRC"
             with m.State("RSEND"):
                 m.d.comb += [p_valid.eq(1), p_byte.eq(sr[0:8]), p_crc.eq(1)]
                 with m.If(p_ready):
@@ -438,17 +426,15 @@ class Link(wiring.Component):
                     with m.If(k == r_wb1):
                         m.d.sync += [addr.eq(addr + 1), k.eq(0), cnt.eq(cnt - 1)]
                         with m.If(cnt == 1):
-                            m.next = "C_LO"
+                            m.next = "CRC"
                         with m.Else():
-                            m.next = "RCMD"
-            with m.State("C_LO"):
-                m.d.comb += [p_valid.eq(1), p_byte.eq(crc_sel)]
+                            m.next = "BUS"
+            with m.State("CRC"):                      # k = 0: low byte, 1: high byte
+                m.d.comb += [p_valid.eq(1), p_byte.eq(crc_sel), crc_hi.eq(k[0])]
                 with m.If(p_ready):
-                    m.next = "C_HI"
-            with m.State("C_HI"):
-                m.d.comb += [p_valid.eq(1), p_byte.eq(crc_sel), crc_hi.eq(1)]
-                with m.If(p_ready):
-                    m.next = "T_END"
+                    m.d.sync += k.eq(1)
+                    with m.If(k[0]):
+                        m.next = "T_END"
             with m.State("T_END"):
                 m.d.comb += [p_valid.eq(1), p_end.eq(1)]
                 with m.If(p_ready):
