@@ -70,6 +70,21 @@ def _wpr(cols: int, lanes: int) -> int:
     return -(-cols // lanes)
 
 
+class _RegisteredRead:
+    """A synchronous read port built from an asynchronous one and a register (``addr``,
+    ``en``, ``data``; one cycle latency, the old word on a same-address write), which Yosys
+    maps to a block RAM port when the memory has ``no_rw_check``."""
+
+    def __init__(self, m: Module, mem: Memory, name: str):
+        port = mem.read_port(domain="comb")
+        self.addr = Signal.like(port.addr, name=f"{name}_raddr")
+        self.en = Signal(init=1, name=f"{name}_ren")
+        self.data = Signal(mem.shape, name=f"{name}_rdata")
+        m.d.comb += port.addr.eq(self.addr)
+        with m.If(self.en):
+            m.d.sync += self.data.eq(port.data)
+
+
 class Trainer(wiring.Component):
     """Per-sample integer MLP training and evaluation, bit-exact with ``golden.mlp``.
 
@@ -197,9 +212,14 @@ class Trainer(wiring.Component):
 
         # ---- memories ----------------------------------------------------------------
         def mem(name, width, depth):
-            mm = Memory(shape=unsigned(width), depth=max(depth, 2), init=[])
+            # no_rw_check plus an asynchronous port and a register: Yosys folds the
+            # register into the EBR and adds no logic to emulate read-before-write (about
+            # 100 logic cells in all on iCE40). The sequencer never uses a read of the word
+            # being written in the same cycle (the bus's write cycles ignore the read).
+            mm = Memory(shape=unsigned(width), depth=max(depth, 2), init=[],
+                        attrs={"no_rw_check": 1})
             m.submodules[name] = mm
-            return mm, mm.read_port(), mm.write_port()
+            return mm, _RegisteredRead(m, mm, name), mm.write_port()
 
         data_mem = Memory(shape=unsigned(16), depth=self.max_records * self.rec, init=[])
         m.submodules.data_mem = data_mem
