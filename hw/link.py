@@ -264,22 +264,8 @@ class Link(wiring.Component):
                         with m.Case(2):
                             m.d.sync += [op3.eq(d[0:3]),
                                          op_ok.eq((d[3:] == 0) & (d[0:3] != 0))]
-                        with m.Case(3):
-                            m.d.sync += region.eq(d)
-                            with m.If(~is_rw):
-                                m.d.sync += addr[0:8].eq(d)
-                        with m.Case(4):
-                            with m.If(is_rw):
-                                m.d.sync += addr[0:8].eq(d)
-                            with m.Else():
-                                m.d.sync += addr[8:16].eq(d)
-                        with m.Case(5):
-                            m.d.sync += cnt.eq(d)
-                            with m.If(is_rw):
-                                m.d.sync += addr[8:16].eq(d)
-                        with m.Case(6):
-                            with m.If(is_rw):
-                                m.d.sync += cnt.eq(d)
+                        with m.Case(3, 4, 5, 6):
+                            pass
                         with m.Default():
                             # WRITE data: count words down from ``count``, note high bits
                             with m.If(is_write):
@@ -288,6 +274,13 @@ class Link(wiring.Component):
                                     m.d.sync += [k.eq(0), cnt.eq(cnt - 1)]
                                     with m.If((d & ~r_top) != 0):
                                         m.d.sync += hi_bits.eq(1)
+                # Body bytes 2.. shift through d -> cnt -> addr -> region: bytes 2..4 always
+                # (for IDENTIFY the third is a CRC byte), byte 5 for READ/WRITE. Then
+                # IDENTIFY: addr = offset; START: addr = epochs, cnt = lr_step (sr = seed);
+                # READ/WRITE: region, addr, cnt = count.
+                with m.If((ptr == 3) | (ptr == 4) | (ptr == 5) | ((ptr == 6) & is_rw)):
+                    m.d.sync += [cnt.eq(d), addr.eq(Cat(addr[8:], cnt[0:8])),
+                                 region.eq(addr[0:8])]
                 with m.If(ptr == 7):    # byte 6: count is in cnt, not yet counted down
                     m.d.sync += range_bad.eq((cnt[0:8] == 0) | (addr + cnt[0:8] > r_depth)
                                              | (is_read & too_many))
@@ -326,8 +319,6 @@ class Link(wiring.Component):
                     m.d.sync += [last_ok.eq(1), status.eq(P.OK), k.eq(0)]
                     m.next = "H_END"
                     with m.Switch(op3):
-                        with m.Case(P.OP_IDENTIFY):
-                            m.d.sync += cnt.eq(P.MAX_BODY)
                         with m.Case(P.OP_WRITE):
                             m.d.sync += ptr.eq(5)   # re-read count (cnt counted it down)
                             m.next = "WCNT"
@@ -338,8 +329,7 @@ class Link(wiring.Component):
                         with m.Case(P.OP_EVALUATE):
                             m.d.sync += ctl.evaluate.eq(1)
                         with m.Case(P.OP_STATUS):
-                            m.d.sync += [cnt.eq(P.STATUS_BODY_LEN),
-                                         snap.eq(Cat(ctl.state, ctl.error, ctl.epoch,
+                            m.d.sync += [snap.eq(Cat(ctl.state, ctl.error, ctl.epoch,
                                                      ctl.sample, ctl.correct,
                                                      ctl.last_correct, ctl.steps))]
 
@@ -347,7 +337,7 @@ class Link(wiring.Component):
             with m.State("WCNT"):
                 m.d.sync += k.eq(k + 1)
                 with m.If(k[0]):
-                    m.d.sync += [cnt.eq(d), ptr.eq(6), k.eq(0)]
+                    m.d.sync += [cnt.eq(d), ptr.eq(ptr + 1), k.eq(0)]
                     m.next = "WLOAD"
             # assemble each word (4 shifts: wb bytes, then zeros), write it
             with m.State("WLOAD"):
@@ -388,7 +378,7 @@ class Link(wiring.Component):
                 m.d.comb += [p_valid.eq(1), p_crc.eq(1),
                              p_byte.eq(Mux(have, d, 0) | Cat(Const(0, 7), ptr[0]))]
                 with m.If(p_ready):
-                    m.d.sync += ptr.eq(1)
+                    m.d.sync += ptr.eq(ptr + 1)
                     with m.If(upd & ~ptr[0]):
                         m.d.sync += last_seq.eq(d)
                     with m.If(ptr[0]):
@@ -406,18 +396,19 @@ class Link(wiring.Component):
                                 m.next = "BUS"
                             with m.Case(P.OP_STATUS):
                                 m.next = "B_SR"
+            # IDENTIFY and STATUS count their body bytes in ptr (2 at the first)
             with m.State("B_ID"):
-                with m.If((cnt == 0) | (addr >= len(self.identify))):
+                with m.If((ptr == 2 + P.MAX_BODY) | (addr >= len(self.identify))):
                     m.next = "CRC"
                 with m.Else():
                     m.d.comb += [p_valid.eq(1), p_byte.eq(rr.data), p_crc.eq(1)]
                     with m.If(p_ready):
-                        m.d.sync += [addr.eq(addr + 1), cnt.eq(cnt - 1)]
+                        m.d.sync += [addr.eq(addr + 1), ptr.eq(ptr + 1)]
             with m.State("B_SR"):                     # STATUS body, then the zero pad
                 m.d.comb += [p_valid.eq(1), p_byte.eq(snap[0:8]), p_crc.eq(1)]
                 with m.If(p_ready):
-                    m.d.sync += [cnt.eq(cnt - 1), snap.eq(snap[8:])]
-                    with m.If(cnt == 1):
+                    m.d.sync += [ptr.eq(ptr + 1), snap.eq(snap[8:])]
+                    with m.If(ptr == 1 + P.STATUS_BODY_LEN):
                         m.next = "CRC"
             with m.State("RSEND"):
                 m.d.comb += [p_valid.eq(1), p_byte.eq(sr[0:8]), p_crc.eq(1)]

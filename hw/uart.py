@@ -10,8 +10,9 @@ edge was seen, plus the 2 synchroniser clocks) the byte is offered on ``o``:
 
 * a stop bit of 0 drops the byte and pulses ``frame_error``; the receiver then waits for
   the line to go high before looking for the next start bit (a break is one error);
-* ``o`` holds one byte: if it has not been taken when the next byte's stop bit is sampled,
-  the new byte is dropped and ``overrun`` pulses (the held byte stays valid).
+* ``o`` holds one byte (the receive shift register itself): if it has not been taken when
+  the next byte's start bit is confirmed, that next byte is dropped and ``overrun`` pulses at
+  its stop-bit sample (the held byte stays valid until taken).
 
 The receiver looks for the next start bit right after the stop-bit sample, so back-to-back
 bytes and a transmitter up to ~4 % off the nominal rate (less a clock or two of
@@ -61,9 +62,9 @@ class UARTRx(wiring.Component):
         timer = Signal(range(div))
         bits = Signal(range(10))          # bits sampled since the start bit
         shreg = Signal(8)
-        data = Signal(8)
         valid = Signal()
-        m.d.comb += [self.o.payload.eq(data), self.o.valid.eq(valid)]
+        drop = Signal()                   # the byte being received is dropped (overrun)
+        m.d.comb += [self.o.payload.eq(shreg), self.o.valid.eq(valid)]
         with m.If(self.o.ready):
             m.d.sync += valid.eq(0)
         m.d.sync += [self.frame_error.eq(0), self.overrun.eq(0)]
@@ -79,7 +80,8 @@ class UARTRx(wiring.Component):
                 with m.Elif(pin):
                     m.next = "IDLE"                    # glitch, not a start bit
                 with m.Else():
-                    m.d.sync += [timer.eq(div - 1), bits.eq(0)]
+                    m.d.sync += [timer.eq(div - 1), bits.eq(0),
+                                 drop.eq(valid & ~self.o.ready)]
                     m.next = "DATA"
             with m.State("DATA"):
                 with m.If(timer != 0):
@@ -87,15 +89,16 @@ class UARTRx(wiring.Component):
                 with m.Else():
                     m.d.sync += [timer.eq(div - 1), bits.eq(bits + 1)]
                     with m.If(bits != 8):
-                        m.d.sync += shreg.eq(Cat(shreg[1:], pin))
+                        with m.If(~drop):
+                            m.d.sync += shreg.eq(Cat(shreg[1:], pin))
                     with m.Elif(~pin):
                         m.d.sync += self.frame_error.eq(1)
                         m.next = "BREAK"
                     with m.Else():
-                        with m.If(valid & ~self.o.ready):
+                        with m.If(drop):
                             m.d.sync += self.overrun.eq(1)
                         with m.Else():
-                            m.d.sync += [data.eq(shreg), valid.eq(1)]
+                            m.d.sync += valid.eq(1)
                         m.next = "IDLE"
             with m.State("BREAK"):
                 with m.If(pin):
@@ -116,13 +119,14 @@ class UARTTx(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         div = self.divisor
-        shreg = Signal(10, init=0x3FF)     # bits still to send, LSB first; all ones when idle
+        shreg = Signal(9, init=0x1FF)      # bits still to send, LSB first (ones shifted in
+                                           # make the stop bit); all ones when idle
         left = Signal(range(11))           # bits left including the one on the pin
         timer = Signal(range(div))
         last = (left == 0) | ((left == 1) & (timer == 0))
         m.d.comb += [self.i.ready.eq(last), self.tx.eq(shreg[0])]
         with m.If(self.i.valid & last):
-            m.d.sync += [shreg.eq(Cat(Const(0, 1), self.i.payload, Const(1, 1))),
+            m.d.sync += [shreg.eq(Cat(Const(0, 1), self.i.payload)),
                          left.eq(10), timer.eq(div - 1)]
         with m.Elif(left != 0):
             with m.If(timer != 0):
