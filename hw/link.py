@@ -151,21 +151,19 @@ class Link(wiring.Component):
                                  r_depth.eq(r.depth)]
 
         # -- SLIP transmit: payload bytes (p_*) to the UART --------------------------------
+        # p_byte is taken (p_ready) when its last wire byte is; an escaped byte is sent as
+        # ESC, then (esc_pend) DC for C0 or DD for DB. p_end: an END, not escaped.
         p_valid, p_end, p_ready = Signal(), Signal(), Signal()
         p_byte = Signal(8)
         p_crc = Signal()      # the byte counts into the reply CRC
-        esc_pend, esc_lsb = Signal(), Signal()
+        esc_pend = Signal()
         needs_esc = ~p_end & ((p_byte == P.END) | (p_byte == P.ESC))
-        with m.If(esc_pend):
-            m.d.comb += [tx.i.valid.eq(1),
-                         tx.i.payload.eq(Cat(esc_lsb, Const(P.ESC_END >> 1, 7)))]
-            with m.If(tx.i.ready):
-                m.d.sync += esc_pend.eq(0)
-        with m.Else():
-            m.d.comb += [tx.i.valid.eq(p_valid), p_ready.eq(tx.i.ready),
-                         tx.i.payload.eq(Mux(p_end, P.END, Mux(needs_esc, P.ESC, p_byte)))]
-            with m.If(p_valid & tx.i.ready & needs_esc):
-                m.d.sync += [esc_pend.eq(1), esc_lsb.eq(p_byte[0])]   # C0 -> DC, DB -> DD
+        m.d.comb += [tx.i.valid.eq(p_valid),
+                     tx.i.payload.eq(Mux(esc_pend, Cat(p_byte[0], Const(P.ESC_END >> 1, 7)),
+                                         Mux(needs_esc, P.ESC, p_byte))),
+                     p_ready.eq(tx.i.ready & (esc_pend | ~needs_esc))]
+        with m.If(p_valid & tx.i.ready & needs_esc):
+            m.d.sync += esc_pend.eq(~esc_pend)
 
         # -- CRC over p_byte: the received payload (walk) and the reply ------------------------
         crc_en = Signal()
@@ -369,7 +367,7 @@ class Link(wiring.Component):
 
             # -- reply ------------------------------------------------------------------------
             with m.State("H_END"):
-                m.d.comb += [p_valid.eq(1), p_end.eq(1)]
+                m.d.comb += [p_valid.eq(1), p_end.eq(1), p_byte.eq(P.END)]
                 with m.If(p_ready):
                     m.d.sync += [crc.eq(0xFFFF), ptr.eq(0)]
                     m.next = "HDR"
@@ -427,7 +425,7 @@ class Link(wiring.Component):
                     with m.If(k[0]):
                         m.next = "T_END"
             with m.State("T_END"):
-                m.d.comb += [p_valid.eq(1), p_end.eq(1)]
+                m.d.comb += [p_valid.eq(1), p_end.eq(1), p_byte.eq(P.END)]
                 with m.If(p_ready):
                     m.d.sync += [nlen.eq(0), raw.eq(0), esc.eq(0), bad.eq(0), over.eq(0),
                                  ptr.eq(0), crc.eq(0xFFFF)]
