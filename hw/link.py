@@ -12,38 +12,41 @@ the model's.
 Operation, one request at a time:
 
 1. Receive: the SLIP decoder writes payload bytes into the frame buffer (a
-   ``lib.memory.Memory`` of ``MAX_PAYLOAD`` bytes) and captures ``seq``, ``op`` and the first
-   7 body bytes into registers; the CRC runs over each byte once the next two have
-   arrived, so at the closing END it covers all but the last two bytes, which are the
-   received CRC. A bad escape or an overlong frame sets a flag and the rest of the frame
-   is discarded.
-2. Check, 1 clock after the closing END has been received: BAD_FRAME, BAD_CRC, UNKNOWN_OP,
-   BAD_LENGTH, (START/STOP/EVALUATE repeated with the remembered ``(seq, op)``: OK, not
-   executed), BAD_REGION, BAD_RANGE, BUSY, BAD_ARG. A WRITE with a known region first walks
-   its data in the frame buffer (one clock per byte), which gives its exact length
-   (BAD_LENGTH) and whether a word has a bit above the width (BAD_ARG), then decides in the
-   same order. Nothing is executed before all checks pass.
-3. Execute and reply: WRITE issues its bus writes (per word: 4 clocks to assemble it from
-   the buffer, then ``cmd_valid`` until ``cmd_ready``, then wait for ``rsp_valid``, which
-   may come in the handshake cycle) before the reply; START/STOP/EVALUATE pulse ``ctl`` for
-   one clock (``epochs``/``lr_step``/``seed`` are the captured body bytes: valid with
-   ``start`` and held until the next request with a body; the trainer copies them);
-   STATUS loads all status inputs in one clock into a shift register that the reply
-   shifts out. The reply is
-   SLIP-encoded and its CRC computed on the fly into the UART transmitter, starting 2
-   clocks after the check; IDENTIFY bodies come from a ROM (``lib.memory.Memory`` with the
-   blob as init), READ bodies from bus reads issued word by word as the reply goes out.
+   ``lib.memory.Memory`` of ``MAX_PAYLOAD`` bytes) and counts them; nothing else. A bad
+   escape or an overlong frame sets a flag and the rest of the frame is discarded.
+2. Walk, from the clock after the closing END: one buffer byte per clock (``nlen`` clocks).
+   All but the last two bytes go into the CRC and are parsed (``seq == last seq``, ``op``;
+   body bytes 2..5 shift through ``cnt``/``addr``/``region``, every body byte through
+   ``sr``, so START's ``epochs``/``lr_step``/``seed`` end up in ``addr``/``cnt``/``sr``;
+   WRITE data is counted in words against ``count`` and checked for bits above the
+   width); the last two are compared with the CRC.
+3. Check, 1 clock: BAD_FRAME, BAD_CRC, UNKNOWN_OP, BAD_LENGTH, (START/STOP/EVALUATE
+   repeated with the remembered ``(seq, op)``: OK, not executed), BAD_REGION, (WRITE: not
+   exactly ``count`` words: BAD_LENGTH), BAD_RANGE, BUSY, BAD_ARG. Nothing is executed
+   before all checks pass.
+4. Execute and reply: WRITE re-reads ``count`` and issues its bus writes (per word: 8
+   clocks to assemble it from the buffer, then ``cmd_valid`` until ``cmd_ready``, then wait
+   for ``rsp_valid``, which may come in the handshake cycle) before the reply;
+   START/STOP/EVALUATE pulse ``ctl`` for one clock (``epochs``/``lr_step``/``seed`` are
+   valid in the ``start`` cycle only, as ``ControlSignature`` allows; the trainer copies
+   them); STATUS loads all status inputs in the check clock into a shift register, which
+   the reply shifts out (one consistent snapshot however long the reply takes). The reply
+   is SLIP-encoded and its CRC computed on the fly into the UART transmitter; ``seq`` and
+   ``op`` are read back from the buffer, IDENTIFY bodies come from a ROM
+   (``lib.memory.Memory`` with the blob as init), READ bodies from bus reads issued word
+   by word as the reply goes out.
 
 The link is half duplex at frame level: from the END closing a request until the reply's
 last END has been handed to the UART, received bytes are discarded, and a frame whose
 beginning was discarded is dropped up to its END without a reply. The host only sends
 after a reply or a timeout, so this only loses retries sent into a reply.
 
-Throughput is UART-bound (a request costs its wire time in both directions plus a few
-hundred clocks at most). Resources (Yosys ``synth_ice40``, 18 regions, 1.8 kB blob): about
-800 LUT4, 450 flip-flops, 120 carries, one 4-kbit RAM for the frame buffer and
-``ceil(len(identify) / 512)`` for the ROM; the STATUS snapshot and its byte select are
-about 110 LUT4 of it.
+Throughput is UART-bound (a request costs its wire time in both directions plus at most
+about 2 * ``MAX_PAYLOAD`` clocks). Resources (Yosys ``synth_ice40`` + nextpnr packing,
+iCE40UP5K, the default SoC: 6 regions, 1182-byte blob, divisor 12): 725 LUT4, 320
+flip-flops, 115 carries, 869 logic cells, one 4-kbit RAM for the frame buffer and
+``ceil(len(identify) / 512)`` for the ROM. The STATUS snapshot register (112 bits, a
+loadable shift register) is about 114 of those logic cells.
 """
 
 from __future__ import annotations

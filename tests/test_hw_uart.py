@@ -209,6 +209,32 @@ def test_rx_overrun_keeps_first_byte():
     assert seen == [(1, 0x11), (1, 0x33)]
 
 
+def test_rx_byte_taken_during_next_is_still_an_overrun():
+    """The held byte is the receive shift register: if it is taken only after the next
+    start bit was confirmed, that next byte is dropped (overrun) all the same."""
+    divisor = 4
+    dut = UARTRx(divisor)
+    seen = []
+
+    async def script(ctx):
+        await ctx.tick().repeat(3)
+        await drive_byte(ctx, dut.rx, 0x11, divisor)
+        await ctx.tick().repeat(2)
+        ctx.set(dut.rx, 0)                                        # start bit of 0x22 ...
+        await ctx.tick().repeat(2 * divisor)
+        ctx.set(dut.o.ready, 1)                                   # ... then 0x11 is taken
+        await ctx.tick()
+        ctx.set(dut.o.ready, 0)
+        for bit in [(0x22 >> i) & 1 for i in range(1, 8)] + [1]:
+            ctx.set(dut.rx, bit)
+            await ctx.tick().repeat(divisor)
+        await ctx.tick().repeat(2 * divisor)
+        seen.append(ctx.get(dut.o.valid))
+
+    assert _rx_bench(dut, divisor, script, take=False) == [0x11, "ov"]
+    assert seen == [0]
+
+
 def test_divisor_range():
     for bad in (3, 65536, 4.0):
         with pytest.raises(ValueError, match="divisor"):
