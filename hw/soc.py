@@ -40,6 +40,9 @@ class SoCConfig:
     lr_step : default LNS-Madam step (``START`` chooses it per run), 1..64.
     clk_freq : Hz of the ``sync`` domain; baud : UART rate. ``clk_freq / baud`` rounds to the
         bit time in cycles, which must be 4..65535.
+    mac_pipeline (1..2 + log2(lanes)), mac_out_pipeline (0..4), update_pipeline (0..6):
+        register stages of the MAC and the update engine (:class:`~.trainer.Trainer`);
+        fewer cost fewer logic cells and a lower clock.
     """
 
     sizes: tuple = (64, 16, 10)
@@ -50,6 +53,9 @@ class SoCConfig:
     lr_step: int = 1
     clk_freq: float = 12e6
     baud: int = 1_000_000
+    mac_pipeline: int = 2
+    mac_out_pipeline: int = 3
+    update_pipeline: int = 5
 
     def __post_init__(self):
         object.__setattr__(self, "sizes", tuple(int(s) for s in self.sizes))
@@ -80,7 +86,9 @@ class SoCConfig:
                          madam=replace(base.madam, lr_step=self.lr_step))
 
     def trainer(self) -> Trainer:
-        return Trainer(self.mlp_config(), lanes=self.lanes, max_records=self.n_records)
+        return Trainer(self.mlp_config(), lanes=self.lanes, max_records=self.n_records,
+                       mac_pipeline=self.mac_pipeline, mac_out_pipeline=self.mac_out_pipeline,
+                       update_pipeline=self.update_pipeline)
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -100,15 +100,17 @@ class Trainer(wiring.Component):
     max_records : int, 1..65535
         Samples the data memory holds (training plus test set); the memory is
         ``max_records * record_words(n_in)`` words of 16 bits and at most 65536 words.
-    mac_pipeline, update_pipeline : int
-        Passed to :class:`~.mac.LNSMAC` (``pipeline``) and :class:`~.update.MadamUpdate`.
+    mac_pipeline, mac_out_pipeline, update_pipeline : int
+        Passed to :class:`~.mac.LNSMAC` (``pipeline`` 1..2 + log2(lanes), ``out_pipeline``
+        0..4) and :class:`~.update.MadamUpdate` (``pipeline`` 0..6); fewer stages cost
+        fewer flip-flops and a lower clock.
 
     Ports: ``bus`` (:data:`~.bus.MemBus`, target) and ``ctl``
     (:data:`~.bus.ControlSignature`, target).
     """
 
     def __init__(self, cfg: MLPConfig, lanes: int = 1, max_records: int = 1797,
-                 mac_pipeline: int = 2, update_pipeline: int = 5):
+                 mac_pipeline: int = 2, update_pipeline: int = 5, mac_out_pipeline: int = 3):
         if not isinstance(cfg, MLPConfig):
             raise ValueError(f"cfg must be an MLPConfig, got {cfg!r}")
         self.lanes = check_int("lanes", lanes, 1, 16)
@@ -136,8 +138,10 @@ class Trainer(wiring.Component):
                              f"{cfg.sizes[0]} inputs (65536 data words), got {max_records}")
         self.cfg = cfg
         self.mac_cfg = replace(cfg.mac, lanes=self.lanes)
-        self.mac_pipeline = mac_pipeline
-        self.update_pipeline = update_pipeline
+        self.mac_pipeline = check_int("mac_pipeline", mac_pipeline, 1,
+                                      2 + (self.lanes - 1).bit_length())
+        self.mac_out_pipeline = check_int("mac_out_pipeline", mac_out_pipeline, 0, 4)
+        self.update_pipeline = check_int("update_pipeline", update_pipeline, 0, 6)
         self.n_layers = len(cfg.sizes) - 1
         self.rows = [cfg.sizes[l + 1] for l in range(self.n_layers)]
         self.cols = [cfg.sizes[l] + 1 for l in range(self.n_layers)]
@@ -165,6 +169,7 @@ class Trainer(wiring.Component):
                   "record_words": self.rec, "fmt_underflow": self.cfg.fmt.underflow,
                   "weight_underflow": self.cfg.madam.weight.underflow,
                   "mac_pipeline": self.mac_pipeline, "update_pipeline": self.update_pipeline,
+                  "mac_out_pipeline": self.mac_out_pipeline,
                   "regs": {**REGS, "layer_base": LAYER_REGS, "layer_stride": 4,
                            "layer_fields": ["u_bias", "f_bias", "e_clamp"]}})
         return d
@@ -266,6 +271,7 @@ class Trainer(wiring.Component):
         # ---- datapath units ----------------------------------------------------------
         # the output layer's words come from the tap, so the stream need not carry them
         mac = m.submodules.mac = LNSMAC(self.mac_cfg, pipeline=self.mac_pipeline,
+                                        out_pipeline=self.mac_out_pipeline,
                                         out_acc=False, acc_tap=True)
         engines = [MadamUpdate(md, pipeline=self.update_pipeline, bias_bits=BIAS_BITS + 2,
                                runtime_lr=True) for _ in range(L)]
@@ -306,7 +312,10 @@ class Trainer(wiring.Component):
         record = Signal(range(self.max_records))     # the data record of the current sample
         label = Signal(range(max(rows[-1], 2)))
         pred = Signal(range(max(rows[-1], 2)))
-        best = Signal(signed(acc_bits))
+        # the logits are dot products of rows[-2] + 1 terms, which cannot overflow fewer bits
+        # than the accumulator has (Trainer requires an exact accumulator)
+        logit_bits = self.mac_cfg.exact_acc_bits(cols[-1])
+        best = Signal(signed(logit_bits))
 
         # ---- phases ------------------------------------------------------------------
         # The FSM below only chooses the phase and moves between phases; the datapath,
@@ -432,8 +441,13 @@ class Trainer(wiring.Component):
         for l in range(nl):
             for b in range(L):
                 m.d.comb += [U[l][b][1].addr.eq(w_raddr), Vm[l][b][1].addr.eq(w_raddr)]
-        u_rd = [pick([U[l][b][1].data for l in range(nl)], f"u_rd{b}") for b in range(L)]
-        v_rd = [pick([Vm[l][b][1].data for l in range(nl)], f"v_rd{b}") for b in range(L)]
+        # the layer whose weights are read: the sequencer's, or (idle) the bus's, so that
+        # bus reads share these muxes
+        rd_layer = Signal(range(max(nl, 2)))
+        lsel = Signal(range(max(nl, 2)))
+        m.d.comb += lsel.eq(Mux(ph_idle, rd_layer, lay))
+        u_rd = [pick([U[l][b][1].data for l in range(nl)], f"u_rd{b}", lsel) for b in range(L)]
+        v_rd = [pick([Vm[l][b][1].data for l in range(nl)], f"v_rd{b}", lsel) for b in range(L)]
 
         # activations: read by FWD and UPD (layer lay), written by LOAD (layer 0; the
         # constant 1 at index n_in) and HREQ (layer lay + 1, the constant 1 at rows)
@@ -536,30 +550,28 @@ class Trainer(wiring.Component):
         # ---- bus (idle only) ---------------------------------------------------------
         regions = self.regions()
         rd_pending = Signal()
-        rd_region = Signal(8)
+        rd_kind = Signal(2)          # 0 registers, 1 data, 2 weights, 3 state
+        rd_bank = Signal(range(max(L, 2)))
         wr_ack = Signal()
-        reg_rdata = Signal(32)
+        reg_rdata = Signal(signed(BIAS_BITS + 1))   # every register fits, sign-extended
         m.d.sync += [rd_pending.eq(0), wr_ack.eq(0)]
         m.d.comb += bus.rsp_valid.eq(rd_pending | wr_ack)
         # read data: the region's read port (addressed in the accepting cycle)
         rsp = Signal(32)
-        with m.Switch(rd_region):
+        with m.Switch(rd_kind):
             with m.Case(0):
                 m.d.comb += rsp.eq(reg_rdata)
             with m.Case(1):
                 m.d.comb += rsp.eq(d_rp.data)
-            for rid, name, _, _ in regions[2:]:
-                kind, rest = name[0], name[1:]
-                l, b = (int(t) for t in rest.split("."))
-                port = (U if kind == "u" else Vm)[l][b][1]
-                with m.Case(rid):
-                    m.d.comb += rsp.eq(port.data)
+            with m.Case(2):
+                m.d.comb += rsp.eq(Array(u_rd)[rd_bank])
+            with m.Case(3):
+                m.d.comb += rsp.eq(Array(v_rd)[rd_bank])
         m.d.comb += bus.rsp_rdata.eq(Mux(rd_pending, rsp, 0))
 
         def serve_bus():
             m.d.comb += bus.cmd_ready.eq(1)
             with m.If(bus.cmd_valid):
-                m.d.sync += rd_region.eq(bus.cmd_region)
                 with m.If(bus.cmd_write):
                     m.d.sync += wr_ack.eq(1)
                 with m.Else():
@@ -567,6 +579,7 @@ class Trainer(wiring.Component):
                 a, wd = bus.cmd_addr, bus.cmd_wdata
                 with m.Switch(bus.cmd_region):
                     with m.Case(0):
+                        m.d.sync += rd_kind.eq(0)
                         # registers
                         regmap = {REGS["n_train"]: n_train, REGS["n_test"]: n_test,
                                   REGS["epoch_base"]: epoch_base}
@@ -583,6 +596,7 @@ class Trainer(wiring.Component):
                             with m.Default():
                                 m.d.sync += reg_rdata.eq(0)
                     with m.Case(1):
+                        m.d.sync += rd_kind.eq(1)
                         m.d.comb += [d_addr.eq(a), d_wp.en.eq(bus.cmd_write),
                                      d_wp.data.eq(wd)]
                     for rid, name, _, _ in regions[2:]:
@@ -590,6 +604,8 @@ class Trainer(wiring.Component):
                         l, b = (int(t) for t in rest.split("."))
                         wp = (U if kind == "u" else Vm)[l][b][2]
                         with m.Case(rid):
+                            m.d.sync += [rd_kind.eq(2 if kind == "u" else 3),
+                                         rd_layer.eq(l), rd_bank.eq(b)]
                             m.d.comb += wp.en.eq(bus.cmd_write)
                             with m.If(bus.cmd_write):
                                 m.d.sync += steps.eq(0)
@@ -673,7 +689,7 @@ class Trainer(wiring.Component):
                 acc = mac.tap_acc
                 with m.If(is_last & mac.tap_valid):
                     m.d.comb += [co_inc.eq(1), XT[2].en.eq(1)]
-                    is_best = (co == 0) | (acc > best)
+                    is_best = (co == 0) | (acc[:logit_bits].as_signed() > best)
                     with m.If(is_best):
                         m.d.sync += [best.eq(acc), pred.eq(co)]
                     with m.If(co == rows[-1] - 1):

@@ -74,12 +74,12 @@ def _data(n, n_in, n_out, seed):
     return x, y
 
 
-def run_case(sizes, lanes, n_train, n_test, seed, epochs=1, lr_step=1, fmt=None):
+def run_case(sizes, lanes, n_train, n_test, seed, epochs=1, lr_step=1, fmt=None, **hw):
     cfg = MLPConfig(sizes=sizes) if fmt is None else MLPConfig(sizes=sizes, fmt=fmt)
     model = LNSMLP(cfg, seed)
     x, y = _data(n_train + n_test, sizes[0], sizes[-1], seed + 100)
     codes = np.array([model.input_codes(xi).codes[:-1] for xi in x])
-    dut = Trainer(cfg, lanes=lanes, max_records=n_train + n_test + 1)
+    dut = Trainer(cfg, lanes=lanes, max_records=n_train + n_test + 1, **hw)
     img = image.model_image(model, lanes)
     words = image.pack_dataset(codes, y)
     out = {}
@@ -142,6 +142,18 @@ def test_one_layer_four_lanes_lr3():
     run_case((7, 3), 4, n_train=3, n_test=2, seed=3, lr_step=3)
 
 
+def test_fewest_pipeline_stages():
+    """The iCE40-sized knobs: no optional register in the MAC's converter or the update
+    engine, one before the accumulator; the sequencer follows the shorter latencies."""
+    run_case((6, 4, 3), 2, n_train=3, n_test=2, seed=5, mac_pipeline=1, mac_out_pipeline=0,
+             update_pipeline=0)
+
+
+def test_most_pipeline_stages():
+    run_case((5, 3, 2), 4, n_train=2, n_test=2, seed=6, mac_pipeline=4, mac_out_pipeline=4,
+             update_pipeline=6)
+
+
 def test_small_format():
     run_case((4, 3, 2), 1, n_train=3, n_test=2, seed=4, fmt=LNSFormat.from_gamma(6, 4))
 
@@ -151,5 +163,11 @@ def test_bad_parameters():
         Trainer(MLPConfig(sizes=(4, 3, 2)), lanes=3)
     with pytest.raises(ValueError, match="max_records"):
         Trainer(MLPConfig(), max_records=5000)
+    with pytest.raises(ValueError, match="mac_out_pipeline"):
+        Trainer(MLPConfig(sizes=(4, 2)), mac_out_pipeline=5)
+    with pytest.raises(ValueError, match="mac_pipeline"):
+        Trainer(MLPConfig(sizes=(4, 2)), lanes=2, mac_pipeline=4)
+    with pytest.raises(ValueError, match="update_pipeline"):
+        Trainer(MLPConfig(sizes=(4, 2)), update_pipeline=7)
     with pytest.raises(ValueError, match="fmt.bits"):
         Trainer(MLPConfig(sizes=(4, 2), fmt=LNSFormat(10, 3)))
