@@ -373,15 +373,16 @@ class SoftmaxError(wiring.Component):
         # x = gamma*(lz - F) + r, r = gamma carrying into the octave
         x_now = Signal(signed(self.x_bits))
         m.d.comb += x_now.eq(Cat(r[:f], lzc + r[f]))
-        xs, xr = Signal(signed(self.x_bits)), Signal(signed(self.x_bits))
+        xr = Signal(signed(self.x_bits))
         zr = Signal()
         N_load = [N.eq(Cat(Const(0, self.norm_pad), sum_next)), lzc.eq(self.sum_bits - 1 - F)]
         N_shift = [N.eq(N << 1), lzc.eq(lzc - 1)]
 
         # -- outputs ---------------------------------------------------------------------
         Moff = Signal(signed(self.m_bits))   # max(live pe, xr) - emax
-        # b = M - xs - emax, or 0 when nothing is live
-        m.d.comb += self.o_bias.eq(Mux(any_nl | ~zr, Moff - xs, 0))
+        # b = M - xs - emax, or 0 when nothing is live: a register, set once per vector
+        ob = Signal(signed(signed_bits(self.x_lo - self.x_hi - fmt.emax, 0)))
+        m.d.comb += self.o_bias.eq(ob)
         o = self.o_stream
         o_take = o.valid & o.ready
         is_lab = ix == self.label
@@ -478,7 +479,9 @@ class SoftmaxError(wiring.Component):
                 with m.Else():
                     # M = max over the live exponents: pe of the others, xr at the label
                     Mx = Mux(any_nl & (zr | (pmax >= xr)), pmax, xr)
-                    m.d.sync += [Moff.eq(Mx - fmt.emax), xs.eq(x_now)]
+                    moff = Signal.like(Moff)
+                    m.d.comb += moff.eq(Mx - fmt.emax)
+                    m.d.sync += [Moff.eq(moff), ob.eq(Mux(any_nl | ~zr, moff - x_now, 0))]
                     m.next = "OUT"
             with m.State("OUT"):
                 m.d.comb += [o.valid.eq(1), aoff.eq(o_take)]
