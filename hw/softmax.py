@@ -190,6 +190,9 @@ class SoftmaxError(wiring.Component):
         #: memory map: the table, S_i (then pe_i, alive_i), a zero word
         self.SA = 16 * g
         self.ZA = self.SA + n
+        #: r0c mod 2**(4k), nibble t in the low bits of word RA + t (t = K - k .. K - 1)
+        self.tp_bits = (self.K + self.n_hi - 1).bit_length()
+        self.RA = -(-(self.ZA + 1) >> self.tp_bits) << self.tp_bits
         self.mem_bits = max(mac.acc_bits, self.pp_bits, self.pe_bits + 1)
         super().__init__({
             "i_stream": In(stream.Signature(data.StructLayout({"S": signed(mac.acc_bits)}))),
@@ -206,10 +209,10 @@ class SoftmaxError(wiring.Component):
         n, f, g = self.n_out, fmt.frac_bits, fmt.gamma
         F, ab, top, K, n_hi, E0 = mac.lut_frac, mac.acc_bits, self.top, self.K, self.n_hi, self.E0
         pe_bits = self.pe_bits
-        ZA, SA = self.ZA, self.SA
+        ZA, SA, RA = self.ZA, self.SA, self.RA
 
         # -- storage: partial-product table, S_i then (pe_i, alive_i), a zero word -------
-        m.submodules.mem = mem = Memory(shape=unsigned(self.mem_bits), depth=ZA + 1,
+        m.submodules.mem = mem = Memory(shape=unsigned(self.mem_bits), depth=RA + K,
                                         init=self.pp_table, attrs={"no_rw_check": 1})
         wr = mem.write_port()
         # an asynchronous port plus a register, with no_rw_check: Yosys folds the register
@@ -261,15 +264,15 @@ class SoftmaxError(wiring.Component):
         m.d.comb += s.eq(acc + rd[:self.pp_bits].as_signed())
         low = s[:4]
 
-        tp = Signal(range(K + n_hi))         # step count, K - k .. K - 1 (+ n_hi in the run)
-        # r0c mod 2**(4k), nibble t at slot K - k + t; it rotates once per element (K - k
-        # skipped steps, k digits) so that the nibble in use is always slot 0 (no K-way mux)
-        Rlo = Signal(4 * K)
-        rot = Rlo.eq(Cat(Rlo[4:], Rlo[:4]))
+        tp = Signal(self.tp_bits)            # step count, K - k .. K - 1 (+ n_hi in the run)
+        # r0c mod 2**(4k) lives in the memory, nibble t of it at word RA + K - k + t: a digit
+        # takes two cycles, the table entry's (acc, low nibble) and the r0c nibble's (carry)
+        r0c_addr = Cat(tp, Const(RA >> self.tp_bits, 8))
         Rhi = Signal(4 * n_hi)               # r0c >> 4k
         carry = Signal()
+        lowr = Signal(4)
         w = Signal(5)
-        m.d.comb += w.eq(low + Rlo[:4] + carry)
+        m.d.comb += w.eq(lowr + rd[:4] + carry)
         c_next = w[4]
 
         # r0c from max S * C's shifted-out nibbles: the bit at absolute position
@@ -338,15 +341,18 @@ class SoftmaxError(wiring.Component):
             with m.Elif(alive_r & (~any_nl | (pe_r > pmax))):
                 m.d.sync += [any_nl.eq(1), pmax.eq(pe_r)]
 
-        # -- memory write port: S on input, (pe, alive) in the low bits once used -------
-        in_phase = Signal()
+        # -- memory write port: S on input, (pe, alive) in the low bits once used, r0c --
+        in_phase, r0c_we = Signal(), Signal()
         S_in = self.i_stream.payload.S
+        lo_w = max(pe_bits + 1, 4)
         m.d.comb += [
-            wr.en.eq((in_phase & self.i_stream.valid) | validE),
-            wr.addr.eq(SA + Mux(in_phase, ix, idx_r)),
-            # the high bits are junk after use: only the low pe_bits + 1 are read again
-            wr.data.eq(Cat(Mux(in_phase, S_in[:pe_bits + 1], Cat(pe_r, alive_r)),
-                           S_in[pe_bits + 1:])),
+            wr.en.eq((in_phase & self.i_stream.valid) | validE | r0c_we),
+            wr.addr.eq(Mux(r0c_we, r0c_addr, SA + Mux(in_phase, ix, idx_r))),
+            # the high bits are junk after use: only the low pe_bits + 1 (4 for r0c) are
+            # read again
+            wr.data.eq(Cat(Mux(r0c_we, r0c_nib,
+                               Mux(in_phase, S_in[:lo_w], Cat(pe_r, alive_r))),
+                           S_in[lo_w:])),
         ]
 
         # -- max S: each written word is read back and compared through dload -----------
@@ -398,9 +404,9 @@ class SoftmaxError(wiring.Component):
         m.d.comb += [o.payload.code.as_value().eq(code), o.payload.index.eq(ix)]
 
         # -- read address: a table entry, or word SA + ix + aoff -----------------------
-        use_rom = Signal()
+        use_rom, use_r0c = Signal(), Signal()
         aoff = Signal(signed(2))
-        m.d.comb += rda.addr.eq(Mux(use_rom, rom_addr, SA + ix + aoff))
+        m.d.comb += rda.addr.eq(Mux(use_rom, rom_addr, Mux(use_r0c, r0c_addr, SA + ix + aoff)))
 
         # -- control -----------------------------------------------------------------------
         with m.FSM():
@@ -427,39 +433,33 @@ class SoftmaxError(wiring.Component):
                 m.d.comb += use_rom.eq(1)
                 m.d.sync += step
                 with m.If(tp < K):
-                    m.d.sync += Rlo.eq(Cat(Rlo[4:], r0c_nib))
+                    m.d.comb += r0c_we.eq(1)
                 with m.Else():
                     m.d.sync += Rhi.eq(Cat(Rhi[4:], r0c_nib))
                 with m.If(tp == K + n_hi - 1):
                     m.d.comb += use_rom.eq(0)    # read S_0
-                    m.d.sync += tp.eq(0)
-                    with m.If(kstart == 0):
-                        m.next = "LOAD"
-                    with m.Else():
-                        m.next = "SKIP"
-            with m.State("SKIP"):            # rotate Rlo by K - k; S_ix is read
-                m.d.sync += [rot, tp.eq(tp + 1)]
-                with m.If(tp == kstart - 1):
                     m.next = "LOAD"
             with m.State("LOAD"):            # D = max S - S_ix; digit 0's entry is read
                 m.d.comb += [loading.eq(1), use_rom.eq(1)]
                 m.d.sync += load
-                m.next = "MUL"
-            with m.State("MUL"):
+                m.next = "MUL_A"
+            with m.State("MUL_A"):           # acc += d*C, shifted; r0c's nibble is read
+                m.d.comb += use_r0c.eq(1)
+                m.d.sync += [acc.eq(s >> 4), lowr.eq(low)]
+                m.next = "MUL_B"
+            with m.State("MUL_B"):           # the carry; the next digit's entry is read
                 m.d.comb += use_rom.eq(1)
-                m.d.sync += step + [rot, carry.eq(c_next)]
+                m.d.sync += [D.eq(D >> 4), prev.eq(D[3]), tp.eq(tp + 1), carry.eq(c_next)]
+                m.next = "MUL_A"
                 with m.If(tp == K - 1):
                     # dead unless D < 2**(4k-1): D >> 4k is in D and bit 4k-1 in prev
                     m.d.sync += [deadX.eq((D != 0) | prev), validX.eq(1),
-                                 idx_r.eq(ix), ix.eq(ix + 1), tp.eq(0)]
+                                 idx_r.eq(ix), ix.eq(ix + 1)]
                     with m.If(ix == n - 1):
                         m.next = "DRAIN1"
                     with m.Else():
                         m.d.comb += [use_rom.eq(0), aoff.eq(1)]     # read S_ix+1
-                        with m.If(kstart == 0):
-                            m.next = "LOAD"
-                        with m.Else():
-                            m.next = "SKIP"
+                        m.next = "LOAD"
             with m.State("DRAIN1"):          # the last element is extracted ...
                 m.next = "DRAIN2"
             with m.State("DRAIN2"):          # ... and accumulated: N <- rest
