@@ -118,7 +118,7 @@ def softmax_constants(cfg: MLPConfig) -> dict:
     E0 = sh_lo - 4
     return {
         "C": C, "top": top, "sh_lo": sh_lo, "sh_hi": sh_hi, "E0": E0,
-        "K": (sh_hi - E0) >> 2, "n_hi": (E0 + 3) // 4 + 1,
+        "K": (sh_hi - E0) >> 2, "n_hi": -(-(E0 + 3 + max(top.bit_length(), 1)) // 4),
         "sum_bits": mac.lut_frac + cfg.softmax_window + (cfg.sizes[-1] - 1).bit_length(),
     }
 
@@ -183,7 +183,7 @@ class SoftmaxError(wiring.Component):
         self.pp_table = [(-v if j >= 8 * g else v) & ((1 << self.pp_bits) - 1)
                          for j, v in enumerate(mags)]
         # accumulator: |acc| <= C/2 + 1 and the partial product is at most 8*C
-        self.acc_w = signed_bits(-9 * max(self.C), 9 * max(self.C))
+        self.acc_w = max(signed_bits(-9 * max(self.C), 9 * max(self.C)), 4 * self.n_hi + 1)
         self.x_bits = signed_bits(self.x_lo, self.x_hi)
         self.m_bits = signed_bits(self.x_lo - fmt.emax, max(self.top, self.x_hi))
         self.norm_pad = max(0, mac.mid_bits + 1 - self.sum_bits)
@@ -212,7 +212,7 @@ class SoftmaxError(wiring.Component):
         ZA, SA, RA = self.ZA, self.SA, self.RA
 
         # -- storage: partial-product table, S_i then (pe_i, alive_i), a zero word -------
-        m.submodules.mem = mem = Memory(shape=unsigned(self.mem_bits), depth=RA + K,
+        m.submodules.mem = mem = Memory(shape=unsigned(self.mem_bits), depth=RA + K + n_hi,
                                         init=self.pp_table, attrs={"no_rw_check": 1})
         wr = mem.write_port()
         # an asynchronous port plus a register, with no_rw_check: Yosys folds the register
@@ -268,7 +268,6 @@ class SoftmaxError(wiring.Component):
         # r0c mod 2**(4k) lives in the memory, nibble t of it at word RA + K - k + t: a digit
         # takes two cycles, the table entry's (acc, low nibble) and the r0c nibble's (carry)
         r0c_addr = Cat(tp, Const(RA >> self.tp_bits, 8))
-        Rhi = Signal(4 * n_hi)               # r0c >> 4k
         carry = Signal()
         lowr = Signal(4)
         w = Signal(5)
@@ -293,12 +292,16 @@ class SoftmaxError(wiring.Component):
         # max z - z = (acc + (r0c >> 4k) + carry) >> (E0 + esel) = u; alive if u <= top
         validX, deadX = Signal(), Signal()
         ix = Signal(range(n + 1))            # element index (input, multiplier, output)
-        Y = Signal(signed(self.acc_w + 1))
-        m.d.comb += Y.eq(acc + Rhi + carry)
+        # the n_hi steps after the k digits add r0c >> 4k (digit 0 when alive) and put the
+        # sum's nibbles in the top of acc: Y mod 2**(4 n_hi) = acc[yb:], Y >> 4 n_hi =
+        # acc[:yb] + carry
+        yb = self.acc_w - 4 * n_hi
+        Yw = acc[yb + E0:yb + E0 + pe_bits + 3]
         # u = Y >> (E0 + esel) is only needed up to top: its pe_bits low bits from a 4-way
-        # select, and the bits above must be zero (Y >= 0 included)
-        Yw = Y[E0:E0 + pe_bits + 3]
-        above = Y[E0 + pe_bits + 3:] == 0 if len(Y) > E0 + pe_bits + 3 else Const(1)
+        # select, and the bits above must be zero
+        above = ~carry & (acc[:yb] == 0)
+        if E0 + pe_bits + 3 < 4 * n_hi:
+            above &= acc[yb + E0 + pe_bits + 3:] == 0
         u = Signal(pe_bits)
         m.d.comb += u.eq(Array(Yw[e:e + pe_bits] for e in range(4))[esel])
         mid0 = Array((Yw[pe_bits + e:] == 0) if e < 3 else Const(1) for e in range(4))[esel]
@@ -432,10 +435,7 @@ class SoftmaxError(wiring.Component):
             with m.State("RUN"):             # max S * C: its low nibbles give r0c
                 m.d.comb += use_rom.eq(1)
                 m.d.sync += step
-                with m.If(tp < K):
-                    m.d.comb += r0c_we.eq(1)
-                with m.Else():
-                    m.d.sync += Rhi.eq(Cat(Rhi[4:], r0c_nib))
+                m.d.comb += r0c_we.eq(1)
                 with m.If(tp == K + n_hi - 1):
                     m.d.comb += use_rom.eq(0)    # read S_0
                     m.next = "LOAD"
@@ -453,8 +453,11 @@ class SoftmaxError(wiring.Component):
                 m.next = "MUL_A"
                 with m.If(tp == K - 1):
                     # dead unless D < 2**(4k-1): D >> 4k is in D and bit 4k-1 in prev
-                    m.d.sync += [deadX.eq((D != 0) | prev), validX.eq(1),
-                                 idx_r.eq(ix), ix.eq(ix + 1)]
+                    m.d.sync += deadX.eq((D != 0) | prev)
+                with m.If(tp >= K):
+                    m.d.sync += acc[self.acc_w - 4:].eq(w[:4])
+                with m.If(tp == K + n_hi - 1):
+                    m.d.sync += [validX.eq(1), idx_r.eq(ix), ix.eq(ix + 1)]
                     with m.If(ix == n - 1):
                         m.next = "DRAIN1"
                     with m.Else():

@@ -264,7 +264,7 @@ def test_other_configs(name):
 
 
 def test_latency_full_rate():
-    """No gaps or stalls: cycles = n*(2k+3) + k + n_hi + 7 + (normaliser shifts, one bit
+    """No gaps or stalls: cycles = n*(2(k+n_hi)+3) + k + n_hi + 7 + (normaliser shifts, one bit
     each), within the 400-cycle budget for the default at the digits MLP's logit biases."""
     cases = forward_cases(DEFAULT, 6, 3)
     got = check(DEFAULT, cases, p_gap=0, p_stall=0)
@@ -272,7 +272,7 @@ def test_latency_full_rate():
     n = DEFAULT.sizes[-1]
     for (S, bias, _), (_, _, cycles) in zip(cases, got):
         k = (min(max(shift(DEFAULT, bias), kc["sh_lo"]), kc["sh_hi"]) - kc["E0"]) >> 2
-        base = n * (2 * k + 3) + k + kc["n_hi"] + 7
+        base = n * (2 * (k + kc["n_hi"]) + 3) + k + kc["n_hi"] + 7
         assert base <= cycles <= base + kc["sum_bits"] + 4, (cycles, base)
         assert cycles <= 400
 
