@@ -277,9 +277,12 @@ class SoftmaxError(wiring.Component):
         # r0c from max S * C's shifted-out nibbles: the bit at absolute position
         # 4*(tp - K + k) + b is ~U below sh - 1, U at sh - 1 and 0 above, i.e. compared
         # with lim = 4K + E0 - 1 + esel at position 4*tp + b
-        lim = 4 * K + E0 - 1 + esel
-        lim_q, lim_r = lim >> 2, lim[:2]
-        t_lt, t_eq = tp < lim_q, tp == lim_q
+        # (lim >> 2 is lq or lq + 1: constant comparisons, no carry chain)
+        lq, lr0 = (4 * K + E0 - 1) >> 2, (E0 - 1) & 3
+        bump = _ge(m, esel, 4 - lr0) if lr0 else Const(0)
+        lim_r = (esel + lr0)[:2]
+        t_lt = Mux(bump, ~_ge(m, tp, lq + 1), ~_ge(m, tp, lq))
+        t_eq = Mux(bump, tp == lq + 1, tp == lq)
         r0c_nib = Signal(4)
         for b in range(4):
             m.d.comb += r0c_nib[b].eq(Mux(t_lt | (t_eq & (b < lim_r)), ~low[b],
@@ -454,7 +457,7 @@ class SoftmaxError(wiring.Component):
                 with m.If(tp == K - 1):
                     # dead unless D < 2**(4k-1): D >> 4k is in D and bit 4k-1 in prev
                     m.d.sync += deadX.eq((D != 0) | prev)
-                with m.If(tp >= K):
+                with m.If(_ge(m, tp, K)):
                     m.d.sync += acc[self.acc_w - 4:].eq(w[:4])
                 with m.If(tp == K + n_hi - 1):
                     m.d.sync += [validX.eq(1), idx_r.eq(ix), ix.eq(ix + 1)]
