@@ -65,6 +65,15 @@ from .uart import UARTRx, UARTTx
 __all__ = ["Link", "crc16_byte"]
 
 
+def _gt(x, c):
+    """``x > c`` for a constant ``c`` as an AND/OR chain, LSB first: about ``len(x) / 3``
+    LUTs, where Yosys would spend a carry chain of ``len(x)`` logic cells."""
+    g = Const(0, 1)
+    for i in range(len(x)):
+        g = (x[i] & g) if (c >> i) & 1 else (x[i] | g)
+    return g
+
+
 def crc16_byte(crc, byte):
     """CRC-16/CCITT-FALSE register after one more byte (Amaranth expression, 16 bits):
     the byte-wise form of the MSB-first shift register with polynomial 0x1021."""
@@ -145,13 +154,16 @@ class Link(wiring.Component):
                     m.d.comb += [r_ok.eq(1), r_idx.eq(i)]
         r_wb1 = Signal(2)     # word bytes - 1
         r_top = Signal(8)     # bits allowed in a word's top byte
-        r_depth = Signal(17)
+        end = Signal(17)      # addr + count
+        past = Signal()       # end > the region's depth
         with m.Switch(r_idx):
             for i, r in enumerate(self.regions):
                 with m.Case(i):
                     top = r.width - 8 * (r.word_bytes - 1)
                     m.d.comb += [r_wb1.eq(r.word_bytes - 1), r_top.eq((1 << top) - 1),
-                                 r_depth.eq(r.depth)]
+                                 past.eq(_gt(end, r.depth))]
+
+        m.d.comb += end.eq(addr + cnt[0:8])
 
         # -- SLIP transmit: payload bytes (p_*) to the UART --------------------------------
         # p_byte is taken (p_ready) when its last wire byte is; an escaped byte is sent as
@@ -194,14 +206,14 @@ class Link(wiring.Component):
             for o, n in P.REQUEST_LENGTH.items():
                 with m.Case(o):
                     if o == P.OP_WRITE:
-                        m.d.comb += len_ok.eq((nlen >= 8) & (nlen <= 4 + P.MAX_BODY))
+                        m.d.comb += len_ok.eq(_gt(nlen, 7) & ~_gt(nlen, 4 + P.MAX_BODY))
                     else:
                         m.d.comb += len_ok.eq(nlen == 4 + n)
         too_many = Signal()   # a READ reply longer than MAX_BODY: count * wb > 256
         with m.Switch(r_wb1):
             for i in range(1, 4):
                 with m.Case(i):
-                    m.d.comb += too_many.eq(cnt[0:8] > P.MAX_BODY // (i + 1))
+                    m.d.comb += too_many.eq(_gt(cnt[0:8], P.MAX_BODY // (i + 1)))
         dedup = ((is_start | (op3 == P.OP_STOP) | (op3 == P.OP_EVALUATE))
                  & last_ok & seq_eq & (op3 == last_op))
         busy_op = is_rw | is_start | (op3 == P.OP_EVALUATE)
@@ -283,11 +295,11 @@ class Link(wiring.Component):
                     m.d.sync += [cnt.eq(d), addr.eq(Cat(addr[8:], cnt[0:8])),
                                  region.eq(addr[0:8])]
                 with m.If(ptr == 7):    # byte 6: count is in cnt, not yet counted down
-                    m.d.sync += range_bad.eq((cnt[0:8] == 0) | (addr + cnt[0:8] > r_depth)
+                    m.d.sync += range_bad.eq((cnt[0:8] == 0) | past
                                              | (is_read & too_many))
 
             with m.State("CHECK"):
-                crc_ok = (nlen >= 4) & ~crc_bad
+                crc_ok = _gt(nlen, 3) & ~crc_bad
                 frame_ok = ~bad & ~over & ~esc
                 m.d.sync += upd.eq(crc_ok & frame_ok)
                 with m.If(crc_ok & frame_ok):
@@ -312,7 +324,7 @@ class Link(wiring.Component):
                 with m.Elif(busy_op & ctl.busy):
                     reply(P.BUSY)
                 with m.Elif(is_start & ((addr == 0) | (lr_step == 0)
-                                        | (lr_step > P.LR_STEP_MAX))):
+                                        | _gt(lr_step, P.LR_STEP_MAX))):
                     reply(P.BAD_ARG)
                 with m.Elif(is_write & hi_bits):
                     reply(P.BAD_ARG)
@@ -399,7 +411,7 @@ class Link(wiring.Component):
                                 m.next = "B_SR"
             # IDENTIFY and STATUS count their body bytes in ptr (2 at the first)
             with m.State("B_ID"):
-                with m.If((ptr == 2 + P.MAX_BODY) | (addr >= len(self.identify))):
+                with m.If((ptr == 2 + P.MAX_BODY) | _gt(addr, len(self.identify) - 1)):
                     m.next = "CRC"
                 with m.Else():
                     m.d.comb += [p_valid.eq(1), p_byte.eq(rr.data), p_crc.eq(1)]
