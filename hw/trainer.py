@@ -44,7 +44,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from amaranth.hdl import Array, Const, Module, Mux, Signal, Value, signed, unsigned
-from amaranth.lib import data, fifo, wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In
 
@@ -279,7 +279,6 @@ class Trainer(wiring.Component):
             m.submodules[f"update{b}"] = eng
         smx = m.submodules.softmax = SoftmaxError(cfg, bias_bits=BIAS_BITS)
         shuf = m.submodules.shuffle = Shuffler(self.max_records)
-        maskq = m.submodules.maskq = fifo.SyncFIFO(width=1, depth=16)
 
         m.d.comb += mac.o_stream.ready.eq(1)
         for eng in engines:
@@ -363,8 +362,11 @@ class Trainer(wiring.Component):
             if nl > 1 else None
         is_last = Signal()
         m.d.comb += is_last.eq(lay == nl - 1)
-        g_bias = Signal(signed(BIAS_BITS + 2))
-        m.d.comb += g_bias.eq(eb + ab + emax)
+        # the one bias sum each phase needs, from one adder: FWD fb + ab (the exponent of a
+        # result), SMX the same for the output layer (the softmax's logit bias), BWD fb + eb,
+        # UPD eb + ab + emax (the gradient's bias)
+        pb = Signal(signed(BIAS_BITS + 2))
+        m.d.comb += pb.eq(Mux(ph_upd, eb, fb) + Mux(ph_bwd, eb, ab) + Mux(ph_upd, emax, 0))
         ecl = pick(e_clamp, "ecl")
 
         # FWD, UPD: rows x words-per-row; BWD: columns x rows; the others are 1-D:
@@ -479,12 +481,11 @@ class Trainer(wiring.Component):
         # scratch: XT entries (FWD of a hidden layer, BWD) or logits (FWD of the output
         # layer) at index co; read at oc (HREQ, EREQ, SMX)
         o = mac.o_stream
-        state_bwd = ph_bwd
-        # the exponent of a MAC result with its tensor biases: FWD adds the layer's input
-        # bias, BWD the error bias (one adder for both phases)
-        x_res = o.payload.exp + fb + Mux(state_bwd, eb, ab)
+        # the exponent of a MAC result with its tensor biases
+        x_res = o.payload.exp + pb
         # hidden FWD: ReLU (live = positive); BWD: the ReLU derivative of the column
-        live = ~o.payload.zero & Mux(ph_bwd, maskq.r_data, ~o.payload.sign)
+        mask_bit = MASK[1].data if MASK is not None else Const(1)
+        live = ~o.payload.zero & Mux(ph_bwd, mask_bit, ~o.payload.sign)
         xt_w = Signal(xt_layout)
         m.d.comb += [xt_w.x.eq(x_res), xt_w.sign.eq(ph_bwd & o.payload.sign),
                      xt_w.zero.eq(~live)]
@@ -508,11 +509,10 @@ class Trainer(wiring.Component):
                              mac_in.b[b].as_value().eq(Mux(ph_bwd, 0, A[b][1].data))]
 
         if MASK is not None:
-            m.d.comb += [MASK[1].addr.eq(k_prev_t + oc), MASK[2].addr.eq(k_base_t + co),
-                         MASK[2].data.eq(live)]
-            # the mask bit of column j joins a queue read back with its result
-            m.d.comb += [maskq.w_en.eq(ph_bwd & d1_valid & d1_first),
-                         maskq.w_data.eq(MASK[1].data)]
+            # BWD: the mask bit of the column whose result comes next (co after this
+            # cycle), read one cycle ahead of it
+            m.d.comb += [MASK[1].addr.eq(k_prev_t + co + (ph_bwd & o.valid)),
+                         MASK[2].addr.eq(k_base_t + co), MASK[2].data.eq(live)]
 
         # update engines (UPD)
         m.d.comb += [E[1].en.eq(1), g_e.eq(E[1].data)]
@@ -520,7 +520,7 @@ class Trainer(wiring.Component):
             p = eng.i_stream.payload
             m.d.comb += [eng.i_stream.valid.eq(ph_upd & d1_valid), g_a[b].eq(A[b][1].data),
                          p.w.as_value().eq(u_rd[b]), p.v.as_value().eq(v_rd[b]),
-                         p.g.as_value().eq(g_out[b]), eng.g_bias.eq(g_bias),
+                         p.g.as_value().eq(g_out[b]), eng.g_bias.eq(pb),
                          eng.e_clamp.eq(ecl)]
         o0 = engines[0].o_stream
         upd_we = ph_upd & o0.valid
@@ -539,7 +539,7 @@ class Trainer(wiring.Component):
         # softmax unit does not take one
         s_valid = Signal()
         m.d.comb += [smx_adv.eq(~s_valid | smx.i_stream.ready),
-                     smx.bias.eq(f_bias[-1] + a_bias[-1]), smx.label.eq(label),
+                     smx.bias.eq(pb), smx.label.eq(label),
                      XT[1].en.eq(~ph_smx | smx_adv),
                      smx.i_stream.valid.eq(s_valid),
                      smx.i_stream.payload.S.eq(XT[1].data[:acc_bits]),
@@ -577,7 +577,10 @@ class Trainer(wiring.Component):
                 with m.Else():
                     m.d.sync += rd_pending.eq(1)
                 a, wd = bus.cmd_addr, bus.cmd_wdata
-                with m.Switch(bus.cmd_region):
+                # the link only issues region ids and addresses of the region table, so
+                # the low bits decode them
+                n_reg = LAYER_REGS + 4 * nl
+                with m.Switch(bus.cmd_region[:(len(regions) - 1).bit_length()]):
                     with m.Case(0):
                         m.d.sync += rd_kind.eq(0)
                         # registers
@@ -587,7 +590,7 @@ class Trainer(wiring.Component):
                             regmap[LAYER_REGS + 4 * l] = u_bias[l]
                             regmap[LAYER_REGS + 4 * l + 1] = f_bias[l]
                             regmap[LAYER_REGS + 4 * l + 2] = e_clamp[l]
-                        with m.Switch(a):
+                        with m.Switch(a[:(n_reg - 1).bit_length()]):
                             for adr, sig in regmap.items():
                                 with m.Case(adr):
                                     with m.If(bus.cmd_write):
@@ -734,7 +737,7 @@ class Trainer(wiring.Component):
                 with m.State("BWD"):
                     m.d.comb += [state.eq(1), ph_bwd.eq(1)]
                     with m.If(o.valid):
-                        m.d.comb += [maskq.r_en.eq(1), co_inc.eq(1), XT[2].en.eq(1)]
+                        m.d.comb += [co_inc.eq(1), XT[2].en.eq(1)]
                         track_max(x_res, live)
                         with m.If(co == prev_m1):
                             m.d.comb += restart.eq(1)
