@@ -24,17 +24,18 @@ An element is alive only if ``D_i*C < (top+1) * 2**sh``, so only small ``D_i`` m
 then ``D_i >= 2**(4k-1)`` is surely dead and ``D_i*C`` needs only the ``k`` low radix-16
 Booth digits of ``D_i``:
 
-* multiplier: digit-serial, least significant first, one Booth digit per cycle. The signed
-  partial product ``d*C`` (``d`` in -8..8) is read from a ``16*gamma``-entry table in the
-  unit's memory, so the accumulator adder is only ``log2(9*max C)`` bits wide. The
+* multiplier: digit-serial, least significant first, one Booth digit per two cycles. The
+  signed partial product ``d*C`` (``d`` in -8..8) is read from a ``16*gamma``-entry table in
+  the unit's memory, so the accumulator adder is only ``log2(9*max C)`` bits wide. The
   accumulator shifts right 4 bits per digit; the bits shifted out only matter through their
-  carry against ``r0c``'s low ``4k`` bits, which are fed in one nibble per digit (a one-bit
-  carry deferred to the next digit). Then ``max z - z_i = (acc + (r0c >> 4k) + carry) >>
-  (E0 + e)``: one add and a 4-way select of ``log2(top)`` bits;
+  carry against ``r0c``'s nibbles, read from the memory in the digit's second cycle (a
+  4-bit add, the carry deferred to the next digit). After the ``k`` digits, ``n_hi`` more
+  steps (digit 0 when alive) add ``r0c >> 4k`` the same way and put the nibbles of
+  ``Y = acc + (r0c >> 4k)`` into the top of the accumulator (no wide adder); then
+  ``max z - z_i = Y >> (E0 + e)``: a 4-way select of ``log2(top)`` bits;
 * ``r0c`` comes from the same datapath once per vector: ``max S * C`` with the digits of
-  ``max S``, its shifted-out nibbles complemented (bit ``sh-1`` kept) into two shift
-  registers, ``r0c mod 2**(4k)`` (rotated a nibble per step: each element first skips
-  ``K - k`` steps, so the nibble in use is always the bottom one) and ``r0c >> 4k``;
+  ``max S``, its shifted-out nibbles complemented (bit ``sh-1`` kept), written to the
+  memory (``k + n_hi`` words, no registers);
 * ``L_i = T[r] << q`` as the product ``T[r] * 2**q`` (one SB_MAC16 under Yosys ``-dsp``;
   :class:`~lnsmadam.hw.convert.ToLinear` for windows over 16 octaves); ``Sum`` accumulates every ``L_i`` except
   the label's (``rest``), ``total = rest + L_label`` goes through the same adder once;
@@ -43,37 +44,41 @@ Booth digits of ``D_i``:
 * requantisation: ``E_i = x_i - b = pe_i - M + emax`` with ``M`` the largest live ``pe_i``
   or ``xr``; ``xs`` only enters ``b = M - xs - emax``. ``E <= emax`` by construction.
 
-Storage: one ``lib.memory.Memory`` (two iCE40 EBRs at 32 bits, ``n_out <= 127`` for
-``gamma <= 8``): the partial-product table (``16*gamma`` words), then ``S_i`` (input), each
-overwritten in its low bits with ``(pe_i, alive_i)`` once used, then a zero word (digit 0 and
-``max S - 0``). Its single read port serves the table, the ``S`` reads and the output;
+Storage: one ``lib.memory.Memory`` (two iCE40 EBRs at 32 bits, ``n_out <= 111`` for
+``gamma <= 8`` at the default ``K``): the partial-product table (``16*gamma`` words), then
+``S_i`` (input), each overwritten in its low bits with ``(pe_i, alive_i)`` once used, a zero
+word (digit 0 and ``max S - 0``), then from an aligned address the ``r0c`` nibbles (one per
+word, in the low bits). Its single read port serves the table, the ``S`` reads, the ``r0c``
+nibbles and the output;
 ``max S`` is found by reading each input word back through the ``D`` subtractor (no
 comparator). The read port is asynchronous plus a register, and the memory carries Yosys's
 ``no_rw_check``: the register folds into the EBR and no read-before-write logic is emulated
 (no read ever addresses the word being written; the tests check it). Everything else is
-registers (about 285 flip-flops at the default).
+registers (about 237 flip-flops at the default).
 
 Timing, in cycles at full rate from the first input beat to the last output beat, with
-``k = (clamp(sh) - E0) >> 2`` (1..``K``), ``n_hi = ceil((E0 + 4)/4)`` (3 at the
-supported formats) and ``s_r``, ``s_t`` the normaliser's one-bit shifts (``s_t <= 4`` for
+``k = (clamp(sh) - E0) >> 2`` (1..``K``), ``n_hi = ceil((E0 + 3 + log2(top))/4)`` (5 at
+the default) and ``s_r``, ``s_t`` the normaliser's one-bit shifts (``s_t <= 4`` for
 ``n_out <= 16``, ``s_r < width(Sum)`` when the label carries nearly all mass)::
 
     n_out + 3            input (one beat per cycle), read back the last word, read 0
     k + n_hi             max S * C -> r0c
-    n_out * (K + 1)      per element: K - k skips (S_i read), load, k digits
+    n_out*(2(k+n_hi)+1)  per element: load, k digits and n_hi r0c >> 4k steps
     2 + 2 + s_r + s_t    drain; from_linear(rest), from_linear(total)
     n_out                output (one beat per cycle while o_stream.ready)
 
-i.e. ``n_out*(K + 3) + k + n_hi + 7 + s_r + s_t``. At the default (``K`` = 11) a 10-class
-vector of the digits MLP (``sh`` = 39..40, ``k`` = 7..8) takes about 160 cycles, at most 193. One vector at a time: ``i_stream.ready`` is high only
+i.e. ``n_out*(2(k + n_hi) + 3) + k + n_hi + 7 + s_r + s_t``. At the default (``K`` = 11) a
+10-class vector of the digits MLP (``sh`` = 39..40, ``k`` = 7..8) takes about 314 cycles;
+any 10-class vector at most 404 (``k = K``). One vector at a time: ``i_stream.ready`` is high only
 while a vector is being received, i.e. from the last output beat of the previous one.
 
 Domain: golden computes ``z`` in int64; for ``sh < 0`` with large ``|S|`` its ``p << -sh``
 overflows (``OverflowError``) or ``z - max z`` wraps. The unit computes the exact integer
 result there (only ties with the maximum are alive).
 
-Area (Yosys ``synth_ice40 -dsp``, nextpnr pack, default config, ``bias_bits=16``): 605 LUT4,
-162 SB_CARRY, 284 FF, 788 LCs, 2 EBR, 1 SB_MAC16 (was 959 LCs, 0 DSP, 117..130 cycles).
+Area (Yosys ``synth_ice40 -dsp``, nextpnr pack, default config, ``bias_bits=16``): 594 LUT4,
+133 SB_CARRY, 237 FF, 708 LCs, 2 EBR, 1 SB_MAC16 (was 788 LCs at ~160 cycles, 959 LCs with
+0 DSP at 117..130 cycles).
 """
 
 from __future__ import annotations
@@ -105,7 +110,7 @@ def softmax_constants(cfg: MLPConfig) -> dict:
     already exceeds the window, so only ties with the maximum are alive), ``sh_hi``
     (``acc_bits + bit_length(max C)``: from there up ``|S*C| < 2**(sh-1)``, every ``z`` is
     0), ``E0 = sh_lo - 4``, ``K`` (most Booth digits per element), ``n_hi`` (nibbles of
-    ``r0c >> 4k``) and ``sum_bits`` (width of ``total``).
+    ``acc + (r0c >> 4k)`` formed after the digits) and ``sum_bits`` (width of ``total``).
     """
     fmt, mac = cfg.fmt, cfg.mac
     g = fmt.gamma
