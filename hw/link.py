@@ -137,7 +137,7 @@ class Link(wiring.Component):
         issued = Signal()     # the bus command has been accepted
         region = Signal(8)
         addr = Signal(16)     # bus word address / ROM address / START epochs
-        cnt = Signal(9)       # READ/WRITE count, START lr_step; words or bytes left
+        cnt = Signal(8)       # READ/WRITE count, START lr_step; words left
         k = Signal(3)         # byte within a word
         sr = Signal(32)       # START seed / READ word (sent LSB byte first) / WRITE word
         snap = Signal(112)    # STATUS snapshot, shifted out LSB byte first
@@ -163,7 +163,9 @@ class Link(wiring.Component):
                     m.d.comb += [r_wb1.eq(r.word_bytes - 1), r_top.eq((1 << top) - 1),
                                  past.eq(_gt(end, r.depth))]
 
-        m.d.comb += end.eq(addr + cnt[0:8])
+        # one adder: addr + count for the range check in the walk, else addr + 1
+        walking = Signal()
+        m.d.comb += end.eq(addr + Mux(walking, cnt, 1))
 
         # -- SLIP transmit: payload bytes (p_*) to the UART --------------------------------
         # p_byte is taken (p_ready) when its last wire byte is; an escaped byte is sent as
@@ -259,7 +261,7 @@ class Link(wiring.Component):
             # last two bytes go into the CRC and are parsed; the last two are compared
             # with the CRC.
             with m.State("WALK"):
-                m.d.comb += p_byte.eq(d)
+                m.d.comb += [p_byte.eq(d), walking.eq(1)]
                 m.d.sync += ptr.eq(ptr + 1)
                 at_hi = ptr == nlen
                 with m.If(at_hi | (ptr + 1 == nlen)):
@@ -371,7 +373,7 @@ class Link(wiring.Component):
                 with m.If(bus.rsp_valid & (issued | bus.cmd_ready)):
                     m.d.sync += issued.eq(0)
                     with m.If(is_write):
-                        m.d.sync += [addr.eq(addr + 1), cnt.eq(cnt - 1)]
+                        m.d.sync += [addr.eq(end[0:16]), cnt.eq(cnt - 1)]
                         with m.If(cnt == 1):
                             m.next = "H_END"
                         with m.Else():
@@ -416,7 +418,7 @@ class Link(wiring.Component):
                 with m.Else():
                     m.d.comb += [p_valid.eq(1), p_byte.eq(rr.data), p_crc.eq(1)]
                     with m.If(p_ready):
-                        m.d.sync += [addr.eq(addr + 1), ptr.eq(ptr + 1)]
+                        m.d.sync += [addr.eq(end[0:16]), ptr.eq(ptr + 1)]
             with m.State("B_SR"):                     # STATUS body, then the zero pad
                 m.d.comb += [p_valid.eq(1), p_byte.eq(snap[0:8]), p_crc.eq(1)]
                 with m.If(p_ready):
@@ -428,7 +430,7 @@ class Link(wiring.Component):
                 with m.If(p_ready):
                     m.d.sync += [sr[0:24].eq(sr[8:32]), k.eq(k + 1)]
                     with m.If(k == r_wb1):
-                        m.d.sync += [addr.eq(addr + 1), k.eq(0), cnt.eq(cnt - 1)]
+                        m.d.sync += [addr.eq(end[0:16]), k.eq(0), cnt.eq(cnt - 1)]
                         with m.If(cnt == 1):
                             m.next = "CRC"
                         with m.Else():
