@@ -145,6 +145,10 @@ class SoftmaxError(wiring.Component):
         ``n_out`` beats in index order: the error codes ``e.codes``. Honours ``ready``.
     o_bias : Out(signed(bias_bits))
         The error bias ``e.bias``, valid while the output beats are presented.
+    argmax : Out(range(n_out))
+        The index of the largest ``S`` (the lowest one on ties: ``LNSMLP.predict``), valid
+        from the first output beat until the next vector's first input beat. It falls out
+        of the search for ``max S`` (a register of ``bits(n_out - 1)`` flip-flops).
 
     Parameters
     ----------
@@ -206,6 +210,7 @@ class SoftmaxError(wiring.Component):
             "o_stream": Out(stream.Signature(data.StructLayout({
                 "code": lns_layout(fmt), "index": range(n)}))),
             "o_bias": Out(signed(bias_bits)),
+            "argmax": Out(range(n)),
         })
 
     def elaborate(self, platform):
@@ -369,8 +374,10 @@ class SoftmaxError(wiring.Component):
         # -- max S: each written word is read back and compared through dload -----------
         wrote, rvalid, smax_ok = Signal(), Signal(), Signal()
         m.d.sync += rvalid.eq(wrote)
+        # the index of the word read back (its read address, one cycle earlier)
+        rix = Signal(range(n + 1))
         with m.If(rvalid & (~smax_ok | dload[-1])):
-            m.d.sync += [Smax.eq(rd_S), smax_ok.eq(1)]
+            m.d.sync += [Smax.eq(rd_S), smax_ok.eq(1), self.argmax.eq(rix)]
 
         # -- serial from_linear of rest, then of total -----------------------------------
         mb = mac.mid_bits
@@ -418,6 +425,7 @@ class SoftmaxError(wiring.Component):
         use_rom, use_r0c = Signal(), Signal()
         aoff = Signal(signed(2))
         m.d.comb += rda.addr.eq(Mux(use_rom, rom_addr, Mux(use_r0c, r0c_addr, SA + ix + aoff)))
+        m.d.sync += rix.eq(ix + aoff)
 
         # -- control -----------------------------------------------------------------------
         with m.FSM():

@@ -17,8 +17,18 @@ phase                 what it computes (golden name)
 ====================  ===================================================================
 
 The epoch order comes from :class:`~.shuffle.Shuffler` (``golden.baseline.epoch_order``
-of ``(seed, epoch_base + epoch)``). ``EVALUATE`` runs ``LOAD``/``FWD`` over the test set and
-counts ``argmax(S_L) == label`` (lowest index on ties, as ``LNSMLP.predict``).
+of ``(seed, epoch_base + epoch)``). ``EVALUATE`` runs ``LOAD``/``FWD``/``SMX`` over the test
+set and counts ``argmax(S_L) == label`` (lowest index on ties, as ``LNSMLP.predict``; the
+softmax unit's search for ``max S`` yields the index, so training and evaluation count with
+the same logic).
+
+Structure. One sequencer serves every layer: ``FWD``, ``HREQ``, ``BWD``, ``EREQ`` and
+``UPD`` are single FSM states and a layer register selects the per-layer constants, biases
+and memories; one-hot phase flags steer one shared datapath (counters, memory ports, bias
+adder, requantisers), so each register and port has one short mux. A copy of the control
+per layer cost about 750 iCE40 logic cells per layer; the whole trainer of the default
+64-16-10 MLP (with its MAC, update engine, softmax unit and shuffler) packs into about
+4,100 iCE40 logic cells.
 
 Lanes. Every weight row is stored in ``lanes`` banks (weight ``(i, j)`` in bank
 ``j % lanes`` at ``i * wpr + j // lanes``, ``wpr = ceil(cols / lanes)``; padding is ZERO and
@@ -31,8 +41,8 @@ lane grouping cannot change a result.
 Timing, per training sample of a ``n_0 - n_1 - ... - n_L`` MLP with ``c_l = n_l + 1``
 columns: about ``n_0 + 1 + sum_l n_{l+1} * ceil(c_l / lanes)`` (forward)
 ``+ sum_{l>=1} n_l * n_{l+1}`` (backward) ``+ sum_l n_{l+1} * ceil(c_l / lanes)`` (update)
-cycles, plus ~10-20 cycles of pipeline drain per phase (``bench/trainer_cycles.py``
-measures it).
+cycles, plus ~10-20 cycles of pipeline drain per phase and the softmax unit's ~300 cycles
+(``bench/trainer_cycles.py`` measures it).
 
 The host reaches everything through :data:`~.bus.MemBus` (only while idle) and
 :data:`~.bus.ControlSignature`; the region map is ``docs/protocol.md`` §7 and
@@ -310,11 +320,6 @@ class Trainer(wiring.Component):
 
         record = Signal(range(self.max_records))     # the data record of the current sample
         label = Signal(range(max(rows[-1], 2)))
-        pred = Signal(range(max(rows[-1], 2)))
-        # the logits are dot products of rows[-2] + 1 terms, which cannot overflow fewer bits
-        # than the accumulator has (Trainer requires an exact accumulator)
-        logit_bits = self.mac_cfg.exact_acc_bits(cols[-1])
-        best = Signal(signed(logit_bits))
 
         # ---- phases ------------------------------------------------------------------
         # The FSM below only chooses the phase and moves between phases; the datapath,
@@ -688,21 +693,13 @@ class Trainer(wiring.Component):
                             with m.If(co == rows_m1):
                                 m.d.comb += restart.eq(1)
                                 m.next = "HREQ"
-                # output layer: the logits (accumulator words) and their argmax
-                acc = mac.tap_acc
+                # output layer: the logits (accumulator words), then SMX also in evaluation,
+                # since the softmax unit's search for max S gives the prediction
                 with m.If(is_last & mac.tap_valid):
                     m.d.comb += [co_inc.eq(1), XT[2].en.eq(1)]
-                    is_best = (co == 0) | (acc[:logit_bits].as_signed() > best)
-                    with m.If(is_best):
-                        m.d.sync += [best.eq(acc), pred.eq(co)]
                     with m.If(co == rows[-1] - 1):
                         m.d.comb += restart.eq(1)
-                        with m.If(Mux(is_best, co, pred) == label):
-                            m.d.sync += correct.eq(correct + 1)
-                        with m.If(mode_eval):
-                            m.next = "DONE"
-                        with m.Else():
-                            m.next = "SMX"
+                        m.next = "SMX"
 
             if nl > 1:
                 # ---- requantise a_{lay+1} (hidden outputs, then the constant 1) --------
@@ -718,19 +715,25 @@ class Trainer(wiring.Component):
 
             # ---- softmax cross-entropy error ---------------------------------------
             with m.State("SMX"):
-                m.d.comb += [state.eq(1), ph_smx.eq(1)]
+                m.d.comb += [state.eq(run_state), ph_smx.eq(1)]
                 with m.If(smx_o.valid):
                     m.d.comb += co_inc.eq(1)
                     m.d.sync += e_bias[-1].eq(smx.o_bias)
                     with m.If(co == rows[-1] - 1):
                         m.d.comb += restart.eq(1)
                         m.d.sync += s_valid.eq(0)
-                        if nl > 1:
-                            m.d.sync += [mx.eq(0), any_live.eq(0), lay.eq(nl - 1)]
-                            m.next = "BWD"
-                        else:
-                            m.d.sync += lay.eq(0)
-                            m.next = "UPD"
+                        # the prediction: the first largest logit (LNSMLP.predict)
+                        with m.If(smx.argmax == label):
+                            m.d.sync += correct.eq(correct + 1)
+                        with m.If(mode_eval):
+                            m.next = "DONE"
+                        with m.Else():
+                            if nl > 1:
+                                m.d.sync += [mx.eq(0), any_live.eq(0), lay.eq(nl - 1)]
+                                m.next = "BWD"
+                            else:
+                                m.d.sync += lay.eq(0)
+                                m.next = "UPD"
 
             if nl > 1:
                 # ---- backward: e_{lay-1}[j] = sum_i W_lay[i, j] e_lay[i], j < cols-1 ---

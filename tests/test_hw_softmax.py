@@ -57,9 +57,9 @@ def run_vectors(cfg, cases, seed=0, p_gap=0.3, p_stall=0.3):
                 ctx.set(i.payload.S, int(S[k]) if offer else int(rng.integers(-99, 99)))
                 rdy = int(not (p_stall and rng.random() < p_stall))
                 ctx.set(o.ready, rdy)
-                _, _, ir, ov, code, idx, b, we, wa, ra = await ctx.tick().sample(
+                _, _, ir, ov, code, idx, b, we, wa, ra, am = await ctx.tick().sample(
                     i.ready, o.valid, o.payload.code.as_value(), o.payload.index, dut.o_bias,
-                    wp.en, wp.addr, rp.addr)
+                    wp.en, wp.addr, rp.addr, dut.argmax)
                 # the memory is marked no_rw_check: a same-address read and write is undefined
                 assert not (we and wa == ra), f"memory read/write collision at {wa} cycle {cycle} k {k}"
 
@@ -76,6 +76,8 @@ def run_vectors(cfg, cases, seed=0, p_gap=0.3, p_stall=0.3):
                     assert k == n, "output before all inputs were taken"
                     assert idx == len(codes), "output beats out of order"
                     assert ob is None or b == ob, "o_bias changed within a vector"
+                    # argmax: the first maximum (LNSMLP.predict), steady while outputs go
+                    assert am == int(np.argmax(np.asarray(S))), (list(S), am)
                     codes.append(code)
                     ob = b
                 cycle += 1
@@ -214,6 +216,20 @@ def corner_cases(cfg, realistic_bias, sh_step=1):
 
 
 # -- tests -------------------------------------------------------------------------------
+def test_argmax_ties_take_the_lowest_index():
+    """argmax over logits with repeated maxima, at the first, middle and last index (the
+    check inside run_vectors compares with np.argmax, which takes the first)."""
+    cfg = MLPConfig()
+    n = cfg.sizes[-1]
+    cases = []
+    for pos in ([0, 5], [3, 9], [9], [2, 3, 4], list(range(n))):
+        S = np.full(n, -1000, np.int64)
+        S[pos] = 123456
+        cases.append((S, 0, pos[0]))
+    cases.append((np.arange(n, dtype=np.int64) * -7, 0, 1))     # maximum at 0, no tie
+    check(cfg, cases)
+
+
 def test_clamped_shift_changes_nothing():
     """The documented clamp: golden gives the same result at sh and at clamp(sh)."""
     rng = np.random.default_rng(5)
