@@ -68,6 +68,8 @@ __all__ = ["Link", "crc16_byte"]
 def _gt(x, c):
     """``x > c`` for a constant ``c`` as an AND/OR chain, LSB first: about ``len(x) / 3``
     LUTs, where Yosys would spend a carry chain of ``len(x)`` logic cells."""
+    if c >> len(x):
+        return Const(0, 1)
     g = Const(0, 1)
     for i in range(len(x)):
         g = (x[i] & g) if (c >> i) & 1 else (x[i] | g)
@@ -145,6 +147,8 @@ class Link(wiring.Component):
         m.d.comb += [br.addr.eq(ptr), rr.addr.eq(addr)]
         d = br.data
 
+        is_read, is_write = op3 == P.OP_READ, op3 == P.OP_WRITE
+
         # -- region table ------------------------------------------------------------------
         r_ok = Signal()
         r_idx = Signal(range(len(self.regions)))
@@ -155,13 +159,14 @@ class Link(wiring.Component):
         r_wb1 = Signal(2)     # word bytes - 1
         r_top = Signal(8)     # bits allowed in a word's top byte
         end = Signal(17)      # addr + count
-        past = Signal()       # end > the region's depth
+        past = Signal()       # end > the region's depth, or (READ) count * wb > MAX_BODY
         with m.Switch(r_idx):
             for i, r in enumerate(self.regions):
                 with m.Case(i):
                     top = r.width - 8 * (r.word_bytes - 1)
                     m.d.comb += [r_wb1.eq(r.word_bytes - 1), r_top.eq((1 << top) - 1),
-                                 past.eq(_gt(end, r.depth))]
+                                 past.eq(_gt(end, r.depth)
+                                         | (is_read & _gt(cnt, P.MAX_BODY // r.word_bytes)))]
 
         # one adder: addr + count for the range check in the walk, else addr + 1
         walking = Signal()
@@ -200,7 +205,6 @@ class Link(wiring.Component):
         dec = Mux(esc, Mux(b[0], P.ESC, P.END), b)               # DC -> C0, DD -> DB
         is_end = b == P.END
 
-        is_read, is_write = op3 == P.OP_READ, op3 == P.OP_WRITE
         is_rw = is_read | is_write
         is_start = op3 == P.OP_START
         len_ok = Signal()
@@ -211,11 +215,6 @@ class Link(wiring.Component):
                         m.d.comb += len_ok.eq(_gt(nlen, 7) & ~_gt(nlen, 4 + P.MAX_BODY))
                     else:
                         m.d.comb += len_ok.eq(nlen == 4 + n)
-        too_many = Signal()   # a READ reply longer than MAX_BODY: count * wb > 256
-        with m.Switch(r_wb1):
-            for i in range(1, 4):
-                with m.Case(i):
-                    m.d.comb += too_many.eq(_gt(cnt[0:8], P.MAX_BODY // (i + 1)))
         dedup = ((is_start | (op3 == P.OP_STOP) | (op3 == P.OP_EVALUATE))
                  & last_ok & seq_eq & (op3 == last_op))
         busy_op = is_rw | is_start | (op3 == P.OP_EVALUATE)
@@ -297,8 +296,7 @@ class Link(wiring.Component):
                     m.d.sync += [cnt.eq(d), addr.eq(Cat(addr[8:], cnt[0:8])),
                                  region.eq(addr[0:8])]
                 with m.If(ptr == 7):    # byte 6: count is in cnt, not yet counted down
-                    m.d.sync += range_bad.eq((cnt[0:8] == 0) | past
-                                             | (is_read & too_many))
+                    m.d.sync += range_bad.eq((cnt == 0) | past)
 
             with m.State("CHECK"):
                 crc_ok = _gt(nlen, 3) & ~crc_bad

@@ -119,19 +119,19 @@ class UARTTx(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         div = self.divisor
-        shreg = Signal(9, init=0x1FF)      # bits still to send, LSB first (ones shifted in
-                                           # make the stop bit); all ones when idle
-        left = Signal(range(11))           # bits left including the one on the pin
+        # bits still to send, LSB first, above them a marker 1; zeros are shifted in, so
+        # when idle only the marker is left and it drives the pin high
+        shreg = Signal(11, init=1)
         timer = Signal(range(div))
-        last = (left == 0) | ((left == 1) & (timer == 0))
+        busy = shreg[1:] != 0
+        last = (shreg[2:] == 0) & (~shreg[1] | (timer == 0))
         m.d.comb += [self.i.ready.eq(last), self.tx.eq(shreg[0])]
         with m.If(self.i.valid & last):
-            m.d.sync += [shreg.eq(Cat(Const(0, 1), self.i.payload)),
-                         left.eq(10), timer.eq(div - 1)]
-        with m.Elif(left != 0):
+            m.d.sync += [shreg.eq(Cat(Const(0, 1), self.i.payload, Const(0b11, 2))),
+                         timer.eq(div - 1)]
+        with m.Elif(busy):
             with m.If(timer != 0):
                 m.d.sync += timer.eq(timer - 1)
             with m.Else():
-                m.d.sync += [shreg.eq(Cat(shreg[1:], Const(1, 1))), left.eq(left - 1),
-                             timer.eq(div - 1)]
+                m.d.sync += [shreg.eq(shreg[1:]), timer.eq(div - 1)]
         return m
