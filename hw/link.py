@@ -43,10 +43,15 @@ after a reply or a timeout, so this only loses retries sent into a reply.
 
 Throughput is UART-bound (a request costs its wire time in both directions plus at most
 about 2 * ``MAX_PAYLOAD`` clocks). Resources (Yosys ``synth_ice40`` + nextpnr packing,
-iCE40UP5K, the default SoC: 6 regions, 1182-byte blob, divisor 12): 725 LUT4, 320
-flip-flops, 115 carries, 869 logic cells, one 4-kbit RAM for the frame buffer and
+iCE40UP5K, the default SoC: 6 regions, 1261-byte blob, divisor 12): 740 LUT4, 317
+flip-flops, 44 carries, 818 logic cells, one 4-kbit RAM for the frame buffer and
 ``ceil(len(identify) / 512)`` for the ROM. The STATUS snapshot register (112 bits, a
-loadable shift register) is about 114 of those logic cells.
+loadable shift register) is about 106 of those logic cells, the region table (word size,
+top-byte mask, range check) about 37. Comparisons with constants are AND/OR chains
+(:func:`_gt`), as Yosys would give each a carry chain of one cell per bit; one adder
+serves ``addr + count`` (range check) and ``addr + 1``. Tried without gain: a bit-serial
+CRC (trailing reception by two bytes; its bit-select mux and byte handshake cost what the
+XOR network saves) and one-hot state encoding.
 """
 
 from __future__ import annotations
