@@ -7,6 +7,10 @@ weights (``init_mlp``) and the sample order (``epoch_order``).
 
     ./run python bench/tune_float.py                      # full grid, 30 epochs, seeds 0 1 2
     ./run python bench/tune_float.py --epochs 5 --only adam sgd --json out/quick.json
+    ./run python bench/tune_float.py --only adam --lr 3e-4 5e-4 --jobs 1 --json out/adam_lr.json
+
+``--lr`` replaces the grid's learning rates: every selected grid entry is run with each of
+the given values instead (its other settings kept, duplicates dropped).
 
 Writes a JSON file (default ``out/tune_float.json``) with every run's per-epoch history.
 """
@@ -75,15 +79,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[64, 16, 10])
     ap.add_argument("--split-seed", type=int, default=0)
     ap.add_argument("--only", nargs="+", default=None, help="optimizer names to keep")
+    ap.add_argument("--lr", type=float, nargs="+", default=None,
+                    help="run the selected entries with these learning rates instead")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--json", type=Path, default=Path("out/tune_float.json"))
     a = ap.parse_args(argv)
     if a.epochs < 1 or a.jobs < 1:
         ap.error("--epochs and --jobs must be >= 1")
+    if a.lr is not None and any(not lr > 0 for lr in a.lr):
+        ap.error("--lr values must be > 0")
 
     grid = [(n, kw) for n, kw in GRID if a.only is None or n in a.only]
     if not grid:
         ap.error(f"--only matches nothing; names: {sorted({n for n, _ in GRID})}")
+    if a.lr is not None:
+        swept = []
+        for n, kw in grid:
+            for lr in a.lr:
+                entry = (n, {**kw, "lr": lr})
+                if entry not in swept:
+                    swept.append(entry)
+        grid = swept
     tasks = [(n, kw, tuple(a.sizes), a.epochs, s, a.split_seed) for n, kw in grid for s in a.seeds]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=a.jobs) as ex:
