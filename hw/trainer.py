@@ -121,6 +121,8 @@ class Trainer(wiring.Component):
 
     def __init__(self, cfg: MLPConfig, lanes: int = 1, max_records: int = 1797,
                  mac_pipeline: int = 2, update_pipeline: int = 5, mac_out_pipeline: int = 3):
+        # a rejected configuration is not an unused elaboratable (no warning for it)
+        self._MustUse__silence = True
         if not isinstance(cfg, MLPConfig):
             raise ValueError(f"cfg must be an MLPConfig, got {cfg!r}")
         self.lanes = check_int("lanes", lanes, 1, 16)
@@ -157,6 +159,7 @@ class Trainer(wiring.Component):
         self.cols = [cfg.sizes[l] + 1 for l in range(self.n_layers)]
         self.wpr = [_wpr(c, self.lanes) for c in self.cols]
         super().__init__({"bus": In(MemBus), "ctl": In(ControlSignature)})
+        self._MustUse__silence = False
 
     # -- region map ---------------------------------------------------------------------
     def regions(self) -> list[tuple[int, str, int, int]]:
