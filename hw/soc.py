@@ -71,7 +71,11 @@ class SoCConfig:
             raise ValueError(f"clk_freq / baud must round to 4..65535 cycles per bit, got {d} "
                              f"({self.clk_freq:g} Hz / {self.baud} baud)")
         self.mlp_config()          # validates bits/gamma/sizes
-        t = self.trainer()         # validates lanes/records against the sizes
+        try:
+            t = self.trainer()     # validates lanes/records/pipelines against the sizes
+        except ValueError as e:
+            # the trainer calls it max_records; here it is n_records
+            raise ValueError(str(e).replace("max_records", "n_records")) from None
         t._MustUse__silence = True
 
     @property
