@@ -107,14 +107,8 @@ class BoardTop(Elaboratable):
             return
         for k, value in enumerate((idle, training, error)):
             led(k, value)
-        period = max(int(self.clk_freq) // 2, 1)
-        beat = Signal(range(period))
-        on = Signal()
-        with m.If(beat == 0):
-            m.d.sync += [beat.eq(period - 1), on.eq(~on)]
-        with m.Else():
-            m.d.sync += beat.eq(beat - 1)
-        led(7, on)
+        from lnsmadam.hw.soc import square_wave
+        led(7, square_wave(m, self.clk_freq, 1))       # the 1 Hz heartbeat
 
     def elaborate(self, platform):
         m = Module()

@@ -22,10 +22,23 @@ from lnsmadam.golden.mlp import MLPConfig
 
 from .trainer import Trainer
 
-__all__ = ["SoCConfig", "SoC", "PROTOCOL_VERSION", "DESIGN_VERSION"]
+__all__ = ["SoCConfig", "SoC", "PROTOCOL_VERSION", "DESIGN_VERSION", "square_wave"]
 
 PROTOCOL_VERSION = 1
 DESIGN_VERSION = "0.1.0"
+
+
+def square_wave(m: Module, clk_freq: float, hz: float) -> Signal:
+    """A signal toggling at ``2 * hz`` per second of a ``clk_freq`` clock (a ``hz`` square
+    wave, for LEDs): one down-counter and one flip-flop in ``m``'s ``sync`` domain."""
+    period = max(int(clk_freq / (2 * hz)), 2)
+    count = Signal(range(period))
+    on = Signal()
+    with m.If(count == 0):
+        m.d.sync += [count.eq(period - 1), on.eq(~on)]
+    with m.Else():
+        m.d.sync += count.eq(count - 1)
+    return on
 
 
 @dataclass(frozen=True)
@@ -140,13 +153,7 @@ class SoC(wiring.Component):
         wiring.connect(m, link.bus, tr.bus)
         wiring.connect(m, link.ctl, tr.ctl)
         m.d.comb += [link.uart_rx.eq(self.uart_rx), self.uart_tx.eq(link.uart_tx)]
-        period = max(int(self.cfg.clk_freq) // 6, 2)
-        blink = Signal(range(period))
-        on = Signal()
-        with m.If(blink == 0):
-            m.d.sync += [blink.eq(period - 1), on.eq(~on)]
-        with m.Else():
-            m.d.sync += blink.eq(blink - 1)
+        on = square_wave(m, self.cfg.clk_freq, 3)
         m.d.comb += [self.leds[0].eq(tr.ctl.state == 0),
                      self.leds[1].eq((tr.ctl.state != 0) & on),
                      self.leds[2].eq(tr.ctl.error != 0)]
