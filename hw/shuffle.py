@@ -55,12 +55,9 @@ from lnsmadam.golden.format import check_int
 from lnsmadam.golden.shuffle import EPOCH_BITS, MIX_MUL, MIX_ROUNDS, N_MAX, SEED_BITS
 from lnsmadam.golden.shuffle import xorshift32 as _xorshift32_int
 
+from .format import RegisteredRead
+
 __all__ = ["Shuffler", "xorshift32"]
-
-
-class _Read:
-    def __init__(self, addr, data):
-        self.addr, self.data = addr, data
 
 
 def xorshift32(r):
@@ -116,16 +113,12 @@ class Shuffler(wiring.Component):
         m = Module()
         W = self.mul_bits
         # no read of the shuffle meets a write to its address, so the collision behaviour is
-        # free to choose: no_rw_check with an asynchronous port and a register lets Yosys
-        # use the EBR's own read register without any emulation logic (a transparent port
-        # cost 17 more logic cells at n_max = 1797)
+        # free to choose: a RegisteredRead (a transparent port cost 17 more logic cells at
+        # n_max = 1797)
         mem = m.submodules.order = Memory(shape=unsigned(self.data_bits), depth=self.n_max,
                                           init=[], attrs={"no_rw_check": 1})
         wp = mem.write_port()
-        rp_async = mem.read_port(domain="comb")
-        rp = _Read(addr=Signal.like(rp_async.addr), data=Signal.like(rp_async.data))
-        m.d.comb += rp_async.addr.eq(rp.addr)
-        m.d.sync += rp.data.eq(rp_async.data)
+        rp = RegisteredRead(m, mem, "order")
 
         state = Signal(_S)
         r = Signal(32)

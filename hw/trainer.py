@@ -66,7 +66,7 @@ from lnsmadam.golden.mlp import MLPConfig
 from lnsmadam.host.image import LAYER_REGS, REGS, record_words
 
 from .bus import ControlSignature, MemBus
-from .format import is_zero, lns_layout, requantize, signed_bits
+from .format import RegisteredRead, is_zero, lns_layout, requantize
 from .mac import LNSMAC
 from .update import MadamUpdate
 
@@ -78,21 +78,6 @@ BIAS_BITS = 16
 
 def _wpr(cols: int, lanes: int) -> int:
     return -(-cols // lanes)
-
-
-class _RegisteredRead:
-    """A synchronous read port built from an asynchronous one and a register (``addr``,
-    ``en``, ``data``; one cycle latency, the old word on a same-address write), which Yosys
-    maps to a block RAM port when the memory has ``no_rw_check``."""
-
-    def __init__(self, m: Module, mem: Memory, name: str):
-        port = mem.read_port(domain="comb")
-        self.addr = Signal.like(port.addr, name=f"{name}_raddr")
-        self.en = Signal(init=1, name=f"{name}_ren")
-        self.data = Signal(mem.shape, name=f"{name}_rdata")
-        m.d.comb += port.addr.eq(self.addr)
-        with m.If(self.en):
-            m.d.sync += self.data.eq(port.data)
 
 
 class Trainer(wiring.Component):
@@ -230,14 +215,13 @@ class Trainer(wiring.Component):
 
         # ---- memories ----------------------------------------------------------------
         def mem(name, width, depth):
-            # no_rw_check plus an asynchronous port and a register: Yosys folds the
-            # register into the EBR and adds no logic to emulate read-before-write (about
-            # 100 logic cells in all on iCE40). The sequencer never uses a read of the word
-            # being written in the same cycle (the bus's write cycles ignore the read).
+            # RegisteredRead saves about 100 logic cells in all on iCE40; the sequencer
+            # never uses a read of the word being written in the same cycle (the bus's
+            # write cycles ignore the read)
             mm = Memory(shape=unsigned(width), depth=max(depth, 2), init=[],
                         attrs={"no_rw_check": 1})
             m.submodules[name] = mm
-            return mm, _RegisteredRead(m, mm, name), mm.write_port()
+            return mm, RegisteredRead(m, mm, name, enable=True), mm.write_port()
 
         data_mem = Memory(shape=unsigned(16), depth=self.max_records * self.rec, init=[])
         m.submodules.data_mem = data_mem
@@ -258,7 +242,8 @@ class Trainer(wiring.Component):
         # e_l, the error at the output of layer l
         e_base = [sum(rows[:l]) for l in range(nl)]
         E = mem("err", fmt.bits, sum(rows))
-        # ReLU derivative (S > 0) of the hidden layers
+        # ReLU derivative (S > 0) of the hidden layers (their own offsets, not e_base: for
+        # one hidden layer they are constant 0 and cost no adder)
         k_base = [sum(rows[:l]) for l in range(nl - 1)]
         MASK = mem("mask", 1, sum(rows[:-1])) if nl > 1 else None
         # scratch: a hidden layer's exponents before requantisation (XT entries, FWD/HREQ
@@ -459,14 +444,14 @@ class Trainer(wiring.Component):
         u_rd = [pick([U[l][b][1].data for l in range(nl)], f"u_rd{b}", lsel) for b in range(L)]
         v_rd = [pick([Vm[l][b][1].data for l in range(nl)], f"v_rd{b}", lsel) for b in range(L)]
 
-        # activations: read by FWD and UPD (layer lay), written by LOAD (layer 0; the
-        # constant 1 at index n_in) and HREQ (layer lay + 1, the constant 1 at rows)
         bnew = Mux(any_live, mx, emax) - emax
         xv = data.View(xt_layout, XT[1].data[:xt_layout.size])
         # dynamic requantisation (HREQ, EREQ) of the XT entry read last cycle; the
         # constant 1 of the next layer's bias column enters as d1_const
         req_code = requantize(fmt, Mux(d1_const, 0, xv.sign), Mux(d1_const, 0, xv.x) - bnew,
                               Mux(d1_const, 0, xv.zero))
+        # activations: read by FWD and UPD (layer lay), written by LOAD (layer 0; the
+        # constant 1 at index n_in) and HREQ (layer lay + 1, the constant 1 at rows)
         byte = Mux(d1_idx[0], d_rp.data[8:16], d_rp.data[0:8])
         load_const = d1_idx == n_in
         a_wdata = Mux(ph_hreq, req_code, Mux(load_const, emax, byte[:fmt.bits]))
@@ -523,7 +508,7 @@ class Trainer(wiring.Component):
                          MASK[2].addr.eq(k_base_t + co), MASK[2].data.eq(live)]
 
         # update engines (UPD)
-        m.d.comb += [E[1].en.eq(1), g_e.eq(E[1].data)]
+        m.d.comb += g_e.eq(E[1].data)
         for b, eng in enumerate(engines):
             p = eng.i_stream.payload
             m.d.comb += [eng.i_stream.valid.eq(ph_upd & d1_valid), g_a[b].eq(A[b][1].data),
