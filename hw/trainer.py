@@ -16,6 +16,9 @@ phase                 what it computes (golden name)
                       (``madam_step``), written back in place
 ====================  ===================================================================
 
+Its golden twin is :class:`lnsmadam.golden.trainer.DeviceTrainer` (records, registers,
+``START``/``EVALUATE`` and the status counters) around ``LNSMLP.step``.
+
 The epoch order comes from :class:`~.shuffle.Shuffler` (``golden.baseline.epoch_order``
 of ``(seed, epoch_base + epoch)``). ``EVALUATE`` runs ``LOAD``/``FWD``/``SMX`` over the test
 set and counts ``argmax(S_L) == label`` (lowest index on ties, as ``LNSMLP.predict``; the

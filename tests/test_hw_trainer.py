@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from lnsmadam.golden.baseline import epoch_order
 from lnsmadam.golden.format import LNSFormat
 from lnsmadam.golden.mlp import LNSMLP, MLPConfig
+from lnsmadam.golden.trainer import DeviceTrainer
 from lnsmadam.host import image
 from lnsmadam.hw.trainer import Trainer
 
@@ -111,22 +111,20 @@ def run_case(sizes, lanes, n_train, n_test, seed, epochs=1, lr_step=1, fmt=None,
     sim.add_testbench(tb)
     sim.run()
 
-    # golden: the same samples, order and steps
-    from dataclasses import replace
-    gcfg = replace(cfg, madam=replace(cfg.madam, lr_step=lr_step))
-    gm = LNSMLP(gcfg, seed)
+    # golden: the same records, registers and commands
+    gm = LNSMLP(cfg, seed)
+    ref = DeviceTrainer(gm, x, y, max_records=n_train + n_test + 1)
+    ref.n_train, ref.n_test = n_train, n_test
     gcorrect = []
     for ep in range(epochs):
-        c = 0
-        for i in epoch_order(n_train, seed, ep):
-            c += gm.step(x[i], int(y[i])) == y[i]
-        gcorrect.append(int(c))
+        ref.epoch_base = ep
+        gcorrect += ref.start(1, lr_step, seed)
     want = image.model_image(gm, lanes)
     for name in want:
         np.testing.assert_array_equal(out["img"][name], want[name], err_msg=name)
     assert out["train_correct"] == gcorrect
-    assert out["eval_correct"] == int(np.sum(gm.predict(x[n_train:]) == y[n_train:]))
-    assert out["steps"] == epochs * n_train
+    assert out["eval_correct"] == ref.evaluate()
+    assert out["steps"] == ref.steps == epochs * n_train
     return out
 
 
