@@ -6,21 +6,8 @@ this test takes a few seconds.
 No area targets are asserted here: the numbers are measured by the benchmark itself.
 """
 
-import importlib.util
-from pathlib import Path
-
-AREA = Path(__file__).resolve().parents[1] / "bench" / "area.py"
-
-
-def _load_area():
-    spec = importlib.util.spec_from_file_location("lnsmadam_bench_area", AREA)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_synth_one_lane_lns_ice40(tmp_path):
-    area = _load_area()
+def test_synth_one_lane_lns_ice40(tmp_path, bench_module):
+    area = bench_module("area")
     res = area.synth(area.unit("lns", 1), "ice40", tmp_path)
     assert res["lut4"] > 0 and res["ff"] > 0
     assert res["dsp"] == 0                                # no DSP inference without -dsp
@@ -28,8 +15,8 @@ def test_synth_one_lane_lns_ice40(tmp_path):
     assert (tmp_path / "stat.json").exists()
 
 
-def test_parse_stat_ecp5():
-    area = _load_area()
+def test_parse_stat_ecp5(bench_module):
+    area = bench_module("area")
     stat = {"design": {"num_cells_by_type": {
         "$scopeinfo": 2, "LUT4": 10, "CCU2C": 3, "TRELLIS_FF": 7}}}
     res = area.parse_stat(stat, "ecp5")
@@ -37,12 +24,12 @@ def test_parse_stat_ecp5():
     assert "$scopeinfo" not in res["cells"]
 
 
-def test_unit_variants_and_out_pipeline_option():
+def test_unit_variants_and_out_pipeline_option(bench_module):
     """The design names the sweep uses: lns (default out_pipeline), lns_core (no output
     converter), lns_out<k> (--pnr-out-pipelines); bad values are refused."""
     import pytest
 
-    area = _load_area()
+    area = bench_module("area")
 
     def unit(design):
         dut = area.unit(design, 2)

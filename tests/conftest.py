@@ -1,0 +1,20 @@
+"""Shared fixtures."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+@pytest.fixture
+def bench_module():
+    """``bench_module("area")`` imports ``bench/area.py`` (bench/ is not a package)."""
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(f"lnsmadam_bench_{name}",
+                                                      BENCH / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+    return load
