@@ -51,7 +51,6 @@ from .update import BiasCorrection, MadamConfig, forward_weights, madam_step
 __all__ = ["MLPConfig", "LNSMLP", "train_lns", "LOG2E", "SOFTMAX_P"]
 
 
-
 def _check_sizes(sizes) -> tuple[int, ...]:
     sizes = tuple(sizes)
     if len(sizes) < 2:
@@ -169,11 +168,9 @@ class LNSMLP:
         x = x + bias
         zero = zero | (sign == 1)                            # ReLU
         sign = np.zeros_like(sign)
-        n = x.shape[0]
         x = np.concatenate([x, [0]])                         # constant 1 for the next bias
         zero = np.concatenate([zero, [False]])
         sign = np.concatenate([sign, [0]])
-        del n
         return self._requant_dynamic(sign, x, zero)
 
     def _error_out(self, S, bias: int, label: int) -> _Tensor:
