@@ -37,7 +37,7 @@ forward bias puts sigma* at ``emax`` of the forward format.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 

@@ -186,7 +186,7 @@ class Trainer(wiring.Component):
         emax = fmt.emax
         code_l = lns_layout(fmt)
         wcode_l = lns_layout(W)
-        rows, cols, wpr = self.rows, self.cols, self.wpr
+        rows, wpr = self.rows, self.wpr
         n_in = cfg.sizes[0]
         bus, ctl = self.bus, self.ctl
         lb = self.lane_bits
