@@ -1,4 +1,4 @@
-"""The training SoC: :class:`~.trainer.Trainer` + :class:`~.link.Link` + status LEDs.
+"""The training SoC: :class:`~.engine.engine.Engine` + :class:`~.link.Link` + status LEDs.
 
 One top for every board and for the simulation twin. The host reaches it over one UART
 (``docs/protocol.md``); :meth:`SoC.identify_json` is what ``IDENTIFY`` returns.
@@ -20,12 +20,11 @@ from amaranth.lib.wiring import In, Out
 from lnsmadam.golden.format import LNSFormat, check_int
 from lnsmadam.golden.mlp import MLPConfig
 
-from .trainer import Trainer
+from .engine.engine import DESIGN_VERSION, Engine
 
 __all__ = ["SoCConfig", "SoC", "PROTOCOL_VERSION", "DESIGN_VERSION", "square_wave"]
 
 PROTOCOL_VERSION = 1
-DESIGN_VERSION = "0.1.0"
 
 
 def square_wave(m: Module, clk_freq: float, hz: float) -> Signal:
@@ -46,16 +45,17 @@ class SoCConfig:
     """Generator parameters of the SoC.
 
     sizes : MLP layer widths, input first (each 1..1024; default 64-16-10).
-    lanes : weights per cycle in forward and update (1, 2, 4, 8, 16).
+    lanes : weights per cycle in every pass (1, 2, 4, ..., 64).
     n_records : samples the on-chip data memory holds (train + test), 1..65535 and
         ``n_records * (ceil(n_in/2) + 1) <= 65536``.
     bits, gamma : LNS format of every forward/backward tensor (bits 3..8, gamma 1..2**(bits-2)).
     lr_step : default LNS-Madam step (``START`` chooses it per run), 1..64.
     clk_freq : Hz of the ``sync`` domain; baud : UART rate. ``clk_freq / baud`` rounds to the
         bit time in cycles, which must be 4..65535.
-    mac_pipeline (1..2 + log2(lanes)), mac_out_pipeline (0..4), update_pipeline (0..6):
-        register stages of the MAC and the update engine (:class:`~.trainer.Trainer`);
-        fewer cost fewer logic cells and a lower clock.
+    read_reg (0..1), mac_pipeline (0..2 + log2(lanes)), conv_pipeline (0..4),
+    update_pipeline (0..6): register stages after the memories, in the MAC, the
+    converters and the update engines (:class:`~.engine.engine.Engine`); fewer cost fewer
+    logic cells and a lower clock.
     """
 
     sizes: tuple = (64, 16, 10)
@@ -66,13 +66,14 @@ class SoCConfig:
     lr_step: int = 1
     clk_freq: float = 12e6
     baud: int = 1_000_000
+    read_reg: int = 1
     mac_pipeline: int = 2
-    mac_out_pipeline: int = 3
+    conv_pipeline: int = 3
     update_pipeline: int = 5
 
     def __post_init__(self):
         object.__setattr__(self, "sizes", tuple(int(s) for s in self.sizes))
-        check_int("lanes", self.lanes, 1, 16)
+        check_int("lanes", self.lanes, 1, 64)
         check_int("n_records", self.n_records, 1, 65535)
         check_int("bits", self.bits, 3, 8)
         check_int("lr_step", self.lr_step, 1, 64)
@@ -102,10 +103,10 @@ class SoCConfig:
         return MLPConfig(sizes=self.sizes, fmt=fmt,
                          madam=replace(base.madam, lr_step=self.lr_step))
 
-    def trainer(self) -> Trainer:
-        return Trainer(self.mlp_config(), lanes=self.lanes, max_records=self.n_records,
-                       mac_pipeline=self.mac_pipeline, mac_out_pipeline=self.mac_out_pipeline,
-                       update_pipeline=self.update_pipeline)
+    def trainer(self) -> Engine:
+        return Engine(self.mlp_config(), lanes=self.lanes, max_records=self.n_records,
+                      read_reg=self.read_reg, mac_pipeline=self.mac_pipeline,
+                      conv_pipeline=self.conv_pipeline, update_pipeline=self.update_pipeline)
 
     def to_dict(self) -> dict:
         d = asdict(self)

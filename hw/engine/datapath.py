@@ -1,0 +1,627 @@
+"""The engine's datapath: one pass over one layer's weights at ``lanes`` weights per cycle.
+
+Pass kinds (``docs/engine.md``), for layer ``l`` with ``R`` rows and ``W`` words per row
+(weight ``(i, j)`` in bank ``j % lanes`` at ``i * W + j // lanes``):
+
+======  ============  ========================================================================
+kind    order         what it computes
+======  ============  ========================================================================
+``F``   rows outer    ``S = MAC(fwd(U_l), a_l)``: hidden layers write ``a_{l+1}`` (exponent
+                      form) and its bias; the output layer streams ``S`` into the softmax
+``UF``  rows outer    layer 0 only: the pending update ``U' = madam(U, V, e_0 (x) a_0^prev)``,
+                      written back, and ``S = MAC(fwd(U'), a_0)`` of the next sample
+``U``   rows outer    layer 0 only: the pending update alone (before idle)
+``BU``  words outer   ``e_{l-1}[j] = MAC_j(fwd(U_l)[:, j], e_l)`` in lane ``j % lanes``'s own
+                      accumulator (rows inner), masked by ``S_{l-1}[j] > 0``, and the update
+                      ``U' = madam(U, V, e_l (x) a_l)`` from the same read
+======  ============  ========================================================================
+
+Stages, in cycles after a visit is counted (``RL`` memory read latency, ``Pc`` the read
+converter's pipeline when backward errors are stored in linear form, ``Lu`` the update
+engine's latency): the error element ``e_l[i]`` is read at 0 and requantised into a
+register at ``X = RL + Pc + 1``; weights, state and ``a_l[j]`` are read at ``X - RL - 1``
+and requantised at ``X``; the MAC takes its operands at ``X`` (``F``, ``BU``) or, behind the
+update engines, at ``X + Lu + 2`` (``UF``: the new weight goes straight into the MAC); the
+update engines take ``(U, V, G)`` at ``X + 1`` and their results are written back at
+``X + 1 + Lu``.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ...golden.format import check_int
+from ...golden.mlp import MLPConfig
+from ..convert import FromLinear
+from ..format import RegisteredRead, is_zero, lns_layout, requantize
+from ..softmax import SoftmaxError
+from ..update import MadamUpdate
+from .mac import LaneMAC
+from .pipe import VisitCounter, delay, table
+from .vectors import VecMem, const_entry_init, exp_entry, lin_entry, read_exp, requant_pos
+
+__all__ = ["PassUnit", "KIND_F", "KIND_UF", "KIND_U", "KIND_BU", "BIAS_BITS", "wpr"]
+
+KIND_F, KIND_UF, KIND_U, KIND_BU = 0, 1, 2, 3
+#: width of every runtime tensor bias register
+BIAS_BITS = 16
+
+
+def wpr(cols: int, lanes: int) -> int:
+    """Words per row of a ``cols``-column layer in ``lanes`` column banks."""
+    return -(-cols // lanes)
+
+
+def pick(m: Module, values, index, name: str) -> Signal:
+    """``values[index]`` for a list of equally shaped values (a mux; no mux for one)."""
+    values = [Value.cast(v) for v in values]
+    sig = Signal(values[0].shape(), name=name)
+    m.d.comb += sig.eq(values[0] if len(values) == 1 else Array(values)[index])
+    return sig
+
+
+class PassUnit(wiring.Component):
+    """The weight banks, vector memories, MAC, update engines and softmax unit, and one pass
+    at a time over them (the pass kinds and stage timing are in the module docstring).
+
+    Parameters
+    ----------
+    cfg : MLPConfig
+        The model; ``fmt.bits <= 8``, seeding mode, layer widths up to 1024 (checked by
+        :class:`~.engine.Engine`).
+    lanes : int, a power of two, 1..64
+        Weights per cycle (column banks of every layer).
+    read_reg : int, 0..1
+        Extra register after every memory read port (for the clock).
+    conv_pipeline : int, 0..4
+        Register stages of both converters (:class:`~lnsmadam.hw.convert.FromLinear`).
+    mac_pipeline : int, 0..2 + log2(lanes)
+        :class:`~.mac.LaneMAC` cuts.
+    update_pipeline : int, 0..6
+        :class:`~lnsmadam.hw.update.MadamUpdate` cuts.
+
+    Members
+    -------
+    start : In(1)
+        Pulse, only while ``ready``: begin a pass of ``kind`` (``KIND_*``) on ``layer``;
+        ``a0_cur`` / ``a0_prev`` select the input buffers of the sample forwarded and of
+        the sample whose layer-0 update is pending.
+    ready : Out(1)
+        No pass in flight: its results, the new vector's bias and its weight writes are
+        complete (the output layer's forward: its last logit is in the softmax unit).
+    label : In(range(n_out))
+        The sample's class, held from the output layer's forward until ``smx_done``.
+    smx_done : Out(1)
+        Pulse: the softmax error of the sample is in its memory with its bias; ``argmax``
+        (the prediction, first index on ties) is valid from then until the next forward of
+        the output layer.
+    lr_step : In(7); u_bias, f_bias : In(ArrayLayout(signed(16), layers));
+    e_clamp : In(ArrayLayout(weight exp_bits, layers))
+        Run and per-layer constants, held while passes run.
+    a0_we : In(lanes), a0_waddr, a0_wdata : In
+        Write port of the input buffers (the loader's): bank enables, one word address
+        (``buffer * W_0 + j // lanes``), a code per bank.
+    b_addr, b_wdata, b_layer, b_bank, b_we_u, b_we_v : In; b_rdata_u, b_rdata_v : Out
+        The host's access to the weight / state banks while ``ready``: a write in the cycle
+        of ``b_we_*``; read data ``1 + read_reg`` cycles after ``b_addr`` (``b_layer`` and
+        ``b_bank`` held meanwhile).
+
+    Latency
+    -------
+    A pass of ``R x W`` visits keeps ``ready`` low for ``R * W`` cycles plus its drain:
+    ``X + 1 + Lu`` for the weight writes, or for its results the MAC, the result converter
+    and two bias cycles (backward at several lanes: the ``|S|`` maximum tree and the read
+    converter too).
+
+    Throughput
+    ----------
+    ``lanes`` weight visits per cycle in every pass kind.
+
+    Notes
+    -----
+    A pass starts only when the previous one is complete (``ready``): every pass needs the
+    complete previous vector for its dynamic requantisation, except the passes that only
+    overlap in time (``docs/engine.md``: the serial dependency chain).
+    """
+
+    def __init__(self, cfg: MLPConfig, lanes: int, read_reg: int = 1, conv_pipeline: int = 3,
+                 mac_pipeline: int = 2, update_pipeline: int = 5):
+        self.cfg = cfg
+        self.lanes = L = lanes
+        self.lb = lanes.bit_length() - 1
+        self.nl = nl = len(cfg.sizes) - 1
+        self.rows = [cfg.sizes[l + 1] for l in range(nl)]
+        self.cols = [cfg.sizes[l] + 1 for l in range(nl)]
+        self.wpr = [wpr(c, L) for c in self.cols]
+        self.read_reg = check_int("read_reg", read_reg, 0, 1)
+        self.conv_pipeline = check_int("conv_pipeline", conv_pipeline, 0, len(FromLinear.CUTS))
+        self.update_pipeline = check_int("update_pipeline", update_pipeline, 0, 6)
+        longest = max(max(cfg.sizes[:-1]) + 1, max(cfg.sizes[1:]))
+        self.acc_bits = cfg.mac.exact_acc_bits(max(longest, 2))
+        self.mac = LaneMAC(cfg.mac, L, self.acc_bits, pipeline=mac_pipeline)
+        self.x_bits = FromLinear.x_bits_for(self.acc_bits, cfg.fmt.frac_bits, cfg.mac.lsb_q)
+        # backward errors of hidden layers leave `lanes` accumulators at once: linear form,
+        # one converter where they are read (broadcast), unless there is one lane
+        self.e_linear = L > 1 and nl > 1
+        self.pc_e = self.conv_pipeline if self.e_linear else 0
+        self.RL = 1 + self.read_reg
+        self.X = self.RL + self.pc_e + 1
+        self.Lu = self.update_pipeline + 1
+        Wf, Vf = cfg.madam.weight, cfg.madam.state
+        n_out = cfg.sizes[-1]
+        lay = range(max(nl, 2))
+        super().__init__({
+            "start": In(1), "kind": In(2), "layer": In(lay), "a0_cur": In(2),
+            "a0_prev": In(2), "ready": Out(1, init=1),
+            "label": In(range(max(n_out, 2))), "smx_done": Out(1),
+            "argmax": Out(range(max(n_out, 2))), "lr_step": In(7),
+            "u_bias": In(data.ArrayLayout(signed(BIAS_BITS), nl)),
+            "f_bias": In(data.ArrayLayout(signed(BIAS_BITS), nl)),
+            "e_clamp": In(data.ArrayLayout(Wf.exp_bits, nl)),
+            "a0_we": In(L), "a0_waddr": In(range(max(4 * self.wpr[0], 2))),
+            "a0_wdata": In(data.ArrayLayout(cfg.fmt.bits, L)),
+            "b_addr": In(16), "b_wdata": In(32), "b_layer": In(lay),
+            "b_bank": In(range(max(L, 2))), "b_we_u": In(1), "b_we_v": In(1),
+            "b_rdata_u": Out(Wf.bits), "b_rdata_v": Out(Vf.bits),
+        })
+
+    # -- memories ---------------------------------------------------------------------------
+    def _vectors(self) -> dict:
+        """a0 (input buffers, 4 samples), h{l} (a_l, l >= 1), e{l} (error at layer l's
+        output)."""
+        cfg, L, nl, rr = self.cfg, self.lanes, self.nl, self.read_reg
+        ent = exp_entry(self.x_bits)
+        const_bit = ent.size - 1
+        n0, W0 = cfg.sizes[0], self.wpr[0]
+        a0 = [[0] * (4 * W0) for _ in range(L)]
+        for buf in range(4):
+            a0[n0 % L][buf * W0 + n0 // L] = cfg.fmt.emax     # the constant-1 input
+        vec = {"a0": VecMem("a0_", cfg.fmt.bits, L, 4 * W0, n_read=2, init=a0, read_reg=rr)}
+        for l in range(1, nl):
+            vec[f"h{l}"] = VecMem(f"h{l}_", ent, L, self.wpr[l], read_reg=rr,
+                                  init=const_entry_init(ent.size, const_bit, L, self.wpr[l],
+                                                        cfg.sizes[l], L))
+        for l in range(nl):
+            n = cfg.sizes[l + 1]
+            if self.e_linear and l < nl - 1:
+                # one word more when the bias column starts a word of its own (it is
+                # written, dead, by the backward pass like any other word)
+                vec[f"e{l}"] = VecMem(f"e{l}_", lin_entry(self.acc_bits), L, wpr(n + 1, L),
+                                      read_reg=rr)
+            else:
+                vec[f"e{l}"] = VecMem(f"e{l}_", ent, 1, n + 1, read_reg=rr)
+        return vec
+
+    def _banks(self, m: Module) -> list:
+        """``banks[l][b][kind] = (read address, read data, write port)``, kind u / v."""
+        cfg = self.cfg
+        out = []
+        for l in range(self.nl):
+            depth = max(self.rows[l] * self.wpr[l], 2)
+            row = []
+            for b in range(self.lanes):
+                ports = {}
+                for kind, width in (("u", cfg.madam.weight.bits), ("v", cfg.madam.state.bits)):
+                    mem = Memory(shape=unsigned(width), depth=depth, init=[],
+                                 attrs={"no_rw_check": 1})
+                    m.submodules[f"{kind}{l}_{b}"] = mem
+                    rd = RegisteredRead(m, mem, f"{kind}{l}_{b}")
+                    ports[kind] = (rd.addr, delay(m, rd.data, self.read_reg, f"{kind}{l}_{b}"),
+                                   mem.write_port())
+                row.append(ports)
+            out.append(row)
+        return out
+
+    # -- elaboration ------------------------------------------------------------------------
+    def elaborate(self, platform):
+        m = Module()
+        cfg, nl, L = self.cfg, self.nl, self.lanes
+        md = cfg.madam
+        c = SimpleNamespace()
+        c.vec = self._vectors()
+        for v in c.vec.values():
+            v.build(m)
+        a0 = c.vec["a0"]
+        m.d.comb += [a0.w_addr.eq(self.a0_waddr)]
+        for b in range(L):
+            m.d.comb += [a0.w_en[b].eq(self.a0_we[b]), a0.w_data[b].eq(self.a0_wdata[b])]
+        c.banks = self._banks(m)
+        m.submodules.mac = self.mac
+        c.engines = []
+        for b in range(L):
+            eng = MadamUpdate(md, pipeline=self.update_pipeline, bias_bits=BIAS_BITS + 2,
+                              runtime_lr=True)
+            m.submodules[f"update{b}"] = eng
+            m.d.comb += [eng.o_stream.ready.eq(1), eng.lr_step.eq(self.lr_step)]
+            c.engines.append(eng)
+        c.smx = m.submodules.softmax = SoftmaxError(cfg, bias_bits=BIAS_BITS)
+
+        self._pass_registers(m, c)
+        self._counter(m, c)
+        self._read_side(m, c)
+        self._update_side(m, c)
+        self._mac_side(m, c)
+        self._results(m, c)
+        self._softmax(m, c)
+        self._bias_steps(m, c)
+        # ready once the pass's results and its weight writes are complete
+        with m.If(self.start):
+            m.d.sync += [c.res_ok.eq(self.kind == KIND_U), c.wr_ok.eq(self.kind == KIND_F)]
+        with m.Elif(c.engines[0].o_stream.valid & c.wvc.end):
+            m.d.sync += c.wr_ok.eq(1)
+        m.d.comb += [self.ready.eq(c.res_ok & c.wr_ok), c.busy.eq(~self.ready)]
+        return m
+
+    def _pass_registers(self, m, c):
+        """The pass (kind, layer, buffers) and its constants, latched at ``start``; the
+        per-sample tensor biases."""
+        cfg, nl = self.cfg, self.nl
+        emax = cfg.fmt.emax
+        c.kind, c.lay = Signal(2), Signal(range(max(nl, 2)))
+        c.a0_cur, c.a0_prev = Signal(2), Signal(2)
+        with m.If(self.start):
+            m.d.sync += [c.kind.eq(self.kind), c.lay.eq(self.layer), c.a0_cur.eq(self.a0_cur),
+                         c.a0_prev.eq(self.a0_prev)]
+        c.is_f, c.is_uf, c.is_u, c.is_bu = (c.kind == k for k in (KIND_F, KIND_UF, KIND_U,
+                                                                   KIND_BU))
+        c.row_major = ~c.is_bu
+        c.updating = c.is_uf | c.is_u | c.is_bu
+        c.tree = c.is_f | c.is_uf
+        c.is_last = c.lay == nl - 1
+        c.rows_m1 = table(m, [r - 1 for r in self.rows], c.lay, "rows_m1")
+        c.wpr_m1 = table(m, [w - 1 for w in self.wpr], c.lay, "wpr_m1")
+        c.wpr_t = table(m, self.wpr, c.lay, "wpr_t")
+        c.res_ok, c.wr_ok, c.busy = Signal(init=1), Signal(init=1), Signal()
+
+        # tensor biases: a_0's is fixed (-emax), the others come from the bias steps
+        B = signed(BIAS_BITS)
+        c.ab = [Const(-emax, B)] + [Signal(B, name=f"a_bias{l}") for l in range(1, nl)]
+        c.ka = [Const(0, B)] + [Signal(B, name=f"a_k{l}") for l in range(1, nl)]
+        c.cc = [Const(0, cfg.fmt.bits)] + [Signal(cfg.fmt.bits, name=f"a_c{l}")
+                                            for l in range(1, nl)]
+        c.eb = [Signal(B, name=f"e_bias{l}") for l in range(nl)]
+        c.ke = [Signal(B, name=f"e_k{l}") for l in range(nl)]
+        ub = [self.u_bias[l] for l in range(nl)]
+        fb = [self.f_bias[l] for l in range(nl)]
+        c.ub, c.fb = Signal(B), Signal(B)
+        # pb: a forward result's bias (fb + ab); gb: the gradient's (eb + ab + emax);
+        # bb: a backward result's, less emax (fb + eb - emax)
+        wide = signed(BIAS_BITS + 2)
+        c.pb, c.gb, c.bb = Signal(wide), Signal(wide), Signal(wide)
+        n = self.layer
+        fb_n, ab_n, eb_n = (pick(m, fb, n, "fb_n"), pick(m, c.ab, n, "ab_n"),
+                            pick(m, c.eb, n, "eb_n"))
+        with m.If(self.start):
+            m.d.sync += [c.ub.eq(pick(m, ub, n, "ub_n")), c.fb.eq(fb_n), c.pb.eq(fb_n + ab_n),
+                         c.gb.eq(eb_n + ab_n + emax), c.bb.eq(fb_n + eb_n - emax)]
+        c.ka_p = pick(m, c.ka, c.lay, "ka_p")
+        c.cc_p = pick(m, c.cc, c.lay, "cc_p")
+        c.ke_p = pick(m, c.ke, c.lay, "ke_p")
+        c.ecl = pick(m, [self.e_clamp[l] for l in range(nl)], c.lay, "ecl")
+
+    def _counter(self, m, c):
+        """Stage 0: the visit counter, and ``c.at(s)`` = (valid, first, last) of the visit
+        counted ``s`` cycles ago."""
+        rows, wpr_ = self.rows, self.wpr
+        n_max = max(max(r * w for r, w in zip(rows, wpr_)), 4 * wpr_[0], max(rows) + 1)
+        c.issuing = Signal()
+        c.vc = VisitCounter(m, "vc", c.row_major, c.rows_m1, c.wpr_m1, c.wpr_t, self.start,
+                            c.issuing, n_max)
+        c.wvc = VisitCounter(m, "wvc", c.row_major, c.rows_m1, c.wpr_m1, c.wpr_t, self.start,
+                             c.engines[0].o_stream.valid, n_max)
+        with m.If(self.start):
+            m.d.sync += c.issuing.eq(1)
+        with m.Elif(c.issuing & c.vc.end):
+            m.d.sync += c.issuing.eq(0)
+        stages = [Cat(c.issuing, c.vc.first, c.vc.last)]
+        for s in range(1, self.X + self.Lu + 3):
+            stages.append(delay(m, stages[-1], 1, f"ctl{s}"))
+        c.at = lambda s: (stages[s][0], stages[s][1], stages[s][2])
+
+    def _read_side(self, m, c):
+        """Operand registers at stage X: ``u_x``, ``v_x`` (stored weight, state), ``wf_x``
+        (forward weight), ``a_x`` (activation code), ``live_x`` (its ReLU flag), ``e_x``
+        (the broadcast error code)."""
+        cfg, nl, L = self.cfg, self.nl, self.lanes
+        fmt, Wf, Vf = cfg.fmt, cfg.madam.weight, cfg.madam.state
+        DA = self.X - self.RL - 1
+        c.e_x = Signal(fmt.bits)
+        self._error_read(m, c, delay(m, c.vc.i, DA, "i_ra"))
+
+        lin_d = delay(m, c.vc.lin, DA, "lin_ra")
+        w_d = delay(m, c.vc.w, DA, "w_ra")
+        for l in range(nl):
+            for b in range(L):
+                for k in ("u", "v"):
+                    m.d.comb += c.banks[l][b][k][0].eq(Mux(c.busy, lin_d, self.b_addr))
+        lsel = Mux(c.busy, c.lay, self.b_layer)
+        u_rd = [pick(m, [c.banks[l][b]["u"][1] for l in range(nl)], lsel, f"u_rd{b}")
+                for b in range(L)]
+        v_rd = [pick(m, [c.banks[l][b]["v"][1] for l in range(nl)], lsel, f"v_rd{b}")
+                for b in range(L)]
+        bank_r = delay(m, self.b_bank, self.RL, "b_bank_r")
+        m.d.comb += [self.b_rdata_u.eq(pick(m, u_rd, bank_r, "b_u")),
+                     self.b_rdata_v.eq(pick(m, v_rd, bank_r, "b_v"))]
+
+        # a_0 from the input buffers (codes), a_l (l >= 1) requantised where read
+        a0 = c.vec["a0"]
+        c.buf_base = Array(Const(k * self.wpr[0], range(4 * self.wpr[0] + 1)) for k in range(4))
+        m.d.comb += a0.r_addr[0].eq(c.buf_base[Mux(c.is_uf | c.is_u, c.a0_prev, c.a0_cur)]
+                                    + w_d)
+        for l in range(1, nl):
+            m.d.comb += c.vec[f"h{l}"].r_addr[0].eq(w_d)
+        c.u_x = [Signal(Wf.bits, name=f"u_x{b}") for b in range(L)]
+        c.v_x = [Signal(Vf.bits, name=f"v_x{b}") for b in range(L)]
+        c.wf_x = [Signal(fmt.bits, name=f"wf_x{b}") for b in range(L)]
+        c.a_x = [Signal(fmt.bits, name=f"a_x{b}") for b in range(L)]
+        c.live_x = Signal(L)
+        for b in range(L):
+            codes, lives = [a0.r_data[0][b]], [Const(1)]
+            for l in range(1, nl):
+                ent = c.vec[f"h{l}"].view(0, b)
+                codes.append(read_exp(fmt, ent, c.ka_p, c.cc_p))
+                lives.append(ent.live)
+            m.d.sync += [c.u_x[b].eq(u_rd[b]), c.v_x[b].eq(v_rd[b]),
+                         c.wf_x[b].eq(self._fwd(u_rd[b], c.ub, c.fb)),
+                         c.a_x[b].eq(pick(m, codes, c.lay, f"a_rd{b}")),
+                         c.live_x[b].eq(pick(m, lives, c.lay, f"live_rd{b}"))]
+
+    def _error_read(self, m, c, i_d):
+        """``c.e_x`` (registered at X): the code of ``e_lay[i]`` with offset ``ke``. Linear
+        form: read at 0, the read converter, requantised; exponent form: read at X - RL - 1."""
+        cfg, nl, lb = self.cfg, self.nl, self.lb
+        fmt = cfg.fmt
+        i = c.vc.i
+        outs = []
+        if self.e_linear:
+            # the read converter: the element read, or (in a bias step) the largest |S|
+            c.conv_e = m.submodules.conv_e = FromLinear(
+                self.acc_bits, fmt.frac_bits, cfg.mac.mid_bits, cfg.mac.lsb_q,
+                pipeline=self.conv_pipeline)
+            c.conv_e_in, c.conv_e_sel = Signal(signed(self.acc_bits)), Signal()
+            bank = delay(m, i[:lb], self.RL, "e_bank")
+            lin = []
+            for l in range(nl - 1):
+                v = c.vec[f"e{l}"]
+                m.d.comb += v.r_addr[0].eq(i >> lb)
+                lin.append(data.View(lin_entry(self.acc_bits), pick(m, v.r_data[0], bank,
+                                                                      f"e{l}_rd")))
+            ent = lin[0] if len(lin) == 1 else \
+                data.View(lin_entry(self.acc_bits),
+                          pick(m, [e.as_value() for e in lin] + [Const(0, lin[0].shape().size)],
+                               c.lay, "e_lin_rd"))
+            m.d.comb += c.conv_e.S.eq(Mux(c.conv_e_sel, c.conv_e_in, ent.S))
+            dead = delay(m, ent.dead, self.conv_pipeline, "e_dead")
+            conv = c.conv_e
+            lin_code = requant_pos(fmt, conv.sign, conv.x + c.ke_p, conv.zero | dead)
+            outs = [lin_code] * (nl - 1)
+        for l in range(len(outs), nl):
+            v = c.vec[f"e{l}"]
+            m.d.comb += v.r_addr[0].eq(i_d)
+            outs.append(read_exp(fmt, v.view(0, 0), c.ke_p, 0))
+        m.d.sync += c.e_x.eq(pick(m, outs, c.lay, "e_code"))
+
+    def _update_side(self, m, c):
+        """Update engines: ``(U, V, G = e (x) a)`` at X + 1, written back at X + 1 + Lu;
+        ``c.wf2``: the forward weights of their results (UF), at X + 2 + Lu."""
+        cfg, nl, L = self.cfg, self.nl, self.lanes
+        fmt = cfg.fmt
+        code_l = lns_layout(fmt)
+        v1 = c.at(self.X + 1)[0]
+        ev = data.View(code_l, c.e_x)
+        u_x1 = [delay(m, c.u_x[b], 1, f"u_x1_{b}") for b in range(L)]
+        v_x1 = [delay(m, c.v_x[b], 1, f"v_x1_{b}") for b in range(L)]
+        c.wf2 = [Signal(fmt.bits, name=f"wf2_{b}") for b in range(L)]
+        for b, eng in enumerate(c.engines):
+            av = data.View(code_l, c.a_x[b])
+            g = Signal(fmt.bits, name=f"g{b}")
+            m.d.sync += g.eq(requantize(fmt, ev.sign ^ av.sign, ev.exp + av.exp - fmt.emax,
+                                        is_zero(ev) | is_zero(av)))
+            p = eng.i_stream.payload
+            m.d.comb += [eng.i_stream.valid.eq(v1 & c.updating), p.w.as_value().eq(u_x1[b]),
+                         p.v.as_value().eq(v_x1[b]), p.g.as_value().eq(g),
+                         eng.g_bias.eq(c.gb), eng.e_clamp.eq(c.ecl)]
+            o = eng.o_stream.payload
+            m.d.sync += c.wf2[b].eq(self._fwd(o.w_new.as_value(), c.ub, c.fb))
+            hit = self.b_bank == b
+            for l in range(nl):
+                for k, val, we in (("u", o.w_new.as_value(), self.b_we_u),
+                                   ("v", o.v_new.as_value(), self.b_we_v)):
+                    wp = c.banks[l][b][k][2]
+                    m.d.comb += [wp.addr.eq(Mux(c.busy, c.wvc.lin, self.b_addr)),
+                                 wp.data.eq(Mux(c.busy, val, self.b_wdata)),
+                                 wp.en.eq(Mux(c.busy, eng.o_stream.valid & (c.lay == l),
+                                              we & hit & (self.b_layer == l)))]
+
+    def _mac_side(self, m, c):
+        """MAC operands: F and BU at X (forward weight with the activation / the error), UF
+        at X + Lu + 2 (the updated weight's forward weight with a_0 of the next sample, read
+        from the input buffer RL cycles before)."""
+        L, RL, W0 = self.lanes, self.RL, self.wpr[0]
+        mac, a0 = self.mac, c.vec["a0"]
+        sU = self.X + self.Lu + 2
+        w2 = Signal(range(W0 + 1))
+        with m.If(self.start):
+            m.d.sync += w2.eq(0)
+        with m.Elif(c.at(sU - RL)[0]):
+            m.d.sync += w2.eq(Mux(w2 == W0 - 1, 0, w2 + 1))
+        m.d.comb += a0.r_addr[1].eq(c.buf_base[c.a0_cur] + w2)
+        for b in range(L):
+            m.d.comb += [mac.a[b].as_value().eq(Mux(c.is_uf, c.wf2[b], c.wf_x[b])),
+                         mac.b[b].as_value().eq(Mux(c.is_uf, a0.r_data[1][b],
+                                                    Mux(c.is_bu, c.e_x, c.a_x[b])))]
+        vX, fX, lX = c.at(self.X)
+        vU, fU, lU = c.at(sU)
+        m.d.comb += [mac.valid.eq(Mux(c.is_uf, vU, vX & (c.is_f | c.is_bu))),
+                     mac.first.eq(Mux(c.is_uf, fU, fX)), mac.last.eq(Mux(c.is_uf, lU, lX)),
+                     mac.lane_mode.eq(c.is_bu)]
+
+    def _results(self, m, c):
+        """MAC results into the next vector and its running maximum: exponent form through
+        the result converter (hidden forward results; backward results at one lane), linear
+        form straight from the lane accumulators (backward results at several lanes)."""
+        cfg, nl, L, lb = self.cfg, self.nl, self.lanes, self.lb
+        fmt, mac, Pc = cfg.fmt, self.mac, self.conv_pipeline
+        conv = m.submodules.conv_o = FromLinear(self.acc_bits, fmt.frac_bits, cfg.mac.mid_bits,
+                                                cfg.mac.lsb_q, pipeline=Pc)
+        m.d.comb += conv.S.eq(mac.acc[0])
+        live_mac = delay(m, c.live_x, mac.latency(True), "live_mac")
+        exp_bwd = c.is_bu if not self.e_linear else Const(0)
+        c.rv = rv = delay(m, mac.done & ((c.tree & ~c.is_last) | exp_bwd), Pc, "res_v")
+        live_r = delay(m, live_mac[0], Pc, "res_live")
+        lin_done = mac.done & c.is_bu if self.e_linear else Const(0)
+        c.rc = rc = Signal(range(max(max(self.rows), max(self.wpr)) + 2))
+        with m.If(self.start):
+            m.d.sync += rc.eq(0)
+        with m.Elif(rv | lin_done):
+            m.d.sync += rc.eq(rc + 1)
+        n_res_m1 = Mux(c.is_bu, c.wpr_m1, c.rows_m1)
+        c.last_res = (rv | lin_done) & (rc == n_res_m1)
+
+        # exponent form: hidden forward (ReLU: live = S > 0), one-lane backward (the column
+        # mask: live = S != 0 and S_{l-1}[j] > 0)
+        live = ~conv.zero & Mux(c.is_bu, live_r, ~conv.sign)
+        w = Signal(exp_entry(self.x_bits))
+        m.d.comb += [w.x.eq(conv.x), w.sign.eq(c.is_bu & conv.sign), w.live.eq(live)]
+        c.mx, c.any = Signal(signed(self.x_bits)), Signal()
+        with m.If(self.start):
+            m.d.sync += c.any.eq(0)
+        with m.Elif(rv & live & (~c.any | (conv.x > c.mx))):
+            m.d.sync += [c.mx.eq(conv.x), c.any.eq(1)]
+        for l in range(nl - 1):
+            h = c.vec[f"h{l + 1}"]
+            m.d.comb += h.w_addr.eq(rc >> lb)
+            for b in range(L):
+                m.d.comb += [h.w_data[b].eq(w.as_value()),
+                             h.w_en[b].eq(rv & ~c.is_bu & (c.lay == l)
+                                          & ((rc[:lb] == b) if lb else 1))]
+            if not self.e_linear:
+                e = c.vec[f"e{l}"]
+                m.d.comb += [e.w_addr.eq(rc), e.w_data[0].eq(w.as_value()),
+                             e.w_en[0].eq(rv & c.is_bu & (c.lay == l + 1))]
+
+        # linear form: every lane's word at once, and max |S| over the live lanes through a
+        # tree with one register level per comparison
+        c.smax, c.any_l, c.tree_lat = Signal(self.acc_bits), Signal(), 0
+        if not self.e_linear:
+            return
+        level = []
+        for b in range(L):
+            S = mac.acc[b]
+            ew = Signal(lin_entry(self.acc_bits), name=f"e_w{b}")
+            m.d.comb += [ew.S.eq(S), ew.dead.eq(~live_mac[b] | (S == 0))]
+            for l in range(nl - 1):
+                e = c.vec[f"e{l}"]
+                m.d.comb += [e.w_data[b].eq(ew.as_value()),
+                             e.w_en[b].eq(lin_done & (c.lay == l + 1))]
+            mag = Signal(self.acc_bits, name=f"smag{b}")
+            m.d.comb += mag.eq(Mux(ew.dead, 0, Mux(S[-1], -S, S)))
+            level.append(mag)
+        for l in range(nl - 1):
+            m.d.comb += c.vec[f"e{l}"].w_addr.eq(rc)
+        while len(level) > 1:
+            nxt = []
+            for k in range(0, len(level) - 1, 2):
+                r = Signal(self.acc_bits, name=f"smax{c.tree_lat}_{k}")
+                m.d.sync += r.eq(Mux(level[k] > level[k + 1], level[k], level[k + 1]))
+                nxt.append(r)
+            if len(level) % 2:
+                nxt.append(delay(m, level[-1], 1, f"smax{c.tree_lat}_odd"))
+            level = nxt
+            c.tree_lat += 1
+        vt = delay(m, lin_done, c.tree_lat, "smax_v")
+        with m.If(self.start):
+            m.d.sync += [c.smax.eq(0), c.any_l.eq(0)]
+        with m.Elif(vt & (level[0] > c.smax)):
+            m.d.sync += [c.smax.eq(level[0]), c.any_l.eq(1)]
+
+    def _softmax(self, m, c):
+        """The output layer's words stream into the softmax unit as they are finished; its
+        error codes go to the last error memory (exponent form, offset 0)."""
+        cfg, nl = self.cfg, self.nl
+        mac, smx = self.mac, c.smx
+        n_out = self.rows[-1]
+        m.d.comb += [smx.i_stream.valid.eq(mac.done & c.tree & c.is_last),
+                     smx.i_stream.payload.S.eq(mac.acc[0]), smx.label.eq(self.label),
+                     smx.o_stream.ready.eq(1), self.argmax.eq(smx.argmax)]
+        # the logit bias, held until the last error code is out
+        bias = Signal(signed(BIAS_BITS))
+        with m.If(self.start & (self.layer == nl - 1)):
+            m.d.sync += bias.eq(pick(m, [self.f_bias[l] for l in range(nl)], self.layer,
+                                     "smx_fb") + pick(m, c.ab, self.layer, "smx_ab"))
+        m.d.comb += smx.bias.eq(bias)
+        n_logit = Signal(range(n_out + 1))
+        with m.If(self.start):
+            m.d.sync += n_logit.eq(0)
+        with m.Elif(smx.i_stream.valid):
+            m.d.sync += n_logit.eq(n_logit + 1)
+        c.logits_in = smx.i_stream.valid & (n_logit == n_out - 1)
+        so = smx.o_stream
+        e = c.vec[f"e{nl - 1}"]
+        sw = Signal(exp_entry(self.x_bits))
+        m.d.comb += [sw.x.eq(so.payload.code.exp), sw.sign.eq(so.payload.code.sign),
+                     sw.live.eq(~is_zero(so.payload.code)),
+                     e.w_addr.eq(so.payload.index), e.w_data[0].eq(sw.as_value()),
+                     e.w_en[0].eq(so.valid), c.ke[nl - 1].eq(0)]
+        last_out = so.valid & (so.payload.index == n_out - 1)
+        m.d.sync += self.smx_done.eq(last_out)
+        with m.If(last_out):
+            m.d.sync += c.eb[nl - 1].eq(smx.o_bias)
+
+    def _bias_steps(self, m, c):
+        """After a pass's last result: the new vector's bias and read offset.
+
+        Forward into ``a_{l+1}``: ``t = max x + fb + ab``, ``M = max(t, 0)`` (the constant 1
+        has ``x = 0``), ``a_bias = M - emax``, read offset ``k = fb + ab - a_bias``, constant
+        code ``requant(emax - M)``. Backward into ``e_{l-1}``: ``e_bias = x_max + fb + eb -
+        emax`` (0 when nothing is live), read offset ``emax - x_max``.
+        """
+        cfg, nl = self.cfg, self.nl
+        fmt, emax, Pc = cfg.fmt, cfg.fmt.emax, self.conv_pipeline
+        lin = self.e_linear
+        # countdown from the last result: the exponent maximum is settled one cycle after
+        # it; the linear one after the tree, then it passes the read converter
+        wait = c.tree_lat + 2 + Pc if lin else 1
+        post = Signal(range(wait + 1))
+        step = Signal()
+        with m.If(self.start):
+            m.d.sync += step.eq(0)
+        with m.Elif(c.last_res):
+            m.d.sync += [step.eq(1), post.eq(Mux(c.is_bu, wait, 1))]
+        with m.Elif(step):
+            m.d.sync += post.eq(post - 1)
+            with m.If(post == 0):
+                m.d.sync += step.eq(0)
+        fin = step & (post == 0)
+        if lin:
+            m.d.comb += [c.conv_e_in.eq(c.smax), c.conv_e_sel.eq(step & c.is_bu & (post == Pc))]
+        with m.If(c.logits_in):
+            m.d.sync += c.res_ok.eq(1)
+
+        t = Signal(signed(BIAS_BITS + 3))
+        m.d.sync += t.eq(c.mx + c.pb)
+        M = Signal(signed(BIAS_BITS + 3))
+        m.d.comb += M.eq(Mux(c.any & (t > 0), t, 0))
+        for l in range(nl - 1):
+            with m.If(fin & ~c.is_bu & (c.lay == l)):
+                m.d.sync += [c.ab[l + 1].eq(M - emax), c.ka[l + 1].eq(c.pb + emax - M),
+                             c.cc[l + 1].eq(requant_pos(fmt, 0, emax - M, 0)),
+                             c.res_ok.eq(1)]
+        xm, anyb = (c.conv_e.x, c.any_l) if lin else (c.mx, c.any)
+        for l in range(1, nl):
+            with m.If(fin & c.is_bu & (c.lay == l)):
+                m.d.sync += [c.eb[l - 1].eq(Mux(anyb, xm + c.bb, 0)), c.ke[l - 1].eq(emax - xm),
+                             c.res_ok.eq(1)]
+
+    def _fwd(self, u_code, ub, fb):
+        """``forward_weights`` of one stored weight code (round to the forward format)."""
+        fmt, Wf = self.cfg.fmt, self.cfg.madam.weight
+        s = Wf.frac_bits - fmt.frac_bits
+        w = data.View(lns_layout(Wf), u_code)
+        xf = (w.exp + ub + ((1 << s) >> 1)) >> s
+        return requantize(fmt, w.sign, xf - fb, is_zero(w))
