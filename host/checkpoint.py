@@ -120,6 +120,8 @@ class Checkpoint:
         path = Path(path)
         if not path.is_file():
             raise CheckpointError(f"checkpoint {path} does not exist")
+        if not zipfile.is_zipfile(path):
+            raise CheckpointError(f"checkpoint {path} is corrupt: not an .npz (zip) file")
         try:
             with np.load(path, allow_pickle=False) as z:
                 header = json.loads(str(z["header"][()]))

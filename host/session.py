@@ -109,6 +109,8 @@ def train(dev, data, epochs: int, seed: int, lr_step: int = 1,
     if resume is not None:
         pos, steps_before = resume.position, resume.steps
         spec = pos.run
+        if spec["mode"] and pos.sample:      # the pipeline refills: not bit-exact (§10)
+            spec["refills"] = spec.get("refills", 0) + 1
     else:
         conf = dev.config
         spec = {**(run or {}), "sizes": dev.sizes, "bits": conf.get("bits"),
