@@ -69,16 +69,16 @@ class DeviceTrainer:
     """The engine's run control over an :class:`LNSMLP` (see the module docstring).
 
     ``x``: the stored records' features in [0, 1] (floats, encoded as ``LNSMLP.input_codes``
-    does) or, with ``codes=True``, their stored feature codes (``n_in`` per record, bias
+    does) or, with ``encoded=True``, their stored feature codes (``n_in`` per record, bias
     ``-emax``); ``y``: their labels (integers); ``max_records``: the data memory's capacity
     in records; ``pipelined``: whether the build has the pipelined capability.
     """
 
     def __init__(self, model: LNSMLP, x, y, max_records: int, epoch_base: int = 0,
-                 pipelined: bool = True, codes: bool = False):
+                 pipelined: bool = True, encoded: bool = False):
         self.model = model
         x = np.asarray(x)
-        self.codes = (np.asarray(x, np.int64) if codes
+        self.codes = (np.asarray(x, np.int64) if encoded
                       else model.input_codes(np.atleast_2d(x)).codes[:, :-1])
         self.labels = np.asarray(y).astype(np.int64).reshape(-1)
         if len(self.labels) != len(self.codes):

@@ -61,7 +61,7 @@ class GoldenDevice(P.DeviceModel):
         n_in = self.sizes[0]
         self.trainer = DeviceTrainer(LNSMLP(cfg, 0), np.zeros((0, n_in), np.int64), [],
                                      max_records=int(conf["max_records"]),
-                                     pipelined=pipelined, codes=True)
+                                     pipelined=pipelined, encoded=True)
 
     # -- the word store <-> the golden trainer -------------------------------------------------
     def _words(self, region: str, count: int, addr: int = 0) -> np.ndarray:
