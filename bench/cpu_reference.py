@@ -17,17 +17,17 @@ seed)``. Three implementations, each with the usual effort for its kind:
 * **NumPy**: the same equations as the C program, one sample per step (``np.dot``,
   ``np.outer``, in-place updates), float32.
 
-Timing covers the training loop only (no evaluation, no file I/O): ``--epochs`` epochs,
-repeated ``--repeats`` times from the same initial weights, the median repeat's µs per
-sample reported (minimum too). Correctness first: the C program's weights after one epoch
-must equal the golden FP32 baseline's (``golden.baseline.train_float("sgd")``, which follows
-``torch.optim.SGD``) to float tolerance, and its per-epoch running and test accuracy must be
-within one sample of it; the bench stops otherwise.
+Timing covers the training loop only (no evaluation, no file I/O): C runs ``--epochs``
+epochs per repeat, ``--repeats`` repeats from the same initial weights; PyTorch and NumPy
+one epoch per repeat, at most 3 repeats. Reported: the median repeat's µs per sample of
+process CPU time (what one core needs: on a machine shared with other jobs, wall time also
+counts the time they held the core; it is recorded too), and the minimum. Correctness
+first: the C program's weights after ``CHECK_EPOCHS`` epochs must equal the golden FP32
+baseline's (``golden.baseline.train_float("sgd")``, which follows ``torch.optim.SGD``) to
+float tolerance, and its per-epoch running and test accuracy must be within one sample of
+it; the bench stops otherwise.
 
     ./run python bench/cpu_reference.py --json docs/data/cpu_reference.json
-
-Wall-clock numbers from a machine shared with other jobs: run it under ``nice`` when the
-machine is quiet, and read the spread between repeats.
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ C_SOURCE = r"""
  * n_train, n_test, n_orders; float32 lr; float32 x_train[n_train][n0]; int32 y_train;
  * float32 x_test[n_test][n0]; int32 y_test; per layer float32 W[out][in], b[out];
  * int32 order[n_orders][n_train]. Trains EPOCHS epochs REPEATS times from the same initial
- * weights; writes int32 L, per repeat float64 seconds, per epoch of the last repeat int32
+ * weights; writes int32 L, per repeat float64 wall and CPU seconds, per epoch of the last
+ * repeat int32
  * running correct and test correct, then the last repeat's final W, b (float32). */
 #include <math.h>
 #include <stdint.h>
@@ -177,16 +178,19 @@ int main(int argc, char **argv) {
             memcpy(W[l], W0[l], 4 * (size_t)sz[l] * sz[l + 1]);
             memcpy(B[l], B0[l], 4 * (size_t)sz[l + 1]);
         }
-        double secs = 0.0;
+        double secs[2] = {0.0, 0.0};
         for (int e = 0; e < epochs; e++) {
-            struct timespec t0, t1;
+            struct timespec t0, t1, c0, c1;
             clock_gettime(CLOCK_MONOTONIC, &t0);
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
             int c = 0;
             const int32_t *ord = order + (size_t)e * n_train;
             for (int k = 0; k < n_train; k++)
                 c += step(xtr + (size_t)ord[k] * sz[0], ytr[ord[k]]);
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
             clock_gettime(CLOCK_MONOTONIC, &t1);
-            secs += (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
+            secs[0] += (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
+            secs[1] += (c1.tv_sec - c0.tv_sec) + 1e-9 * (c1.tv_nsec - c0.tv_nsec);
             int t = 0;
             for (int i = 0; i < n_test; i++) {
                 forward(xte + (size_t)i * sz[0]);
@@ -194,7 +198,7 @@ int main(int argc, char **argv) {
             }
             run[e] = c; test[e] = t;
         }
-        fwrite(&secs, 8, 1, o);
+        fwrite(secs, 8, 2, o);
     }
     fwrite(run, 4, epochs, o);
     fwrite(test, 4, epochs, o);
@@ -231,8 +235,8 @@ def write_input(path: Path, sizes, data, seed: int, epochs: int) -> None:
 def read_output(path: Path, sizes, epochs: int, repeats: int) -> dict:
     raw = path.read_bytes()
     off = 4
-    secs = list(struct.unpack_from(f"<{repeats}d", raw, off))
-    off += 8 * repeats
+    both = struct.unpack_from(f"<{2 * repeats}d", raw, off)
+    off += 16 * repeats
     run = list(struct.unpack_from(f"<{epochs}i", raw, off))
     test = list(struct.unpack_from(f"<{epochs}i", raw, off + 4 * epochs))
     off += 8 * epochs
@@ -243,7 +247,7 @@ def read_output(path: Path, sizes, epochs: int, repeats: int) -> dict:
         b = np.frombuffer(raw, "<f4", fo, off)
         off += 4 * fo
         params += [w, b]
-    return {"seconds": secs, "running_correct": run, "test_correct": test, "params": params}
+    return {"seconds": list(both[0::2]), "cpu_seconds": list(both[1::2]), "running_correct": run, "test_correct": test, "params": params}
 
 
 def compile_c(tmp: Path, flags: list[str]) -> Path:
@@ -279,8 +283,9 @@ def check_c(res: dict, ref: dict, data, epochs: int) -> dict:
             "test_correct": res["test_correct"], "test_correct_ref": test_ref, "ok": ok}
 
 
-def time_numpy(sizes, data, seed: int, epochs: int) -> float:
-    """Seconds of ``epochs`` epochs of the C program's equations in NumPy float32."""
+def time_numpy(sizes, data, seed: int, epochs: int) -> tuple[float, float]:
+    """Wall and CPU seconds of ``epochs`` epochs of the C program's equations in NumPy
+    float32."""
     from lnsmadam.golden.baseline import epoch_order, init_mlp
 
     params = [(w.copy(), b.copy()) for w, b in init_mlp(sizes, seed)]
@@ -288,31 +293,50 @@ def time_numpy(sizes, data, seed: int, epochs: int) -> float:
     y = np.asarray(data.y_train)
     lr = np.float32(LR)
     nl = len(params)
-    secs = 0.0
+    clock = _Clock()
     for e in range(epochs):
         order = epoch_order(len(y), seed, e)
-        t0 = time.perf_counter()
-        for i in order:
-            acts = [x[i]]
-            for l, (w, b) in enumerate(params):
-                z = w @ acts[-1] + b
-                acts.append(np.maximum(z, 0) if l < nl - 1 else z)
-            z = acts[-1]
-            p = np.exp(z - z.max())
-            p /= p.sum()
-            p[y[i]] -= 1
-            g = p
-            for l in range(nl - 1, -1, -1):
-                w, b = params[l]
-                gp = (g @ w) * (acts[l] > 0) if l else None
-                w -= lr * np.outer(g, acts[l])
-                b -= lr * g
-                g = gp
-        secs += time.perf_counter() - t0
-    return secs
+        with clock:
+            for i in order:
+                _numpy_step(params, x[i], y[i], lr, nl)
+    return clock.wall, clock.cpu
 
 
-def time_torch(sizes, data, seed: int, epochs: int) -> float | None:
+def _numpy_step(params, xi, yi, lr, nl) -> None:
+    acts = [xi]
+    for l, (w, b) in enumerate(params):
+        z = w @ acts[-1] + b
+        acts.append(np.maximum(z, 0) if l < nl - 1 else z)
+    z = acts[-1]
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    p[yi] -= 1
+    g = p
+    for l in range(nl - 1, -1, -1):
+        w, b = params[l]
+        gp = (g @ w) * (acts[l] > 0) if l else None
+        w -= lr * np.outer(g, acts[l])
+        b -= lr * g
+        g = gp
+
+
+class _Clock:
+    """Accumulates wall and process CPU seconds over ``with`` blocks (CPU time leaves out
+    the time other jobs on a shared machine took the core)."""
+
+    def __init__(self):
+        self.wall = self.cpu = 0.0
+
+    def __enter__(self):
+        self._t, self._c = time.perf_counter(), time.process_time()
+
+    def __exit__(self, *exc):
+        self.wall += time.perf_counter() - self._t
+        self.cpu += time.process_time() - self._c
+
+
+def time_torch(sizes, data, seed: int, epochs: int) -> tuple[float, float] | None:
+    """Wall and CPU seconds of ``epochs`` epochs of PyTorch batch-1 SGD (one thread)."""
     try:
         import torch
     except ImportError:
@@ -333,23 +357,24 @@ def time_torch(sizes, data, seed: int, epochs: int) -> float | None:
     opt = torch.optim.SGD(model.parameters(), lr=LR)
     x = torch.from_numpy(np.array(data.x_train, np.float32))
     y = torch.from_numpy(np.array(data.y_train, np.int64))
-    secs = 0.0
+    clock = _Clock()
     for e in range(epochs):
         order = epoch_order(len(y), seed, e)
         samples = [(x[i:i + 1], y[i:i + 1]) for i in order]
-        t0 = time.perf_counter()
-        for xi, yi in samples:
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(xi), yi).backward()
-            opt.step()
-        secs += time.perf_counter() - t0
-    return secs
+        with clock:
+            for xi, yi in samples:
+                opt.zero_grad()
+                torch.nn.functional.cross_entropy(model(xi), yi).backward()
+                opt.step()
+    return clock.wall, clock.cpu
 
 
-def _summary(seconds: list[float], samples: int) -> dict:
-    us = [1e6 * s / samples for s in seconds]
+def _summary(wall: list[float], cpu: list[float], samples: int) -> dict:
+    """µs per sample: CPU time (what one core needs; the table's number) and wall time."""
+    us, uw = [1e6 * s / samples for s in cpu], [1e6 * s / samples for s in wall]
     return {"us_per_sample_median": statistics.median(us), "us_per_sample_min": min(us),
-            "us_per_sample_runs": us}
+            "us_per_sample_runs": us, "wall_us_per_sample_median": statistics.median(uw),
+            "wall_us_per_sample_runs": uw}
 
 
 def main(argv=None) -> int:
@@ -407,18 +432,19 @@ def main(argv=None) -> int:
                           f"{chk}", file=sys.stderr)
                     return 1
                 res = run_c(exe, tmp, sizes, args.epochs, args.repeats)
-                rows[f"C, {name}"] = {**_summary(res["seconds"], args.epochs * n),
+                rows[f"C, {name}"] = {**_summary(res["seconds"], res["cpu_seconds"],
+                                                  args.epochs * n),
                                       "check": chk}
             for name, fn in (("PyTorch batch 1, 1 thread", time_torch),
                              ("NumPy float32", time_numpy)):
-                secs = []
+                times = []
                 for _ in range(min(args.repeats, 3)):
-                    s = fn(sizes, data, args.seed, 1)
-                    if s is None:
+                    t = fn(sizes, data, args.seed, 1)
+                    if t is None:
                         break
-                    secs.append(s)
-                if secs:
-                    rows[name] = _summary(secs, n)
+                    times.append(t)
+                if times:
+                    rows[name] = _summary([t[0] for t in times], [t[1] for t in times], n)
             out["results"][key] = rows
     print(f"{'implementation':<32} " + " ".join(f"{k + ' us/sample':>22}" for k in out["results"]))
     names = list(next(iter(out["results"].values())))

@@ -27,8 +27,9 @@ def test_c_program_matches_the_fp32_sgd_baseline(bench_module, tmp_path):
     assert chk["ok"], chk
     assert chk["max_abs_weight_diff"] < 1e-5
     assert res["running_correct"] == chk["running_correct_ref"]
-    secs = mod.time_numpy(sizes[:1] + sizes[-1:], data, 0, 1)
-    assert secs > 0
+    wall, cpu = mod.time_numpy(sizes[:1] + sizes[-1:], data, 0, 1)
+    assert wall > 0 and cpu > 0
+    assert len(res["cpu_seconds"]) == 2 and all(s > 0 for s in res["cpu_seconds"])
 
 
 def test_pipelined_accuracy_summary_pairs_seeds(bench_module):
