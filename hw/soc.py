@@ -52,6 +52,8 @@ class SoCConfig:
     lr_step : default LNS-Madam step (``START`` chooses it per run), 1..64.
     clk_freq : Hz of the ``sync`` domain; baud : UART rate. ``clk_freq / baud`` rounds to the
         bit time in cycles, which must be 4..65535.
+    softmax : "serial" (digit-serial, small: the iCE40 default) or "parallel" (a multiplier,
+        about 11 + n_out cycles instead of ~300).
     read_reg (0..1), mac_pipeline (0..2 + log2(lanes)), conv_pipeline (0..4),
     update_pipeline (0..6): register stages after the memories, in the MAC, the
     converters and the update engines (:class:`~.engine.engine.Engine`); fewer cost fewer
@@ -66,6 +68,7 @@ class SoCConfig:
     lr_step: int = 1
     clk_freq: float = 12e6
     baud: int = 1_000_000
+    softmax: str = "serial"
     read_reg: int = 1
     mac_pipeline: int = 2
     conv_pipeline: int = 3
@@ -106,7 +109,8 @@ class SoCConfig:
     def trainer(self) -> Engine:
         return Engine(self.mlp_config(), lanes=self.lanes, max_records=self.n_records,
                       read_reg=self.read_reg, mac_pipeline=self.mac_pipeline,
-                      conv_pipeline=self.conv_pipeline, update_pipeline=self.update_pipeline)
+                      conv_pipeline=self.conv_pipeline, update_pipeline=self.update_pipeline,
+                      softmax=self.softmax)
 
     def to_dict(self) -> dict:
         d = asdict(self)

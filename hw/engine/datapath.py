@@ -43,6 +43,7 @@ from ..softmax import SoftmaxError
 from ..update import MadamUpdate
 from .mac import LaneMAC
 from .pipe import VisitCounter, delay, table
+from .softmax import ParallelSoftmax
 from .vectors import VecMem, const_entry_init, exp_entry, lin_entry, read_exp, requant_pos
 
 __all__ = ["PassUnit", "KIND_F", "KIND_UF", "KIND_U", "KIND_BU", "BIAS_BITS", "wpr"]
@@ -84,6 +85,10 @@ class PassUnit(wiring.Component):
         :class:`~.mac.LaneMAC` cuts.
     update_pipeline : int, 0..6
         :class:`~lnsmadam.hw.update.MadamUpdate` cuts.
+    softmax : "serial" or "parallel"
+        The digit-serial :class:`~lnsmadam.hw.softmax.SoftmaxError` (small, ~300 cycles
+        for 10 classes) or :class:`~.softmax.ParallelSoftmax` (a multiplier and per-class
+        logic, ~11 + n_out cycles).
 
     Members
     -------
@@ -96,10 +101,11 @@ class PassUnit(wiring.Component):
         complete (the output layer's forward: its last logit is in the softmax unit).
     label : In(range(n_out))
         The sample's class, held from the output layer's forward until ``smx_done``.
-    smx_done : Out(1)
-        Pulse: the softmax error of the sample is in its memory with its bias; ``argmax``
-        (the prediction, first index on ties) is valid from then until the next forward of
-        the output layer.
+    smx_first, smx_done : Out(1)
+        Pulses: one cycle after the softmax unit's first error code (its bias is then in
+        place, and the backward pass of the output layer may start: it reads each code
+        after it is written), and its last. ``argmax`` (the prediction, first index on
+        ties) is valid from ``smx_first`` until the next forward of the output layer.
     lr_step : In(7); u_bias, f_bias : In(ArrayLayout(signed(16), layers));
     e_clamp : In(ArrayLayout(weight exp_bits, layers))
         Run and per-layer constants, held while passes run.
@@ -130,8 +136,11 @@ class PassUnit(wiring.Component):
     """
 
     def __init__(self, cfg: MLPConfig, lanes: int, read_reg: int = 1, conv_pipeline: int = 3,
-                 mac_pipeline: int = 2, update_pipeline: int = 5):
+                 mac_pipeline: int = 2, update_pipeline: int = 5, softmax: str = "serial"):
         self.cfg = cfg
+        if softmax not in ("serial", "parallel"):
+            raise ValueError(f"softmax must be 'serial' or 'parallel', got {softmax!r}")
+        self.softmax = softmax
         self.lanes = L = lanes
         self.lb = lanes.bit_length() - 1
         self.nl = nl = len(cfg.sizes) - 1
@@ -158,7 +167,7 @@ class PassUnit(wiring.Component):
         super().__init__({
             "start": In(1), "kind": In(2), "layer": In(lay), "a0_cur": In(2),
             "a0_prev": In(2), "ready": Out(1, init=1),
-            "label": In(range(max(n_out, 2))), "smx_done": Out(1),
+            "label": In(range(max(n_out, 2))), "smx_first": Out(1), "smx_done": Out(1),
             "argmax": Out(range(max(n_out, 2))), "lr_step": In(7),
             "u_bias": In(data.ArrayLayout(signed(BIAS_BITS), nl)),
             "f_bias": In(data.ArrayLayout(signed(BIAS_BITS), nl)),
@@ -239,7 +248,11 @@ class PassUnit(wiring.Component):
             m.submodules[f"update{b}"] = eng
             m.d.comb += [eng.o_stream.ready.eq(1), eng.lr_step.eq(self.lr_step)]
             c.engines.append(eng)
-        c.smx = m.submodules.softmax = SoftmaxError(cfg, bias_bits=BIAS_BITS)
+        if self.softmax == "serial":
+            c.smx = SoftmaxError(cfg, bias_bits=BIAS_BITS)
+        else:
+            c.smx = ParallelSoftmax(cfg, bias_bits=BIAS_BITS, conv_pipeline=self.conv_pipeline)
+        m.submodules.softmax = c.smx
 
         self._pass_registers(m, c)
         self._counter(m, c)
@@ -568,9 +581,10 @@ class PassUnit(wiring.Component):
                      sw.live.eq(~is_zero(so.payload.code)),
                      e.w_addr.eq(so.payload.index), e.w_data[0].eq(sw.as_value()),
                      e.w_en[0].eq(so.valid), c.ke[nl - 1].eq(0)]
-        last_out = so.valid & (so.payload.index == n_out - 1)
-        m.d.sync += self.smx_done.eq(last_out)
-        with m.If(last_out):
+        first_out = so.valid & (so.payload.index == 0)
+        m.d.sync += [self.smx_first.eq(first_out),
+                     self.smx_done.eq(so.valid & (so.payload.index == n_out - 1))]
+        with m.If(first_out):
             m.d.sync += c.eb[nl - 1].eq(smx.o_bias)
 
     def _bias_steps(self, m, c):

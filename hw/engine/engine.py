@@ -60,6 +60,8 @@ class Engine(wiring.Component):
     read_reg, conv_pipeline, mac_pipeline, update_pipeline : int
         Register stages (:class:`~.datapath.PassUnit`): 0..1, 0..4, 0..2 + log2(lanes),
         0..6; fewer cost fewer flip-flops and a lower clock.
+    softmax : "serial" or "parallel"
+        The softmax-error unit (:class:`~.datapath.PassUnit`).
 
     Members
     -------
@@ -84,7 +86,7 @@ class Engine(wiring.Component):
 
     def __init__(self, cfg: MLPConfig, lanes: int = 1, max_records: int = 1797,
                  read_reg: int = 1, conv_pipeline: int = 3, mac_pipeline: int = 2,
-                 update_pipeline: int = 5):
+                 update_pipeline: int = 5, softmax: str = "serial"):
         # a rejected configuration is not an unused elaboratable (no warning for it)
         self._MustUse__silence = True
         if not isinstance(cfg, MLPConfig):
@@ -119,11 +121,12 @@ class Engine(wiring.Component):
         self.mac_pipeline = check_int("mac_pipeline", mac_pipeline, 0,
                                       2 + (lanes - 1).bit_length())
         self.unit = PassUnit(cfg, lanes, read_reg=read_reg, conv_pipeline=conv_pipeline,
-                             mac_pipeline=mac_pipeline, update_pipeline=update_pipeline)
+                             mac_pipeline=mac_pipeline, update_pipeline=update_pipeline,
+                             softmax=softmax)
         self.unit._MustUse__silence = True
         self.unit.mac._MustUse__silence = True
         self.read_reg, self.conv_pipeline = read_reg, conv_pipeline
-        self.update_pipeline = update_pipeline
+        self.update_pipeline, self.softmax = update_pipeline, softmax
         super().__init__({"bus": In(MemBus), "ctl": In(ControlSignature)})
         self._MustUse__silence = False
 
@@ -150,7 +153,9 @@ class Engine(wiring.Component):
                   "weight_underflow": self.cfg.madam.weight.underflow,
                   "engine": {"read_reg": self.read_reg, "conv_pipeline": self.conv_pipeline,
                              "mac_pipeline": self.mac_pipeline,
-                             "update_pipeline": self.update_pipeline, "modes": ["exact"]},
+                             "update_pipeline": self.update_pipeline,
+                             "softmax": self.softmax},
+                  "pipelined": False,
                   "regs": {**regs, "layer_base": LAYER_REGS, "layer_stride": 4,
                            "layer_fields": ["u_bias", "f_bias", "e_clamp"]}})
         return d
@@ -178,7 +183,7 @@ class Engine(wiring.Component):
 
         # ---- registers (host) --------------------------------------------------------------
         n_train, n_test = Signal(32), Signal(32)
-        epoch_base, sample_base, mode = Signal(16), Signal(32), Signal(32)
+        epoch_base, sample_base, mode = Signal(32), Signal(32), Signal(32)
         u_bias = [Signal(signed(BIAS_BITS), name=f"u_bias{l}") for l in range(nl)]
         f_bias = [Signal(signed(BIAS_BITS), name=f"f_bias{l}") for l in range(nl)]
         e_clamp = [Signal(cfg.madam.weight.exp_bits, name=f"e_clamp{l}") for l in range(nl)]
@@ -234,15 +239,17 @@ class Engine(wiring.Component):
         with m.FSM(name="seq"):
             with m.State("IDLE"):
                 m.d.comb += idle.eq(1)
+                # (EVALUATE leaves epoch as the last run left it)
+                accept = [stop_req.eq(0), correct.eq(0), error.eq(0), pending.eq(0), cur.eq(0)]
                 with m.If(ctl.start | ctl.evaluate):
-                    m.d.sync += [stop_req.eq(0), epoch.eq(0), correct.eq(0), error.eq(0),
-                                 pending.eq(0), cur.eq(0)]
+                    # a refused command changes nothing but the error
                     with m.If(ctl.start):
                         ok = (rec_ok & (ctl.epochs != 0) & (ctl.lr_step >= 1)
                               & (ctl.lr_step <= 64) & (sample_base < n_train)
                               & ((mode & ~Const(modes, 32)) == 0))
                         with m.If(ok):
-                            m.d.sync += [epochs.eq(ctl.epochs), seed.eq(ctl.seed),
+                            m.d.sync += accept + [epoch.eq(0), epochs.eq(ctl.epochs),
+                                                  seed.eq(ctl.seed),
                                          lr_step.eq(ctl.lr_step), evaluating.eq(0),
                                          n_run.eq(n_train), pos.eq(sample_base),
                                          state.eq(1)]
@@ -251,7 +258,7 @@ class Engine(wiring.Component):
                             m.d.sync += error.eq(ERR_REFUSED)
                     with m.Else():
                         with m.If(rec_ok & (n_test != 0)):
-                            m.d.sync += [evaluating.eq(1), n_run.eq(n_test), pos.eq(0),
+                            m.d.sync += accept + [evaluating.eq(1), n_run.eq(n_test), pos.eq(0),
                                          state.eq(2)]
                             m.next = "LOAD"
                         with m.Else():
@@ -297,19 +304,24 @@ class Engine(wiring.Component):
                     else:
                         m.next = "SMX"
 
+            # the softmax error: the prediction with its first code; the output layer's
+            # backward pass may start then (it reads each code after it is written)
             with m.State("SMX"):
-                with m.If(unit.smx_done):
+                with m.If(unit.smx_first):
                     with m.If(unit.argmax == label):
                         m.d.sync += correct.eq(correct + 1)
                     if nl == 1:
                         m.d.sync += pending.eq(~evaluating)
-                        m.next = "NEXT"
+                        m.next = "SMX_END"
                     else:
                         with m.If(evaluating):
-                            m.next = "NEXT"
+                            m.next = "SMX_END"
                         with m.Else():
                             run_pass(KIND_BU, nl - 1)
                             m.next = "BWD"
+            with m.State("SMX_END"):
+                with m.If(unit.smx_done):
+                    m.next = "NEXT"
 
             with m.State("BWD"):
                 with m.If(unit.ready):
