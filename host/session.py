@@ -35,10 +35,13 @@ def encode_inputs(model: LNSMLP, x) -> np.ndarray:
 def config_from_identify(ident: dict) -> MLPConfig:
     """The golden configuration a device reports (``SoCConfig`` fields)."""
     from lnsmadam.hw.soc import SoCConfig
+    import dataclasses
     soc = ident["config"]["soc"]
-    return SoCConfig(sizes=tuple(soc["sizes"]), lanes=soc["lanes"], n_records=soc["n_records"],
-                     bits=soc["bits"], gamma=soc["gamma"], lr_step=soc["lr_step"],
-                     clk_freq=soc["clk_freq"], baud=soc["baud"]).mlp_config()
+    # every SoCConfig field the device reports (older designs report fewer)
+    known = {f.name for f in dataclasses.fields(SoCConfig)} & set(soc)
+    kw = {k: soc[k] for k in known}
+    kw["sizes"] = tuple(soc["sizes"])
+    return SoCConfig(**kw).mlp_config()
 
 
 def check_config(ident: dict, cfg: MLPConfig) -> None:

@@ -50,6 +50,10 @@ class SoCConfig:
         ``n_records * (ceil(n_in/2) + 1) <= 65536``.
     bits, gamma : LNS format of every forward/backward tensor (bits 3..8, gamma 1..2**(bits-2)).
     lr_step : default LNS-Madam step (``START`` chooses it per run), 1..64.
+    state_man_bits, beta_k : the second-moment state (``StateFormat(6, state_man_bits,
+        -52)``, ``beta = 1 - 2**-beta_k``): 12 and 10 (17 state bits, the default), or 7 and 5
+        (``state12``: 12 state bits, 24 bits per weight, same accuracy: docs/results.md §4;
+        the iCEBreaker's, to fit its block RAM).
     clk_freq : Hz of the ``sync`` domain; baud : UART rate. ``clk_freq / baud`` rounds to the
         bit time in cycles, which must be 4..65535.
     softmax : "serial" (digit-serial, small: the iCE40 default) or "parallel" (a multiplier,
@@ -66,6 +70,8 @@ class SoCConfig:
     bits: int = 8
     gamma: int = 8
     lr_step: int = 1
+    state_man_bits: int = 12
+    beta_k: int = 10
     clk_freq: float = 12e6
     baud: int = 1_000_000
     softmax: str = "serial"
@@ -101,10 +107,15 @@ class SoCConfig:
 
     def mlp_config(self) -> MLPConfig:
         from dataclasses import replace
+        from lnsmadam.golden.update import StateFormat
         base = MLPConfig()
         fmt = LNSFormat.from_gamma(self.bits, self.gamma)
+        check_int("state_man_bits", self.state_man_bits, 5, 16)
+        check_int("beta_k", self.beta_k, 1, 20)
+        state = replace(base.madam.state, man_bits=self.state_man_bits)
         return MLPConfig(sizes=self.sizes, fmt=fmt,
-                         madam=replace(base.madam, lr_step=self.lr_step))
+                         madam=replace(base.madam, lr_step=self.lr_step, state=state,
+                                       beta_k=self.beta_k))
 
     def trainer(self) -> Engine:
         return Engine(self.mlp_config(), lanes=self.lanes, max_records=self.n_records,

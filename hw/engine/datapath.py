@@ -112,10 +112,13 @@ class PassUnit(wiring.Component):
     a0_we : In(lanes), a0_waddr, a0_wdata : In
         Write port of the input buffers (the loader's): bank enables, one word address
         (``buffer * W_0 + j // lanes``), a code per bank.
-    b_addr, b_wdata, b_layer, b_bank, b_we_u, b_we_v : In; b_rdata_u, b_rdata_v : Out
-        The host's access to the weight / state banks while ``ready``: a write in the cycle
-        of ``b_we_*``; read data ``1 + read_reg`` cycles after ``b_addr`` (``b_layer`` and
-        ``b_bank`` held meanwhile).
+    b_addr, b_wdata, b_layer, b_bank, b_we_u, b_we_v, b_rlayer, b_rbank : In;
+    b_rdata_u, b_rdata_v : Out
+        The host's access to the weight / state banks while ``ready``: a write of bank
+        ``b_bank`` of layer ``b_layer`` in the cycle of ``b_we_*``; read data ``1 +
+        read_reg`` cycles after ``b_addr``, of bank ``b_rbank`` of layer ``b_rlayer`` (held
+        from the cycle after the address on: registers, so that the host's decode is not
+        in the datapath's timing).
 
     Latency
     -------
@@ -176,6 +179,7 @@ class PassUnit(wiring.Component):
             "a0_wdata": In(data.ArrayLayout(cfg.fmt.bits, L)),
             "b_addr": In(16), "b_wdata": In(32), "b_layer": In(lay),
             "b_bank": In(range(max(L, 2))), "b_we_u": In(1), "b_we_v": In(1),
+            "b_rlayer": In(lay), "b_rbank": In(range(max(L, 2))),
             "b_rdata_u": Out(Wf.bits), "b_rdata_v": Out(Vf.bits),
         })
 
@@ -331,10 +335,13 @@ class PassUnit(wiring.Component):
             m.d.sync += c.issuing.eq(1)
         with m.Elif(c.issuing & c.vc.end):
             m.d.sync += c.issuing.eq(0)
+        # (valid, first, last) of each visit, up to the MAC's stage X; beyond it only valid
+        # (the fused UF pass frames its MAC vectors with its own word counter)
         stages = [Cat(c.issuing, c.vc.first, c.vc.last)]
         for s in range(1, self.X + self.Lu + 3):
-            stages.append(delay(m, stages[-1], 1, f"ctl{s}"))
-        c.at = lambda s: (stages[s][0], stages[s][1], stages[s][2])
+            stages.append(delay(m, stages[-1] if s <= self.X else stages[-1][0], 1, f"ctl{s}"))
+        c.at = lambda s: (stages[s][0], stages[s][1], stages[s][2]) if s <= self.X \
+            else (stages[s][0], None, None)
 
     def _read_side(self, m, c):
         """Operand registers at stage X: ``u_x``, ``v_x`` (stored weight, state), ``wf_x``
@@ -352,14 +359,13 @@ class PassUnit(wiring.Component):
             for b in range(L):
                 for k in ("u", "v"):
                     m.d.comb += c.banks[l][b][k][0].eq(Mux(c.busy, lin_d, self.b_addr))
-        lsel = Mux(c.busy, c.lay, self.b_layer)
+        lsel = Mux(c.busy, c.lay, self.b_rlayer)
         u_rd = [pick(m, [c.banks[l][b]["u"][1] for l in range(nl)], lsel, f"u_rd{b}")
                 for b in range(L)]
         v_rd = [pick(m, [c.banks[l][b]["v"][1] for l in range(nl)], lsel, f"v_rd{b}")
                 for b in range(L)]
-        bank_r = delay(m, self.b_bank, self.RL, "b_bank_r")
-        m.d.comb += [self.b_rdata_u.eq(pick(m, u_rd, bank_r, "b_u")),
-                     self.b_rdata_v.eq(pick(m, v_rd, bank_r, "b_v"))]
+        m.d.comb += [self.b_rdata_u.eq(pick(m, u_rd, self.b_rbank, "b_u")),
+                     self.b_rdata_v.eq(pick(m, v_rd, self.b_rbank, "b_v"))]
 
         # a_0 from the input buffers (codes), a_l (l >= 1) requantised where read
         a0 = c.vec["a0"]
@@ -469,7 +475,9 @@ class PassUnit(wiring.Component):
                          mac.b[b].as_value().eq(Mux(c.is_uf, a0.r_data[1][b],
                                                     Mux(c.is_bu, c.e_x, c.a_x[b])))]
         vX, fX, lX = c.at(self.X)
-        vU, fU, lU = c.at(sU)
+        vU = c.at(sU)[0]
+        fl = delay(m, Cat(w2 == 0, w2 == W0 - 1), RL, "w2_fl")
+        fU, lU = fl[0], fl[1]
         m.d.comb += [mac.valid.eq(Mux(c.is_uf, vU, vX & (c.is_f | c.is_bu))),
                      mac.first.eq(Mux(c.is_uf, fU, fX)), mac.last.eq(Mux(c.is_uf, lU, lX)),
                      mac.lane_mode.eq(c.is_bu)]

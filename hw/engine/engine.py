@@ -21,15 +21,17 @@ epochs at 0. A record whose label is not below ``n_out`` stops the run before it
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In
 
 from ...golden.format import check_int
 from ...golden.mlp import MLPConfig
-from ...host.image import LAYER_REGS, REGS, record_words
+from ...host.image import LAYER_REGS, record_words
+from ...golden.trainer import REGS
 from ..bus import ControlSignature, MemBus
+from ..format import RegisteredRead
 from ..shuffle import Shuffler
 from .datapath import BIAS_BITS, KIND_BU, KIND_F, KIND_U, KIND_UF, PassUnit, wpr
 from .loader import Loader
@@ -147,7 +149,6 @@ class Engine(wiring.Component):
     def describe(self) -> dict:
         """The ``config`` object of the identify JSON."""
         d = self.cfg.to_dict()
-        regs = {**REGS, "sample_base": 3, "mode": 4}
         d.update({"lanes": self.lanes, "max_records": self.max_records,
                   "record_words": self.rec, "fmt_underflow": self.cfg.fmt.underflow,
                   "weight_underflow": self.cfg.madam.weight.underflow,
@@ -156,7 +157,7 @@ class Engine(wiring.Component):
                              "update_pipeline": self.update_pipeline,
                              "softmax": self.softmax},
                   "pipelined": False,
-                  "regs": {**regs, "layer_base": LAYER_REGS, "layer_stride": 4,
+                  "regs": {**REGS, "layer_base": LAYER_REGS, "layer_stride": 4,
                            "layer_fields": ["u_bias", "f_bias", "e_clamp"]}})
         return d
 
@@ -182,41 +183,51 @@ class Engine(wiring.Component):
                      unit.a0_waddr.eq(loader.a0_waddr), unit.a0_wdata.eq(loader.a0_wdata)]
 
         # ---- registers (host) --------------------------------------------------------------
-        n_train, n_test = Signal(32), Signal(32)
-        epoch_base, sample_base, mode = Signal(32), Signal(32), Signal(32)
+        # The host reads back exactly what it wrote: the 32-bit words live in a small
+        # memory (:meth:`_bus`). The logic keeps only what it uses: a count's low 16 bits
+        # and whether any higher bit is set (such a value is always refused, so the checks
+        # stay exact), epoch_base's low 16 bits (the shuffle), mode's bit 0 and whether any
+        # other bit is set, and each per-layer constant in its own width.
+        lo = {k: Signal(16, name=k) for k in ("n_train", "n_test", "sample_base", "epoch_base")}
+        big = {k: Signal(name=f"{k}_big") for k in ("n_train", "n_test", "sample_base")}
+        mode0, mode_rest = Signal(), Signal()
         u_bias = [Signal(signed(BIAS_BITS), name=f"u_bias{l}") for l in range(nl)]
         f_bias = [Signal(signed(BIAS_BITS), name=f"f_bias{l}") for l in range(nl)]
         e_clamp = [Signal(cfg.madam.weight.exp_bits, name=f"e_clamp{l}") for l in range(nl)]
         for l in range(nl):
             m.d.comb += [unit.u_bias[l].eq(u_bias[l]), unit.f_bias[l].eq(f_bias[l]),
                          unit.e_clamp[l].eq(e_clamp[l])]
+        wd = bus.cmd_wdata
+        regmap = {REGS[k]: [lo[k].eq(wd[:16])] + ([big[k].eq(wd[16:] != 0)] if k in big else [])
+                  for k in lo}
+        regmap[REGS["mode"]] = [mode0.eq(wd[0]), mode_rest.eq(wd[1:] != 0)]
+        for l in range(nl):
+            regmap[LAYER_REGS + 4 * l] = [u_bias[l].eq(wd)]
+            regmap[LAYER_REGS + 4 * l + 1] = [f_bias[l].eq(wd)]
+            regmap[LAYER_REGS + 4 * l + 2] = [e_clamp[l].eq(wd)]
+        n_train, n_test = lo["n_train"], lo["n_test"]
 
         # ---- run state and status ----------------------------------------------------------
         epochs, seed, lr_step = Signal(16), Signal(32), Signal(7, init=cfg.madam.lr_step)
         evaluating, stop_req, pending = Signal(), Signal(), Signal()
-        epoch, pos, correct = Signal(16), Signal(16), Signal(16)
-        last_correct, steps, error, state = Signal(16), Signal(32), Signal(8), Signal(8)
-        n_run = Signal(16)
+        n_rec = range(self.max_records + 1)
+        epoch, pos, correct = Signal(16), Signal(n_rec), Signal(n_rec)
+        last_correct, steps, error, state = Signal(n_rec), Signal(32), Signal(2), Signal(2)
+        n_run = Signal(n_rec)
         cur = Signal(2)              # input buffer of the sample in flight
-        label = Signal(16)
+        label = Signal(range(max(n_out, 2)))
         lay = Signal(range(max(nl, 2)))
         m.d.comb += [ctl.state.eq(state), ctl.error.eq(error), ctl.epoch.eq(epoch),
                      ctl.sample.eq(pos), ctl.correct.eq(correct),
                      ctl.last_correct.eq(last_correct), ctl.steps.eq(steps),
                      ctl.busy.eq(state != 0), unit.lr_step.eq(lr_step),
                      unit.label.eq(label), shuf.n.eq(n_train), shuf.seed.eq(seed),
-                     shuf.epoch.eq(epoch_base + epoch), loader.n_train.eq(n_train),
+                     shuf.epoch.eq(lo["epoch_base"] + epoch), loader.n_train.eq(n_train),
                      loader.eval.eq(evaluating)]
         with m.If(ctl.stop):
             m.d.sync += stop_req.eq(1)
 
         # ---- host access (idle only) -------------------------------------------------------
-        regmap = {REGS["n_train"]: n_train, REGS["n_test"]: n_test,
-                  REGS["epoch_base"]: epoch_base, 3: sample_base, 4: mode}
-        for l in range(nl):
-            regmap[LAYER_REGS + 4 * l] = u_bias[l]
-            regmap[LAYER_REGS + 4 * l + 1] = f_bias[l]
-            regmap[LAYER_REGS + 4 * l + 2] = e_clamp[l]
         idle = Signal()
         self._bus(m, idle, regmap, d_rp, d_wp, steps)
         m.d.comb += d_addr.eq(Mux(idle, bus.cmd_addr, loader.d_addr))
@@ -233,9 +244,9 @@ class Engine(wiring.Component):
             m.d.sync += lay.eq(layer)
 
         last_of_run = pos == n_run - 1
-        sum_ok = (n_train + n_test)[:33] <= self.max_records
-        rec_ok = (n_train != 0) & sum_ok
-        modes = 0
+        rec_ok = (~big["n_train"] & ~big["n_test"] & (n_train != 0)
+                  & (n_train + n_test <= self.max_records))
+        mode_ok = ~mode_rest & ~mode0          # this build runs exact mode only
         with m.FSM(name="seq"):
             with m.State("IDLE"):
                 m.d.comb += idle.eq(1)
@@ -245,13 +256,13 @@ class Engine(wiring.Component):
                     # a refused command changes nothing but the error
                     with m.If(ctl.start):
                         ok = (rec_ok & (ctl.epochs != 0) & (ctl.lr_step >= 1)
-                              & (ctl.lr_step <= 64) & (sample_base < n_train)
-                              & ((mode & ~Const(modes, 32)) == 0))
+                              & (ctl.lr_step <= 64) & ~big["sample_base"]
+                              & (lo["sample_base"] < n_train) & mode_ok)
                         with m.If(ok):
                             m.d.sync += accept + [epoch.eq(0), epochs.eq(ctl.epochs),
                                                   seed.eq(ctl.seed),
                                          lr_step.eq(ctl.lr_step), evaluating.eq(0),
-                                         n_run.eq(n_train), pos.eq(sample_base),
+                                         n_run.eq(n_train), pos.eq(lo["sample_base"]),
                                          state.eq(1)]
                             m.next = "SHUF"
                         with m.Else():
@@ -376,14 +387,22 @@ class Engine(wiring.Component):
         nl = self.n_layers
         rd_pending, rd_kind = Signal(self.read_reg + 1), Signal(2)
         wr_ack = Signal()
-        reg_rdata = Signal(32)
+        n_reg = LAYER_REGS + 4 * nl
+        regfile = Memory(shape=unsigned(32), depth=n_reg, init=[], attrs={"no_rw_check": 1})
+        m.submodules.regfile = regfile
+        reg_wp = regfile.write_port()
+        reg_rd = RegisteredRead(m, regfile, "regfile", enable=True)
+        accept = bus.cmd_valid & bus.cmd_ready
+        m.d.comb += [reg_wp.addr.eq(bus.cmd_addr), reg_wp.data.eq(bus.cmd_wdata),
+                     reg_rd.addr.eq(bus.cmd_addr), reg_rd.en.eq(accept)]
+        reg_rdata = reg_rd.data
         rd_layer = Signal(range(max(nl, 2)))
         rd_bank = Signal(range(max(self.lanes, 2)))
         m.d.sync += [rd_pending.eq(rd_pending << 1), wr_ack.eq(0)]
         done = rd_pending[-1]
         m.d.comb += [bus.rsp_valid.eq(done | wr_ack), unit.b_addr.eq(bus.cmd_addr),
-                     unit.b_wdata.eq(bus.cmd_wdata), unit.b_layer.eq(rd_layer),
-                     unit.b_bank.eq(rd_bank), d_wp.data.eq(bus.cmd_wdata)]
+                     unit.b_wdata.eq(bus.cmd_wdata), unit.b_rlayer.eq(rd_layer),
+                     unit.b_rbank.eq(rd_bank), d_wp.data.eq(bus.cmd_wdata)]
         rsp = Signal(32)
         # the data memory's port follows the address every cycle: keep the word read
         d_word = d_rp.data
@@ -408,19 +427,16 @@ class Engine(wiring.Component):
                 m.d.sync += wr_ack.eq(1)
             with m.Else():
                 m.d.sync += rd_pending.eq(1)
-            a, wd = bus.cmd_addr, bus.cmd_wdata
-            n_reg = LAYER_REGS + 4 * nl
             with m.Switch(bus.cmd_region[:(len(regions) - 1).bit_length()]):
                 with m.Case(0):
                     m.d.sync += rd_kind.eq(0)
-                    with m.Switch(a[:(n_reg - 1).bit_length()]):
-                        for adr, sig in regmap.items():
+                    # only the mapped words are written (the others read back 0)
+                    with m.Switch(bus.cmd_addr[:(n_reg - 1).bit_length()]):
+                        for adr, updates in regmap.items():
                             with m.Case(adr):
                                 with m.If(bus.cmd_write):
-                                    m.d.sync += sig.eq(wd)
-                                m.d.sync += reg_rdata.eq(sig)      # sign-extended
-                        with m.Default():
-                            m.d.sync += reg_rdata.eq(0)
+                                    m.d.comb += reg_wp.en.eq(1)
+                                    m.d.sync += updates
                 with m.Case(1):
                     m.d.sync += rd_kind.eq(1)
                     m.d.comb += d_wp.en.eq(bus.cmd_write)
@@ -431,11 +447,6 @@ class Engine(wiring.Component):
                         m.d.sync += [rd_kind.eq(2 if kind == "u" else 3), rd_layer.eq(l),
                                      rd_bank.eq(b)]
                         m.d.comb += [(unit.b_we_u if kind == "u" else unit.b_we_v).eq(
-                            bus.cmd_write)]
+                            bus.cmd_write), unit.b_layer.eq(l), unit.b_bank.eq(b)]
                         with m.If(bus.cmd_write):
                             m.d.sync += steps.eq(0)
-        # the weight write goes to the layer and bank of this access: decode them now
-        for rid, name, _, _ in regions[2:]:
-            l, b = (int(t) for t in name[1:].split("."))
-            with m.If(bus.cmd_valid & bus.cmd_ready & (bus.cmd_region == rid)):
-                m.d.comb += [unit.b_layer.eq(l), unit.b_bank.eq(b)]
