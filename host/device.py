@@ -251,6 +251,11 @@ class Device:
     def lanes(self) -> int:
         return int(self.config.get("lanes", 1))
 
+    @property
+    def bias_lane(self) -> bool:
+        """Whether each layer's bias column is a bank of its own (``u{l}.{lanes}``)."""
+        return bool(self.config.get("bias_lane", False))
+
     def _layer_shape(self, l: int) -> tuple[int, int]:
         s = self.sizes
         return s[l + 1], s[l] + 1
@@ -315,7 +320,8 @@ class Device:
                     raise ValueError(f"{kind}_list[{l}] must be in [0, {(1 << width) - 1}], "
                                      f"got [{mat.min()}, {mat.max()}]")
                 banks += [(f"{kind}{l}.{b}", w)
-                          for b, w in enumerate(image.to_banks(mat, self.lanes))]
+                          for b, w in enumerate(image.to_banks(mat, self.lanes,
+                                                                self.bias_lane))]
         for name, words in banks:
             self.write_region(name, 0, words)
 
@@ -324,11 +330,10 @@ class Device:
         u_list, v_list = [], []
         for l in range(len(self.sizes) - 1):
             rows, cols = self._layer_shape(l)
-            wpr = -(-cols // self.lanes)
             for kind, out in (("u", u_list), ("v", v_list)):
-                banks = [self.read_region(f"{kind}{l}.{b}", 0, rows * wpr)
-                         for b in range(self.lanes)]
-                out.append(image.from_banks(banks, rows, cols))
+                names = [f"{kind}{l}.{b}" for b in range(self.lanes + self.bias_lane)]
+                banks = [self.read_region(n, 0, self._region(n).depth) for n in names]
+                out.append(image.from_banks(banks, rows, cols, self.bias_lane))
         return u_list, v_list
 
     def write_layer_constants(self, u_bias: Sequence[int], f_bias: Sequence[int],

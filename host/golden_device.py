@@ -55,6 +55,7 @@ class GoldenDevice(P.DeviceModel):
         self.per_frame = check_int("per_frame", per_frame, 1, 0xFFFF)
         self.sizes = [int(s) for s in conf["sizes"]]
         self.lanes = int(conf.get("lanes", 1))
+        self.bias_lane = bool(conf.get("bias_lane", False))
         self.layer_base = int(conf["regs"].get("layer_base", image.LAYER_REGS))
         self.layer_stride = int(conf["regs"].get("layer_stride", 4))
         self.ids = {r.name: r.id for r in self.regions.values()}
@@ -81,15 +82,15 @@ class GoldenDevice(P.DeviceModel):
             c = self._words("regs", 3, self.layer_base + self.layer_stride * l)
             m.u_bias[l], m.f_bias[l], m.e_clamp[l] = (_signed(int(w)) for w in c)
             rows, cols = self.sizes[l + 1], self.sizes[l] + 1
-            depth = rows * -(-cols // self.lanes)
             for kind, dest in (("u", m.u), ("v", m.v)):
-                banks = [self._words(f"{kind}{l}.{b}", depth) for b in range(self.lanes)]
-                dest[l] = image.from_banks(banks, rows, cols)
+                names = [f"{kind}{l}.{b}" for b in range(self.lanes + self.bias_lane)]
+                banks = [self._words(n, self.regions[self.ids[n]].depth) for n in names]
+                dest[l] = image.from_banks(banks, rows, cols, self.bias_lane)
 
     def _save(self) -> None:
         """The trained weights and state back into the store's banks."""
         m = self.trainer.model
-        for name, words in image.model_image(m, self.lanes).items():
+        for name, words in image.model_image(m, self.lanes, self.bias_lane).items():
             rid = self.ids[name]
             for a, w in enumerate(words):
                 self.store[(rid, a)] = int(w)

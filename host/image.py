@@ -52,9 +52,15 @@ def unpack_dataset(words, n_in: int):
     return codes[:, :n_in], w[:, rec - 1]
 
 
-def to_banks(mat, lanes: int) -> list[np.ndarray]:
-    """Split a (rows, cols) matrix into ``lanes`` banks of ``rows * ceil(cols/lanes)`` words."""
+def to_banks(mat, lanes: int, bias_lane: bool = False) -> list[np.ndarray]:
+    """Split a (rows, cols) matrix into ``lanes`` banks of ``rows * ceil(cols/lanes)`` words.
+
+    With ``bias_lane`` the last column (the bias) is a bank of its own, ``rows`` words, after
+    the ``lanes`` banks of the other ``cols - 1`` columns (``rows * ceil((cols-1)/lanes)``
+    words each)."""
     mat = np.asarray(mat, np.int64)
+    if bias_lane:
+        return to_banks(mat[:, :-1], lanes) + [mat[:, -1].copy()]
     rows, cols = mat.shape
     wpr = -(-cols // lanes)
     pad = np.zeros((rows, wpr * lanes), np.int64)
@@ -62,8 +68,11 @@ def to_banks(mat, lanes: int) -> list[np.ndarray]:
     return [pad[:, b::lanes].reshape(-1).copy() for b in range(lanes)]
 
 
-def from_banks(banks, rows: int, cols: int) -> np.ndarray:
+def from_banks(banks, rows: int, cols: int, bias_lane: bool = False) -> np.ndarray:
     """Inverse of :func:`to_banks`."""
+    if bias_lane:
+        return np.concatenate([from_banks(banks[:-1], rows, cols - 1),
+                               np.asarray(banks[-1], np.int64).reshape(rows, 1)], 1)
     lanes = len(banks)
     wpr = -(-cols // lanes)
     out = np.zeros((rows, wpr * lanes), np.int64)
@@ -86,12 +95,13 @@ def layer_regs(model) -> dict[int, int]:
     return out
 
 
-def model_image(model, lanes: int) -> dict[str, np.ndarray]:
-    """Region name -> words for the weights and state of ``model``."""
+def model_image(model, lanes: int, bias_lane: bool = False) -> dict[str, np.ndarray]:
+    """Region name -> words for the weights and state of ``model`` (the bias bank, with
+    ``bias_lane``, is ``u{l}.{lanes}`` / ``v{l}.{lanes}``)."""
     out = {}
     for l, (u, v) in enumerate(zip(model.u, model.v)):
-        for b, w in enumerate(to_banks(u, lanes)):
+        for b, w in enumerate(to_banks(u, lanes, bias_lane)):
             out[f"u{l}.{b}"] = w
-        for b, w in enumerate(to_banks(v, lanes)):
+        for b, w in enumerate(to_banks(v, lanes, bias_lane)):
             out[f"v{l}.{b}"] = w
     return out

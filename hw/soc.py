@@ -58,6 +58,8 @@ class SoCConfig:
         bit time in cycles, which must be 4..65535.
     softmax : "serial" (digit-serial, small: the iCE40 default) or "parallel" (a multiplier,
         about 11 + n_out cycles instead of ~300).
+    bias_lane : a lane of its own for every layer's bias column (one more update engine;
+        a layer whose width the lanes divide then needs one word per row less).
     read_reg (0..1), mac_pipeline (0..2 + log2(lanes)), conv_pipeline (0..4),
     update_pipeline (0..6): register stages after the memories, in the MAC, the
     converters and the update engines (:class:`~.engine.engine.Engine`); fewer cost fewer
@@ -75,6 +77,7 @@ class SoCConfig:
     clk_freq: float = 12e6
     baud: int = 1_000_000
     softmax: str = "serial"
+    bias_lane: bool = False
     read_reg: int = 1
     mac_pipeline: int = 2
     conv_pipeline: int = 3
@@ -121,7 +124,7 @@ class SoCConfig:
         return Engine(self.mlp_config(), lanes=self.lanes, max_records=self.n_records,
                       read_reg=self.read_reg, mac_pipeline=self.mac_pipeline,
                       conv_pipeline=self.conv_pipeline, update_pipeline=self.update_pipeline,
-                      softmax=self.softmax)
+                      softmax=self.softmax, bias_lane=self.bias_lane)
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -103,6 +103,7 @@ class Rig:
     def __init__(self, sizes, lanes, n_train, n_test, seed=0, fmt=None, labels=None, **hw):
         cfg = MLPConfig(sizes=sizes) if fmt is None else MLPConfig(sizes=sizes, fmt=fmt)
         self.cfg, self.seed, self.lanes = cfg, seed, lanes
+        self.bias_lane = hw.get("bias_lane", False)
         self.n_train, self.n_test = n_train, n_test
         rng = np.random.default_rng(seed + 100)
         n = n_train + n_test
@@ -130,7 +131,7 @@ class Rig:
 
     def run(self, script):
         dut, out = self.dut, {"status": []}
-        img = image.model_image(self.model, self.lanes)
+        img = image.model_image(self.model, self.lanes, self.bias_lane)
         g = self.gold
 
         async def tb(ctx):
@@ -180,7 +181,7 @@ class Rig:
         sim.add_clock(1e-6)
         sim.add_testbench(tb)
         sim.run()
-        want_img = image.model_image(g.model, self.lanes)
+        want_img = image.model_image(g.model, self.lanes, self.bias_lane)
         for name in want_img:
             np.testing.assert_array_equal(out["img"][name], want_img[name], err_msg=name)
         for name, adr in REGS.items():
@@ -217,6 +218,14 @@ def test_shapes_and_lanes(sizes, lanes):
 @pytest.mark.parametrize("sizes,lanes", [((6, 4, 3), 2), ((7, 3), 1), ((5, 4, 3, 3), 4)])
 def test_parallel_softmax(sizes, lanes):
     run_case(sizes, lanes, n_train=3, n_test=2, seed=9, softmax="parallel")
+
+
+@pytest.mark.parametrize("sizes,lanes", [((6, 4, 3), 2), ((5, 4, 3, 3), 2), ((8, 3), 4),
+                                         ((4, 8, 3), 4)])
+def test_bias_lane(sizes, lanes):
+    """The bias column in a lane of its own: widths the lanes divide (no bias word) and not,
+    one to three layers."""
+    run_case(sizes, lanes, n_train=3, n_test=2, seed=10, bias_lane=True)
 
 
 def test_lr_step_and_two_epochs_in_one_start():

@@ -85,6 +85,11 @@ class PassUnit(wiring.Component):
         :class:`~.mac.LaneMAC` cuts.
     update_pipeline : int, 0..6
         :class:`~lnsmadam.hw.update.MadamUpdate` cuts.
+    bias_lane : bool
+        A lane of its own for each layer's bias column (``docs/engine.md``): the column
+        banks then hold the ``n_l`` input columns only (``W = ceil(n_l / lanes)`` words per
+        row, where the bias column costs a whole word when ``lanes`` divides ``n_l``), and
+        the bias lane visits the row's bias weight beside the row's first word.
     softmax : "serial" or "parallel"
         The digit-serial :class:`~lnsmadam.hw.softmax.SoftmaxError` (small, ~300 cycles
         for 10 classes) or :class:`~.softmax.ParallelSoftmax` (a multiplier and per-class
@@ -139,8 +144,10 @@ class PassUnit(wiring.Component):
     """
 
     def __init__(self, cfg: MLPConfig, lanes: int, read_reg: int = 1, conv_pipeline: int = 3,
-                 mac_pipeline: int = 2, update_pipeline: int = 5, softmax: str = "serial"):
+                 mac_pipeline: int = 2, update_pipeline: int = 5, softmax: str = "serial",
+                 bias_lane: bool = False):
         self.cfg = cfg
+        self.B = int(bool(bias_lane))
         if softmax not in ("serial", "parallel"):
             raise ValueError(f"softmax must be 'serial' or 'parallel', got {softmax!r}")
         self.softmax = softmax
@@ -149,13 +156,14 @@ class PassUnit(wiring.Component):
         self.nl = nl = len(cfg.sizes) - 1
         self.rows = [cfg.sizes[l + 1] for l in range(nl)]
         self.cols = [cfg.sizes[l] + 1 for l in range(nl)]
-        self.wpr = [wpr(c, L) for c in self.cols]
+        # the banked columns: all of them, or the inputs only when the bias has its own lane
+        self.wpr = [wpr(c - self.B, L) for c in self.cols]
         self.read_reg = check_int("read_reg", read_reg, 0, 1)
         self.conv_pipeline = check_int("conv_pipeline", conv_pipeline, 0, len(FromLinear.CUTS))
         self.update_pipeline = check_int("update_pipeline", update_pipeline, 0, 6)
         longest = max(max(cfg.sizes[:-1]) + 1, max(cfg.sizes[1:]))
         self.acc_bits = cfg.mac.exact_acc_bits(max(longest, 2))
-        self.mac = LaneMAC(cfg.mac, L, self.acc_bits, pipeline=mac_pipeline)
+        self.mac = LaneMAC(cfg.mac, L, self.acc_bits, pipeline=mac_pipeline, tree_only=self.B)
         self.x_bits = FromLinear.x_bits_for(self.acc_bits, cfg.fmt.frac_bits, cfg.mac.lsb_q)
         # backward errors of hidden layers leave `lanes` accumulators at once: linear form,
         # one converter where they are read (broadcast), unless there is one lane
@@ -178,8 +186,8 @@ class PassUnit(wiring.Component):
             "a0_we": In(L), "a0_waddr": In(range(max(4 * self.wpr[0], 2))),
             "a0_wdata": In(data.ArrayLayout(cfg.fmt.bits, L)),
             "b_addr": In(16), "b_wdata": In(32), "b_layer": In(lay),
-            "b_bank": In(range(max(L, 2))), "b_we_u": In(1), "b_we_v": In(1),
-            "b_rlayer": In(lay), "b_rbank": In(range(max(L, 2))),
+            "b_bank": In(range(max(L + self.B, 2))), "b_we_u": In(1), "b_we_v": In(1),
+            "b_rlayer": In(lay), "b_rbank": In(range(max(L + self.B, 2))),
             "b_rdata_u": Out(Wf.bits), "b_rdata_v": Out(Vf.bits),
         })
 
@@ -192,13 +200,13 @@ class PassUnit(wiring.Component):
         const_bit = ent.size - 1
         n0, W0 = cfg.sizes[0], self.wpr[0]
         a0 = [[0] * (4 * W0) for _ in range(L)]
-        for buf in range(4):
+        for buf in range(4 if not self.B else 0):
             a0[n0 % L][buf * W0 + n0 // L] = cfg.fmt.emax     # the constant-1 input
         vec = {"a0": VecMem("a0_", cfg.fmt.bits, L, 4 * W0, n_read=2, init=a0, read_reg=rr)}
         for l in range(1, nl):
             vec[f"h{l}"] = VecMem(f"h{l}_", ent, L, self.wpr[l], read_reg=rr,
                                   init=const_entry_init(ent.size, const_bit, L, self.wpr[l],
-                                                        cfg.sizes[l], L))
+                                                        None if self.B else cfg.sizes[l], L))
         for l in range(nl):
             n = cfg.sizes[l + 1]
             if self.e_linear and l < nl - 1:
@@ -211,13 +219,14 @@ class PassUnit(wiring.Component):
         return vec
 
     def _banks(self, m: Module) -> list:
-        """``banks[l][b][kind] = (read address, read data, write port)``, kind u / v."""
+        """``banks[l][b][kind] = (read address, read data, write port)``, kind u / v; bank
+        ``lanes`` is the bias lane's (one word per row)."""
         cfg = self.cfg
         out = []
         for l in range(self.nl):
-            depth = max(self.rows[l] * self.wpr[l], 2)
             row = []
-            for b in range(self.lanes):
+            for b in range(self.lanes + self.B):
+                depth = max(self.rows[l] * (self.wpr[l] if b < self.lanes else 1), 2)
                 ports = {}
                 for kind, width in (("u", cfg.madam.weight.bits), ("v", cfg.madam.state.bits)):
                     mem = Memory(shape=unsigned(width), depth=depth, init=[],
@@ -246,7 +255,7 @@ class PassUnit(wiring.Component):
         c.banks = self._banks(m)
         m.submodules.mac = self.mac
         c.engines = []
-        for b in range(L):
+        for b in range(L + self.B):
             eng = MadamUpdate(md, pipeline=self.update_pipeline, bias_bits=BIAS_BITS + 2,
                               runtime_lr=True)
             m.submodules[f"update{b}"] = eng
@@ -335,13 +344,16 @@ class PassUnit(wiring.Component):
             m.d.sync += c.issuing.eq(1)
         with m.Elif(c.issuing & c.vc.end):
             m.d.sync += c.issuing.eq(0)
-        # (valid, first, last) of each visit, up to the MAC's stage X; beyond it only valid
-        # (the fused UF pass frames its MAC vectors with its own word counter)
-        stages = [Cat(c.issuing, c.vc.first, c.vc.last)]
+        # (valid, first, last, w0: the bias lane's visit) of each visit up to the update
+        # engines' stage X + 1, beyond it only valid (the fused UF pass frames its MAC
+        # vectors with its own word counter)
+        stages = [Cat(c.issuing, c.vc.first, c.vc.last, c.vc.w == 0)]
         for s in range(1, self.X + self.Lu + 3):
-            stages.append(delay(m, stages[-1] if s <= self.X else stages[-1][0], 1, f"ctl{s}"))
-        c.at = lambda s: (stages[s][0], stages[s][1], stages[s][2]) if s <= self.X \
+            prev = stages[-1] if s <= self.X + 1 else stages[-1][0]
+            stages.append(delay(m, prev, 1, f"ctl{s}"))
+        c.at = lambda s: (stages[s][0], stages[s][1], stages[s][2]) if s <= self.X + 1 \
             else (stages[s][0], None, None)
+        c.w0_at = lambda s: stages[s][3]
 
     def _read_side(self, m, c):
         """Operand registers at stage X: ``u_x``, ``v_x`` (stored weight, state), ``wf_x``
@@ -351,19 +363,23 @@ class PassUnit(wiring.Component):
         fmt, Wf, Vf = cfg.fmt, cfg.madam.weight, cfg.madam.state
         DA = self.X - self.RL - 1
         c.e_x = Signal(fmt.bits)
-        self._error_read(m, c, delay(m, c.vc.i, DA, "i_ra"))
 
         lin_d = delay(m, c.vc.lin, DA, "lin_ra")
         w_d = delay(m, c.vc.w, DA, "w_ra")
+        c.i_d = i_d = delay(m, c.vc.i, DA, "i_ra")
+        self._error_read(m, c, i_d)
+        NB = L + self.B
         for l in range(nl):
-            for b in range(L):
+            for b in range(NB):
+                # the bias lane's bank holds one word per row
+                adr = lin_d if b < L else i_d
                 for k in ("u", "v"):
-                    m.d.comb += c.banks[l][b][k][0].eq(Mux(c.busy, lin_d, self.b_addr))
+                    m.d.comb += c.banks[l][b][k][0].eq(Mux(c.busy, adr, self.b_addr))
         lsel = Mux(c.busy, c.lay, self.b_rlayer)
         u_rd = [pick(m, [c.banks[l][b]["u"][1] for l in range(nl)], lsel, f"u_rd{b}")
-                for b in range(L)]
+                for b in range(NB)]
         v_rd = [pick(m, [c.banks[l][b]["v"][1] for l in range(nl)], lsel, f"v_rd{b}")
-                for b in range(L)]
+                for b in range(NB)]
         m.d.comb += [self.b_rdata_u.eq(pick(m, u_rd, self.b_rbank, "b_u")),
                      self.b_rdata_v.eq(pick(m, v_rd, self.b_rbank, "b_v"))]
 
@@ -374,11 +390,18 @@ class PassUnit(wiring.Component):
                                     + w_d)
         for l in range(1, nl):
             m.d.comb += c.vec[f"h{l}"].r_addr[0].eq(w_d)
-        c.u_x = [Signal(Wf.bits, name=f"u_x{b}") for b in range(L)]
-        c.v_x = [Signal(Vf.bits, name=f"v_x{b}") for b in range(L)]
-        c.wf_x = [Signal(fmt.bits, name=f"wf_x{b}") for b in range(L)]
-        c.a_x = [Signal(fmt.bits, name=f"a_x{b}") for b in range(L)]
+        c.u_x = [Signal(Wf.bits, name=f"u_x{b}") for b in range(NB)]
+        c.v_x = [Signal(Vf.bits, name=f"v_x{b}") for b in range(NB)]
+        c.wf_x = [Signal(fmt.bits, name=f"wf_x{b}") for b in range(NB)]
+        c.a_x = [Signal(fmt.bits, name=f"a_x{b}") for b in range(NB)]
         c.live_x = Signal(L)
+        if self.B:
+            # the bias lane's input is the constant 1 (a_0's code emax, or the requantised
+            # constant of a_l), beside the row's first word only; ZERO otherwise
+            one = Mux(c.lay == 0, fmt.emax, c.cc_p)
+            m.d.sync += [c.u_x[L].eq(u_rd[L]), c.v_x[L].eq(v_rd[L]),
+                         c.wf_x[L].eq(self._fwd(u_rd[L], c.ub, c.fb)),
+                         c.a_x[L].eq(Mux(c.w0_at(self.X - 1), one, 0))]
         for b in range(L):
             codes, lives = [a0.r_data[0][b]], [Const(1)]
             for l in range(1, nl):
@@ -433,16 +456,19 @@ class PassUnit(wiring.Component):
         code_l = lns_layout(fmt)
         v1 = c.at(self.X + 1)[0]
         ev = data.View(code_l, c.e_x)
-        u_x1 = [delay(m, c.u_x[b], 1, f"u_x1_{b}") for b in range(L)]
-        v_x1 = [delay(m, c.v_x[b], 1, f"v_x1_{b}") for b in range(L)]
-        c.wf2 = [Signal(fmt.bits, name=f"wf2_{b}") for b in range(L)]
+        NB = len(c.engines)
+        u_x1 = [delay(m, c.u_x[b], 1, f"u_x1_{b}") for b in range(NB)]
+        v_x1 = [delay(m, c.v_x[b], 1, f"v_x1_{b}") for b in range(NB)]
+        c.wf2 = [Signal(fmt.bits, name=f"wf2_{b}") for b in range(NB)]
         for b, eng in enumerate(c.engines):
+            # the bias lane updates once per row, beside the row's first word
+            valid = v1 & c.updating & (c.w0_at(self.X + 1) if b == L else 1)
             av = data.View(code_l, c.a_x[b])
             g = Signal(fmt.bits, name=f"g{b}")
             m.d.sync += g.eq(requantize(fmt, ev.sign ^ av.sign, ev.exp + av.exp - fmt.emax,
                                         is_zero(ev) | is_zero(av)))
             p = eng.i_stream.payload
-            m.d.comb += [eng.i_stream.valid.eq(v1 & c.updating), p.w.as_value().eq(u_x1[b]),
+            m.d.comb += [eng.i_stream.valid.eq(valid), p.w.as_value().eq(u_x1[b]),
                          p.v.as_value().eq(v_x1[b]), p.g.as_value().eq(g),
                          eng.g_bias.eq(c.gb), eng.e_clamp.eq(c.ecl)]
             o = eng.o_stream.payload
@@ -452,7 +478,8 @@ class PassUnit(wiring.Component):
                 for k, val, we in (("u", o.w_new.as_value(), self.b_we_u),
                                    ("v", o.v_new.as_value(), self.b_we_v)):
                     wp = c.banks[l][b][k][2]
-                    m.d.comb += [wp.addr.eq(Mux(c.busy, c.wvc.lin, self.b_addr)),
+                    adr = c.wvc.lin if b < L else c.wvc.i
+                    m.d.comb += [wp.addr.eq(Mux(c.busy, adr, self.b_addr)),
                                  wp.data.eq(Mux(c.busy, val, self.b_wdata)),
                                  wp.en.eq(Mux(c.busy, eng.o_stream.valid & (c.lay == l),
                                               we & hit & (self.b_layer == l)))]
@@ -478,6 +505,12 @@ class PassUnit(wiring.Component):
         vU = c.at(sU)[0]
         fl = delay(m, Cat(w2 == 0, w2 == W0 - 1), RL, "w2_fl")
         fU, lU = fl[0], fl[1]
+        if self.B:
+            # the bias lane: its (new) weight times the constant 1 beside the first word
+            fmt = self.cfg.fmt
+            m.d.comb += [mac.a[L].as_value().eq(Mux(c.is_uf, c.wf2[L], c.wf_x[L])),
+                         mac.b[L].as_value().eq(Mux(c.is_uf, Mux(fU, fmt.emax, 0),
+                                                    c.a_x[L]))]
         m.d.comb += [mac.valid.eq(Mux(c.is_uf, vU, vX & (c.is_f | c.is_bu))),
                      mac.first.eq(Mux(c.is_uf, fU, fX)), mac.last.eq(Mux(c.is_uf, lU, lX)),
                      mac.lane_mode.eq(c.is_bu)]

@@ -64,6 +64,9 @@ class Engine(wiring.Component):
         0..6; fewer cost fewer flip-flops and a lower clock.
     softmax : "serial" or "parallel"
         The softmax-error unit (:class:`~.datapath.PassUnit`).
+    bias_lane : bool
+        A lane of its own for every layer's bias column (:class:`~.datapath.PassUnit`); its
+        weights and state are the regions ``u{l}.{lanes}`` / ``v{l}.{lanes}``.
 
     Members
     -------
@@ -88,7 +91,7 @@ class Engine(wiring.Component):
 
     def __init__(self, cfg: MLPConfig, lanes: int = 1, max_records: int = 1797,
                  read_reg: int = 1, conv_pipeline: int = 3, mac_pipeline: int = 2,
-                 update_pipeline: int = 5, softmax: str = "serial"):
+                 update_pipeline: int = 5, softmax: str = "serial", bias_lane: bool = False):
         # a rejected configuration is not an unused elaboratable (no warning for it)
         self._MustUse__silence = True
         if not isinstance(cfg, MLPConfig):
@@ -119,12 +122,13 @@ class Engine(wiring.Component):
         self.n_layers = len(cfg.sizes) - 1
         self.rows = [cfg.sizes[l + 1] for l in range(self.n_layers)]
         self.cols = [cfg.sizes[l] + 1 for l in range(self.n_layers)]
-        self.wpr = [wpr(c, lanes) for c in self.cols]
         self.mac_pipeline = check_int("mac_pipeline", mac_pipeline, 0,
                                       2 + (lanes - 1).bit_length())
         self.unit = PassUnit(cfg, lanes, read_reg=read_reg, conv_pipeline=conv_pipeline,
                              mac_pipeline=mac_pipeline, update_pipeline=update_pipeline,
-                             softmax=softmax)
+                             softmax=softmax, bias_lane=bias_lane)
+        self.bias_lane = bool(bias_lane)
+        self.wpr = self.unit.wpr
         self.unit._MustUse__silence = True
         self.unit.mac._MustUse__silence = True
         self.read_reg, self.conv_pipeline = read_reg, conv_pipeline
@@ -139,11 +143,11 @@ class Engine(wiring.Component):
         out = [(0, "regs", 32, LAYER_REGS + 4 * self.n_layers),
                (1, "data", 16, self.max_records * self.rec)]
         for l in range(self.n_layers):
-            depth = self.rows[l] * self.wpr[l]
-            for b in range(self.lanes):
-                out.append((len(out), f"u{l}.{b}", md.weight.bits, depth))
-            for b in range(self.lanes):
-                out.append((len(out), f"v{l}.{b}", md.state.bits, depth))
+            depth = [self.rows[l] * self.wpr[l]] * self.lanes + [self.rows[l]] * self.bias_lane
+            for b, d in enumerate(depth):
+                out.append((len(out), f"u{l}.{b}", md.weight.bits, d))
+            for b, d in enumerate(depth):
+                out.append((len(out), f"v{l}.{b}", md.state.bits, d))
         return out
 
     def describe(self) -> dict:
@@ -156,7 +160,7 @@ class Engine(wiring.Component):
                              "mac_pipeline": self.mac_pipeline,
                              "update_pipeline": self.update_pipeline,
                              "softmax": self.softmax},
-                  "pipelined": False,
+                  "pipelined": False, "bias_lane": self.bias_lane,
                   "regs": {**REGS, "layer_base": LAYER_REGS, "layer_stride": 4,
                            "layer_fields": ["u_bias", "f_bias", "e_clamp"]}})
         return d
@@ -169,7 +173,8 @@ class Engine(wiring.Component):
         bus, ctl = self.bus, self.ctl
         unit = m.submodules.unit = self.unit
         shuf = m.submodules.shuffle = Shuffler(self.max_records)
-        loader = m.submodules.loader = Loader(n_in, L, self.max_records, cfg.fmt.bits)
+        loader = m.submodules.loader = Loader(n_in, L, self.max_records, cfg.fmt.bits,
+                                              w0=self.wpr[0])
 
         data_mem = Memory(shape=unsigned(16), depth=self.max_records * self.rec, init=[])
         m.submodules.data_mem = data_mem
@@ -397,7 +402,7 @@ class Engine(wiring.Component):
                      reg_rd.addr.eq(bus.cmd_addr), reg_rd.en.eq(accept)]
         reg_rdata = reg_rd.data
         rd_layer = Signal(range(max(nl, 2)))
-        rd_bank = Signal(range(max(self.lanes, 2)))
+        rd_bank = Signal(range(max(self.lanes + self.bias_lane, 2)))
         m.d.sync += [rd_pending.eq(rd_pending << 1), wr_ack.eq(0)]
         done = rd_pending[-1]
         m.d.comb += [bus.rsp_valid.eq(done | wr_ack), unit.b_addr.eq(bus.cmd_addr),

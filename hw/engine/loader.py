@@ -32,6 +32,9 @@ class Loader(wiring.Component):
         Records the data memory holds (``max_records * rec <= 65536`` words).
     code_bits : int, 3..8
         Bits of a feature code.
+    w0 : int
+        Words per buffer in each bank: ``ceil((n_in + 1) / lanes)``, or ``ceil(n_in / lanes)``
+        when the bias has a lane of its own (the default: the former).
 
     Members
     -------
@@ -64,12 +67,13 @@ class Loader(wiring.Component):
     At ``lanes >= 2`` the two codes of a word land in different banks at one address.
     """
 
-    def __init__(self, n_in: int, lanes: int, max_records: int, code_bits: int = 8):
+    def __init__(self, n_in: int, lanes: int, max_records: int, code_bits: int = 8,
+                 w0: int | None = None):
         self.n_in = check_int("n_in", n_in, 1, 1024)
         self.lanes = check_int("lanes", lanes, 1, 64)
         self.max_records = check_int("max_records", max_records, 1, 65535)
         self.rec = (n_in + 1) // 2 + 1
-        self.w0 = -(-(n_in + 1) // lanes)
+        self.w0 = -(-(n_in + 1) // lanes) if w0 is None else check_int("w0", w0, 1, 1024)
         depth = max(max_records * self.rec, 2)
         super().__init__({
             "start": In(1), "pos": In(16), "buf": In(2), "eval": In(1), "n_train": In(16),

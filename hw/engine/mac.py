@@ -37,10 +37,13 @@ class LaneMAC(wiring.Component):
     lanes : int, 1..256
     acc_bits : int, ``cfg.product_bits + 2 .. 62``
         Accumulator width; the caller guarantees it holds every sum it asks for.
-    pipeline : int, 0..2 + ceil(log2(lanes))
+    pipeline : int, 0..2 + ceil(log2(lanes + tree_only))
         Register cuts before the accumulators, enabled in this order: after the shifters
         (``lin``), after the adder tree (``tree``, tree mode only), after the exponent adds
         (``sum``), then between adder-tree levels.
+    tree_only : int, 0..1
+        Extra operand pairs that join the tree but have no lane accumulator (the engine's
+        bias lane).
 
     Members
     -------
@@ -48,8 +51,8 @@ class LaneMAC(wiring.Component):
         One beat per cycle (no backpressure). ``first`` restarts the accumulators with this
         beat, ``last`` ends a vector. ``lane_mode`` 0: tree mode, 1: lane mode; it must not
         change while a vector is in flight.
-    a, b : In(ArrayLayout(lns_layout(fmt), lanes))
-        The operand codes of lane ``c``.
+    a, b : In(ArrayLayout(lns_layout(fmt), lanes + tree_only))
+        The operand codes of lane ``c`` (the tree-only ones last).
     done : Out(1)
         High for one cycle when ``acc`` holds finished vectors: ``acc[0]`` the tree sum in
         tree mode, ``acc[c]`` lane ``c``'s sum in lane mode. ``acc`` holds until the next
@@ -71,7 +74,8 @@ class LaneMAC(wiring.Component):
     costs one accumulator, as a plain MAC does.
     """
 
-    def __init__(self, cfg: MACConfig, lanes: int, acc_bits: int, pipeline: int = 2):
+    def __init__(self, cfg: MACConfig, lanes: int, acc_bits: int, pipeline: int = 2,
+                 tree_only: int = 0):
         # a rejected configuration is not an unused elaboratable (no warning for it)
         self._MustUse__silence = True
         if not isinstance(cfg, MACConfig):
@@ -79,7 +83,9 @@ class LaneMAC(wiring.Component):
         self.cfg = cfg
         self.lanes = check_int("lanes", lanes, 1, 256)
         self.acc_bits = check_int("acc_bits", acc_bits, cfg.product_bits + 2, 62)
-        self.levels = (lanes - 1).bit_length()
+        self.tree_only = check_int("tree_only", tree_only, 0, 1)
+        self.n_ops = lanes + tree_only
+        self.levels = (self.n_ops - 1).bit_length()
         order = ["lin"] + (["tree"] if self.levels else []) + ["sum"] + \
             [f"t{i}" for i in range(1, self.levels)]
         self.pipeline = check_int("pipeline", pipeline, 0, len(order))
@@ -87,7 +93,8 @@ class LaneMAC(wiring.Component):
         code = lns_layout(cfg.fmt)
         super().__init__({
             "valid": In(1), "first": In(1), "last": In(1), "lane_mode": In(1),
-            "a": In(data.ArrayLayout(code, lanes)), "b": In(data.ArrayLayout(code, lanes)),
+            "a": In(data.ArrayLayout(code, self.n_ops)),
+            "b": In(data.ArrayLayout(code, self.n_ops)),
             "done": Out(1), "acc": Out(data.ArrayLayout(signed(acc_bits), lanes)),
         })
         self._MustUse__silence = False
@@ -112,13 +119,14 @@ class LaneMAC(wiring.Component):
             m.d.sync += [r.eq(v) for r, v in zip(regs + cregs, list(values) + ctl)]
             return regs, cregs
 
+        N = self.n_ops
         sums = []
-        for c in range(L):
+        for c in range(N):
             a, b = self.a[c], self.b[c]
             sums += [a.exp + b.exp, a.sign ^ b.sign, is_zero(a) | is_zero(b)]
         sums, ctl = cut("sum", sums, ctl)
         lins = []
-        for c in range(L):
+        for c in range(N):
             tl = m.submodules[f"to_linear{c}"] = ToLinear(cfg.fmt, cfg.lut_frac, cfg.q_lo,
                                                           cfg.window)
             m.d.comb += [tl.p.eq(sums[3 * c]), tl.sign.eq(sums[3 * c + 1]),
