@@ -104,6 +104,10 @@ class PassUnit(wiring.Component):
     ready : Out(1)
         No pass in flight: its results, the new vector's bias and its weight writes are
         complete (the output layer's forward: its last logit is in the softmax unit).
+    can_start : Out(1)
+        The next pass may start: every visit of this one has passed the MAC and the update
+        engines, its weights are written, and its bias step (if any) ends within ``X - 2``
+        cycles, before the next pass first requantises with that bias.
     label : In(range(n_out))
         The sample's class, held from the output layer's forward until ``smx_done``.
     smx_first, smx_done : Out(1)
@@ -177,7 +181,7 @@ class PassUnit(wiring.Component):
         lay = range(max(nl, 2))
         super().__init__({
             "start": In(1), "kind": In(2), "layer": In(lay), "a0_cur": In(2),
-            "a0_prev": In(2), "ready": Out(1, init=1),
+            "a0_prev": In(2), "ready": Out(1, init=1), "can_start": Out(1, init=1),
             "label": In(range(max(n_out, 2))), "smx_first": Out(1), "smx_done": Out(1),
             "argmax": Out(range(max(n_out, 2))), "lr_step": In(7),
             "u_bias": In(data.ArrayLayout(signed(BIAS_BITS), nl)),
@@ -267,6 +271,7 @@ class PassUnit(wiring.Component):
             c.smx = ParallelSoftmax(cfg, bias_bits=BIAS_BITS, conv_pipeline=self.conv_pipeline)
         m.submodules.softmax = c.smx
 
+        self._dbg = c                # for tests that look inside
         self._pass_registers(m, c)
         self._counter(m, c)
         self._read_side(m, c)
@@ -275,12 +280,20 @@ class PassUnit(wiring.Component):
         self._results(m, c)
         self._softmax(m, c)
         self._bias_steps(m, c)
-        # ready once the pass's results and its weight writes are complete
+        # ready once the pass's results and its weight writes are complete; the next pass
+        # may start (can_start) once every visit has passed the MAC and the update engines
+        # and the bias step ends within X - 2 cycles: its requantisation, the first use of
+        # the new vector, comes X cycles after its start
+        with m.If(c.sw):
+            m.d.sync += c.res_ok.eq(Mux(self.start, self.kind, c.kind) == KIND_U)
         with m.If(self.start):
-            m.d.sync += [c.res_ok.eq(self.kind == KIND_U), c.wr_ok.eq(self.kind == KIND_F)]
+            m.d.sync += c.wr_ok.eq(self.kind == KIND_F)
         with m.Elif(c.engines[0].o_stream.valid & c.wvc.end):
             m.d.sync += c.wr_ok.eq(1)
-        m.d.comb += [self.ready.eq(c.res_ok & c.wr_ok), c.busy.eq(~self.ready)]
+        near = c.step & (c.post <= max(self.X - 2, 0)) if self.X >= 2 else Const(0)
+        m.d.comb += [self.ready.eq(c.res_ok & c.wr_ok & ~c.pend & c.pipe_empty),
+                     self.can_start.eq(~c.pend & c.pipe_empty & c.wr_ok & (c.res_ok | near)),
+                     c.busy.eq(~self.ready)]
         return m
 
     def _pass_registers(self, m, c):
@@ -298,11 +311,27 @@ class PassUnit(wiring.Component):
         c.row_major = ~c.is_bu
         c.updating = c.is_uf | c.is_u | c.is_bu
         c.tree = c.is_f | c.is_uf
-        c.is_last = c.lay == nl - 1
         c.rows_m1 = table(m, [r - 1 for r in self.rows], c.lay, "rows_m1")
         c.wpr_m1 = table(m, [w - 1 for w in self.wpr], c.lay, "wpr_m1")
         c.wpr_t = table(m, self.wpr, c.lay, "wpr_t")
         c.res_ok, c.wr_ok, c.busy = Signal(init=1), Signal(init=1), Signal()
+
+        # the result side's pass (MAC results, the new vector, its bias step): it takes the
+        # pass at its start, or, when the pass started early, once the previous pass's
+        # results are complete (c.sw)
+        c.t_kind, c.t_lay = Signal(2), Signal(range(max(nl, 2)))
+        c.pend, c.res_fin, c.sw = Signal(), Signal(), Signal()
+        m.d.comb += c.sw.eq((self.start & (c.res_ok | c.res_fin)) | (c.pend & c.res_fin))
+        with m.If(c.sw):
+            m.d.sync += [c.t_kind.eq(Mux(self.start, self.kind, c.kind)),
+                         c.t_lay.eq(Mux(self.start, self.layer, c.lay)), c.pend.eq(0)]
+        with m.Elif(self.start):
+            m.d.sync += c.pend.eq(1)
+        c.t_bu = c.t_kind == KIND_BU
+        c.t_tree = (c.t_kind == KIND_F) | (c.t_kind == KIND_UF)
+        c.t_last = c.t_lay == nl - 1
+        c.t_rows_m1 = table(m, [r - 1 for r in self.rows], c.t_lay, "t_rows_m1")
+        c.t_wpr_m1 = table(m, [w - 1 for w in self.wpr], c.t_lay, "t_wpr_m1")
 
         # tensor biases: a_0's is fixed (-emax), the others come from the bias steps
         B = signed(BIAS_BITS)
@@ -315,16 +344,19 @@ class PassUnit(wiring.Component):
         ub = [self.u_bias[l] for l in range(nl)]
         fb = [self.f_bias[l] for l in range(nl)]
         c.ub, c.fb = Signal(B), Signal(B)
-        # pb: a forward result's bias (fb + ab); gb: the gradient's (eb + ab + emax);
-        # bb: a backward result's, less emax (fb + eb - emax)
+        n = self.layer
+        with m.If(self.start):
+            m.d.sync += [c.ub.eq(pick(m, ub, n, "ub_n")), c.fb.eq(pick(m, fb, n, "fb_n"))]
+        # gb: the gradient's bias (eb + ab + emax), for the update engines; pb: a forward
+        # result's (fb + ab) and bb: a backward result's less emax (fb + eb - emax), for the
+        # bias step. Registers that follow the bias registers every cycle: a pass may start
+        # before the previous one's bias step has written them (they are needed later)
         wide = signed(BIAS_BITS + 2)
         c.pb, c.gb, c.bb = Signal(wide), Signal(wide), Signal(wide)
-        n = self.layer
-        fb_n, ab_n, eb_n = (pick(m, fb, n, "fb_n"), pick(m, c.ab, n, "ab_n"),
-                            pick(m, c.eb, n, "eb_n"))
-        with m.If(self.start):
-            m.d.sync += [c.ub.eq(pick(m, ub, n, "ub_n")), c.fb.eq(fb_n), c.pb.eq(fb_n + ab_n),
-                         c.gb.eq(eb_n + ab_n + emax), c.bb.eq(fb_n + eb_n - emax)]
+        fb_t, ab_t, eb_t = (pick(m, fb, c.t_lay, "fb_t"), pick(m, c.ab, c.t_lay, "ab_t"),
+                            pick(m, c.eb, c.t_lay, "eb_t"))
+        m.d.sync += [c.gb.eq(pick(m, c.eb, c.lay, "eb_i") + pick(m, c.ab, c.lay, "ab_i") + emax),
+                     c.pb.eq(fb_t + ab_t), c.bb.eq(fb_t + eb_t - emax)]
         c.ka_p = pick(m, c.ka, c.lay, "ka_p")
         c.cc_p = pick(m, c.cc, c.lay, "cc_p")
         c.ke_p = pick(m, c.ke, c.lay, "ke_p")
@@ -353,6 +385,8 @@ class PassUnit(wiring.Component):
             stages.append(delay(m, prev, 1, f"ctl{s}"))
         c.at = lambda s: (stages[s][0], stages[s][1], stages[s][2]) if s <= self.X + 1 \
             else (stages[s][0], None, None)
+        c.pipe_empty = Signal()
+        m.d.comb += c.pipe_empty.eq(~c.issuing & ~Cat(*(st[0] for st in stages[1:])).any())
         c.w0_at = lambda s: stages[s][3]
 
     def _read_side(self, m, c):
@@ -513,7 +547,7 @@ class PassUnit(wiring.Component):
                                                     c.a_x[L]))]
         m.d.comb += [mac.valid.eq(Mux(c.is_uf, vU, vX & (c.is_f | c.is_bu))),
                      mac.first.eq(Mux(c.is_uf, fU, fX)), mac.last.eq(Mux(c.is_uf, lU, lX)),
-                     mac.lane_mode.eq(c.is_bu)]
+                     mac.lane_mode.eq(c.t_bu)]
 
     def _results(self, m, c):
         """MAC results into the next vector and its running maximum: exponent form through
@@ -525,25 +559,25 @@ class PassUnit(wiring.Component):
                                                 cfg.mac.lsb_q, pipeline=Pc)
         m.d.comb += conv.S.eq(mac.acc[0])
         live_mac = delay(m, c.live_x, mac.latency(True), "live_mac")
-        exp_bwd = c.is_bu if not self.e_linear else Const(0)
-        c.rv = rv = delay(m, mac.done & ((c.tree & ~c.is_last) | exp_bwd), Pc, "res_v")
+        exp_bwd = c.t_bu if not self.e_linear else Const(0)
+        c.rv = rv = delay(m, mac.done & ((c.t_tree & ~c.t_last) | exp_bwd), Pc, "res_v")
         live_r = delay(m, live_mac[0], Pc, "res_live")
-        lin_done = mac.done & c.is_bu if self.e_linear else Const(0)
+        lin_done = mac.done & c.t_bu if self.e_linear else Const(0)
         c.rc = rc = Signal(range(max(max(self.rows), max(self.wpr)) + 2))
-        with m.If(self.start):
+        with m.If(c.sw):
             m.d.sync += rc.eq(0)
         with m.Elif(rv | lin_done):
             m.d.sync += rc.eq(rc + 1)
-        n_res_m1 = Mux(c.is_bu, c.wpr_m1, c.rows_m1)
+        n_res_m1 = Mux(c.t_bu, c.t_wpr_m1, c.t_rows_m1)
         c.last_res = (rv | lin_done) & (rc == n_res_m1)
 
         # exponent form: hidden forward (ReLU: live = S > 0), one-lane backward (the column
         # mask: live = S != 0 and S_{l-1}[j] > 0)
-        live = ~conv.zero & Mux(c.is_bu, live_r, ~conv.sign)
+        live = ~conv.zero & Mux(c.t_bu, live_r, ~conv.sign)
         w = Signal(exp_entry(self.x_bits))
-        m.d.comb += [w.x.eq(conv.x), w.sign.eq(c.is_bu & conv.sign), w.live.eq(live)]
+        m.d.comb += [w.x.eq(conv.x), w.sign.eq(c.t_bu & conv.sign), w.live.eq(live)]
         c.mx, c.any = Signal(signed(self.x_bits)), Signal()
-        with m.If(self.start):
+        with m.If(c.sw):
             m.d.sync += c.any.eq(0)
         with m.Elif(rv & live & (~c.any | (conv.x > c.mx))):
             m.d.sync += [c.mx.eq(conv.x), c.any.eq(1)]
@@ -552,12 +586,12 @@ class PassUnit(wiring.Component):
             m.d.comb += h.w_addr.eq(rc >> lb)
             for b in range(L):
                 m.d.comb += [h.w_data[b].eq(w.as_value()),
-                             h.w_en[b].eq(rv & ~c.is_bu & (c.lay == l)
+                             h.w_en[b].eq(rv & ~c.t_bu & (c.t_lay == l)
                                           & ((rc[:lb] == b) if lb else 1))]
             if not self.e_linear:
                 e = c.vec[f"e{l}"]
                 m.d.comb += [e.w_addr.eq(rc), e.w_data[0].eq(w.as_value()),
-                             e.w_en[0].eq(rv & c.is_bu & (c.lay == l + 1))]
+                             e.w_en[0].eq(rv & c.t_bu & (c.t_lay == l + 1))]
 
         # linear form: every lane's word at once, and max |S| over the live lanes through a
         # tree with one register level per comparison
@@ -572,7 +606,7 @@ class PassUnit(wiring.Component):
             for l in range(nl - 1):
                 e = c.vec[f"e{l}"]
                 m.d.comb += [e.w_data[b].eq(ew.as_value()),
-                             e.w_en[b].eq(lin_done & (c.lay == l + 1))]
+                             e.w_en[b].eq(lin_done & (c.t_lay == l + 1))]
             mag = Signal(self.acc_bits, name=f"smag{b}")
             m.d.comb += mag.eq(Mux(ew.dead, 0, Mux(S[-1], -S, S)))
             level.append(mag)
@@ -589,7 +623,7 @@ class PassUnit(wiring.Component):
             level = nxt
             c.tree_lat += 1
         vt = delay(m, lin_done, c.tree_lat, "smax_v")
-        with m.If(self.start):
+        with m.If(c.sw):
             m.d.sync += [c.smax.eq(0), c.any_l.eq(0)]
         with m.Elif(vt & (level[0] > c.smax)):
             m.d.sync += [c.smax.eq(level[0]), c.any_l.eq(1)]
@@ -600,17 +634,16 @@ class PassUnit(wiring.Component):
         cfg, nl = self.cfg, self.nl
         mac, smx = self.mac, c.smx
         n_out = self.rows[-1]
-        m.d.comb += [smx.i_stream.valid.eq(mac.done & c.tree & c.is_last),
+        m.d.comb += [smx.i_stream.valid.eq(mac.done & c.t_tree & c.t_last),
                      smx.i_stream.payload.S.eq(mac.acc[0]), smx.label.eq(self.label),
                      smx.o_stream.ready.eq(1), self.argmax.eq(smx.argmax)]
-        # the logit bias, held until the last error code is out
+        # the logit bias: it only changes at the bias step of the layer below, which never
+        # overlaps the softmax unit's vector
         bias = Signal(signed(BIAS_BITS))
-        with m.If(self.start & (self.layer == nl - 1)):
-            m.d.sync += bias.eq(pick(m, [self.f_bias[l] for l in range(nl)], self.layer,
-                                     "smx_fb") + pick(m, c.ab, self.layer, "smx_ab"))
+        m.d.sync += bias.eq(self.f_bias[nl - 1] + c.ab[nl - 1])
         m.d.comb += smx.bias.eq(bias)
         n_logit = Signal(range(n_out + 1))
-        with m.If(self.start):
+        with m.If(c.sw):
             m.d.sync += n_logit.eq(0)
         with m.Elif(smx.i_stream.valid):
             m.d.sync += n_logit.eq(n_logit + 1)
@@ -644,17 +677,19 @@ class PassUnit(wiring.Component):
         wait = c.tree_lat + 2 + Pc if lin else 1
         post = Signal(range(wait + 1))
         step = Signal()
-        with m.If(self.start):
+        with m.If(c.sw):
             m.d.sync += step.eq(0)
         with m.Elif(c.last_res):
-            m.d.sync += [step.eq(1), post.eq(Mux(c.is_bu, wait, 1))]
+            m.d.sync += [step.eq(1), post.eq(Mux(c.t_bu, wait, 1))]
         with m.Elif(step):
             m.d.sync += post.eq(post - 1)
             with m.If(post == 0):
                 m.d.sync += step.eq(0)
         fin = step & (post == 0)
+        c.step, c.post = step, post
+        m.d.comb += c.res_fin.eq(fin | c.logits_in)
         if lin:
-            m.d.comb += [c.conv_e_in.eq(c.smax), c.conv_e_sel.eq(step & c.is_bu & (post == Pc))]
+            m.d.comb += [c.conv_e_in.eq(c.smax), c.conv_e_sel.eq(step & c.t_bu & (post == Pc))]
         with m.If(c.logits_in):
             m.d.sync += c.res_ok.eq(1)
 
@@ -663,13 +698,13 @@ class PassUnit(wiring.Component):
         M = Signal(signed(BIAS_BITS + 3))
         m.d.comb += M.eq(Mux(c.any & (t > 0), t, 0))
         for l in range(nl - 1):
-            with m.If(fin & ~c.is_bu & (c.lay == l)):
+            with m.If(fin & ~c.t_bu & (c.t_lay == l)):
                 m.d.sync += [c.ab[l + 1].eq(M - emax), c.ka[l + 1].eq(c.pb + emax - M),
                              c.cc[l + 1].eq(requant_pos(fmt, 0, emax - M, 0)),
                              c.res_ok.eq(1)]
         xm, anyb = (c.conv_e.x, c.any_l) if lin else (c.mx, c.any)
         for l in range(1, nl):
-            with m.If(fin & c.is_bu & (c.lay == l)):
+            with m.If(fin & c.t_bu & (c.t_lay == l)):
                 m.d.sync += [c.eb[l - 1].eq(Mux(anyb, xm + c.bb, 0)), c.ke[l - 1].eq(emax - xm),
                              c.res_ok.eq(1)]
 

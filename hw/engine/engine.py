@@ -241,14 +241,52 @@ class Engine(wiring.Component):
         ld_start, ld_pos, ld_buf = Signal(), Signal(16), Signal(2)
         m.d.comb += [loader.start.eq(ld_start), loader.pos.eq(ld_pos), loader.buf.eq(ld_buf)]
         u_start, u_kind, u_layer = Signal(), Signal(2), Signal(range(max(nl, 2)))
-        m.d.comb += [unit.start.eq(u_start), unit.kind.eq(u_kind), unit.layer.eq(u_layer),
-                     unit.a0_cur.eq(cur), unit.a0_prev.eq(cur - 1)]
+        a0_cur = Signal(2)
+        m.d.comb += [a0_cur.eq(cur), unit.start.eq(u_start), unit.kind.eq(u_kind),
+                     unit.layer.eq(u_layer), unit.a0_cur.eq(a0_cur),
+                     unit.a0_prev.eq(a0_cur - 1)]
 
         def run_pass(kind, layer):
             m.d.comb += [u_start.eq(1), u_kind.eq(kind), u_layer.eq(layer)]
             m.d.sync += lay.eq(layer)
 
+        def begin_sample(p, buf, pend, last):
+            """Take the sample at position ``p`` (loaded into input buffer ``buf``; its label
+            checked): prefetch the next record, forward through layer 0 (with the pending
+            update, if any)."""
+            m.d.sync += label.eq(loader.label)
+            with m.If(~last):
+                m.d.comb += [ld_start.eq(1), ld_pos.eq(p + 1), ld_buf.eq(buf + 1)]
+            m.d.comb += a0_cur.eq(buf)
+            run_pass(Mux(pend, KIND_UF, KIND_F), 0)
+            m.next = "FWD"
+
         last_of_run = pos == n_run - 1
+        label_ok = loader.label < n_out
+
+        def complete_sample():
+            """A sample is finished (training: its layer-0 update pending): the counters, then
+            the next sample at once when its record is in, else the slower paths."""
+            m.d.sync += [pos.eq(pos + 1), cur.eq(cur + 1)]
+            with m.If(~evaluating):
+                m.d.sync += [steps.eq(steps + 1), pending.eq(1)]
+            with m.If(last_of_run):
+                m.d.sync += [last_correct.eq(correct), pos.eq(0)]
+                with m.If(evaluating):
+                    m.next = "DRAIN"
+                with m.Else():
+                    m.d.sync += [epoch.eq(epoch + 1), correct.eq(0)]
+                    with m.If((epoch == epochs - 1) | stop_req):
+                        m.next = "DRAIN"
+                    with m.Else():
+                        m.next = "SHUF"
+            with m.Elif(stop_req):
+                m.next = "DRAIN"
+            with m.Elif(~loader.busy & label_ok):
+                begin_sample(pos + 1, cur + 1, ~evaluating, pos + 1 == n_run - 1)
+            with m.Else():
+                m.next = "SAMPLE_WAIT"
+
         rec_ok = (~big["n_train"] & ~big["n_test"] & (n_train != 0)
                   & (n_train + n_test <= self.max_records))
         mode_ok = ~mode_rest & ~mode0          # this build runs exact mode only
@@ -265,17 +303,16 @@ class Engine(wiring.Component):
                               & (lo["sample_base"] < n_train) & mode_ok)
                         with m.If(ok):
                             m.d.sync += accept + [epoch.eq(0), epochs.eq(ctl.epochs),
-                                                  seed.eq(ctl.seed),
-                                         lr_step.eq(ctl.lr_step), evaluating.eq(0),
-                                         n_run.eq(n_train), pos.eq(lo["sample_base"]),
-                                         state.eq(1)]
+                                                  seed.eq(ctl.seed), lr_step.eq(ctl.lr_step),
+                                                  evaluating.eq(0), n_run.eq(n_train),
+                                                  pos.eq(lo["sample_base"]), state.eq(1)]
                             m.next = "SHUF"
                         with m.Else():
                             m.d.sync += error.eq(ERR_REFUSED)
                     with m.Else():
                         with m.If(rec_ok & (n_test != 0)):
-                            m.d.sync += accept + [evaluating.eq(1), n_run.eq(n_test), pos.eq(0),
-                                         state.eq(2)]
+                            m.d.sync += accept + [evaluating.eq(1), n_run.eq(n_test),
+                                                  pos.eq(0), state.eq(2)]
                             m.next = "LOAD"
                         with m.Else():
                             m.d.sync += error.eq(ERR_REFUSED)
@@ -292,26 +329,22 @@ class Engine(wiring.Component):
             # the first sample of a run or an epoch: load it, nothing to overlap with
             with m.State("LOAD"):
                 m.d.comb += [ld_start.eq(1), ld_pos.eq(pos), ld_buf.eq(cur)]
-                m.next = "LOAD_WAIT"
-            with m.State("LOAD_WAIT"):
+                m.next = "SAMPLE_WAIT"
+            with m.State("SAMPLE_WAIT"):
                 with m.If(~loader.busy & ~ld_start):
                     m.next = "SAMPLE"
 
-            # a sample starts: refuse a bad label, prefetch the next record, forward
+            # a sample starts: STOP or a bad label end the run before it is used
             with m.State("SAMPLE"):
-                with m.If(stop_req | (loader.label >= n_out)):
+                with m.If(stop_req | ~label_ok):
                     with m.If(~stop_req):
                         m.d.sync += error.eq(ERR_LABEL)
                     m.next = "DRAIN"
-                with m.Else():
-                    m.d.sync += label.eq(loader.label)
-                    with m.If(~last_of_run):
-                        m.d.comb += [ld_start.eq(1), ld_pos.eq(pos + 1), ld_buf.eq(cur + 1)]
-                    run_pass(Mux(pending, KIND_UF, KIND_F), 0)
-                    m.next = "FWD"
+                with m.Elif(unit.can_start):
+                    begin_sample(pos, cur, pending, last_of_run)
 
             with m.State("FWD"):
-                with m.If(unit.ready):
+                with m.If(unit.can_start):
                     if nl > 1:
                         with m.If(lay != nl - 1):
                             run_pass(KIND_F, lay + 1)
@@ -327,7 +360,6 @@ class Engine(wiring.Component):
                     with m.If(unit.argmax == label):
                         m.d.sync += correct.eq(correct + 1)
                     if nl == 1:
-                        m.d.sync += pending.eq(~evaluating)
                         m.next = "SMX_END"
                     else:
                         with m.If(evaluating):
@@ -337,48 +369,25 @@ class Engine(wiring.Component):
                             m.next = "BWD"
             with m.State("SMX_END"):
                 with m.If(unit.smx_done):
-                    m.next = "NEXT"
+                    complete_sample()
 
             with m.State("BWD"):
-                with m.If(unit.ready):
+                with m.If(unit.can_start):
                     with m.If(lay == 1):
-                        m.d.sync += pending.eq(1)
-                        m.next = "NEXT"
+                        complete_sample()
                     with m.Else():
                         run_pass(KIND_BU, lay - 1)
-
-            # a sample is complete (its layer-0 update pending in training)
-            with m.State("NEXT"):
-                m.d.sync += [pos.eq(pos + 1), cur.eq(cur + 1)]
-                with m.If(~evaluating):
-                    m.d.sync += steps.eq(steps + 1)
-                with m.If(last_of_run):
-                    m.d.sync += [last_correct.eq(correct), pos.eq(0)]
-                    with m.If(evaluating):
-                        m.next = "DRAIN"
-                    with m.Else():
-                        m.d.sync += [epoch.eq(epoch + 1), correct.eq(0)]
-                        with m.If((epoch == epochs - 1) | stop_req):
-                            m.next = "DRAIN"
-                        with m.Else():
-                            m.next = "SHUF"
-                with m.Elif(stop_req):
-                    m.next = "DRAIN"
-                with m.Else():
-                    m.next = "PREFETCH_WAIT"
-            with m.State("PREFETCH_WAIT"):
-                with m.If(~loader.busy):
-                    m.next = "SAMPLE"
 
             # before idle: layer 0's pending update, alone
             with m.State("DRAIN"):
                 with m.If(pending):
-                    m.d.comb += [u_start.eq(1), u_kind.eq(KIND_U), u_layer.eq(0)]
-                    m.d.sync += pending.eq(0)
-                    m.next = "DRAIN_WAIT"
+                    with m.If(unit.can_start):
+                        m.d.comb += [u_start.eq(1), u_kind.eq(KIND_U), u_layer.eq(0),
+                                     a0_cur.eq(cur)]
+                        m.d.sync += pending.eq(0)
+                        m.next = "DRAIN_WAIT"
                 with m.Else():
-                    m.d.sync += state.eq(0)
-                    m.next = "IDLE"
+                    m.next = "DRAIN_WAIT"
             with m.State("DRAIN_WAIT"):
                 with m.If(unit.ready):
                     m.d.sync += state.eq(0)
