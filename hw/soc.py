@@ -60,6 +60,8 @@ class SoCConfig:
         about 11 + n_out cycles instead of ~300).
     bias_lane : a lane of its own for every layer's bias column (one more update engine;
         a layer whose width the lanes divide then needs one word per row less).
+    fast_shuffle : the epoch order's multiplies by a multiplier (4 cycles per sample and
+        epoch instead of bits(n_records) + 3; a DSP block on ECP5).
     read_reg (0..1), mac_pipeline (0..2 + log2(lanes)), conv_pipeline (0..4),
     update_pipeline (0..6): register stages after the memories, in the MAC, the
     converters and the update engines (:class:`~.engine.engine.Engine`); fewer cost fewer
@@ -78,6 +80,7 @@ class SoCConfig:
     baud: int = 1_000_000
     softmax: str = "serial"
     bias_lane: bool = False
+    fast_shuffle: bool = False
     read_reg: int = 1
     mac_pipeline: int = 2
     conv_pipeline: int = 3
@@ -124,7 +127,8 @@ class SoCConfig:
         return Engine(self.mlp_config(), lanes=self.lanes, max_records=self.n_records,
                       read_reg=self.read_reg, mac_pipeline=self.mac_pipeline,
                       conv_pipeline=self.conv_pipeline, update_pipeline=self.update_pipeline,
-                      softmax=self.softmax, bias_lane=self.bias_lane)
+                      softmax=self.softmax, bias_lane=self.bias_lane,
+                      fast_shuffle=self.fast_shuffle)
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -67,6 +67,10 @@ class Engine(wiring.Component):
     bias_lane : bool
         A lane of its own for every layer's bias column (:class:`~.datapath.PassUnit`); its
         weights and state are the regions ``u{l}.{lanes}`` / ``v{l}.{lanes}``.
+    fast_shuffle : bool
+        The epoch order's multiplies by a multiplier (:class:`~lnsmadam.hw.shuffle.Shuffler`
+        ``fast``): 4 instead of ``bits(max_records) + 3`` cycles per training sample and
+        epoch.
 
     Members
     -------
@@ -91,7 +95,8 @@ class Engine(wiring.Component):
 
     def __init__(self, cfg: MLPConfig, lanes: int = 1, max_records: int = 1797,
                  read_reg: int = 1, conv_pipeline: int = 3, mac_pipeline: int = 2,
-                 update_pipeline: int = 5, softmax: str = "serial", bias_lane: bool = False):
+                 update_pipeline: int = 5, softmax: str = "serial", bias_lane: bool = False,
+                 fast_shuffle: bool = False):
         # a rejected configuration is not an unused elaboratable (no warning for it)
         self._MustUse__silence = True
         if not isinstance(cfg, MLPConfig):
@@ -128,6 +133,9 @@ class Engine(wiring.Component):
                              mac_pipeline=mac_pipeline, update_pipeline=update_pipeline,
                              softmax=softmax, bias_lane=bias_lane)
         self.bias_lane = bool(bias_lane)
+        if not isinstance(fast_shuffle, bool):
+            raise ValueError(f"fast_shuffle must be a bool, got {fast_shuffle!r}")
+        self.fast_shuffle = fast_shuffle
         self.wpr = self.unit.wpr
         self.unit._MustUse__silence = True
         self.unit.mac._MustUse__silence = True
@@ -159,7 +167,7 @@ class Engine(wiring.Component):
                   "engine": {"read_reg": self.read_reg, "conv_pipeline": self.conv_pipeline,
                              "mac_pipeline": self.mac_pipeline,
                              "update_pipeline": self.update_pipeline,
-                             "softmax": self.softmax},
+                             "softmax": self.softmax, "fast_shuffle": self.fast_shuffle},
                   "pipelined": False, "bias_lane": self.bias_lane,
                   "regs": {**REGS, "layer_base": LAYER_REGS, "layer_stride": 4,
                            "layer_fields": ["u_bias", "f_bias", "e_clamp"]}})
@@ -172,7 +180,7 @@ class Engine(wiring.Component):
         n_in, n_out = cfg.sizes[0], cfg.sizes[-1]
         bus, ctl = self.bus, self.ctl
         unit = m.submodules.unit = self.unit
-        shuf = m.submodules.shuffle = Shuffler(self.max_records)
+        shuf = m.submodules.shuffle = Shuffler(self.max_records, fast=self.fast_shuffle)
         loader = m.submodules.loader = Loader(n_in, L, self.max_records, cfg.fmt.bits,
                                               w0=self.wpr[0])
 

@@ -34,7 +34,7 @@ from amaranth.lib.wiring import In, Out
 from ...golden.format import check_int, pow2_table
 from ...golden.mlp import MLPConfig
 from ...golden.softmax import SOFTMAX_P, logit_constants
-from ..convert import FromLinear, _balanced_sum
+from ..convert import FromLinear
 from ..format import lns_layout, signed_bits
 from ..softmax import softmax_constants
 from .pipe import delay
@@ -110,7 +110,10 @@ class ParallelSoftmax(wiring.Component):
         self.z_bits = self.p_bits - self.sh_lo + 1
         self.pe_bits = max(self.top.bit_length(), 1)
         #: cycles from the last input beat to the first output beat
-        self.latency = 8 + conv_pipeline
+        #: register stages of the sum / max trees (one per two levels)
+        self.tree_stages = -(-((n - 1).bit_length()) // 2)
+        #: cycles from the last input beat to the first output beat
+        self.latency = 11 + self.tree_stages + conv_pipeline
         super().__init__({
             "i_stream": In(stream.Signature(data.StructLayout({"S": signed(mac.acc_bits)}))),
             "bias": In(signed(bias_bits)), "label": In(range(max(n, 2))),
@@ -127,8 +130,66 @@ class ParallelSoftmax(wiring.Component):
         emax = fmt.emax
         i = self.i_stream
         m.d.comb += i.ready.eq(1)
+        go = self._logits(m)                 # the cycle after the last z is in its register
+        pe, alive, Ls, cand, lab_L, go = self._elements(m, go)
+        rest, pmax, any_nl, go = self._sums(m, Ls, cand, alive, go)
+        total = Signal(self.sum_bits)
+        m.d.sync += total.eq(rest + lab_L)
+        rest_r = delay(m, rest, 1, "rest_r")
+        go = delay(m, go, 1, "go_total")
 
-        # ---- 1. per logit: z = round_half_up(S * C / 2**sh), sh clamped -------------------
+        # from_linear(rest), from_linear(total)
+        Pc = self.conv_pipeline
+        fr = m.submodules.from_rest = FromLinear(self.sum_bits + 1, f, mac.mid_bits,
+                                                 -mac.lut_frac, pipeline=Pc)
+        ft = m.submodules.from_total = FromLinear(self.sum_bits + 1, f, mac.mid_bits,
+                                                  -mac.lut_frac, pipeline=Pc)
+        m.d.comb += [fr.S.eq(rest_r), ft.S.eq(total)]
+        go = delay(m, go, Pc, "go_conv")
+        pmax, any_nl = delay(m, pmax, Pc + 1, "pmax_c"), delay(m, any_nl, Pc + 1, "any_c")
+
+        # the largest live exponent M (pe of the others, xr at the label), then the bias
+        xr, zr, xs = Signal.like(fr.x), Signal(), Signal.like(ft.x)
+        xw = signed_bits(self.x_lo - emax, max(top, self.x_hi))
+        M, live = Signal(signed(xw + 1)), Signal()
+        m.d.sync += [xr.eq(fr.x), zr.eq(fr.zero), xs.eq(ft.x),
+                     M.eq(Mux(any_nl & (fr.zero | (pmax >= fr.x)), pmax, fr.x)),
+                     live.eq(any_nl | ~fr.zero)]
+        go = delay(m, go, 1, "go_m")
+        ob = Signal(signed(self.bias_bits))
+        m.d.sync += ob.eq(Mux(live, M - xs - emax, 0))
+        m.d.comb += self.o_bias.eq(ob)
+
+        # output: one registered beat per cycle, E = pe - M + emax (xr - M + emax at the
+        # label), which never exceeds emax
+        out = Signal(range(n + 1))
+        running, o_run = Signal(), Signal()
+        with m.If(go):
+            m.d.sync += [running.eq(1), out.eq(0)]
+        with m.Elif(running):
+            m.d.sync += out.eq(out + 1)
+            with m.If(out == n - 1):
+                m.d.sync += running.eq(0)
+        lab = out == self.label
+        E = Signal(signed(xw + 2))
+        m.d.comb += E.eq(Mux(lab, xr, Array(pe)[out]) - M + emax)
+        under = E < 1
+        zero = Mux(lab, zr, ~(alive.bit_select(out, 1) if n > 1 else alive[0]))
+        if fmt.underflow == "flush":
+            code = Mux(zero | under, 0, Cat(E[:fmt.exp_bits], lab))
+        else:
+            code = Mux(zero, 0, Cat(Mux(under, 1, E[:fmt.exp_bits]), lab))
+        o = self.o_stream
+        m.d.sync += [o.valid.eq(running), o.payload.code.as_value().eq(code),
+                     o.payload.index.eq(out)]
+        return m
+
+    def _logits(self, m):
+        """As each logit arrives: ``z_i`` into register ``i``, ``max z``, the prediction.
+        Returns the pulse one cycle after the last ``z`` is written."""
+        cfg, fmt, mac = self.cfg, self.cfg.fmt, self.cfg.mac
+        n, f, g = self.n_out, fmt.frac_bits, fmt.gamma
+        i = self.i_stream
         qb = self.bias >> f
         c0 = SOFTMAX_P - mac.lsb_q
         sh_n = Signal(range(self.sh_hi + 1))
@@ -137,31 +198,30 @@ class ParallelSoftmax(wiring.Component):
         C = Signal(self.c_bits)
         m.d.comb += C.eq(Array(Const(c, self.c_bits) for c in logit_constants(g))
                          [self.bias[:f]] if f else self.C[0])
-        sh, Cr = Signal.like(sh_n), Signal.like(C)
-        m.d.sync += [sh.eq(sh_n), Cr.eq(C)]           # the bias is held: registered copies
+        sh, Cr, sh_m1 = Signal.like(sh_n), Signal.like(C), Signal.like(sh_n)
+        # the bias is held: registered copies (one cycle of slack before the first logit)
+        m.d.sync += [sh.eq(sh_n), Cr.eq(C), sh_m1.eq(sh_n - 1)]
+        half = Signal(signed(self.p_bits + 1))
+        m.d.sync += half.eq(Mux(sh == 0, 0, Const(1, self.p_bits) << sh_m1))
         S1, v1 = Signal(signed(mac.acc_bits)), Signal()
         m.d.sync += [S1.eq(i.payload.S), v1.eq(i.valid)]
         p = Signal(signed(self.p_bits))
         m.d.sync += p.eq(S1 * Cr)                     # a pipelined multiplier
         p2 = delay(m, p, 1, "prod")
-        v2 = delay(m, v1, 2, "prod_v")
-        half = Signal(signed(self.p_bits + 1))
-        sh_m1 = Signal.like(sh)
-        m.d.comb += [sh_m1.eq(sh - 1),
-                     half.eq(Mux(sh == 0, 0, Const(1, self.p_bits) << sh_m1))]
+        ph = Signal(signed(self.p_bits + 1))
+        m.d.sync += ph.eq(p2 + half)                  # round half up ...
         z = Signal(signed(self.z_bits))
-        m.d.sync += z.eq((p2 + half) >> sh)
-        v3 = delay(m, v2, 1, "z_v")
-        # the element index travels beside it
+        m.d.sync += z.eq(ph >> sh)                    # ... and the shift
+        vz = delay(m, v1, 4, "z_v")
         ix = Signal(range(n + 1))
-        with m.If(v3):
+        with m.If(vz):
             m.d.sync += ix.eq(Mux(ix == n - 1, 0, ix + 1))
-        zs = [Signal(signed(self.z_bits), name=f"z{k}") for k in range(n)]
-        zmax = Signal(signed(self.z_bits))
+        self._zs = [Signal(signed(self.z_bits), name=f"z{k}") for k in range(n)]
+        self._zmax = zmax = Signal(signed(self.z_bits))
         for k in range(n):
-            with m.If(v3 & (ix == k)):
-                m.d.sync += zs[k].eq(z)
-        with m.If(v3 & ((ix == 0) | (z > zmax))):
+            with m.If(vz & (ix == k)):
+                m.d.sync += self._zs[k].eq(z)
+        with m.If(vz & ((ix == 0) | (z > zmax))):
             m.d.sync += zmax.eq(z)
         # the prediction on S: the first largest logit (golden's argmax)
         smax = Signal(signed(mac.acc_bits))
@@ -170,87 +230,64 @@ class ParallelSoftmax(wiring.Component):
             m.d.sync += ia.eq(Mux(ia == n - 1, 0, ia + 1))
             with m.If((ia == 0) | (i.payload.S > smax)):
                 m.d.sync += [smax.eq(i.payload.S), self.argmax.eq(ia)]
-        last_z = v3 & (ix == n - 1)
+        return delay(m, vz & (ix == n - 1), 1, "go")
 
-        # ---- 2. every element: d, alive, pe, L; rest and total ----------------------------
-        go = delay(m, last_z, 1, "go")               # zs and zmax settled
-        T = pow2_table(f, mac.lut_frac)
-        Ws = cfg.softmax_window
+    def _elements(self, m, go):
+        """Every element at once: ``d = max z - z``, alive when ``d <= top``, ``pe = top -
+        d``; then ``L = T[pe mod gamma] << (pe >> f)`` and the max-candidates."""
+        fmt, mac = self.cfg.fmt, self.cfg.mac
+        n, f, top = self.n_out, fmt.frac_bits, self.top
         pe = [Signal(self.pe_bits, name=f"pe{k}") for k in range(n)]
         alive = Signal(n)
-        Ls = []
         for k in range(n):
             d = Signal(self.z_bits + 1, name=f"d{k}")
-            m.d.comb += d.eq(zmax - zs[k])
+            m.d.comb += d.eq(self._zmax - self._zs[k])
             m.d.sync += [pe[k].eq(top - d[:self.pe_bits + 1]), alive[k].eq(d <= top)]
-        go2 = delay(m, go, 1, "go2")
+        T = pow2_table(f, mac.lut_frac)
+        Ws = self.cfg.softmax_window
+        Ls, cand = [], []
+        lab_L = Signal(mac.lut_frac + Ws)
         for k in range(n):
             t = Array(Const(int(v), mac.lut_frac + 1) for v in T)[pe[k][:f]] if f else \
                 Const(int(T[0]), mac.lut_frac + 1)
             L = Signal(mac.lut_frac + Ws, name=f"L{k}")
-            m.d.comb += L.eq(Mux(alive[k], t << (pe[k] >> f), 0))
+            c = Signal(self.pe_bits, name=f"cand{k}")
+            is_lab = self.label == k
+            # the label's L is kept apart (rest leaves it out), and it is no candidate of M
+            m.d.sync += [L.eq(Mux(alive[k] & ~is_lab, t << (pe[k] >> f), 0)),
+                         c.eq(Mux(alive[k] & ~is_lab, pe[k], 0))]
+            with m.If(is_lab):
+                m.d.sync += lab_L.eq(Mux(alive[k], t << (pe[k] >> f), 0))
             Ls.append(L)
-        is_lab = [self.label == k for k in range(n)]
-        rest = Signal(self.sum_bits)
-        lab_L = Signal(mac.lut_frac + Ws)
-        m.d.sync += [rest.eq(_balanced_sum(Mux(is_lab[k], 0, Ls[k]) for k in range(n))),
-                     lab_L.eq(Array(Ls)[self.label])]
-        pmax = Signal(self.pe_bits)
+            cand.append(c)
+        return pe, alive, Ls, cand, lab_L, delay(m, go, 2, "go_el")
+
+    def _sums(self, m, Ls, cand, alive, go):
+        """``rest = sum L`` and ``max cand`` by trees with a register every two levels."""
+        n = self.n_out
         any_nl = Signal()
-        cand = [Mux(alive[k] & ~is_lab[k], pe[k], 0) for k in range(n)]
-        m.d.sync += [pmax.eq(_max_tree(cand)),
-                     any_nl.eq((alive & ~Cat(*is_lab)).any())]
-        total = Signal(self.sum_bits)
-        m.d.comb += total.eq(rest + lab_L)
-        go3 = delay(m, go2, 1, "go3")
+        m.d.sync += any_nl.eq((alive & ~Cat(*(self.label == k for k in range(n)))).any())
+        sums, maxes, stage = list(Ls), list(cand), 0
+        while len(sums) > 1:
+            for _ in range(2):
+                if len(sums) == 1:
+                    break
+                sums = [sums[k] + sums[k + 1] for k in range(0, len(sums) - 1, 2)] + \
+                    ([sums[-1]] if len(sums) % 2 else [])
+                maxes = [Mux(maxes[k] > maxes[k + 1], maxes[k], maxes[k + 1])
+                         for k in range(0, len(maxes) - 1, 2)] + \
+                    ([maxes[-1]] if len(maxes) % 2 else [])
+            stage += 1
+            sums = [_reg(m, v, self.sum_bits, f"rs{stage}_{k}") for k, v in enumerate(sums)]
+            maxes = [_reg(m, v, self.pe_bits, f"mx{stage}_{k}") for k, v in enumerate(maxes)]
+        any_nl = delay(m, any_nl, stage, "any_nl")
+        return sums[0], maxes[0], any_nl, delay(m, go, max(stage, 0), "go_sum")
 
-        # ---- 3. from_linear(rest), from_linear(total) ---------------------------------------
-        Pc = self.conv_pipeline
-        fr = m.submodules.from_rest = FromLinear(self.sum_bits + 1, f, mac.mid_bits,
-                                                 -mac.lut_frac, pipeline=Pc)
-        ft = m.submodules.from_total = FromLinear(self.sum_bits + 1, f, mac.mid_bits,
-                                                  -mac.lut_frac, pipeline=Pc)
-        m.d.comb += [fr.S.eq(rest), ft.S.eq(total)]
-        go4 = delay(m, go3, Pc, "go4")
-        pmax4, any4 = delay(m, pmax, Pc, "pmax4"), delay(m, any_nl, Pc, "any4")
 
-        # ---- 4. the largest live exponent, the codes, the bias ----------------------------
-        xr, zr = fr.x, fr.zero
-        xw = signed_bits(self.x_lo - emax, max(top, self.x_hi))
-        M = Signal(signed(xw + 1))
-        m.d.sync += M.eq(Mux(any4 & (zr | (pmax4 >= xr)), pmax4, xr))
-        ob = Signal(signed(self.bias_bits))
-        m.d.sync += ob.eq(Mux(any4 | ~zr, Mux(any4 & (zr | (pmax4 >= xr)), pmax4, xr)
-                              - ft.x - emax, 0))
-        xr5, zr5 = Signal.like(xr), Signal()
-        m.d.sync += [xr5.eq(xr), zr5.eq(zr)]
-        go5 = delay(m, go4, 1, "go5")
-        m.d.comb += self.o_bias.eq(ob)
-
-        # ---- output: one beat per cycle ------------------------------------------------------
-        out = Signal(range(n + 1))
-        running = Signal()
-        with m.If(go5):
-            m.d.sync += [running.eq(1), out.eq(0)]
-        with m.Elif(running):
-            m.d.sync += out.eq(out + 1)
-            with m.If(out == n - 1):
-                m.d.sync += running.eq(0)
-        pe_o = Array(pe)[out]
-        al_o = alive.bit_select(out, 1) if n > 1 else alive[0]
-        lab = out == self.label
-        E = Signal(signed(xw + 2))
-        m.d.comb += E.eq(Mux(lab, xr5, pe_o) - M + emax)
-        under = E < 1
-        zero = Mux(lab, zr5, ~al_o)
-        if fmt.underflow == "flush":
-            code = Mux(zero | under, 0, Cat(E[:fmt.exp_bits], lab))
-        else:
-            code = Mux(zero, 0, Cat(Mux(under, 1, E[:fmt.exp_bits]), lab))
-        o = self.o_stream
-        m.d.comb += [o.valid.eq(running), o.payload.code.as_value().eq(code),
-                     o.payload.index.eq(out)]
-        return m
+def _reg(m, value, width, name):
+    r = Signal(width, name=name)
+    m.d.sync += r.eq(value)
+    return r
 
 
 def _max_tree(values):
