@@ -348,7 +348,7 @@ def convert(direction, bits, gamma, lut_frac, window, acc_bits, mid_bits, q_lo, 
               help="Fraction bits of the beta**t register (12..40; sets the bc_exp width).")
 @click.option("--bias-bits", type=int, default=32, show_default=True,
               help="Width of the signed g_bias input (2..48; 32 holds every legal bias).")
-@_pipeline_option(5, "Register cuts before the output register, 0..6 (latency = pipeline + 1).")
+@_pipeline_option(5, "Register cuts before the output register, 0..7 (latency = pipeline + 1).")
 @_name_option
 @_out_option
 def update(bits, gamma, weight_bits, weight_gamma, weight_underflow, state_exp_bits,

@@ -63,7 +63,7 @@ class SoCConfig:
     fast_shuffle : the epoch order's multiplies by a multiplier (4 cycles per sample and
         epoch instead of bits(n_records) + 3; a DSP block on ECP5).
     read_reg (0..1), mac_pipeline (0..2 + log2(lanes)), conv_pipeline (0..4),
-    update_pipeline (0..6): register stages after the memories, in the MAC, the
+    update_pipeline (0..7): register stages after the memories, in the MAC, the
     converters and the update engines (:class:`~.engine.engine.Engine`); fewer cost fewer
     logic cells and a lower clock.
     """

@@ -241,7 +241,7 @@ def test_fewest_pipeline_stages():
 
 def test_most_pipeline_stages():
     run_case((5, 3, 2), 4, n_train=2, n_test=2, seed=6, read_reg=1, conv_pipeline=4,
-             mac_pipeline=4, update_pipeline=6)
+             mac_pipeline=4, update_pipeline=7)
 
 
 def test_small_format():
@@ -313,7 +313,7 @@ def test_bad_parameters():
     with pytest.raises(ValueError, match="mac_pipeline"):
         Engine(MLPConfig(sizes=(4, 2)), lanes=2, mac_pipeline=4)
     with pytest.raises(ValueError, match="update_pipeline"):
-        Engine(MLPConfig(sizes=(4, 2)), update_pipeline=7)
+        Engine(MLPConfig(sizes=(4, 2)), update_pipeline=8)
     with pytest.raises(ValueError, match="read_reg"):
         Engine(MLPConfig(sizes=(4, 2)), read_reg=2)
     with pytest.raises(ValueError, match="softmax"):

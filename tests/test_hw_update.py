@@ -262,7 +262,7 @@ def test_extreme_side_band_values():
 
 
 # -- random codes, every pipeline setting ------------------------------------------------
-@pytest.mark.parametrize("pipeline", range(7))
+@pytest.mark.parametrize("pipeline", range(8))
 def test_every_pipeline_random_codes(pipeline):
     """Uniformly random codes (any state code, any gradient) for each pipeline depth."""
     cfg = [DEFAULT, BC, SMALL][pipeline % 3]

@@ -61,7 +61,7 @@ class Engine(wiring.Component):
         Samples the data memory holds, ``max_records * record_words(n_in) <= 65536``.
     read_reg, conv_pipeline, mac_pipeline, update_pipeline : int
         Register stages (:class:`~.datapath.PassUnit`): 0..1, 0..4, 0..2 + log2(lanes),
-        0..6; fewer cost fewer flip-flops and a lower clock.
+        0..7; fewer cost fewer flip-flops and a lower clock.
     softmax : "serial" or "parallel"
         The softmax-error unit (:class:`~.datapath.PassUnit`).
     bias_lane : bool

@@ -126,3 +126,73 @@ def const_entry_init(fmt_entry_width: int, const_bit: int, banks: int, depth: in
         out[index % lanes][index // lanes] = 1 << const_bit
     return out
 
+
+
+class Shared:
+    """The per-sample vectors of every layer and their tensor biases, shared by the engine's
+    units (one unit for all layers, or, in a pipelined build, a unit for layer 0 and one for
+    the others).
+
+    ``vec``: ``a0`` (the input buffers, 4 samples), ``h{l}`` (``a_l``, ``l >= 1``, exponent
+    form), ``e{l}`` (the error at layer ``l``'s output; linear form for hidden layers when
+    ``e_linear``). Bias registers, per layer: ``ab`` (``a_l``'s bias), ``ka`` (its read
+    offset), ``cc`` (the code of its constant 1), ``eb`` (``e_l``'s bias), ``ke`` (its read
+    offset), each a list of buffers. With ``double``, ``a_1`` and ``e_0`` (and their biases)
+    have two buffers, so that stage A may write one while stage B reads the other (the
+    buffer is the sample's index modulo 2).
+    """
+
+    def __init__(self, cfg, lanes: int, wpr: list, bias_lane: bool, x_bits: int,
+                 acc_bits: int, e_linear: bool, read_reg: int, double: bool,
+                 bias_bits: int = 16):
+        from amaranth.hdl import Const, signed as _signed
+        self.double = bool(double)
+        nb = 2 if self.double else 1
+        self.nb = nb
+        nl = len(cfg.sizes) - 1
+        L, rr = lanes, read_reg
+        ent = exp_entry(x_bits)
+        const_bit = ent.size - 1
+        n0, W0 = cfg.sizes[0], wpr[0]
+        a0 = [[0] * (4 * W0) for _ in range(L)]
+        for buf in range(0 if bias_lane else 4):
+            a0[n0 % L][buf * W0 + n0 // L] = cfg.fmt.emax     # the constant-1 input
+        self.vec = {"a0": VecMem("a0_", cfg.fmt.bits, L, 4 * W0, n_read=2, init=a0,
+                                 read_reg=rr)}
+        #: words of one buffer of each vector
+        self.depth = {}
+        for l in range(1, nl):
+            k = nb if l == 1 else 1
+            one = const_entry_init(ent.size, const_bit, L, wpr[l],
+                                   None if bias_lane else cfg.sizes[l], L)
+            self.depth[f"h{l}"] = wpr[l]
+            self.vec[f"h{l}"] = VecMem(f"h{l}_", ent, L, k * wpr[l], read_reg=rr,
+                                       init=[sum([row] * k, []) for row in one])
+        for l in range(nl):
+            n = cfg.sizes[l + 1]
+            k = nb if l == 0 else 1
+            if e_linear and l < nl - 1:
+                # one word more when the bias column starts a word of its own (it is
+                # written, dead, by the backward pass like any other word)
+                d = -(-(n + 1) // L)
+                self.vec[f"e{l}"] = VecMem(f"e{l}_", lin_entry(acc_bits), L, k * d,
+                                           read_reg=rr)
+            else:
+                d = n + 1
+                self.vec[f"e{l}"] = VecMem(f"e{l}_", ent, 1, k * d, read_reg=rr)
+            self.depth[f"e{l}"] = d
+        B = _signed(bias_bits)
+        emax = cfg.fmt.emax
+
+        def regs(name, shape, layers, double_at):
+            return {l: [Signal(shape, name=f"{name}{l}_{k}")
+                        for k in range(nb if l == double_at else 1)] for l in layers}
+        self.ab = {0: [Const(-emax, B)], **regs("a_bias", B, range(1, nl), 1)}
+        self.ka = {0: [Const(0, B)], **regs("a_k", B, range(1, nl), 1)}
+        self.cc = {0: [Const(0, cfg.fmt.bits)], **regs("a_c", cfg.fmt.bits, range(1, nl), 1)}
+        self.eb = regs("e_bias", B, range(nl), 0)
+        self.ke = regs("e_k", B, range(nl), 0)
+
+    def build(self, m: Module) -> None:
+        for v in self.vec.values():
+            v.build(m)
