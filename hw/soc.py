@@ -62,6 +62,8 @@ class SoCConfig:
         a layer whose width the lanes divide then needs one word per row less).
     fast_shuffle : the epoch order's multiplies by a multiplier (4 cycles per sample and
         epoch instead of bits(n_records) + 3; a DSP block on ECP5).
+    pipelined : the pipelined capability (``mode`` bit 0): a datapath for layer 0 and one
+        for the other layers, at once in pipelined mode (needs two or more layers).
     read_reg (0..1), mac_pipeline (0..2 + log2(lanes)), conv_pipeline (0..4),
     update_pipeline (0..7): register stages after the memories, in the MAC, the
     converters and the update engines (:class:`~.engine.engine.Engine`); fewer cost fewer
@@ -81,6 +83,7 @@ class SoCConfig:
     softmax: str = "serial"
     bias_lane: bool = False
     fast_shuffle: bool = False
+    pipelined: bool = False
     read_reg: int = 1
     mac_pipeline: int = 2
     conv_pipeline: int = 3
@@ -128,7 +131,7 @@ class SoCConfig:
                       read_reg=self.read_reg, mac_pipeline=self.mac_pipeline,
                       conv_pipeline=self.conv_pipeline, update_pipeline=self.update_pipeline,
                       softmax=self.softmax, bias_lane=self.bias_lane,
-                      fast_shuffle=self.fast_shuffle)
+                      fast_shuffle=self.fast_shuffle, pipelined=self.pipelined)
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -114,7 +114,7 @@ class Rig:
         self.codes = self.model.input_codes(x).codes[:, :-1]
         self.dut = Engine(cfg, lanes=lanes, max_records=self.max_records, **hw)
         self.gold = DeviceTrainer(LNSMLP(cfg, seed), self.codes, self.y, self.max_records,
-                                  pipelined=False, encoded=True)
+                                  pipelined=hw.get("pipelined", False), encoded=True)
         self.gold.n_train, self.gold.n_test = n_train, n_test
 
     def _golden(self, step, st):
@@ -226,6 +226,15 @@ def test_bias_lane(sizes, lanes):
     """The bias column in a lane of its own: widths the lanes divide (no bias word) and not,
     one to three layers."""
     run_case(sizes, lanes, n_train=3, n_test=2, seed=10, bias_lane=True)
+
+
+@pytest.mark.parametrize("sizes,lanes", [((6, 4, 3), 1), ((6, 4, 3), 2), ((5, 4, 3, 3), 2)])
+def test_pipelined_build_exact_and_pipelined_mode(sizes, lanes):
+    """A pipelined build (a datapath per stage): exact mode is bit-exact with the batch-1
+    step, pipelined mode with golden's pipelined schedule (fill, steps, drain per epoch)."""
+    rig = Rig(sizes, lanes, n_train=4, n_test=2, seed=13, pipelined=True)
+    rig.run([("start", 1, 1, 13), ("regs", {"mode": 1, "epoch_base": 1}),
+             ("start", 2, 2, 13), ("evaluate",), ("regs", {"mode": 0}), ("start", 1, 1, 13)])
 
 
 def test_lr_step_and_two_epochs_in_one_start():
