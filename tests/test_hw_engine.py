@@ -237,6 +237,25 @@ def test_pipelined_build_exact_and_pipelined_mode(sizes, lanes):
              ("start", 2, 2, 13), ("evaluate",), ("regs", {"mode": 0}), ("start", 1, 1, 13)])
 
 
+@pytest.mark.parametrize("lanes,seed", [(1, 21), (2, 22)])
+def test_pipelined_stop_bad_label_and_refusal(lanes, seed):
+    """Pipelined mode: STOP at random cycles (the samples of both stages finish, then the
+    drain), a bad label (stage A does not take it), a resume (the pipeline refills), and
+    mode 1 refused by a build without the capability."""
+    labels = [0, 1, 2, 1, 0, 2, 1, 7, 0, 1]                 # record 7 is bad (n_out = 3)
+    rig = Rig((6, 4, 3), lanes, n_train=8, n_test=2, seed=seed, labels=labels,
+              pipelined=True)
+    rng = np.random.default_rng(seed)
+    script = [("regs", {"n_train": 6, "mode": 1}), ("start", 2, 1, seed, int(rng.integers(40, 900)))]
+    script += [("resume", 2, 1, seed, int(rng.integers(40, 900))), ("resume", 2, 1, seed)]
+    script += [("regs", {"n_train": 8, "sample_base": 0, "epoch_base": 0}), ("start", 1, 1, seed)]
+    out = rig.run(script)
+    assert out["status"][-1]["error"] == 2
+    plain = Rig((6, 4, 3), lanes, n_train=3, n_test=2, seed=seed)
+    out = plain.run([("regs", {"mode": 1}), ("start", 1, 1, seed)])
+    assert out["status"][-1]["error"] == 1
+
+
 def test_lr_step_and_two_epochs_in_one_start():
     rig = Rig((6, 8, 3), 4, n_train=3, n_test=2, seed=3)
     rig.run([("start", 2, 3, 3), ("evaluate",)])
