@@ -22,7 +22,8 @@ from amaranth.hdl import (Assert, Assume, Cat, Cover, Elaboratable, Module, Rese
                           Value)
 from amaranth.hdl._ir import Fragment
 
-__all__ = ["Harness", "probe", "probes", "drive_stream", "check_stream", "Elaborated"]
+__all__ = ["Harness", "probe", "probes", "fsm_encoding", "drive_stream", "check_stream",
+           "check_pipeline", "popcount", "Elaborated"]
 
 
 class Elaborated:
@@ -41,6 +42,17 @@ class Elaborated:
     def probe(self, name: str, sub: str | None = None) -> Signal:
         return probe(self.fragment, name, sub)
 
+    def source(self, name: str) -> Value:
+        """The right-hand side of the block's first top-level assignment to ``name`` (to
+        reach a register the block left unnamed through the one it feeds)."""
+        from amaranth.hdl._ast import Assign
+
+        for stmts in self.fragment.statements.values():
+            for st in stmts:
+                if isinstance(st, Assign) and getattr(st.lhs, "name", None) == name:
+                    return st.rhs
+        raise LookupError(f"the block has no top-level assignment to {name!r}")
+
 
 def probes(frag: Fragment, prefix: str = "") -> dict:
     """``{path: signal}`` of every signal assigned or read in ``frag`` and its
@@ -56,6 +68,19 @@ def probes(frag: Fragment, prefix: str = "") -> dict:
     for sub, name, *_ in frag.subfragments:
         out.update(probes(sub, f"{prefix}{name}/"))
     return out
+
+
+def fsm_encoding(state: Signal) -> dict:
+    """``{state name: encoding}`` of an Amaranth FSM from its (probed) state signal, whose
+    decoder names the encodings ``0 .. count - 1``."""
+    enc = {}
+    for value in range(1 << len(state)):
+        try:
+            name = state.decoder(value)
+        except KeyError:
+            break
+        enc[name.rsplit("/", 1)[0]] = value
+    return enc
 
 
 def probe(frag: Fragment, name: str, sub: str | None = None) -> Signal:
