@@ -12,6 +12,20 @@ Environment: any legal input stream (``lib.stream`` rules assumed, every vector 
   ``latency`` advancing cycles after the vector's last beat (``i_stream.ready`` is the
   advance: the unit stalls as a whole);
 
+``scope="accumulate"`` (k-induction, white box: the registers around the accumulator are
+probed by name, so it needs the accumulator's input registered: ``pipeline >= 2`` or one
+lane):
+
+* ``acc_clip``, ``acc_held``: every beat's sum is added as ``acc = clip(first ? tree :
+  acc + tree)``, bubbles and stalls leave ``acc`` alone; with saturation
+  ``acc_saturates_hi``/``acc_saturates_lo``: a sum above (below) the range gives exactly
+  ``2**(acc_bits-1) - 1`` (``-2**(acc_bits-1)``): the accumulator never wraps;
+* ``tree_exact`` (products and tree root registered, ``pipeline = 2``): the tree is the
+  exact sum of the lane products, so lane grouping cannot change a result short of
+  saturation;
+* ``zero_lane<k>`` (LNS, products one stage after the input): a lane with a ZERO operand
+  contributes 0.
+
 ``scope="data"`` (bounded model check), for the tracked vector's result:
 
 * ``acc_golden``: ``acc`` equals the golden accumulation (``MACConfig.accumulate``): the
@@ -93,23 +107,29 @@ class MACHarness(Harness):
     # -- the registers around the accumulator (white box, inductive) ----------------------
     def _accumulate(self, m, dut, el, pl):
         prod_cut = dut._path_cuts[0]                 # "lin" (LNS) / "mul" (INT8)
-        enabled = dut.cut_order[:dut.pipeline]
-        if dut.lanes < 2 or enabled[:2] != (prod_cut, "tree") or dut.pipeline > 2:
-            raise ValueError("scope 'accumulate' needs lanes >= 2 and pipeline = 2 (the "
-                             "products and the tree root registered, nothing else)")
+        enabled = set(dut.cut_order[:dut.pipeline])
+        if "tree" in enabled:
+            acc_in = "tree"
+        elif dut.lanes == 1 and prod_cut in enabled:
+            acc_in = prod_cut                        # one lane: its product is the sum
+        else:
+            raise ValueError("scope 'accumulate' needs the accumulator's input registered "
+                             "(pipeline >= 2, or lanes = 1)")
         ab, sat = dut.acc_bits, dut.saturate
         lo, hi = -(1 << (ab - 1)), (1 << (ab - 1)) - 1
         adv = dut.i_stream.ready
-        prods = [el.probe(f"{prod_cut}_{k}") for k in range(dut.lanes)]
-        pv = el.probe(f"{prod_cut}_valid")
-        tree, tv, tf = el.probe("tree_0"), el.probe("tree_valid"), el.probe("tree_first")
+        tree, tv, tf = (el.probe(f"{acc_in}_{s}") for s in ("0", "valid", "first"))
         acc = el.probe("acc")
         wide = signed(ab + 12)
-        # the tree sums the lane products exactly (no overflow: grouping cannot matter)
-        exact = Signal(wide)
-        m.d.comb += exact.eq(sum(prods[1:], prods[0]))
-        stepped = self.past(m, adv & pv)
-        self.check(m, "tree_exact", ~self.started | ~stepped | (tree == self.past(m, exact)))
+        direct = enabled == {prod_cut, "tree"}       # products, then the tree root
+        if direct:
+            # the tree sums the lane products exactly (no overflow: grouping cannot matter)
+            prods = [el.probe(f"{prod_cut}_{k}") for k in range(dut.lanes)]
+            exact = Signal(wide)
+            m.d.comb += exact.eq(sum(prods[1:], prods[0]))
+            stepped = self.past(m, adv & el.probe(f"{prod_cut}_valid"))
+            self.check(m, "tree_exact", ~self.started | ~stepped
+                       | (tree == self.past(m, exact)))
         # the accumulator: acc = clip(first ? tree : acc + tree), saturating at the bounds
         total = Signal(wide)
         m.d.comb += total.eq(Mux(tf, tree, acc + tree))
@@ -126,7 +146,8 @@ class MACHarness(Harness):
             self.check(m, "acc_saturates_lo", ~self.started | ~added
                        | ~self.past(m, total < lo) | (acc == lo))
         # a lane with a ZERO operand contributes 0 (LNS): its registered product is 0
-        if isinstance(dut, LNSMAC):
+        if isinstance(dut, LNSMAC) and prod_cut in enabled and "sum" not in enabled:
+            prods = [el.probe(f"{prod_cut}_{k}") for k in range(dut.lanes)]
             for k in range(dut.lanes):
                 z = is_zero(pl.a[k]) | is_zero(pl.b[k])
                 came = self.past(m, adv & dut.i_stream.valid & z)

@@ -22,6 +22,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -80,7 +82,7 @@ class Job:
 class Result:
     """Outcome of a :class:`Job`. ``status``: PASS, FAIL (a property fails: ``failed``
     names it, ``trace`` is the counterexample), UNKNOWN (k-induction did not close at
-    ``depth``: not proved) or ERROR (``log`` says why)."""
+    ``depth``: not proved), TIMEOUT or ERROR (``log`` says why)."""
 
     job: Job
     status: str
@@ -148,7 +150,6 @@ def tool_env(engine: str) -> dict:
             tmp.replace(shim)          # atomic: concurrent runs never see half a shim
         # the first run of a YoWASP tool compiles it and says so on stdout, which smtbmc
         # would take for the solver's answer: run it once here
-        import subprocess
         subprocess.run([str(shim), "--version"], capture_output=True, check=False)
     else:
         _which("z3")
@@ -163,7 +164,7 @@ def _sby_text(job: Job) -> str:
     mode = {"prove": "prove", "bmc": "bmc", "cover": "cover"}[job.mode]
     return (f"[options]\nmode {mode}\ndepth {job.depth}\nmulticlock off\n\n"
             f"[engines]\nsmtbmc {job.engine}\n\n"
-            f"[script]\nread_rtlil top.il\nprep -top top\n\n"
+            f"[script]\nread_rtlil top.il\nprep -top top\nflatten\nopt_clean\n\n"
             f"[files]\ntop.il\n")
 
 
@@ -185,16 +186,17 @@ def run_job(job: Job, keep: bool = False, timeout: float | None = None) -> Resul
     (workdir / "top.il").write_text(text)
     (workdir / "job.sby").write_text(_sby_text(job))
     env = tool_env(job.engine)
-    import subprocess
-
+    # a session of its own, so that a timeout ends sby's solver processes too
+    proc = subprocess.Popen([_which("yowasp-sby"), "-f", "job.sby"], cwd=workdir, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
     try:
-        proc = subprocess.run([_which("yowasp-sby"), "-f", "job.sby"], cwd=workdir, env=env,
-                              capture_output=True, text=True, timeout=timeout)
-        log = proc.stdout + proc.stderr
-    except subprocess.TimeoutExpired as exc:
-        log = (exc.stdout or "") if isinstance(exc.stdout, str) else ""
-        log += f"\ntimeout after {timeout} s"
-        return Result(job, "ERROR", time.monotonic() - t0, workdir=workdir, log=log,
+        log, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        log, _ = proc.communicate()
+        log = (log or "") + f"\ntimeout after {timeout} s"
+        return Result(job, "TIMEOUT", time.monotonic() - t0, workdir=workdir, log=log,
                       props=props)
     status = "ERROR"
     m = re.search(r"DONE \((PASS|FAIL|UNKNOWN|ERROR|TIMEOUT)", log)

@@ -24,6 +24,9 @@ transformed stage by stage):
   grows otherwise), ``zero_grad_no_step`` (a ZERO gradient moves nothing);
 * ``state_no_wrap``: the EMA never wraps: ``ev' >= ev - 1`` for ``ev >= 2`` (a decay by
   ``1 - 2**-k >= 1/2`` loses at most one octave; a new g² only adds);
+* ``state_keeps_g2``: the EMA never loses the new gradient's share: ``ev' >= eg - k - 1``
+  with ``eg`` the exponent of g² (``v' >= g² * 2**-k`` up to the rounding), whenever that
+  is inside the range (seeding mode);
 * ``state_saturates``: a saturated state with a saturating g² stays at the largest code;
 * ``state_zero``: a ZERO state with a ZERO gradient stays ZERO.
 """
@@ -115,6 +118,12 @@ class UpdateHarness(Harness):
             m.d.comb += t.eq(Cat(Const(0, 1), xg).as_signed())
             g_over = (g.exp != 0) & (((t >> G.frac_bits) - V.offset) > V.emax)
             vmax = (1 << V.bits) - 1
+            # g²'s exponent as golden forms it (saturated at the top)
+            egs = Signal(signed(dut.bias_bits + 4))
+            m.d.comb += egs.eq(Mux(g_over, V.emax, (t >> G.frac_bits) - V.offset))
+            floor = egs - cfg.beta_k - 1
+            self.check(m, "state_keeps_g2", ~shown | (g.exp == 0) | (floor < 1)
+                       | cfg.bias_correction | (vn.exp >= floor))
             self.check(m, "state_no_wrap", ~shown | (v.exp < 2) | (vn.exp + 1 >= v.exp))
             self.check(m, "state_saturates", ~shown | (v.as_value() != vmax) | ~g_over
                        | (vn.as_value() == vmax))
