@@ -122,6 +122,7 @@ def prove(block, bits, gamma, lanes, acc_bits, window, lut_frac, saturate, pipel
         records.append({"job": job.id, "mode": job.mode, "depth": job.depth,
                         "engine": job.engine, "params": job.params, "status": result.status,
                         "failed": result.failed, "seconds": round(result.seconds, 1),
+                        "cpu_seconds": result.cpu_seconds,
                         "properties": result.props,
                         "trace": str(result.trace) if result.trace else None,
                         **({"mutant": mu.id, "bug": mu.bug} if mu else {})})

@@ -32,11 +32,22 @@ from .update import UpdateHarness
 __all__ = ["BLOCKS", "family_jobs", "ci_jobs", "mutant_jobs", "mac_jobs", "int8_mac_jobs",
            "update_jobs", "softmax_jobs", "shuffle_jobs", "link_jobs", "trainer_jobs"]
 
-#: BMC depth of the link: the shortest WRITE (one word) reaches the bus in 31 cycles
+#: BMC depths of the link: READ and START frames are executed within 26 cycles; the
+#: shortest WRITE (one word) reaches the bus in 31; the bounded response needs the
+#: shortest frame (4 bytes), its walk and ``RESPONSE_BOUND`` inside the depth
+LINK_DEPTH_CI = 26
 LINK_DEPTH = 34
+LINK_DEPTH_RESPONSE = 52
 #: the small dot-product configuration of the end-to-end data checks (4-bit LNS, gamma 2)
 #: (the window covers every product, so a lane with a ZERO operand is not below it anyway)
 SMALL_LNS = dict(fmt=LNSFormat(4, 1), lut_frac=2, window=7, acc_bits=10)
+
+
+def _check(make):
+    """Build the block once to reject bad parameters before any job runs (with the
+    parameter's own message); the instance itself is not used."""
+    obj = make()
+    obj._MustUse__silence = True
 
 
 def _hw():
@@ -45,10 +56,12 @@ def _hw():
 
 
 def mac_jobs(bits=8, gamma=8, lanes=1, acc_bits=32, window=16, lut_frac=8, mid_bits=None,
-             saturate=True, pipeline=2, out_pipeline=3, engine="z3", data=True) -> list[Job]:
+             saturate=True, pipeline=2, out_pipeline=3, engine="z3", data=True,
+             data_lanes=None) -> list[Job]:
     """LNSMAC: control (k=3) and accumulator (k=1) at the given configuration; with
-    ``data``, the end-to-end golden check at the small format with the same lanes and
-    saturation (BMC, depth 8)."""
+    ``data``, the end-to-end golden check at the small format with ``data_lanes`` (default:
+    the same lanes) and the same saturation rule (BMC, depth 7, vectors of up to 2
+    beats)."""
     hw_mac = _hw()[0]
     cfg = MACConfig(LNSFormat.from_gamma(bits, gamma), lut_frac=lut_frac, window=window,
                     acc_bits=acc_bits, saturate=saturate, lanes=lanes, mid_bits=mid_bits)
@@ -56,7 +69,7 @@ def mac_jobs(bits=8, gamma=8, lanes=1, acc_bits=32, window=16, lut_frac=8, mid_b
     def make():
         return hw_mac.LNSMAC(cfg, pipeline=pipeline, out_pipeline=out_pipeline)
 
-    make()          # reject bad parameters now, with the option's message
+    _check(make)
     tag = f"b{bits}g{gamma}l{lanes}a{acc_bits}{'s' if saturate else 'w'}p{pipeline}o{out_pipeline}"
     params = {"bits": bits, "gamma": gamma, "lanes": lanes, "acc_bits": acc_bits,
               "window": window, "lut_frac": lut_frac, "saturate": saturate,
@@ -67,13 +80,16 @@ def mac_jobs(bits=8, gamma=8, lanes=1, acc_bits=32, window=16, lut_frac=8, mid_b
         jobs.append(Job("mac", f"accumulate_{tag}", lambda: MACHarness(make, "accumulate"),
                         "prove", 1, engine, params))
     if data:
-        small = MACConfig(**SMALL_LNS, saturate=saturate, lanes=lanes)
+        dl = data_lanes or lanes
+        small = MACConfig(**SMALL_LNS, saturate=saturate, lanes=dl)
         sp = {"bits": 4, "gamma": 2, "lut_frac": 2, "window": 7, "acc_bits": 10,
-              "lanes": lanes, "saturate": saturate, "pipeline": 2, "out_pipeline": 0}
-        jobs.append(Job("mac", f"data_b4g2l{lanes}a10{'s' if saturate else 'w'}",
+              "lanes": dl, "saturate": saturate, "pipeline": 2, "out_pipeline": 0,
+              "max_beats": 2}
+        jobs.append(Job("mac", f"data_b4g2l{dl}a10{'s' if saturate else 'w'}",
                         lambda: MACHarness(lambda: hw_mac.LNSMAC(small, pipeline=2,
-                                                                 out_pipeline=0), "data"),
-                        "bmc", 8, "boolector", sp))
+                                                                 out_pipeline=0), "data",
+                                           max_beats=2),
+                        "bmc", 7, "boolector", sp))
     return jobs
 
 
@@ -86,7 +102,7 @@ def int8_mac_jobs(lanes=1, acc_bits=32, saturate=True, pipeline=2, engine="z3",
     def make():
         return hw_mac.INT8MAC(lanes, acc_bits=acc_bits, saturate=saturate, pipeline=pipeline)
 
-    make()
+    _check(make)
     tag = f"l{lanes}a{acc_bits}{'s' if saturate else 'w'}p{pipeline}"
     params = {"lanes": lanes, "acc_bits": acc_bits, "saturate": saturate,
               "pipeline": pipeline}
@@ -98,8 +114,9 @@ def int8_mac_jobs(lanes=1, acc_bits=32, saturate=True, pipeline=2, engine="z3",
     if data:
         jobs.append(Job("int8-mac", f"data_l{lanes}a16{'s' if saturate else 'w'}",
                         lambda: MACHarness(lambda: hw_mac.INT8MAC(lanes, 16, saturate, 2),
-                                           "data"),
-                        "bmc", 7, "boolector", {**params, "acc_bits": 16, "pipeline": 2}))
+                                           "data", max_beats=2),
+                        "bmc", 7, "boolector", {**params, "acc_bits": 16, "pipeline": 2,
+                                                "max_beats": 2}))
     return jobs
 
 
@@ -113,7 +130,7 @@ def update_jobs(pipeline=5, runtime_lr=False, lr_step=1, g_bound=10, engine="z3"
     def make(p=pipeline):
         return hw_update.MadamUpdate(cfg, pipeline=p, runtime_lr=runtime_lr)
 
-    make()
+    _check(make)
     tag = f"p{pipeline}{'r' if runtime_lr else ''}lr{lr_step}g{g_bound}"
     params = {"pipeline": pipeline, "runtime_lr": runtime_lr, "lr_step": lr_step,
               "g_bound": g_bound, "formats": "MadamConfig() defaults"}
@@ -136,7 +153,7 @@ def softmax_jobs(n_out=10, engine="z3") -> list[Job]:
     def make():
         return hw_softmax.SoftmaxError(cfg)
 
-    make()
+    _check(make)
     return [Job("softmax", f"control_n{n_out}", lambda: SoftmaxHarness(make), "prove", 2,
                 engine, {"n_out": n_out, "formats": "MLPConfig() defaults"})]
 
@@ -148,18 +165,24 @@ def shuffle_jobs(n_max=1437, engine="z3") -> list[Job]:
     def make():
         return hw_shuffle.Shuffler(n_max)
 
-    make()
+    _check(make)
     return [Job("shuffle", f"schedule_n{n_max}", lambda: ShuffleHarness(make), "prove", 2,
                 engine, {"n_max": n_max})]
 
 
-def link_jobs(depth=LINK_DEPTH, engine="z3") -> list[Job]:
+def link_jobs(depth=LINK_DEPTH, response_depth=LINK_DEPTH_RESPONSE,
+              engine="boolector") -> list[Job]:
     """Link with a 4-byte identify blob and regions (0: 8 bits x 4, 2: 12 bits x 3),
-    divisor 4: the checks (BMC) and the bounded response (responsive environment)."""
+    divisor 4: the checks (BMC) and, with ``response_depth``, the bounded response
+    (responsive environment)."""
     params = {"identify_bytes": 4, "regions": "0: 8b x 4, 2: 12b x 3", "divisor": 4}
-    return [Job("link", "checks", lambda: LinkHarness(), "bmc", depth, engine, params),
-            Job("link", "response", lambda: LinkHarness(responsive=True), "bmc", depth,
-                engine, {**params, "environment": "responsive"})]
+    jobs = [Job("link", f"checks_d{depth}", lambda: LinkHarness(), "bmc", depth, engine,
+                params)]
+    if response_depth:
+        jobs.append(Job("link", f"response_d{response_depth}",
+                        lambda: LinkHarness(responsive=True), "bmc", response_depth, engine,
+                        {**params, "environment": "responsive"}))
+    return jobs
 
 
 def _trainer(sizes=(2, 2, 2), lanes=1, max_records=4):
@@ -170,7 +193,7 @@ def _trainer(sizes=(2, 2, 2), lanes=1, max_records=4):
 def trainer_jobs(sizes=(2, 2, 2), lanes=1, max_records=4, depth=6, engine="z3") -> list[Job]:
     """Trainer (ports only): the bus/BUSY properties (k=2) and the kept word (BMC)."""
     sizes = tuple(sizes)
-    _trainer(sizes, lanes, max_records)
+    _check(lambda: _trainer(sizes, lanes, max_records))
 
     def make():
         return _trainer(sizes, lanes, max_records)
@@ -196,12 +219,12 @@ BLOCKS = {
 
 def ci_jobs() -> list[Job]:
     """The proofs the test suite runs: every block, small enough for CI."""
-    return (mac_jobs(lanes=2, data=True)
-            + int8_mac_jobs(lanes=4, data=True)
+    return (mac_jobs(lanes=2, data_lanes=1)
+            + int8_mac_jobs(lanes=4, data=False) + int8_mac_jobs(lanes=1, acc_bits=16)
             + update_jobs()
             + softmax_jobs()
             + shuffle_jobs(n_max=64)
-            + link_jobs()
+            + link_jobs(LINK_DEPTH_CI, None)
             + trainer_jobs())
 
 
@@ -243,7 +266,8 @@ def mutant_jobs() -> list[Mutant]:
     # every mutant runs as a bounded check from reset, so that its counterexample is a
     # real trace (a failed induction step alone could start from an unreachable state)
     def mac(scope, mutate=None, make=lns, depth=8):
-        return lambda: Job("mac", "mutant", lambda: MACHarness(make, scope, mutate), "bmc",
+        return lambda: Job("mac", "mutant", lambda: MACHarness(make, scope, mutate,
+                                                               max_beats=2), "bmc",
                            depth, "boolector")
 
     def upd(mutate, state=False, pipeline=5, depth=8):
@@ -266,7 +290,9 @@ def mutant_jobs() -> list[Mutant]:
                ["mac.acc_clip", "mac.acc_saturates_hi", "mac.acc_saturates_lo"]),
         Mutant("mac", "zero_not_absorbing", "a ZERO operand is converted like any other "
                "(the lane's zero flag is dropped)",
-               mac("data", Rewrite(assign={"zero": set_to(0)}), depth=7),
+               mac("data", Rewrite(assign={"zero": set_to(0)}), depth=7,
+                   make=lambda: hw_mac.LNSMAC(MACConfig(**SMALL_LNS, lanes=1), pipeline=2,
+                                              out_pipeline=0)),
                ["mac.acc_golden", "mac.acc_exact", "mac.zero_vector"]),
         Mutant("int8-mac", "no_saturation", "the INT8 accumulator wraps although "
                "saturate=True",
@@ -299,7 +325,8 @@ def mutant_jobs() -> list[Mutant]:
                ["shuffle.sched_n", "shuffle.busy_cycles", "shuffle.done_once"]),
         Mutant("link", "crc_not_checked", "the received CRC is never compared",
                lambda: Job("link", "mutant", lambda: LinkHarness(
-                   mutate=Rewrite(assign={"crc_bad": set_to(0)})), "bmc", LINK_DEPTH, "z3"),
+                   mutate=Rewrite(assign={"crc_bad": set_to(0)})), "bmc", LINK_DEPTH_CI,
+                   "boolector"),
                ["link.write_checked", "link.read_checked", "link.start_checked"]),
         Mutant("trainer", "write_not_acknowledged", "a bus write is never answered "
                "(rsp_valid only for reads)",

@@ -4,7 +4,8 @@ Abstraction: the UART receiver's byte stream and the transmitter's ``ready`` are
 (the link's reads of them are replaced by free inputs), so any byte sequence with any
 timing, and any transmit pacing, is covered; the bytes on the pins are not. The host is
 half duplex as ``docs/protocol.md`` §2 requires: it sends only while the link accepts
-frames. The trainer behind ``bus``/``ctl`` is free: ``busy`` rises only after a ``start`` or
+frames. With ``back_to_back`` the host sends a byte in every cycle in which the link accepts
+frames (values free, timing fixed). The trainer behind ``bus``/``ctl`` is free: ``busy`` rises only after a ``start`` or
 ``evaluate`` pulse, and the bus target answers each accepted command once, at any time.
 
 A shadow receiver in the harness, written from ``docs/protocol.md`` (SLIP, CRC-16/CCITT-
@@ -21,9 +22,10 @@ FALSE, the request layout and checks), decodes the same bytes. Asserted:
 * ``bus_cmd_held``: a bus command is held, unchanged, until ``cmd_ready``.
 
 ``responsive=True`` (a bus that answers at once, a transmitter always ready, only requests
-with short replies): ``back_to_recv``: the link accepts frames again at most
-``RESPONSE_BOUND`` cycles after it stopped (bounded response); covers ``write_done`` and
-``recv_again`` show a write and the return reachable.
+that read or write at most two words): ``back_to_recv``: after a frame of ``n`` payload
+bytes the link accepts frames again within ``n + RESPONSE_BOUND`` cycles (bounded
+response; the depth must exceed the shortest frame plus the bound for it to bite); covers
+``write_done`` and ``recv_again`` show a write and the return reachable.
 
 Everything here is a bounded model check (the frame buffer and the shadow's CRC have no
 inductive relation short of the whole frame), from reset, over every byte sequence that fits
@@ -47,9 +49,11 @@ MAX_PAYLOAD, MAX_BODY, LR_STEP_MAX = 270, 256, 64
 OP_IDENTIFY, OP_READ, OP_WRITE, OP_START, OP_STOP, OP_STATUS, OP_EVALUATE = range(1, 8)
 BODY = {OP_IDENTIFY: 2, OP_READ: 4, OP_START: 7, OP_STOP: 0, OP_STATUS: 0, OP_EVALUATE: 0}
 
-#: responsive environment: cycles from leaving RECV to being back in it, for the requests
-#: the harness then allows (replies of at most 8 body bytes)
-RESPONSE_BOUND = 80
+#: responsive environment: cycles from leaving RECV to being back in it, beyond the frame's
+#: payload length, for the requests the harness then allows (at most two words read or
+#: written, replies of at most 8 body bytes): the walk takes ``n`` cycles, the check one, a
+#: two-word WRITE 20 and the reply at most 2 * 7 (every byte escaped)
+RESPONSE_BOUND = 40
 
 #: the harness's default device: a 4-byte identify blob and two small regions
 IDENTIFY = b"LNSM"
@@ -59,10 +63,15 @@ REGIONS = [(0, "a", 8, 4), (2, "b", 12, 3)]
 class LinkHarness(Harness):
     block = "link"
 
-    def __init__(self, make=None, responsive: bool = False, mutate=None):
+    def __init__(self, make=None, responsive: bool = False, back_to_back: bool = False,
+                 mutate=None):
         super().__init__(mutate)
         self.make = make or (lambda: Link(IDENTIFY, REGIONS, 4))
         self.responsive = responsive
+        #: the host sends a byte in every cycle in which the link accepts frames (the
+        #: byte values stay free): fixes the frame's timing, which makes the bounded
+        #: check much cheaper
+        self.back_to_back = back_to_back
 
     def build(self, m: Module, platform):
         dut: Link = self.make()
@@ -77,6 +86,8 @@ class LinkHarness(Harness):
         in_recv = el.probe("link_state") == 0       # RECV is the FSM's first state
         bus, ctl = dut.bus, dut.ctl
         self.assume(m, "host_half_duplex", ~rx_valid | in_recv)
+        if self.back_to_back:
+            self.assume(m, "host_back_to_back", rx_valid == in_recv)
         self._environment(m, bus, ctl)
         sh = self._shadow(m, dut, rx_valid & in_recv, rx_byte)
 
@@ -102,10 +113,13 @@ class LinkHarness(Harness):
                    | (bus.cmd_valid & (Cat(bus.cmd_write, bus.cmd_region, bus.cmd_addr,
                                            bus.cmd_wdata) == held)))
         if self.responsive:
-            away = Signal(range(RESPONSE_BOUND + 2))
-            m.d.sync += away.eq(Mux(in_recv, 0, Mux(away == RESPONSE_BOUND + 1, away,
-                                                     away + 1)))
-            self.check(m, "back_to_recv", away <= RESPONSE_BOUND)
+            limit = MAX_PAYLOAD + 2 + RESPONSE_BOUND
+            away = Signal(range(limit + 1))
+            m.d.sync += away.eq(Mux(in_recv, 0, Mux(away == limit, away, away + 1)))
+            n_last = Signal(range(MAX_PAYLOAD + 2))
+            with m.If(sh["closing"]):
+                m.d.sync += n_last.eq(sh["n"])
+            self.check(m, "back_to_recv", in_recv | (away <= n_last + RESPONSE_BOUND))
             self.assume(m, "short_replies", ~sh["closing"] | sh["short"])
             self.cover(m, "write_done", acc & bus.cmd_write)
             was_away = self.past(m, ~in_recv)
@@ -234,4 +248,4 @@ class LinkHarness(Harness):
         # responsive runs: short executions (READ and WRITE of at most 2 words; no STATUS,
         # whose body is 16 bytes; IDENTIFY's blob is 4 bytes)
         short = ~ok | (((op != OP_READ) & (op != OP_WRITE)) | (count <= 2)) & (op != OP_STATUS)
-        return {**out, **keep, "closing": closing, "short": short}
+        return {**out, **keep, "closing": closing, "short": short, "n": n}

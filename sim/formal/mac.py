@@ -2,7 +2,8 @@
 :class:`~lnsmadam.hw.mac.INT8MAC`).
 
 Environment: any legal input stream (``lib.stream`` rules assumed, every vector starts with
-``first``), any backpressure on the output.
+``first``), any backpressure on the output; for the bounded data checks optionally vectors
+of at most ``max_beats`` beats (``short_vectors``).
 
 ``scope="control"`` (k-induction):
 
@@ -78,8 +79,11 @@ class MACHarness(Harness):
 
     block = "mac"
 
-    def __init__(self, make, scope: str = "control", mutate=None):
+    def __init__(self, make, scope: str = "control", mutate=None, max_beats: int = 0):
         super().__init__(mutate)
+        #: data scope: vectors of at most this many beats (0: any), to keep the bounded
+        #: check affordable at a useful depth
+        self.max_beats = max_beats
         if scope not in ("control", "accumulate", "data"):
             raise ValueError(f"scope must be 'control', 'accumulate' or 'data', got {scope!r}")
         self.make, self.scope = make, scope
@@ -93,9 +97,12 @@ class MACHarness(Harness):
         leave = check_stream(self, m, o, "o")
         # every vector starts with ``first``: mid-vector is a harness register
         open_vec = Signal()
+        beats = Signal(8)
         with m.If(take):
-            m.d.sync += open_vec.eq(~pl.last)
+            m.d.sync += [open_vec.eq(~pl.last), beats.eq(Mux(pl.last, 0, beats + 1))]
         self.assume(m, "first_starts_vectors", ~take | (pl.first == ~open_vec))
+        if self.max_beats:
+            self.assume(m, "short_vectors", ~take | pl.last | (beats < self.max_beats - 1))
         if self.scope == "accumulate":
             self._accumulate(m, dut, el, pl)
             return

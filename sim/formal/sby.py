@@ -92,6 +92,8 @@ class Result:
     workdir: Path | None = None
     log: str = ""
     props: list[str] = field(default_factory=list)
+    #: CPU seconds of sby and its tools (the wall time on a shared machine is not a cost)
+    cpu_seconds: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -101,8 +103,9 @@ class Result:
         what = {"prove": f"k-induction, k={self.job.depth}",
                 "bmc": f"BMC, depth {self.job.depth}",
                 "cover": f"cover, depth {self.job.depth}"}[self.job.mode]
+        cpu = "" if self.cpu_seconds is None else f", {self.cpu_seconds:.0f} s CPU"
         line = (f"{self.status:7s} {self.job.id} ({what}, {self.job.engine}, "
-                f"{len(self.props)} properties, {self.seconds:.1f} s)")
+                f"{len(self.props)} properties, {self.seconds:.1f} s{cpu})")
         if self.failed:
             line += " failed: " + ", ".join(self.failed)
         if self.trace:
@@ -212,7 +215,9 @@ def run_job(job: Job, keep: bool = False, timeout: float | None = None) -> Resul
         failed = failed or ["induction"]
         traces = sorted((workdir / "job").glob("engine_*/trace_induct*.vcd"))
         trace = traces[0] if traces else None
-    result = Result(job, status, time.monotonic() - t0, failed, trace, workdir, log, props)
+    cpu = re.search(r"summary: Elapsed process time \[H:MM:SS \(secs\)\]: \S+ \((\d+)\)", log)
+    result = Result(job, status, time.monotonic() - t0, failed, trace, workdir, log, props,
+                    float(cpu.group(1)) if cpu else None)
     if result.ok and not keep:
         shutil.rmtree(workdir, ignore_errors=True)
         result.workdir = None
