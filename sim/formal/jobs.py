@@ -30,12 +30,16 @@ from .trainer import TrainerHarness
 from .update import UpdateHarness
 
 __all__ = ["BLOCKS", "family_jobs", "ci_jobs", "mutant_jobs", "mac_jobs", "int8_mac_jobs",
-           "update_jobs", "softmax_jobs", "shuffle_jobs", "link_jobs", "trainer_jobs"]
+           "update_jobs", "softmax_jobs", "shuffle_jobs", "link_jobs", "link_ci_job",
+           "trainer_jobs"]
 
-#: BMC depths of the link: READ and START frames are executed within 26 cycles; the
-#: shortest WRITE (one word) reaches the bus in 31; the bounded response needs the
-#: shortest frame (4 bytes), its walk and ``RESPONSE_BOUND`` inside the depth
-LINK_DEPTH_CI = 26
+#: BMC depths of the link: a READ reaches the bus at cycle 22, a START at 24, the
+#: shortest WRITE (one word) at 31; the bounded response needs the shortest frame
+#: (4 bytes), its walk and ``RESPONSE_BOUND`` inside the depth
+LINK_DEPTH_CI = 24
+#: the CI subset of the link's properties (the START and WRITE checks need more depth and
+#: several CPU minutes: ``lnsmadam prove link``)
+LINK_CI_PROPS = ("read_checked", "no_access_while_busy", "bus_cmd_held")
 LINK_DEPTH = 34
 LINK_DEPTH_RESPONSE = 52
 #: the small dot-product configuration of the end-to-end data checks (4-bit LNS, gamma 2)
@@ -224,8 +228,17 @@ def ci_jobs() -> list[Job]:
             + update_jobs()
             + softmax_jobs()
             + shuffle_jobs(n_max=64)
-            + link_jobs(LINK_DEPTH_CI, None)
+            + [link_ci_job()]
             + trainer_jobs())
+
+
+def link_ci_job() -> Job:
+    """The link's CI proof: READ execution, BUSY and the bus handshake at depth 24, with a
+    back-to-back host (the frame's timing fixed, its bytes free)."""
+    return Job("link", f"ci_d{LINK_DEPTH_CI}", lambda: LinkHarness(
+        back_to_back=True, only=LINK_CI_PROPS), "bmc", LINK_DEPTH_CI, "boolector",
+        {"identify_bytes": 4, "regions": "0: 8b x 4, 2: 12b x 3", "divisor": 4,
+         "host": "back to back", "properties": list(LINK_CI_PROPS)})
 
 
 def family_jobs() -> list[Job]:
@@ -325,9 +338,9 @@ def mutant_jobs() -> list[Mutant]:
                ["shuffle.sched_n", "shuffle.busy_cycles", "shuffle.done_once"]),
         Mutant("link", "crc_not_checked", "the received CRC is never compared",
                lambda: Job("link", "mutant", lambda: LinkHarness(
-                   mutate=Rewrite(assign={"crc_bad": set_to(0)})), "bmc", LINK_DEPTH_CI,
-                   "boolector"),
-               ["link.write_checked", "link.read_checked", "link.start_checked"]),
+                   mutate=Rewrite(assign={"crc_bad": set_to(0)}), back_to_back=True,
+                   only=LINK_CI_PROPS), "bmc", LINK_DEPTH_CI, "boolector"),
+               ["link.read_checked"]),
         Mutant("trainer", "write_not_acknowledged", "a bus write is never answered "
                "(rsp_valid only for reads)",
                lambda: Job("trainer", "mutant", lambda: TrainerHarness(

@@ -64,8 +64,8 @@ class LinkHarness(Harness):
     block = "link"
 
     def __init__(self, make=None, responsive: bool = False, back_to_back: bool = False,
-                 mutate=None):
-        super().__init__(mutate)
+                 mutate=None, only=None):
+        super().__init__(mutate, only)
         self.make = make or (lambda: Link(IDENTIFY, REGIONS, 4))
         self.responsive = responsive
         #: the host sends a byte in every cycle in which the link accepts frames (the
