@@ -145,14 +145,14 @@ def _jobs(J, block, o):
         return J.family_jobs()
     if block == "ci":
         return J.ci_jobs()
-    lanes = o["lanes"]
+    lanes = 1 if o["lanes"] is None else o["lanes"]
     if block == "mac":
-        return J.mac_jobs(o["bits"], o["gamma"], lanes or 1, o["acc_bits"], o["window"],
+        return J.mac_jobs(o["bits"], o["gamma"], lanes, o["acc_bits"], o["window"],
                           o["lut_frac"], None, o["saturate"],
                           2 if o["pipeline"] is None else o["pipeline"], o["out_pipeline"],
                           data=not o["no_data"])
     if block == "int8-mac":
-        return J.int8_mac_jobs(lanes or 1, o["acc_bits"], o["saturate"],
+        return J.int8_mac_jobs(lanes, o["acc_bits"], o["saturate"],
                                2 if o["pipeline"] is None else o["pipeline"],
                                data=not o["no_data"])
     if block == "update":
@@ -163,4 +163,4 @@ def _jobs(J, block, o):
         return J.shuffle_jobs(o["n_max"])
     if block == "link":
         return J.link_jobs()
-    return J.trainer_jobs(_sizes(o["sizes"]), lanes or 1, o["max_records"])
+    return J.trainer_jobs(_sizes(o["sizes"]), lanes, o["max_records"])
