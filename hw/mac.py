@@ -28,17 +28,17 @@ lets back-to-back vectors stream at full rate).
 
 from __future__ import annotations
 
-from amaranth.hdl import EnableInserter, Module, Mux, Signal, Value, signed
+from amaranth.hdl import EnableInserter, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from lnsmadam.golden.format import check_int
-from lnsmadam.golden.mac import MACConfig
-
+from ..golden.format import check_int
+from ..golden.mac import MACConfig
 from .convert import FromLinear, ToLinear
 from .format import check_bool, is_zero, lns_layout
+from .util.stages import Stages
 
-__all__ = ["LNSMAC", "INT8MAC", "mac_input_layout", "OUT_PIPELINE"]
+__all__ = ["LNSMAC", "INT8MAC", "StreamDot", "mac_input_layout", "OUT_PIPELINE"]
 
 #: default register stages inside LNSMAC's output converter (FromLinear ``pipeline``)
 OUT_PIPELINE = 3
@@ -54,35 +54,11 @@ def mac_input_layout(operand, lanes: int) -> data.StructLayout:
     })
 
 
-class _Stages:
-    """Optional pipeline registers along the datapath, all advancing together on ``adv``.
-
-    ``cut(name, values)`` returns registered copies when ``name`` is an enabled cut,
-    else the values themselves; the beat's ``valid``/``first``/``last`` travel along.
-    """
-
-    def __init__(self, m: Module, adv, enabled, valid, first, last):
-        self.m, self.adv, self.enabled = m, adv, set(enabled)
-        self.valid, self.first, self.last = valid, first, last
-
-    def cut(self, name: str, values):
-        if name not in self.enabled:
-            return values
-        values = [Value.cast(v) for v in values]
-        regs = [Signal(v.shape(), name=f"{name}_{i}") for i, v in enumerate(values)]
-        ctl = [Signal(name=f"{name}_{c}") for c in ("valid", "first", "last")]
-        with self.m.If(self.adv):
-            self.m.d.sync += [r.eq(v) for r, v in zip(regs, values)]
-            self.m.d.sync += [c.eq(v) for c, v in zip(ctl, (self.valid, self.first, self.last))]
-        self.valid, self.first, self.last = ctl
-        return regs
-
-
 def _tree_levels(lanes: int) -> int:
     return (lanes - 1).bit_length()
 
 
-class _StreamDot(wiring.Component):
+class StreamDot(wiring.Component):
     """Shared skeleton: lane products -> adder tree -> accumulator -> output register."""
 
     #: cut names in the order in which ``pipeline`` stages are enabled (set by subclasses)
@@ -122,7 +98,7 @@ class _StreamDot(wiring.Component):
         ``pipeline + 2 + out_stages``."""
         return self.pipeline + 2 + self.out_stages
 
-    def _products(self, m: Module, st: _Stages, a, b) -> list:
+    def _products(self, m: Module, st: Stages, a, b) -> list:
         raise NotImplementedError
 
     def _out_fields(self, m: Module, acc, adv) -> list:
@@ -135,8 +111,8 @@ class _StreamDot(wiring.Component):
         i, o = self.i_stream, self.o_stream
         adv = Signal()
         m.d.comb += [adv.eq(~o.valid | o.ready), i.ready.eq(adv)]
-        st = _Stages(m, adv, self.cut_order[:self.pipeline], i.valid, i.payload.first,
-                     i.payload.last)
+        st = Stages(m, adv, self.cut_order[:self.pipeline], valid=i.valid,
+                    first=i.payload.first, last=i.payload.last)
 
         level = self._products(m, st, i.payload.a, i.payload.b)
         depth = 0
@@ -186,7 +162,7 @@ class _StreamDot(wiring.Component):
         return m
 
 
-class LNSMAC(_StreamDot):
+class LNSMAC(StreamDot):
     """Streaming LNS dot-product unit, bit-exact with :mod:`lnsmadam.golden.mac`.
 
     Per beat, lane ``k``: ``p = Ea + Eb``, ``sign = sa ^ sb``, ZERO absorbs, then
@@ -268,7 +244,7 @@ class LNSMAC(_StreamDot):
         return [o.sign.eq(fl.sign), o.exp.eq(fl.x), o.zero.eq(fl.zero)]
 
 
-class INT8MAC(_StreamDot):
+class INT8MAC(StreamDot):
     """Streaming signed 8-bit dot-product unit: the area baseline for :class:`LNSMAC`.
 
     Per beat the ``lanes`` products ``a_k * b_k`` (signed 8 x 8 bits) are summed exactly,

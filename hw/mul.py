@@ -6,8 +6,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from lnsmadam.golden.format import LNSFormat, check_int
-
+from ..golden.format import LNSFormat, check_int
 from .format import check_bool, check_format, is_zero, lns_layout, requantize
 
 __all__ = ["LNSMul"]

@@ -51,11 +51,10 @@ from amaranth.lib import enum, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from lnsmadam.golden.format import check_int
-from lnsmadam.golden.shuffle import EPOCH_BITS, MIX_MUL, MIX_ROUNDS, N_MAX, SEED_BITS
-from lnsmadam.golden.shuffle import xorshift32 as _xorshift32_int
-
-from .format import RegisteredRead
+from ..golden.format import check_int
+from ..golden.shuffle import EPOCH_BITS, MIX_MUL, MIX_ROUNDS, N_MAX, SEED_BITS
+from ..golden.shuffle import xorshift32 as xorshift32_int
+from .util.registered_read import RegisteredRead
 
 __all__ = ["Shuffler", "xorshift32"]
 
@@ -141,7 +140,7 @@ class Shuffler(wiring.Component):
         i1_next = i1 + 1
         # x0 == 0 survives the mix as 0, so the zero fix can wait for the first generator
         # step and test r (32 inputs) instead of seed ^ epoch (48): xorshift32(0) | xs1
-        xs1 = _xorshift32_int(1)
+        xs1 = xorshift32_int(1)
         r_step = xorshift32(r) | Mux(r == 0, xs1, 0)
 
         m.d.comb += [self.busy.eq(state != _S.IDLE), self.rd_data.eq(rp.data),

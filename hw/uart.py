@@ -34,7 +34,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
-from lnsmadam.golden.format import check_int
+from ..golden.format import check_int
 
 __all__ = ["UARTRx", "UARTTx", "DIVISOR_MIN", "DIVISOR_MAX"]
 
