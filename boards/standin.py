@@ -22,7 +22,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from lnsmadam.golden.format import check_int
+from ..golden.format import check_int
 
 __all__ = ["StandInConfig", "StandInSoC", "UARTRx", "UARTTx"]
 
