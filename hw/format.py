@@ -80,7 +80,6 @@ class Requantize(wiring.Component):
 
     Computes ``code = from_exponent(sign, x, zero, bias)`` of ``fmt``: ``E = x - bias``,
     saturation at ``emax``, flush to ZERO or clamp to ``E = 1`` per ``fmt.underflow``.
-    Combinational (latency 0), one conversion per cycle.
 
     Parameters
     ----------
@@ -92,8 +91,28 @@ class Requantize(wiring.Component):
     bias_bits : int, 2..64
         Width of the signed ``bias`` input (32 holds every legal bias, ±2**30).
 
-    Ports: ``sign``, ``x`` (``signed(x_bits)``), ``zero``, ``bias`` (``signed(bias_bits)``)
-    in; ``code`` (:func:`lns_layout`) out.
+    Members
+    -------
+    sign, zero : In(1)
+        The value's sign and its ZERO flag.
+    x : In(signed(x_bits))
+        The absolute integer exponent.
+    bias : In(signed(bias_bits))
+        The tensor bias.
+    code : Out(:func:`lns_layout` ``(fmt)``)
+        The code.
+
+    Latency
+    -------
+    0 (combinational).
+
+    Throughput
+    ----------
+    One conversion per cycle.
+
+    Notes
+    -----
+    :func:`requantize` is the same logic as an expression, for use inside other blocks.
     """
 
     def __init__(self, fmt: LNSFormat, x_bits: int = 16, bias_bits: int = 32):

@@ -59,7 +59,47 @@ def _tree_levels(lanes: int) -> int:
 
 
 class StreamDot(wiring.Component):
-    """Shared skeleton: lane products -> adder tree -> accumulator -> output register."""
+    """Shared skeleton of the dot-product units: lane products -> adder tree ->
+    accumulator -> output register (a subclass supplies the products).
+
+    Parameters
+    ----------
+    operand : shape
+        Shape of one operand (``a`` and ``b`` carry ``lanes`` each).
+    lanes : int
+        Operand pairs per beat.
+    acc_bits : int
+        Accumulator width; ``saturate`` or wrap on overflow.
+    pipeline : int, 1..len(:attr:`cut_order`)
+        Register stages before the accumulator: the subclass's ``_path_cuts`` and the
+        adder-tree levels, in :attr:`cut_order`.
+    extra_out : dict
+        Further ``o_stream`` fields, loaded by the subclass's ``_out_fields``;
+        ``out_stages`` register stages of theirs sit before the output register.
+    out_acc, acc_tap : bool
+        Carry ``acc`` in ``o_stream``; add the accumulator tap (as :class:`LNSMAC`).
+
+    Members
+    -------
+    i_stream : In(stream.Signature(:func:`mac_input_layout`))
+        ``a``, ``b``, ``first``, ``last`` (module docstring).
+    o_stream : Out(stream.Signature(...))
+        ``acc`` and ``extra_out``, one result per vector.
+    tap_valid, tap_acc : Out, with ``acc_tap`` only
+        The finished accumulator word.
+
+    Latency
+    -------
+    ``pipeline + 2 + out_stages`` cycles (:attr:`latency`).
+
+    Throughput
+    ----------
+    One beat per cycle; backpressure stalls the whole unit (module docstring).
+
+    Notes
+    -----
+    Subclasses set ``_path_cuts`` and implement ``_products`` (and ``_out_fields``).
+    """
 
     #: cut names in the order in which ``pipeline`` stages are enabled (set by subclasses)
     _path_cuts: tuple[str, ...] = ()
@@ -174,9 +214,6 @@ class LNSMAC(StreamDot):
     absolute exponent ``x`` in field units: add the operand biases, then requantise) and
     ``zero``.
 
-    Throughput one beat per cycle; latency ``pipeline + 2 + out_pipeline`` cycles (5 with
-    the defaults; see the module docstring for the stream protocol and backpressure).
-
     Parameters
     ----------
     cfg : MACConfig
@@ -203,6 +240,30 @@ class LNSMAC(StreamDot):
         cycles before ``o_stream`` presents it). ``tap_valid`` is high for exactly one
         cycle per vector (the cycle the word moves on, so also under backpressure); the tap
         itself cannot stall the unit.
+
+    Members
+    -------
+    i_stream : In(stream.Signature(:func:`mac_input_layout` ``(lns_layout(fmt), lanes)``))
+        One beat: ``lanes`` operand pairs ``a``, ``b`` and the vector framing ``first``,
+        ``last`` (module docstring).
+    o_stream : Out(stream.Signature(...))
+        One result per vector: ``acc`` (with ``out_acc``), ``sign``, ``exp``, ``zero``.
+    tap_valid : Out(1), tap_acc : Out(signed(acc_bits)), with ``acc_tap`` only
+        The finished accumulator word of each vector.
+
+    Latency
+    -------
+    ``pipeline + 2 + out_pipeline`` cycles from a vector's last beat to its result (5 with
+    the defaults).
+
+    Throughput
+    ----------
+    One beat (``lanes`` products) per cycle; ``i_stream.ready = ~o_stream.valid |
+    o_stream.ready`` (module docstring).
+
+    Notes
+    -----
+    Area and Fmax against :class:`INT8MAC`: ``docs/area.md``.
     """
 
     _path_cuts = ("lin", "sum")
@@ -249,9 +310,7 @@ class INT8MAC(StreamDot):
 
     Per beat the ``lanes`` products ``a_k * b_k`` (signed 8 x 8 bits) are summed exactly,
     then ``acc = clip(acc + tree)`` (saturate or wrap at ``acc_bits``), ``acc = clip(tree)``
-    on a ``first`` beat. Output payload: ``acc`` only. Same stream protocol and throughput
-    (one beat per cycle) as :class:`LNSMAC`; latency ``pipeline + 2`` (it has no output
-    converter).
+    on a ``first`` beat.
 
     Parameters
     ----------
@@ -263,6 +322,25 @@ class INT8MAC(StreamDot):
         Register stages before the accumulator, enabled in this order: after the
         multipliers, after the adder tree (if ``lanes > 1``), on the operands (before the
         multipliers), then between adder-tree levels (first level first).
+
+    Members
+    -------
+    i_stream : In(stream.Signature(:func:`mac_input_layout` ``(signed(8), lanes)``))
+        As :class:`LNSMAC`'s.
+    o_stream : Out(stream.Signature(...))
+        ``acc`` only.
+
+    Latency
+    -------
+    ``pipeline + 2`` cycles (it has no output converter).
+
+    Throughput
+    ----------
+    One beat per cycle, the stream protocol of :class:`LNSMAC`.
+
+    Notes
+    -----
+    The area baseline of ``docs/area.md``.
     """
 
     _path_cuts = ("mul", "in")

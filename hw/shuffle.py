@@ -79,13 +79,35 @@ class _S(enum.Enum, shape=3):
 class Shuffler(wiring.Component):
     """Generates the epoch order of ``n <= n_max`` samples into an on-chip memory.
 
-    Bit-exact with :func:`lnsmadam.golden.shuffle.epoch_order`; ``67 + n * (bits(n_max) + 3)``
-    cycles per shuffle (module docstring for the schedule and the ports).
+    Bit-exact with :func:`lnsmadam.golden.shuffle.epoch_order`.
 
     Parameters
     ----------
     n_max : int in [1, 65535]
         Depth of the order memory (``bits(n_max - 1)`` bits wide, at least 1).
+
+    Members
+    -------
+    start : In(1)
+        Pulse: latch ``n``, ``seed``, ``epoch`` and (re)start, also while busy.
+    n : In(range(n_max + 1)); seed : In(32); epoch : In(16)
+        The shuffle's arguments, sampled in the ``start`` cycle.
+    busy, done : Out(1)
+        Shuffling; the one cycle after a completed shuffle.
+    rd_addr : In(range(n_max)); rd_data : Out(bits(n_max - 1))
+        The order's read port (one cycle of latency; module docstring).
+
+    Latency
+    -------
+    ``busy`` for ``67 + n * (bits(n_max) + 3)`` cycles (:meth:`cycles`; 0 for ``n = 0``).
+
+    Throughput
+    ----------
+    One shuffle at a time; the order can be read while idle.
+
+    Notes
+    -----
+    The module docstring gives the schedule and the size.
     """
 
     def __init__(self, n_max: int):

@@ -136,30 +136,6 @@ class MadamUpdate(wiring.Component):
     gradient signs agree); ZERO weights pass unchanged. See the module docstring for the
     stages and ``docs/format.md`` §7 for every rule.
 
-    Ports
-    -----
-    ``i_stream`` (:func:`update_input_layout`): ``w``, ``v``, ``g`` codes (packed words equal
-    the golden codes). ``o_stream`` (:func:`update_output_layout`): ``w_new``, ``v_new`` and
-    ``n`` (signed, ``lr_step * (+-n)``, 0 for a ZERO weight; golden's third result).
-    Side-band, per step (plain inputs): ``g_bias`` (``signed(bias_bits)``, the gradient
-    tensor's bias), ``e_clamp`` (weight field width, the sigma* clamp) and ``bc_exp``
-    (signed, the step's :meth:`BiasCorrection.exponent
-    <lnsmadam.golden.update.BiasCorrection.exponent>`; wide enough for
-    ``-gamma*bc_bits .. 0``; ignored unless ``cfg.bias_correction``). They are read
-    combinationally by the stage that needs them, so they must be held from the moment
-    the first weight of a step is accepted until its last result has been presented (change
-    them only while the engine is empty, e.g. between tensors). Every representable value
-    is handled exactly, including ``e_clamp = 0`` (golden's ``clip`` then gives ZERO).
-
-    Timing: one weight per cycle after the pipeline fills; a weight accepted in cycle ``t``
-    is presented in cycle ``t + latency``, ``latency = pipeline + 1`` (the cuts plus the
-    output register): 6 cycles at the default ``pipeline=5``. Backpressure stalls the whole
-    pipeline: ``i_stream.ready = ~o_stream.valid | o_stream.ready`` (as in
-    :mod:`lnsmadam.hw.mac`), so the input is refused exactly while a result is presented
-    and not taken. Measured on an iCE40UP5K (``bench/update_area.py``,
-    ``docs/update-engine.md``): about 28-30 MHz at ``pipeline=5`` and 31-34 MHz at 6 for
-    the default formats.
-
     Parameters
     ----------
     cfg : MadamConfig
@@ -176,6 +152,47 @@ class MadamUpdate(wiring.Component):
         Take ``lr_step`` (1..64) from a side-band input port ``lr_step`` instead of
         ``cfg.lr_step`` (a small multiplier replaces the constant table; the trainer
         uses it so that ``START`` can choose the step). Held like ``g_bias``.
+
+    Members
+    -------
+    i_stream : In(stream.Signature(:func:`update_input_layout`))
+        ``w``, ``v``, ``g`` codes (packed words equal the golden codes).
+    o_stream : Out(stream.Signature(:func:`update_output_layout`))
+        ``w_new``, ``v_new`` and ``n`` (signed, ``lr_step * (+-n)``, 0 for a ZERO weight;
+        golden's third result).
+    g_bias : In(signed(bias_bits))
+        Side-band, per step: the gradient tensor's bias.
+    e_clamp : In(weight field width)
+        Side-band, per step: the sigma* clamp.
+    bc_exp : In(signed)
+        Side-band, per step: the step's :meth:`BiasCorrection.exponent
+        <lnsmadam.golden.update.BiasCorrection.exponent>`; wide enough for
+        ``-gamma*bc_bits .. 0``; ignored unless ``cfg.bias_correction``.
+    lr_step : In(7), with ``runtime_lr`` only
+        Side-band, per step: the step, 1..64.
+
+    Latency
+    -------
+    A weight accepted in cycle ``t`` is presented in cycle ``t + latency``,
+    ``latency = pipeline + 1`` (the cuts plus the output register): 6 cycles at the
+    default ``pipeline=5``.
+
+    Throughput
+    ----------
+    One weight per cycle after the pipeline fills. Backpressure stalls the whole
+    pipeline: ``i_stream.ready = ~o_stream.valid | o_stream.ready`` (as in
+    :mod:`lnsmadam.hw.mac`), so the input is refused exactly while a result is presented
+    and not taken.
+
+    Notes
+    -----
+    The side-band inputs are read combinationally by the stage that needs them, so they
+    must be held from the moment the first weight of a step is accepted until its last
+    result has been presented (change them only while the engine is empty, e.g. between
+    tensors). Every representable value is handled exactly, including ``e_clamp = 0``
+    (golden's ``clip`` then gives ZERO). Measured on an iCE40UP5K (``bench/update_area.py``,
+    ``docs/update-engine.md``): about 28-30 MHz at ``pipeline=5`` and 31-34 MHz at 6 for
+    the default formats.
     """
 
     #: cut names along the datapath

@@ -12,19 +12,19 @@ phase                 what it computes (golden name)
 ``HREQ l``            dynamic requantisation into ``a_{l+1}`` (``_requant_dynamic``)
 ``SMX``               softmax cross-entropy error (:class:`~lnsmadam.hw.softmax.SoftmaxError`)
 ``BWD l``             ``e_{l-1} = MAC(W_l[:, :-1]^T, e_l)``, ReLU mask; ``EREQ l`` requantises
-``UPD l``             ``G_l = e_l (x) a_l`` on the fly and
-                      :class:`~lnsmadam.hw.update.MadamUpdate`
-                      (``madam_step``), written back in place
+``UPD l``             ``G_l = e_l (x) a_l`` on the fly and :class:`MadamUpdate
+                      <lnsmadam.hw.update.MadamUpdate>` (``madam_step``), written back
+                      in place
 ====================  ===================================================================
 
 Its golden twin is :class:`lnsmadam.golden.trainer.DeviceTrainer` (records, registers,
 ``START``/``EVALUATE`` and the status counters) around ``LNSMLP.step``.
 
 The epoch order comes from :class:`~lnsmadam.hw.shuffle.Shuffler`
-(``golden.shuffle.epoch_order`` of ``(seed, epoch_base + epoch)``). ``EVALUATE`` runs ``LOAD``/``FWD``/``SMX`` over the test
-set and counts ``argmax(S_L) == label`` (lowest index on ties, as ``LNSMLP.predict``; the
-softmax unit's search for ``max S`` yields the index, so training and evaluation count with
-the same logic).
+(``golden.shuffle.epoch_order`` of ``(seed, epoch_base + epoch)``). ``EVALUATE`` runs
+``LOAD``/``FWD``/``SMX`` over the test set and counts ``argmax(S_L) == label`` (lowest index
+on ties, as ``LNSMLP.predict``; the softmax unit's search for ``max S`` yields the index, so
+training and evaluation count with the same logic).
 
 Structure. One sequencer serves every layer: ``FWD``, ``HREQ``, ``BWD``, ``EREQ`` and
 ``UPD`` are single FSM states and a layer register selects the per-layer constants, biases
