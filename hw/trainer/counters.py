@@ -22,9 +22,9 @@ __all__ = ["Counters"]
 class Counters:
     """The counters (signals on construction, logic from :meth:`build`).
 
-    Issue side: ``oc``, ``ic``, ``lin``, ``cadr``, ``issuing``, ``step`` (an item is issued
-    this cycle); one cycle later ``d1_valid``, ``d1_first``, ``d1_last`` (the MAC's vector
-    framing), ``d1_idx`` (``oc``), ``d1_bank`` and ``d1_const`` (HREQ's constant 1).
+    Issue side: ``oc``, ``ic``, ``lin``, ``cadr``, ``issuing``; one cycle later
+    ``d1_valid``, ``d1_first``, ``d1_last`` (the MAC's vector framing), ``d1_idx`` (``oc``),
+    ``d1_bank`` and ``d1_const`` (HREQ's constant 1).
     Results: ``co``. The running maximum of the live exponents of a phase: ``mx``,
     ``any_live`` (:meth:`track_max`). ``smx_adv``: SMX advances only when the softmax unit
     takes the next logit.
@@ -65,7 +65,7 @@ class Counters:
             m.d.comb += end_1d.eq(layers.prev_m1)
         with m.Else():
             m.d.comb += end_1d.eq(geo.rows[-1] - 1)
-        step = self.step = issuing & (~ph.smx | self.smx_adv)
+        step = issuing & (~ph.smx | self.smx_adv)
         last_in = ic == inner_m1
         m.d.sync += [self.d1_valid.eq(step & ~ph.smx), self.d1_first.eq(ic == 0),
                      self.d1_last.eq(last_in), self.d1_idx.eq(oc),
