@@ -76,9 +76,10 @@ from amaranth.lib.wiring import In, Out
 
 from lnsmadam.golden.format import pow2_table
 from lnsmadam.golden.mac import MACConfig
-from lnsmadam.hw.convert import FromLinear, ToLinear, signed_rom
+from lnsmadam.hw.convert import FromLinear, ToLinear
 from lnsmadam.hw.format import is_zero, lns_layout, signed_bits
-from lnsmadam.hw.mac import INT8MAC, LNSMAC, OUT_PIPELINE, _StreamDot
+from lnsmadam.hw.mac import INT8MAC, LNSMAC, OUT_PIPELINE, StreamDot
+from lnsmadam.hw.util.rom import signed_rom
 
 __all__ = ["SYNTH", "synth", "parse_stat", "unit", "block", "run", "main"]
 
@@ -281,7 +282,7 @@ class _Mul8(wiring.Component):
         return m
 
 
-class _TreeAcc(_StreamDot):
+class _TreeAcc(StreamDot):
     """Products register, adder tree (+ its register), accumulator and output register of a
     unit, fed with ready-made products: exactly the skeleton shared by LNSMAC and INT8MAC."""
 

@@ -71,7 +71,7 @@ def _check_name(name: str) -> str:
 
 
 def _fmt(bits: int, gamma: int, underflow: str = "flush", bias: int = 0):
-    from lnsmadam.golden.format import LNSFormat
+    from ..golden.format import LNSFormat
 
     return LNSFormat.from_gamma(bits, gamma, bias=bias, underflow=underflow)
 
@@ -79,7 +79,7 @@ def _fmt(bits: int, gamma: int, underflow: str = "flush", bias: int = 0):
 def _write(component, name: str, out_dir: str, block: str, cls: str, parameters: dict,
            timing: dict, notes: dict | None = None) -> None:
     """Export ``component`` and write ``<name>.v`` and ``<name>.json`` into ``out_dir``."""
-    from lnsmadam.sim.runner import export_verilog
+    from ..sim.runner import export_verilog
 
     out = Path(out_dir)
     try:
@@ -177,8 +177,8 @@ def generate() -> None:
 def mac(bits, gamma, lanes, acc_bits, window, lut_frac, mid_bits, saturate, pipeline,
         out_pipeline, name, out_dir):
     """Streaming LNS dot-product unit (lnsmadam.hw.mac.LNSMAC)."""
-    from lnsmadam.golden.mac import MACConfig
-    from lnsmadam.hw.mac import LNSMAC
+    from ..golden.mac import MACConfig
+    from ..hw.mac import LNSMAC
 
     def build():
         cfg = MACConfig(_fmt(bits, gamma), lut_frac=lut_frac, window=window,
@@ -216,7 +216,7 @@ def mac(bits, gamma, lanes, acc_bits, window, lut_frac, mid_bits, saturate, pipe
 @_out_option
 def int8_mac(lanes, acc_bits, saturate, pipeline, name, out_dir):
     """Streaming signed 8-bit dot-product unit, the area baseline (lnsmadam.hw.mac.INT8MAC)."""
-    from lnsmadam.hw.mac import INT8MAC
+    from ..hw.mac import INT8MAC
 
     top = _check_name(name or f"int8_mac_l{lanes}")
     comp = _run(lambda: INT8MAC(lanes, acc_bits=acc_bits, saturate=saturate,
@@ -243,7 +243,7 @@ def int8_mac(lanes, acc_bits, saturate, pipeline, name, out_dir):
 @_out_option
 def mul(bits, gamma, underflow, shift, registered, name, out_dir):
     """LNS multiply (lnsmadam.hw.mul.LNSMul)."""
-    from lnsmadam.hw.mul import LNSMul
+    from ..hw.mul import LNSMul
 
     def build():
         fmt = _fmt(bits, gamma, underflow)
@@ -285,8 +285,8 @@ def convert(direction, bits, gamma, lut_frac, window, acc_bits, mid_bits, q_lo, 
     Defaults are the converters of `lnsmadam generate mac` with the same --bits, --gamma,
     --lut-frac and --window; --q-lo / --lsb-q place the window anywhere.
     """
-    from lnsmadam.golden.mac import MACConfig
-    from lnsmadam.hw.convert import FromLinear, ToLinear
+    from ..golden.mac import MACConfig
+    from ..hw.convert import FromLinear, ToLinear
 
     def build():
         fmt = _fmt(bits, gamma)
@@ -359,9 +359,9 @@ def update(bits, gamma, weight_bits, weight_gamma, weight_underflow, state_exp_b
     --bits/--gamma give the gradient format; the other options are the fields of
     golden.update.MadamConfig (defaults: MadamConfig()).
     """
-    from lnsmadam.golden.format import LNSFormat
-    from lnsmadam.golden.update import MadamConfig, StateFormat
-    from lnsmadam.hw.update import MadamUpdate, config_to_dict
+    from ..golden.format import LNSFormat
+    from ..golden.update import MadamConfig, StateFormat
+    from ..hw.update import MadamUpdate, config_to_dict
 
     def build():
         try:

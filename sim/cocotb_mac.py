@@ -35,9 +35,9 @@ import random
 import cocotb
 import numpy as np
 
-from lnsmadam.golden.format import LNSFormat
-from lnsmadam.golden.mac import MACConfig, dot
-from lnsmadam.sim.stream import (Bench, Scoreboard, StreamSink, StreamSource, load_params)
+from ..golden.format import LNSFormat
+from ..golden.mac import MACConfig, dot
+from .stream import (Bench, Scoreboard, StreamSink, StreamSource, load_params)
 
 
 class Model:
