@@ -76,9 +76,16 @@ def _fmt(bits: int, gamma: int, underflow: str = "flush", bias: int = 0):
     return LNSFormat.from_gamma(bits, gamma, bias=bias, underflow=underflow)
 
 
+#: When set (by ``lnsmadam asic``), receives what :func:`_write` is given instead of the
+#: Verilog writer, so every generate subcommand also describes an ASIC report's block.
+_sink = None
+
+
 def _write(component, name: str, out_dir: str, block: str, cls: str, parameters: dict,
            timing: dict, notes: dict | None = None) -> None:
     """Export ``component`` and write ``<name>.v`` and ``<name>.json`` into ``out_dir``."""
+    if _sink is not None:
+        return _sink(component, name, out_dir, block, cls, parameters, timing, notes)
     from lnsmadam.sim.runner import export_verilog
 
     out = Path(out_dir)
