@@ -6,6 +6,7 @@
     lnsmadam generate mul --bits 8 --gamma 8 -o out/rtl
     lnsmadam generate convert --direction from-linear --acc-bits 32 -o out/rtl
     lnsmadam generate int8-mac --lanes 8 -o out/rtl
+    lnsmadam generate fp8-mac --a-format e4m3 --b-format e5m2 --lanes 8 -o out/rtl
     lnsmadam generate update --bits 8 --gamma 8 --weight-bits 12 --weight-gamma 128 -o out/rtl
 
 Each writes ``DIR/<name>.v`` (``amaranth.back.verilog``; the top module is ``<name>``, ports
@@ -33,7 +34,7 @@ _OPTION_OF = {
     "window": "--window", "lut_frac": "--lut-frac", "mid_bits": "--mid-bits",
     "pipeline": "--pipeline", "out_pipeline": "--out-pipeline", "shift": "--shift", "bias": "--bias", "q_lo": "--q-lo",
     "lsb_q": "--lsb-q", "p_bits": "--p-bits", "saturate": "--saturate/--wrap",
-    "underflow": "--underflow",
+    "underflow": "--underflow", "a_fmt": "--a-format", "b_fmt": "--b-format",
     # generate update
     "weight_bits": "--weight-bits", "weight_gamma": "--weight-gamma",
     "weight_underflow": "--weight-underflow", "state_exp_bits": "--state-exp-bits",
@@ -236,6 +237,48 @@ def int8_mac(lanes, acc_bits, saturate, pipeline, name, out_dir):
               "throughput": "one input beat per cycle",
               "products_per_cycle": lanes, "initiation_interval": 1}
     _write(comp, top, out_dir, "int8-mac", "lnsmadam.hw.mac.INT8MAC", params, timing)
+
+
+@generate.command("fp8-mac")
+@click.option("--a-format", type=click.Choice(["e4m3", "e5m2"]), default="e4m3",
+              show_default=True, help="FP8 format of the a operands.")
+@click.option("--b-format", type=click.Choice(["e4m3", "e5m2"]), default="e4m3",
+              show_default=True, help="FP8 format of the b operands.")
+@click.option("--lanes", type=int, default=1, show_default=True,
+              help="Operand pairs (products) per beat, 1..256.")
+@click.option("--window", type=int, default=16, show_default=True,
+              help="Octaves of products kept below the largest product.")
+@click.option("--acc-bits", type=int, default=32, show_default=True,
+              help="Accumulator width, window + man_bits_a + man_bits_b + 1 .. 62.")
+@click.option("--saturate/--wrap", default=True, show_default=True,
+              help="Saturate or wrap on accumulator overflow.")
+@_pipeline_option(2, "Register stages before the accumulator, 1 .. 2 + ceil(log2(lanes)).")
+@_name_option
+@_out_option
+def fp8_mac(a_format, b_format, lanes, window, acc_bits, saturate, pipeline, name, out_dir):
+    """Streaming FP8 dot-product unit, a baseline (lnsmadam.hw.fpmac.FP8MAC)."""
+    from lnsmadam.golden.fpmac import FP8MACConfig
+    from lnsmadam.hw.fpmac import FP8MAC
+
+    def build():
+        cfg = FP8MACConfig(a_format, b_format, window=window, acc_bits=acc_bits,
+                           saturate=saturate, lanes=lanes)
+        return cfg, FP8MAC(cfg, pipeline=pipeline)
+
+    top = _check_name(name or f"fp8_mac_{a_format}_{b_format}_l{lanes}")
+    cfg, comp = _run(build)
+    params = {"a_format": a_format, "b_format": b_format, "lanes": lanes, "window": window,
+              "acc_bits": acc_bits, "saturate": saturate, "pipeline": pipeline,
+              "q_top": cfg.q_top, "lsb": cfg.lsb, "product_bits": cfg.product_bits}
+    timing = {"latency_cycles": comp.latency,
+              "latency_definition": "cycles from accepting a vector's last beat to "
+                                    "presenting its result",
+              "throughput": "one input beat per cycle",
+              "products_per_cycle": lanes, "initiation_interval": 1}
+    _write(comp, top, out_dir, "fp8-mac", "lnsmadam.hw.fpmac.FP8MAC", params, timing, {
+        "protocol": "i_stream: one beat = lanes operand pairs (a.k, b.k FP8 codes), first/last "
+                    "mark a vector; o_stream: acc, one per vector (LSB weight 2**lsb); NaN/Inf "
+                    "operands contribute 0"})
 
 
 @generate.command("mul")

@@ -8,7 +8,7 @@ nothing), and return each instance's output activity plus the operations done in
 counted cycles.
 
 Block kinds: ``lns`` (:class:`~lnsmadam.hw.mac.LNSMAC`), ``int8``
-(:class:`~lnsmadam.hw.mac.INT8MAC`), ``fp8`` and ``fp32`` (:mod:`lnsmadam.hw.fpmac`) and
+(:class:`~lnsmadam.hw.mac.INT8MAC`), ``fp8`` (:class:`~lnsmadam.hw.fpmac.FP8MAC`) and
 ``update`` (:class:`~lnsmadam.hw.update.MadamUpdate`).
 """
 
@@ -28,7 +28,7 @@ from .stimulus import (field_values, lns_values, mac_streams, quantise_int8,
 
 __all__ = ["KINDS", "activity_from_training", "int_bits"]
 
-KINDS = ("lns", "int8", "fp8", "fp32", "update")
+KINDS = ("lns", "int8", "fp8", "update")
 
 
 def int_bits(v, width: int) -> np.ndarray:
@@ -63,10 +63,10 @@ def _mac_operands(kind: str, comp, trace):
             if np.abs(exp).max(initial=0) * 2 >= lim:
                 raise ValueError("INT8 stimulus could saturate the accumulator: widen acc_bits")
             out.append((Aq & 0xFF, bq & 0xFF, exp))
-        elif kind in ("fp8", "fp32"):
+        elif kind == "fp8":
             from ...golden.fpmac import encode_tensor
-            Aq = encode_tensor(lns_values(A, src), comp.a_fmt if kind == "fp8" else "fp32")
-            bq = encode_tensor(lns_values(b, src), comp.b_fmt if kind == "fp8" else "fp32")
+            Aq = encode_tensor(lns_values(A, src), comp.a_fmt)
+            bq = encode_tensor(lns_values(b, src), comp.b_fmt)
             exp = comp.golden.matvec(Aq, bq)
             out.append((Aq, bq, exp))
         else:
