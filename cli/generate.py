@@ -7,6 +7,7 @@
     lnsmadam generate convert --direction from-linear --acc-bits 32 -o out/rtl
     lnsmadam generate int8-mac --lanes 8 -o out/rtl
     lnsmadam generate fp8-mac --a-format e4m3 --b-format e5m2 --lanes 8 -o out/rtl
+    lnsmadam generate fp32-mac -o out/rtl
     lnsmadam generate update --bits 8 --gamma 8 --weight-bits 12 --weight-gamma 128 -o out/rtl
 
 Each writes ``DIR/<name>.v`` (``amaranth.back.verilog``; the top module is ``<name>``, ports
@@ -279,6 +280,30 @@ def fp8_mac(a_format, b_format, lanes, window, acc_bits, saturate, pipeline, nam
         "protocol": "i_stream: one beat = lanes operand pairs (a.k, b.k FP8 codes), first/last "
                     "mark a vector; o_stream: acc, one per vector (LSB weight 2**lsb); NaN/Inf "
                     "operands contribute 0"})
+
+
+@generate.command("fp32-mac")
+@_pipeline_option(2, "Register stages before the accumulator, 1..2.")
+@_name_option
+@_out_option
+def fp32_mac(pipeline, name, out_dir):
+    """Streaming FP32 fused multiply-add, a baseline (lnsmadam.hw.fpmac.FP32MAC)."""
+    from lnsmadam.golden.fpmac import FP32MACConfig
+    from lnsmadam.hw.fpmac import FP32MAC
+
+    top = _check_name(name or "fp32_mac")
+    comp = _run(lambda: FP32MAC(FP32MACConfig(), pipeline=pipeline))
+    params = {"lanes": 1, "pipeline": pipeline, "rounding": "nearest even",
+              "subnormals": True, "nan": "0x7fc00000"}
+    timing = {"latency_cycles": comp.latency,
+              "latency_definition": "cycles from accepting a vector's last beat to "
+                                    "presenting its result",
+              "throughput": "one input beat per cycle",
+              "products_per_cycle": 1, "initiation_interval": 1}
+    _write(comp, top, out_dir, "fp32-mac", "lnsmadam.hw.fpmac.FP32MAC", params, timing, {
+        "protocol": "i_stream: one beat = one operand pair (a.0, b.0 IEEE binary32 bit patterns), "
+                    "first/last mark a vector; o_stream: acc = fma(a, b, acc) over the vector "
+                    "(from -0), IEEE binary32, round to nearest even"})
 
 
 @generate.command("mul")

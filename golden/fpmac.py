@@ -1,4 +1,7 @@
-"""Bit-exact model of the FP8 dot-product baseline (``hw/fpmac.py``).
+"""Bit-exact models of the FP8 and FP32 multiply-accumulate baselines (``hw/fpmac.py``).
+
+The FP32 baseline (:func:`fma32_bits`, :class:`FP32MACConfig`) is an IEEE binary32 fused
+multiply-add with round to nearest even, on integer bit patterns; the FP8 one follows.
 
 Operands are OCP FP8 codes, ``E4M3`` (bias 7, no infinities, ``S.1111.111`` is NaN, largest
 448) or ``E5M2`` (bias 15, IEEE-like: exponent 31 is Inf/NaN, largest 57344), each with
@@ -36,7 +39,8 @@ from .format import check_int
 from .mac import MACConfig
 
 __all__ = ["FP8Format", "E4M3", "E5M2", "FP8_FORMATS", "FP8MACConfig", "encode_fp8",
-           "decode_fp8", "encode_tensor"]
+           "decode_fp8", "encode_tensor", "fma32_bits", "FP32MACConfig", "QNAN32",
+           "NEG_ZERO32"]
 
 
 @dataclass(frozen=True)
@@ -217,6 +221,104 @@ class FP8MACConfig:
     def matvec(self, A, b) -> np.ndarray:
         """Accumulator words of ``A @ b`` (codes ``(M, K)`` and ``(K,)``)."""
         return self.accumulate(self.products(np.asarray(A), np.asarray(b)[None, :]), axis=-1)
+
+    def dot(self, a, b) -> int:
+        return int(self.matvec(np.asarray(a)[None, :], b)[0])
+
+
+# -- FP32: the fused multiply-add baseline --------------------------------------------------
+#: the one NaN the FP32 unit produces (quiet, positive, payload 0)
+QNAN32 = 0x7FC00000
+
+
+def _split32(x: int):
+    s, E, M = (x >> 31) & 1, (x >> 23) & 0xFF, x & 0x7FFFFF
+    return s, E, M
+
+
+def fma32_bits(a: int, b: int, c: int) -> int:
+    """IEEE binary32 ``round(a * b + c)``, round to nearest even, on bit patterns.
+
+    Subnormals in and out (no flush); any NaN in, ``inf * 0`` and ``inf - inf`` give
+    :data:`QNAN32`; overflow rounds to infinity; an exact zero sum is ``+0`` unless both
+    ``a * b`` and ``c`` are zeros of negative sign.
+    """
+    sa, Ea, Ma = _split32(a)
+    sb, Eb, Mb = _split32(b)
+    sc, Ec, Mc = _split32(c)
+    if (Ea == 255 and Ma) or (Eb == 255 and Mb) or (Ec == 255 and Mc):
+        return QNAN32
+    sp = sa ^ sb
+    a_inf, b_inf, c_inf = Ea == 255, Eb == 255, Ec == 255
+    a_zero, b_zero = Ea == 0 and Ma == 0, Eb == 0 and Mb == 0
+    if a_inf or b_inf:
+        if a_zero or b_zero:
+            return QNAN32
+        if c_inf and sc != sp:
+            return QNAN32
+        return (sp << 31) | 0x7F800000
+    if c_inf:
+        return c
+    ma = (Ma | (1 << 23)) if Ea else Ma
+    mb = (Mb | (1 << 23)) if Eb else Mb
+    mc = (Mc | (1 << 23)) if Ec else Mc
+    ep = max(Ea, 1) + max(Eb, 1) - 300          # LSB exponents: max(E, 1) - 150 each
+    ec = max(Ec, 1) - 150
+    P = ma * mb
+    if P == 0 and mc == 0:
+        return (sp & sc) << 31
+    e0 = min(ep, ec)
+    X = (-P if sp else P) * (1 << (ep - e0)) + (-mc if sc else mc) * (1 << (ec - e0))
+    if X == 0:
+        return 0
+    s = 1 if X < 0 else 0
+    mag = -X if s else X
+    eR = max(e0 + mag.bit_length() - 24, -149)   # exponent of the result's LSB
+    sh = eR - e0
+    if sh > 0:
+        q, rem = mag >> sh, mag & ((1 << sh) - 1)
+        half = 1 << (sh - 1)
+        if rem > half or (rem == half and q & 1):
+            q += 1
+    else:
+        q = mag << -sh
+    if q == 1 << 24:
+        q, eR = 1 << 23, eR + 1
+    if q >= 1 << 23:
+        E = eR + 150
+        if E >= 255:
+            return (s << 31) | 0x7F800000
+        return (s << 31) | (E << 23) | (q - (1 << 23))
+    return (s << 31) | q
+
+
+_fma32_vec = np.frompyfunc(fma32_bits, 3, 1)
+
+#: the accumulator's start value for a ``first`` beat: -0, so the first result is exactly
+#: ``round(a * b)`` (``-0 + x = x`` for every x, signed zeros included)
+NEG_ZERO32 = 0x80000000
+
+
+@dataclass(frozen=True)
+class FP32MACConfig:
+    """The FP32 MAC baseline: one fused multiply-add per cycle, ``acc = fma(a, b, acc)``,
+    ``acc = fma(a, b, -0)`` on a ``first`` beat (``lanes`` is 1: a second lane would chain
+    a second FMA into the same cycle)."""
+
+    lanes: int = 1
+
+    def __post_init__(self):
+        check_int("lanes", self.lanes, 1, 1)
+
+    def matvec(self, A, b) -> np.ndarray:
+        """Accumulator words (FP32 bit patterns) of each row of ``A`` (``(M, K)`` FP32 bit
+        patterns) with ``b`` (``(K,)``), the products accumulated in order."""
+        A = np.asarray(A, np.int64)
+        b = np.asarray(b, np.int64)
+        acc = np.full(A.shape[0], NEG_ZERO32, dtype=object)
+        for k in range(A.shape[1]):
+            acc = _fma32_vec(A[:, k].astype(object), int(b[k]), acc)
+        return acc.astype(np.int64)
 
     def dot(self, a, b) -> int:
         return int(self.matvec(np.asarray(a)[None, :], b)[0])

@@ -181,6 +181,8 @@ def parse_function(s: str):
 
     def take():
         nonlocal pos
+        if pos >= len(toks):
+            raise ValueError(f"Liberty function {s!r} ends early")
         pos += 1
         return toks[pos - 1]
 

@@ -19,7 +19,7 @@ from .libs import find_lib
 __all__ = ["asic_report", "kind_of", "OP_NAMES", "NOT_INCLUDED"]
 
 #: the operation an energy figure is per, by block kind
-OP_NAMES = {"lns": "MAC", "int8": "MAC", "fp8": "MAC", "update": "weight update"}
+OP_NAMES = {"lns": "MAC", "int8": "MAC", "fp8": "MAC", "fp32": "MAC", "update": "weight update"}
 
 NOT_INCLUDED = ("wires (no wire-load model, no parasitics: switching power is pin "
                 "capacitance only)", "clock tree (ideal clock; the flip-flops' clock-pin "
@@ -39,15 +39,17 @@ def kind_of(component) -> str | None:
         return "int8"
     if isinstance(component, MadamUpdate):
         return "update"
-    from ...hw.fpmac import FP8MAC
+    from ...hw.fpmac import FP8MAC, FP32MAC
 
     if isinstance(component, FP8MAC):
         return "fp8"
+    if isinstance(component, FP32MAC):
+        return "fp32"
     return None
 
 
 def _ops_per_cycle(kind, component) -> int:
-    return getattr(component, "lanes", 1) if kind in ("lns", "int8", "fp8") else 1
+    return getattr(component, "lanes", 1) if kind in ("lns", "int8", "fp8", "fp32") else 1
 
 
 def asic_report(component, block: str, params: dict, lib_name: str, clock_ns: float,

@@ -155,9 +155,8 @@ def layout_bits(layout, values: dict, shape) -> np.ndarray:
             continue
         v = np.asarray(values[name], np.int64)
         if isinstance(fld.shape, data.ArrayLayout):
-            w = data.Layout.cast(fld.shape.elem_shape).size if isinstance(
-                fld.shape.elem_shape, data.Layout) else fld.shape.elem_shape.width
             n = fld.shape.length
+            w = fld.shape.size // n
             vv = v.reshape(cycles, streams, n)
             bits = (vv[..., None] >> np.arange(w)) & 1                  # (C, S, n, w)
             bits = bits.reshape(cycles, streams, n * w)
