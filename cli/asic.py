@@ -63,6 +63,9 @@ def _clone(name: str, cmd: click.Command) -> click.Command:
             raise click.BadParameter(f"must be a multiple of 64, got {opts['streams']}",
                                      param_hint="--streams")
         activity = _activity(opts["activity"])
+        from lnsmadam.boards.asic.report import check_options
+
+        check_options(opts["clock_ns"], activity, name)      # before any block is built
 
         def sink(component, top, out_dir, block, cls, parameters, timing, notes):
             from lnsmadam.boards.asic import ToolError, asic_report

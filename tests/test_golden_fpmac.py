@@ -100,3 +100,88 @@ def test_validation():
         FP8MACConfig("e3m4")
     with pytest.raises(ValueError, match="lanes must be in"):
         FP8MACConfig(lanes=0)
+
+
+# -- FP32 FMA -------------------------------------------------------------------------------
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from lnsmadam.golden.fpmac import NEG_ZERO32, QNAN32, FP32MACConfig, fma32_bits  # noqa: E402
+from lnsmadam.golden.optim import fma32  # noqa: E402
+
+F32_CORNERS = [0x00000000, 0x80000000, 0x00000001, 0x80000001, 0x007FFFFF, 0x00800000,
+               0x3F800000, 0xBF800000, 0x3F800001, 0x7F7FFFFF, 0xFF7FFFFF, 0x7F800000,
+               0xFF800000, 0x7FC00000, 0x7F800001, 0xFFC00001, 0x33800000, 0x4B000001,
+               0x34000000, 0x3F7FFFFF]
+
+
+def _ref(a, b, c):
+    """optim.fma32 on bit patterns; every NaN mapped to the canonical one."""
+    f = lambda x: np.array(x, np.uint32).view(np.float32)        # noqa: E731
+    with np.errstate(all="ignore"):
+        r = fma32(f(a), f(b), f(c)).view(np.uint32).astype(np.int64)
+    return np.where(np.isnan(r.astype(np.uint32).view(np.float32)), QNAN32, r)
+
+
+def _mine(a, b, c):
+    return np.array([fma32_bits(int(x), int(y), int(z)) for x, y, z in zip(a, b, c)])
+
+
+def test_fma32_corners_all_triples():
+    k = np.array(F32_CORNERS)
+    a, b, c = (x.ravel() for x in np.meshgrid(k, k, k, indexing="ij"))
+    assert np.array_equal(_mine(a, b, c), _ref(a, b, c))
+
+
+def _random_f32(rng, n):
+    """Bit patterns biased to interact: narrow exponents, subnormals, and c = -(a*b)."""
+    x = rng.integers(0, 2**32, (3, n), dtype=np.uint64)
+    E = rng.integers(90, 166, (3, n)).astype(np.uint64)
+    kind = rng.integers(0, 8, (3, n))
+    x = np.where(kind < 5, (x & 0x807FFFFF) | (E << 23), x)
+    x = np.where(kind == 5, x & 0x807FFFFF, x)                   # subnormals and zeros
+    a, b, c = x.astype(np.int64)
+    with np.errstate(all="ignore"):
+        p = (a.astype(np.uint32).view(np.float32) * b.astype(np.uint32).view(np.float32))
+        neg = (-p).view(np.uint32).astype(np.int64)
+    cancel = (rng.random(n) < 0.25) & np.isfinite(p)
+    return a, b, np.where(cancel, neg, c)
+
+
+def test_fma32_random_against_optim():
+    a, b, c = _random_f32(np.random.default_rng(7), 20000)
+    assert np.array_equal(_mine(a, b, c), _ref(a, b, c))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1))
+def test_fma32_hypothesis(a, b, c):
+    assert fma32_bits(a, b, c) == int(_ref([a], [b], [c])[0])
+
+
+def test_fma32_policies():
+    one, inf, ninf = 0x3F800000, 0x7F800000, 0xFF800000
+    assert fma32_bits(inf, 0, one) == QNAN32                       # inf * 0
+    assert fma32_bits(inf, one, ninf) == QNAN32                    # inf - inf
+    assert fma32_bits(0x7F800001, one, one) == QNAN32              # signalling NaN in
+    assert fma32_bits(0x7F7FFFFF, 0x40000000, 0) == inf            # overflow
+    assert fma32_bits(0x80000000, one, 0x80000000) == 0x80000000   # -0 + -0
+    assert fma32_bits(0x80000000, one, 0) == 0                     # -0 + +0
+    assert fma32_bits(one, one, 0xBF800000) == 0                   # exact cancellation: +0
+    assert fma32_bits(0x00000001, 0x3F000000, 0) == 0              # half the least: tie to 0
+    assert fma32_bits(0x00000003, 0x3F000000, 0) == 2              # 1.5 -> 2 (even)
+    assert fma32_bits(0x00000001, 0x3F400000, 0) == 1              # 0.75 -> 1
+    # a fused result differs from the double-rounded one
+    a, b = 0x3F800001, 0x3F800001                                  # (1 + 2^-23)^2
+    c = 0xBF800002                                                 # -(1 + 2^-22)
+    assert fma32_bits(a, b, c) == 0x28800000                       # exactly 2^-46
+
+
+def test_fp32_mac_config():
+    cfg = FP32MACConfig()
+    A = np.array([[0x3F800000, 0x40000000], [0x80000000, 0x80000000]])
+    b = np.array([0x40400000, 0x3F800000])
+    assert cfg.matvec(A, b).tolist() == [0x40A00000, 0x80000000]   # 3 + 2 = 5; -0 stays -0
+    assert cfg.dot([0x3F800000], [0x3F800000]) == 0x3F800000
+    assert NEG_ZERO32 == 0x80000000
+    with pytest.raises(ValueError, match="lanes must be in"):
+        FP32MACConfig(lanes=2)

@@ -1,8 +1,8 @@
 # amaranth: UnusedElaboratable=no
-"""hw/fpmac.py: the FP8 dot-product unit against golden/fpmac.py in the Amaranth simulator
-(random vectors with corners, both formats, lanes and pipeline depths, backpressure).
-Every operand pair is checked exhaustively on the synthesised netlist in
-tests/test_asic_flow.py."""
+"""hw/fpmac.py: the FP8 and FP32 units against golden/fpmac.py in the Amaranth simulator
+(random vectors with corners, both FP8 formats, lanes and pipeline depths, backpressure; the
+FMA on random and corner triples). Every FP8 operand pair is checked exhaustively on the
+synthesised netlist in tests/test_asic_flow.py."""
 
 import numpy as np
 import pytest
@@ -89,3 +89,106 @@ def test_fp8_mac_validation():
         FP8MAC("e4m3")
     with pytest.raises(ValueError, match="pipeline must be in"):
         FP8MAC(FP8MACConfig(lanes=1), pipeline=3)
+
+
+# -- FP32 -------------------------------------------------------------------------------
+from lnsmadam.golden.fpmac import FP32MACConfig, fma32_bits  # noqa: E402
+from lnsmadam.hw.fpmac import FMA32, FP32MAC  # noqa: E402
+
+F32_CORNERS = [0x00000000, 0x80000000, 0x00000001, 0x807FFFFF, 0x00800000, 0x3F800000,
+               0xBF800001, 0x7F7FFFFF, 0xFF800000, 0x7F800000, 0x7FC00000, 0xFF800001,
+               0x33800000, 0x3F000000, 0x4B000001, 0x34000000]
+
+
+def _random_f32(rng, n):
+    x = rng.integers(0, 2**32, (3, n), dtype=np.uint64)
+    E = rng.integers(90, 166, (3, n)).astype(np.uint64)
+    kind = rng.integers(0, 8, (3, n))
+    x = np.where(kind < 5, (x & 0x807FFFFF) | (E << 23), x)
+    x = np.where(kind == 5, x & 0x807FFFFF, x)
+    a, b, c = x.astype(np.int64)
+    with np.errstate(all="ignore"):
+        p = a.astype(np.uint32).view(np.float32) * b.astype(np.uint32).view(np.float32)
+    cancel = (rng.random(n) < 0.25) & np.isfinite(p)
+    return a, b, np.where(cancel, (-p).view(np.uint32).astype(np.int64), c)
+
+
+def test_fma32_combinational():
+    rng = np.random.default_rng(3)
+    a, b, c = _random_f32(rng, 700)
+    k = np.array(F32_CORNERS)
+    ca, cb = (x.ravel() for x in np.meshgrid(k, k, indexing="ij"))
+    cc = rng.choice(k, ca.size)
+    a, b, c = np.concatenate([a, ca]), np.concatenate([b, cb]), np.concatenate([c, cc])
+    dut = FMA32()
+    got = []
+
+    async def tb(ctx):
+        for x, y, z in zip(a, b, c):
+            ctx.set(dut.a, int(x))
+            ctx.set(dut.b, int(y))
+            ctx.set(dut.c, int(z))
+            got.append(ctx.get(dut.y))
+
+    sim = Simulator(dut)
+    sim.add_testbench(tb)
+    sim.run()
+    want = [fma32_bits(int(x), int(y), int(z)) for x, y, z in zip(a, b, c)]
+    assert got == want
+
+
+def _run32(dut, vectors, p_stall, seed=0):
+    beats = []
+    for a, b in vectors:
+        for k, (x, y) in enumerate(zip(a, b)):
+            beats.append(int(x) | int(y) << 32 | int(k == 0) << 64 | int(k == len(a) - 1) << 65)
+    results = []
+    rng = np.random.default_rng(seed)
+
+    async def producer(ctx):
+        for w in beats:
+            ctx.set(dut.i_stream.payload.as_value(), w)
+            ctx.set(dut.i_stream.valid, 1)
+            await ctx.tick().until(dut.i_stream.ready)
+        ctx.set(dut.i_stream.valid, 0)
+
+    async def consumer(ctx):
+        while len(results) < len(vectors):
+            ready = int(rng.random() >= p_stall)
+            ctx.set(dut.o_stream.ready, ready)
+            valid, acc = ctx.get(dut.o_stream.valid), ctx.get(dut.o_stream.payload.acc)
+            await ctx.tick()
+            if ready and valid:
+                results.append(acc)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(producer)
+    sim.add_testbench(consumer)
+    sim.run_until(1e-6 * (len(beats) * 4 + 100))
+    return results
+
+
+@pytest.mark.parametrize("pipeline, p_stall", [(1, 0.0), (2, 0.3)])
+def test_fp32_mac_stream(pipeline, p_stall):
+    rng = np.random.default_rng(pipeline)
+    vectors = []
+    for i in range(25):
+        k = int(rng.integers(1, 6))
+        a, b, _ = _random_f32(rng, k)
+        vectors.append((a, b))
+    vectors.append(([0x80000000], [0x3F800000]))          # -0 * 1 from the -0 start: -0
+    vectors.append(([0x7F7FFFFF] * 3, [0x40000000] * 3))  # overflow to inf, stays inf
+    dut = FP32MAC(FP32MACConfig(), pipeline=pipeline)
+    assert dut.latency == pipeline + 2
+    got = _run32(dut, vectors, p_stall)
+    cfg = FP32MACConfig()
+    assert got == [cfg.dot(a, b) for a, b in vectors]
+    assert got[-2] == 0x80000000 and got[-1] == 0x7F800000
+
+
+def test_fp32_mac_validation():
+    with pytest.raises(ValueError, match="pipeline must be in"):
+        FP32MAC(FP32MACConfig(), pipeline=3)
+    with pytest.raises(ValueError, match="cfg must be an FP32MACConfig"):
+        FP32MAC(FP8MACConfig())

@@ -16,7 +16,11 @@ from .energy import KINDS, activity_from_training
 from .flow import combine_power, instance_power, synthesize, temporary_workdir, timing
 from .libs import find_lib
 
-__all__ = ["asic_report", "kind_of", "OP_NAMES", "NOT_INCLUDED"]
+__all__ = ["asic_report", "kind_of", "check_options", "OP_NAMES", "NOT_INCLUDED",
+           "TRAINING_BLOCKS"]
+
+#: ``lnsmadam generate`` blocks with a training stimulus (others need an assumed activity)
+TRAINING_BLOCKS = ("mac", "int8-mac", "fp8-mac", "fp32-mac", "update")
 
 #: the operation an energy figure is per, by block kind
 OP_NAMES = {"lns": "MAC", "int8": "MAC", "fp8": "MAC", "fp32": "MAC", "update": "weight update"}
@@ -48,6 +52,20 @@ def kind_of(component) -> str | None:
     return None
 
 
+def check_options(clock_ns: float, activity, block: str | None = None) -> None:
+    """Refuse a clock, an activity or (for ``block``, a generate subcommand name) a missing
+    training stimulus with one line naming the option."""
+    if not 0.05 <= clock_ns <= 1000:
+        raise ValueError(f"--clock-ns must be in [0.05, 1000], got {clock_ns}")
+    if isinstance(activity, str) and activity != "training":
+        raise ValueError(f"--activity must be 'training' or a number in [0, 2], got {activity!r}")
+    if not isinstance(activity, str) and not 0 <= activity <= 2:
+        raise ValueError(f"--activity must be in [0, 2] transitions per cycle, got {activity}")
+    if block is not None and activity == "training" and block not in TRAINING_BLOCKS:
+        raise ValueError(f"block {block!r} has no training stimulus: give --activity A "
+                         f"(an assumed toggle rate per cycle)")
+
+
 def _ops_per_cycle(kind, component) -> int:
     return getattr(component, "lanes", 1) if kind in ("lns", "int8", "fp8", "fp32") else 1
 
@@ -57,12 +75,7 @@ def asic_report(component, block: str, params: dict, lib_name: str, clock_ns: fl
                 cycles: int = 256, samples: int | None = None, warm_samples: int = 200,
                 keep: bool = False, trace=None, log=print) -> dict:
     """Run the flow and write the reports (see the module docstring); return the report."""
-    if not 0.05 <= clock_ns <= 1000:
-        raise ValueError(f"--clock-ns must be in [0.05, 1000], got {clock_ns}")
-    if isinstance(activity, str) and activity != "training":
-        raise ValueError(f"--activity must be 'training' or a number in [0, 2], got {activity!r}")
-    if not isinstance(activity, str) and not 0 <= activity <= 2:
-        raise ValueError(f"--activity must be in [0, 2] transitions per cycle, got {activity}")
+    check_options(clock_ns, activity)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     kind = kind_of(component)
