@@ -100,6 +100,10 @@ def synthesize(component, lib: AsicLib, clock_ns: float, workdir) -> Synthesis:
     shutil.copyfile(lib.liberty, work / "cells.lib")
     dont = "".join(f" -dont_use {c}" for c in lib.dont_use)
     script = SYNTH_SCRIPT.format(ps=int(round(clock_ns * 1000)), dont_use=dont)
+    if not lib.has_timing:
+        # no delays to size or buffer for: abc's default area mapping
+        script = re.sub(r"abc -liberty cells.lib -D \d+ -script \"[^\"]*\"", "abc -liberty cells.lib",
+                        script)
     (work / "synth.txt").write_text(script + "\n")
     t0 = time.monotonic()
     # -p, not a .ys file: a script file would split abc's quoted script at its ';'
