@@ -15,6 +15,10 @@ per tensor), results checked bit-exact. Designs:
 * ``lns_lean_l<N>``: the same unit without the ``acc`` output and its delay registers
   (``out_acc=False``) and with the unpipelined output converter (``out_pipeline=0``): the
   LNS result only, the fewest flip-flops;
+* ``lns_logcut_l<N>``, ``lns_w8_l<N>``, ``lns_logcut_w8_l<N>``: ``lns_lean`` with the design
+  changes tried against the energy gap: ``first_cut="log"`` (the first register after the
+  exponent adders, 11 bits a lane, instead of after the shifters, 25 bits), and/or an
+  8-octave window (17-bit products; a numerics change, not the trained configuration);
 * ``lns_core_l<N>``: the unit without its output converter (like INT8, whose output is the
   accumulator word only);
 * ``int8_l<N>``: :class:`~lnsmadam.hw.mac.INT8MAC`, 32-bit saturating, ``pipeline=2``;
@@ -63,6 +67,10 @@ def design(name: str):
         return LNSMAC(MACConfig(lanes=n), pipeline=2)
     if base == "lns_lean":
         return LNSMAC(MACConfig(lanes=n), pipeline=2, out_pipeline=0, out_acc=False)
+    if base in ("lns_logcut", "lns_w8", "lns_logcut_w8"):
+        cfg = MACConfig(lanes=n, window=8 if base.endswith("w8") else 16)
+        return LNSMAC(cfg, pipeline=2, out_pipeline=0, out_acc=False,
+                      first_cut="log" if "logcut" in base else "linear")
     if base == "lns_core":
         return _LNSCore(MACConfig(lanes=n), pipeline=2, out_pipeline=0)
     if base == "int8":
@@ -80,7 +88,8 @@ def design(name: str):
 
 ALL = ([f"lns_l{n}" for n in LANES] + [f"lns_lean_l{n}" for n in (1, 4, 16)]
        + [f"lns_core_l{n}" for n in (4, 16)] + [f"int8_l{n}" for n in LANES]
-       + [f"fp8_l{n}" for n in (1, 4, 16)] + ["fp8e5_l4", "fp32", "update"])
+       + [f"fp8_l{n}" for n in (1, 4, 16)] + ["fp8e5_l4", "fp32", "update"]
+       + [f"lns_logcut_l{n}" for n in (8, 16)] + ["lns_w8_l16", "lns_logcut_w8_l16"])
 
 
 def _log(m):
@@ -132,13 +141,13 @@ def format_table(res: dict) -> str:
                    f"{p.get('mean_toggle_rate', float('nan')):.3f} |")
     out += ["", "Per extra lane (from the two largest lane counts measured):", "",
             "| design | area µm²/lane | energy pJ per extra MAC slot |", "|---|---|---|"]
-    for base in ("lns", "lns_lean", "lns_core", "int8", "fp8"):
+    for base in ("lns", "lns_lean", "lns_core", "lns_logcut", "int8", "fp8"):
         ls = sorted(_lanes(d) for d in by if d.rpartition("_l")[0] == base)
         if len(ls) >= 2:
             a, b = by[f"{base}_l{ls[-2]}"], by[f"{base}_l{ls[-1]}"]
             k = ls[-1] - ls[-2]
-            ea = a["power"]["energy_per_cycle_pj"]
-            eb = b["power"]["energy_per_cycle_pj"]
+            ea = a.get("power", {}).get("energy_per_cycle_pj", float("nan"))
+            eb = b.get("power", {}).get("energy_per_cycle_pj", float("nan"))
             out.append(f"| {base} ({ls[-2]}->{ls[-1]}) | {(b['area_um2'] - a['area_um2']) / k:.0f}"
                        f" | {(eb - ea) / k:.2f} |")
     return "\n".join(out)

@@ -181,10 +181,14 @@ def generate() -> None:
 @_pipeline_option(2, "Register stages before the accumulator, 1 .. 2 + ceil(log2(lanes)).")
 @click.option("--out-pipeline", type=int, default=3, show_default=True,
               help="Register stages in the output LNS converter, 0..4.")
+@click.option("--first-cut", type=click.Choice(["linear", "log"]), default="linear",
+              show_default=True,
+              help="First register stage after the shifters (linear products) or after the "
+                   "exponent adders (log domain, fewer bits).")
 @_name_option
 @_out_option
 def mac(bits, gamma, lanes, acc_bits, window, lut_frac, mid_bits, saturate, pipeline,
-        out_pipeline, name, out_dir):
+        out_pipeline, first_cut, name, out_dir):
     """Streaming LNS dot-product unit (lnsmadam.hw.mac.LNSMAC)."""
     from lnsmadam.golden.mac import MACConfig
     from lnsmadam.hw.mac import LNSMAC
@@ -192,14 +196,15 @@ def mac(bits, gamma, lanes, acc_bits, window, lut_frac, mid_bits, saturate, pipe
     def build():
         cfg = MACConfig(_fmt(bits, gamma), lut_frac=lut_frac, window=window,
                         acc_bits=acc_bits, saturate=saturate, lanes=lanes, mid_bits=mid_bits)
-        return cfg, LNSMAC(cfg, pipeline=pipeline, out_pipeline=out_pipeline)
+        return cfg, LNSMAC(cfg, pipeline=pipeline, out_pipeline=out_pipeline,
+                           first_cut=first_cut)
 
     top = _check_name(name or f"lns_mac_b{bits}g{gamma}l{lanes}")
     cfg, comp = _run(build)
     params = {"bits": bits, "gamma": gamma, "frac_bits": cfg.fmt.frac_bits, "lanes": lanes,
               "acc_bits": acc_bits, "window": window, "lut_frac": lut_frac,
               "mid_bits": cfg.mid_bits, "saturate": saturate, "pipeline": pipeline,
-              "out_pipeline": out_pipeline, "q_top": cfg.q_top, "q_lo": cfg.q_lo, "lsb_q": cfg.lsb_q,
+              "out_pipeline": out_pipeline, "first_cut": first_cut, "q_top": cfg.q_top, "q_lo": cfg.q_lo, "lsb_q": cfg.lsb_q,
               "product_bits": cfg.product_bits}
     timing = {"latency_cycles": comp.latency,
               "latency_definition": "cycles from accepting a vector's last beat to "

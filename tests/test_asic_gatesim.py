@@ -163,6 +163,9 @@ def test_mac_streams_deal_whole_vectors():
     last = field_values(lay, st.inputs["i_stream__payload"], "last")[:, 0]
     assert first.tolist() == [0, 1, 0, 1, 1, 0] and last.tolist() == [0, 0, 1, 1, 0, 1]
     assert st.inputs["rst"][:, 0, 0].tolist() == [1, 0, 0, 0, 0, 0]
+    # a vector that does not fit is passed over for a later one that does
+    st = mac_streams([(np.ones(k), np.ones(k)) for k in (4, 8, 2, 6)], 2, lay, 64, 6)
+    assert st.items[0] == [0, 2] and st.items[1] == [1] and st.items[2] == [3]
 
 
 def test_activity_to_power_is_linear_per_instance(tmp_path):

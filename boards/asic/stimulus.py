@@ -181,6 +181,9 @@ def field_values(layout, bits: np.ndarray, name: str) -> np.ndarray:
 
 
 # -- streams -------------------------------------------------------------------------------
+#: how far ahead a stream looks for a vector that fits its remaining cycles
+LOOKAHEAD = 64
+
 @dataclass
 class Streams:
     """Per-port stimulus and the bookkeeping needed to check results and count operations."""
@@ -200,8 +203,9 @@ def mac_streams(vectors, lanes: int, layout, streams: int, cycles: int,
                 reset_cycles: int = 1) -> Streams:
     """Stimulus for a streaming dot-product unit from a list of ``(a, b)`` operand vectors
     (already encoded as unsigned operand codes). Vectors are dealt out in order: stream 0
-    takes vectors until its cycles are used up, then stream 1, and so on; unused vectors are
-    left out (raise ``cycles`` or ``streams`` to use more)."""
+    takes vectors until its cycles are used up (then also any of the next
+    :data:`LOOKAHEAD` vectors that still fits), then stream 1, and so on; vectors left over
+    are not used (raise ``cycles`` or ``streams`` to use more)."""
     A = np.zeros((cycles, streams, lanes), np.int64)
     B = np.zeros((cycles, streams, lanes), np.int64)
     first = np.zeros((cycles, streams), np.int64)
@@ -209,16 +213,21 @@ def mac_streams(vectors, lanes: int, layout, streams: int, cycles: int,
     valid = np.zeros((cycles, streams), np.int64)
     ops = np.zeros((cycles, streams), np.int64)
     items = [[] for _ in range(streams)]
-    it = iter(enumerate(vectors))
-    pending = next(it, None)
+    beats = [max(1, -(-len(a) // lanes)) for a, _ in vectors]
+    left = list(range(len(vectors)))            # vectors not dealt yet, in order
     for s in range(streams):
         t = reset_cycles
-        while pending is not None:
-            idx, (a, b) = pending
-            k = len(a)
-            nb = max(1, -(-k // lanes))
+        j = 0
+        # take the next vector that still fits (looking a little ahead), so that the end of a
+        # stream is not left idle when a long vector does not fit but a short one does
+        while j < min(len(left), LOOKAHEAD) and t < cycles:
+            idx = left[j]
+            nb = beats[idx]
             if t + nb > cycles:
-                break
+                j += 1
+                continue
+            a, b = vectors[idx]
+            k = len(a)
             pa = np.zeros(nb * lanes, np.int64)
             pb = np.zeros(nb * lanes, np.int64)
             pa[:k], pb[:k] = a, b
@@ -227,10 +236,10 @@ def mac_streams(vectors, lanes: int, layout, streams: int, cycles: int,
             first[t, s] = 1
             last[t + nb - 1, s] = 1
             valid[t:t + nb, s] = 1
-            ops[t:t + nb, s] = [min(lanes, k - j * lanes) for j in range(nb)]
+            ops[t:t + nb, s] = [min(lanes, k - i * lanes) for i in range(nb)]
             items[s].append(idx)
             t += nb
-            pending = next(it, None)
+            del left[j]
     payload = layout_bits(layout, {"a": A, "b": B, "first": first, "last": last},
                           (cycles, streams))
     rst = np.zeros((cycles, 1, streams), np.uint8)
