@@ -146,6 +146,15 @@ _name_option = click.option("--name", default=None,
                             help="Top module / file name (default: from the parameters).")
 
 
+def _stream_timing(comp, lanes: int) -> dict:
+    """The ``timing`` entry of a streaming dot-product block."""
+    return {"latency_cycles": comp.latency,
+            "latency_definition": "cycles from accepting a vector's last beat to "
+                                  "presenting its result",
+            "throughput": "one input beat per cycle",
+            "products_per_cycle": lanes, "initiation_interval": 1}
+
+
 def _pipeline_option(default: int, text: str):
     """``--pipeline`` (the register stages of a streaming block), with its own range text."""
     return click.option("--pipeline", type=int, default=default, show_default=True, help=text)
@@ -276,11 +285,7 @@ def fp8_mac(a_format, b_format, lanes, window, acc_bits, saturate, pipeline, nam
     params = {"a_format": a_format, "b_format": b_format, "lanes": lanes, "window": window,
               "acc_bits": acc_bits, "saturate": saturate, "pipeline": pipeline,
               "q_top": cfg.q_top, "lsb": cfg.lsb, "product_bits": cfg.product_bits}
-    timing = {"latency_cycles": comp.latency,
-              "latency_definition": "cycles from accepting a vector's last beat to "
-                                    "presenting its result",
-              "throughput": "one input beat per cycle",
-              "products_per_cycle": lanes, "initiation_interval": 1}
+    timing = _stream_timing(comp, lanes)
     _write(comp, top, out_dir, "fp8-mac", "lnsmadam.hw.fpmac.FP8MAC", params, timing, {
         "protocol": "i_stream: one beat = lanes operand pairs (a.k, b.k FP8 codes), first/last "
                     "mark a vector; o_stream: acc, one per vector (LSB weight 2**lsb); NaN/Inf "
@@ -300,11 +305,7 @@ def fp32_mac(pipeline, name, out_dir):
     comp = _run(lambda: FP32MAC(FP32MACConfig(), pipeline=pipeline))
     params = {"lanes": 1, "pipeline": pipeline, "rounding": "nearest even",
               "subnormals": True, "nan": "0x7fc00000"}
-    timing = {"latency_cycles": comp.latency,
-              "latency_definition": "cycles from accepting a vector's last beat to "
-                                    "presenting its result",
-              "throughput": "one input beat per cycle",
-              "products_per_cycle": 1, "initiation_interval": 1}
+    timing = _stream_timing(comp, 1)
     _write(comp, top, out_dir, "fp32-mac", "lnsmadam.hw.fpmac.FP32MAC", params, timing, {
         "protocol": "i_stream: one beat = one operand pair (a.0, b.0 IEEE binary32 bit patterns), "
                     "first/last mark a vector; o_stream: acc = fma(a, b, acc) over the vector "

@@ -29,7 +29,8 @@ def _vectors(rng, n, lanes):
     return out
 
 
-def _run(dut, vectors, lanes, p_stall=0.0, seed=0):
+def _pack(vectors, lanes, bits):
+    """Packed input beats: ``lanes`` operand pairs of ``bits`` bits, first/last flags."""
     beats = []
     for a, b in vectors:
         nb = max(1, -(-len(a) // lanes))
@@ -39,8 +40,16 @@ def _run(dut, vectors, lanes, p_stall=0.0, seed=0):
         for c in range(nb):
             w = 0
             for k in range(lanes):
-                w |= int(pa[c * lanes + k]) << (8 * k) | int(pb[c * lanes + k]) << (8 * (lanes + k))
-            beats.append(w | int(c == 0) << (16 * lanes) | int(c == nb - 1) << (16 * lanes + 1))
+                w |= (int(pa[c * lanes + k]) << (bits * k)
+                      | int(pb[c * lanes + k]) << (bits * (lanes + k)))
+            beats.append(w | int(c == 0) << (2 * bits * lanes)
+                         | int(c == nb - 1) << (2 * bits * lanes + 1))
+    return beats
+
+
+def _run(dut, beats, n_results, p_stall=0.0, seed=0):
+    """Stream ``beats`` in (full rate) and collect ``n_results`` accumulator words, the
+    output ``ready`` low with probability ``p_stall``."""
     results = []
     rng = np.random.default_rng(seed)
 
@@ -52,7 +61,7 @@ def _run(dut, vectors, lanes, p_stall=0.0, seed=0):
         ctx.set(dut.i_stream.valid, 0)
 
     async def consumer(ctx):
-        while len(results) < len(vectors):
+        while len(results) < n_results:
             ready = int(rng.random() >= p_stall)
             ctx.set(dut.o_stream.ready, ready)
             valid, acc = ctx.get(dut.o_stream.valid), ctx.get(dut.o_stream.payload.acc)
@@ -79,7 +88,7 @@ def test_fp8_mac_random(fa, fb, lanes, pipeline, acc_bits, saturate, p_stall):
     dut = FP8MAC(cfg, pipeline=pipeline)
     assert dut.latency == pipeline + 2
     vectors = _vectors(np.random.default_rng(lanes), 60, lanes)
-    got = _run(dut, vectors, lanes, p_stall)
+    got = _run(dut, _pack(vectors, lanes, 8), len(vectors), p_stall)
     want = [cfg.dot(a, b) for a, b in vectors]
     assert got == want
 
@@ -137,38 +146,6 @@ def test_fma32_combinational():
     assert got == want
 
 
-def _run32(dut, vectors, p_stall, seed=0):
-    beats = []
-    for a, b in vectors:
-        for k, (x, y) in enumerate(zip(a, b)):
-            beats.append(int(x) | int(y) << 32 | int(k == 0) << 64 | int(k == len(a) - 1) << 65)
-    results = []
-    rng = np.random.default_rng(seed)
-
-    async def producer(ctx):
-        for w in beats:
-            ctx.set(dut.i_stream.payload.as_value(), w)
-            ctx.set(dut.i_stream.valid, 1)
-            await ctx.tick().until(dut.i_stream.ready)
-        ctx.set(dut.i_stream.valid, 0)
-
-    async def consumer(ctx):
-        while len(results) < len(vectors):
-            ready = int(rng.random() >= p_stall)
-            ctx.set(dut.o_stream.ready, ready)
-            valid, acc = ctx.get(dut.o_stream.valid), ctx.get(dut.o_stream.payload.acc)
-            await ctx.tick()
-            if ready and valid:
-                results.append(acc)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
-    sim.run_until(1e-6 * (len(beats) * 4 + 100))
-    return results
-
-
 @pytest.mark.parametrize("pipeline, p_stall", [(1, 0.0), (2, 0.3)])
 def test_fp32_mac_stream(pipeline, p_stall):
     rng = np.random.default_rng(pipeline)
@@ -181,7 +158,7 @@ def test_fp32_mac_stream(pipeline, p_stall):
     vectors.append(([0x7F7FFFFF] * 3, [0x40000000] * 3))  # overflow to inf, stays inf
     dut = FP32MAC(FP32MACConfig(), pipeline=pipeline)
     assert dut.latency == pipeline + 2
-    got = _run32(dut, vectors, p_stall)
+    got = _run(dut, _pack(vectors, 1, 32), len(vectors), p_stall)
     cfg = FP32MACConfig()
     assert got == [cfg.dot(a, b) for a, b in vectors]
     assert got[-2] == 0x80000000 and got[-1] == 0x7F800000
