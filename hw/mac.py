@@ -214,9 +214,9 @@ class LNSMAC(_StreamDot):
         Where the first register stage sits in each lane: after the shifter (the
         ``lut_frac + window + 1``-bit linear product) or after the exponent adder (the
         exponent sum, sign and ZERO flag: ``exp_bits + 3`` bits). ``"log"`` registers fewer
-        bits per lane (11 against 25 at the defaults), which measured 23 % less area and 6 %
-        less energy per MAC on the OSU 0.18 µm library at 16 lanes (``docs/asic.md``), and
-        moves the shifter into the adder tree's cycle.
+        bits per lane (11 against 25 at the defaults): at 16 lanes on the OSU 0.18 µm library
+        it measured 12 % less area and 6 % less energy per MAC than ``"linear"``
+        (``docs/asic.md``); the shifters then share the adder tree's cycle.
     out_pipeline : int, 0..4, default :data:`OUT_PIPELINE` (3)
         Register stages inside the output converter between the accumulator and the output
         register (:class:`~lnsmadam.hw.convert.FromLinear` ``pipeline``: its cuts
