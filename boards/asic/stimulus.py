@@ -64,10 +64,10 @@ def samples_to_fill(kind: str, lanes: int, streams: int, cycles: int,
                     sizes=(64, 16, 10)) -> int:
     """Training samples whose operations fill ``streams`` x ``cycles`` (see
     :func:`mac_streams` / :func:`update_streams`), plus one."""
-    if kind == "update":
+    if kind == "update":                 # full runs only (see update_streams)
         run = cycles - 1
-        per = sum(-(-(sizes[l + 1] * (sizes[l] + 1)) // run) for l in range(len(sizes) - 1))
-        return -(-streams // per) + 1
+        per = sum((sizes[l + 1] * (sizes[l] + 1)) // run for l in range(len(sizes) - 1))
+        return -(-streams // max(per, 1)) + 1
     beats = 0
     for l in range(len(sizes) - 1):
         beats += sizes[l + 1] * -(-(sizes[l] + 1) // lanes)                # forward
@@ -253,8 +253,9 @@ def update_streams(weights, layout, streams: int, cycles: int,
                    reset_cycles: int = 1) -> Streams:
     """Stimulus for the update engine from ``weights``: a list of segments, each
     ``(w, v, g, g_bias, e_clamp, bc_exp)`` with flat code arrays of one layer's update.
-    Each stream takes one run of at most ``cycles - reset_cycles`` weights of one segment,
-    so its side-band inputs stay constant (as the engine requires within a step)."""
+    Each stream takes one full run of ``cycles - reset_cycles`` consecutive weights of one
+    segment, so the engine is busy every cycle and its side-band inputs stay constant (as it
+    requires within a step); a segment's remainder shorter than a run is left out."""
     W = np.zeros((cycles, streams), np.int64)
     V = np.zeros((cycles, streams), np.int64)
     G = np.zeros((cycles, streams), np.int64)
@@ -262,17 +263,16 @@ def update_streams(weights, layout, streams: int, cycles: int,
     valid = np.zeros((cycles, streams), np.int64)
     items = [[] for _ in range(streams)]
     run = cycles - reset_cycles
+    sl = slice(reset_cycles, cycles)
     s = 0
     for seg, (w, v, g, gb, ec, bc) in enumerate(weights):
-        for j in range(0, len(w), run):
+        for j in range(0, len(w) - run + 1, run):
             if s == streams:
                 break
-            n = min(run, len(w) - j)
-            sl = slice(reset_cycles, reset_cycles + n)
-            W[sl, s], V[sl, s], G[sl, s] = w[j:j + n], v[j:j + n], g[j:j + n]
+            W[sl, s], V[sl, s], G[sl, s] = w[j:j + run], v[j:j + run], g[j:j + run]
             side["g_bias"][:, s], side["e_clamp"][:, s], side["bc_exp"][:, s] = gb, ec, bc
             valid[sl, s] = 1
-            items[s] = [(seg, j + i) for i in range(n)]
+            items[s] = [(seg, j + i) for i in range(run)]
             s += 1
     payload = layout_bits(layout, {"w": W, "v": V, "g": G}, (cycles, streams))
     rst = np.zeros((cycles, 1, streams), np.uint8)
