@@ -18,14 +18,16 @@ Cache: ``$LNSMADAM_ASIC_CACHE``, else ``$XDG_CACHE_HOME/lnsmadam/asic``, else
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["AsicLib", "LIBS", "cache_dir", "find_lib", "find_sta", "ToolError"]
+__all__ = ["AsicLib", "LIBS", "cache_dir", "cache_lock", "find_lib", "find_sta", "ToolError"]
 
 
 class ToolError(RuntimeError):
@@ -56,6 +58,20 @@ def cache_dir() -> Path:
         return Path(os.environ["LNSMADAM_ASIC_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "lnsmadam" / "asic"
+
+
+@contextmanager
+def cache_lock():
+    """Hold an exclusive lock on the cache while fetching into it (parallel test workers or
+    concurrent runs would otherwise unpack into the same directory at once)."""
+    d = cache_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    with open(d / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _is_root() -> bool:
@@ -128,7 +144,8 @@ LIBS = {"osu018": _osu018, "sky130-area": _sky130_area}
 def find_lib(name: str) -> AsicLib:
     if name not in LIBS:
         raise ValueError(f"--lib must be one of {', '.join(LIBS)}, got {name!r}")
-    return LIBS[name]()
+    with cache_lock():
+        return LIBS[name]()
 
 
 def find_sta(install: bool = True) -> str:
