@@ -45,7 +45,18 @@ class FP8MAC(_StreamDot):
     i_stream : In(stream) -- ``a``, ``b`` (``lanes`` FP8 codes each), ``first``, ``last``.
     o_stream : Out(stream) -- ``acc``.
 
-    Latency ``pipeline + 2`` cycles; throughput one beat per cycle.
+    Latency
+    -------
+    ``pipeline + 2`` cycles from a vector's last beat to its result.
+
+    Throughput
+    ----------
+    One beat (``lanes`` products) per cycle.
+
+    Notes
+    -----
+    The stream protocol and backpressure of :class:`~lnsmadam.hw.mac.LNSMAC`; one shifter
+    per lane, like the LNS lane's, in place of the LNS table lookup.
     """
 
     _path_cuts = ("lin", "mul")
@@ -196,7 +207,26 @@ class FMA32(wiring.Component):
     nearest even, bit-exact with :func:`~lnsmadam.golden.fpmac.fma32_bits` (subnormals, the
     canonical NaN, overflow to infinity).
 
-    Members: ``a``, ``b``, ``c`` (In 32), ``y`` (Out 32). Latency 0.
+    Parameters
+    ----------
+    None.
+
+    Members
+    -------
+    a, b, c : In(32) -- IEEE binary32 bit patterns.
+    y : Out(32) -- the result's bit pattern.
+
+    Latency
+    -------
+    0 (combinational).
+
+    Throughput
+    ----------
+    One result per evaluation.
+
+    Notes
+    -----
+    The arithmetic of :class:`FP32MAC`'s two stages, for direct tests.
     """
 
     def __init__(self):
@@ -226,8 +256,19 @@ class FP32MAC(wiring.Component):
     i_stream : In(stream) -- ``a``, ``b`` (one FP32 bit pattern each), ``first``, ``last``.
     o_stream : Out(stream) -- ``acc`` (FP32 bit pattern).
 
-    Latency ``pipeline + 2`` cycles; throughput one beat per cycle; the stream protocol and
-    backpressure of :class:`~lnsmadam.hw.mac.LNSMAC`.
+    Latency
+    -------
+    ``pipeline + 2`` cycles from a vector's last beat to its result.
+
+    Throughput
+    ----------
+    One beat (one FMA) per cycle.
+
+    Notes
+    -----
+    The stream protocol and backpressure of :class:`~lnsmadam.hw.mac.LNSMAC`. The
+    accumulator loop holds alignment, the 54-bit add, normalisation and rounding: 23 ns on
+    the OSU 0.18 µm library (``docs/asic.md``), where the LNS and INT8 units need 5–6 ns.
     """
 
     def __init__(self, cfg: FP32MACConfig = FP32MACConfig(), pipeline: int = 2):
