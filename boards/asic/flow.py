@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .liberty import read_liberty
 from .libs import AsicLib, ToolError, find_sta
 
 __all__ = ["ABC_SCRIPT", "synthesize", "Synthesis", "timing", "instance_power", "combine_power",
@@ -90,8 +91,6 @@ class Synthesis:
 def synthesize(component, lib: AsicLib, clock_ns: float, workdir) -> Synthesis:
     """Synthesise an Amaranth component (exported as module ``top``) to ``lib``."""
     from amaranth.back import rtlil
-
-    from .liberty import read_liberty
 
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -216,8 +215,6 @@ def combine_power(syn: Synthesis, ipow: dict, alpha_of_instance: dict | None = N
     if np.isnan(alpha).any():
         raise ValueError("an instance has no activity and no default was given")
     p = p0 + alpha[:, None] * (p1 - p0)
-    from .liberty import read_liberty
-
     lib = read_liberty(syn.workdir / "cells.lib")
     types = {c[0]: c[1] for c in _cells(syn)}
     is_ff = np.array([lib.cells[types[n]].ff is not None for n in names])
