@@ -208,8 +208,11 @@ class Model:
         return vecs
 
 
-async def _run(dut, p, vectors, valid_prob, ready_prob, check_timing):
-    model = Model(p)
+async def _run(dut, p, vectors, valid_prob, ready_prob, check_timing, model=None):
+    """Drive ``vectors`` and check every result against ``model`` (default ``Model(p)``;
+    any object with ``kind``, ``expected(a, b)`` and ``beats(a, b)``, e.g. the FP baselines'
+    model in :mod:`lnsmadam.sim.cocotb_fpmac`)."""
+    model = model if model is not None else Model(p)
     rng = random.Random(p["seed"] * 7919 + int(check_timing))
     sb = Scoreboard(f"{model.kind}_mac", dut._log)
     accepted_last: list[int] = []      # cycle in which each vector's last beat was taken
