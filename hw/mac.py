@@ -221,7 +221,15 @@ class LNSMAC(StreamDot):
     pipeline : int, 1..(2 + ceil(log2(lanes)))
         Register stages before the accumulator, enabled in this order: after the shifters
         (the products), after the adder tree (if ``lanes > 1``), after the exponent adders,
-        then between adder-tree levels (first level first).
+        then between adder-tree levels (first level first); with ``first_cut="log"`` the
+        cuts after the exponent adders and after the shifters swap places.
+    first_cut : "linear" (default) or "log"
+        Where the first register stage sits in each lane: after the shifter (the
+        ``lut_frac + window + 1``-bit linear product) or after the exponent adder (the
+        exponent sum, sign and ZERO flag: ``exp_bits + 3`` bits). ``"log"`` registers fewer
+        bits per lane (11 against 25 at the defaults): at 16 lanes on the OSU 0.18 µm library
+        it measured 12 % less area and 6 % less energy per MAC than ``"linear"``
+        (``docs/asic.md``); the shifters then share the adder tree's cycle.
     out_pipeline : int, 0..4, default :data:`OUT_PIPELINE` (3)
         Register stages inside the output converter between the accumulator and the output
         register (:class:`~lnsmadam.hw.convert.FromLinear` ``pipeline``: its cuts
@@ -269,9 +277,14 @@ class LNSMAC(StreamDot):
     _path_cuts = ("lin", "sum")
 
     def __init__(self, cfg: MACConfig, pipeline: int = 2, out_pipeline: int = OUT_PIPELINE,
-                 out_acc: bool = True, acc_tap: bool = False):
+                 out_acc: bool = True, acc_tap: bool = False, first_cut: str = "linear"):
         if not isinstance(cfg, MACConfig):
             raise ValueError(f"cfg must be a MACConfig, got {cfg!r}")
+        if first_cut not in ("linear", "log"):
+            raise ValueError(f"first_cut must be 'linear' or 'log', got {first_cut!r}")
+        self.first_cut = first_cut
+        if first_cut == "log":
+            self._path_cuts = ("sum", "lin")
         self.cfg = cfg
         self.out_pipeline = check_int("out_pipeline", out_pipeline, 0, len(FromLinear.CUTS))
         x_shape = signed(FromLinear.x_bits_for(cfg.acc_bits, cfg.fmt.frac_bits, cfg.lsb_q))
