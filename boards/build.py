@@ -113,25 +113,13 @@ def design_choices() -> tuple[str, ...]:
     return ("soc", "standin")
 
 
-def _soc_module():
-    try:
-        from lnsmadam.hw import soc
-    except ImportError as e:
-        raise BuildError(f"the training SoC (lnsmadam.hw.soc) is not available: {e}; "
-                         "build the test design with --design standin") from None
-    if not hasattr(soc, "SoC"):
-        raise BuildError("lnsmadam.hw.soc defines no SoC yet; build the test design with "
-                         "--design standin")
-    return soc
-
-
 def make_config(board: Board, design: str = "soc", overrides: dict | None = None):
     """The design's config: the board default updated by ``overrides`` (SoCConfig fields).
 
     Unknown fields raise ValueError naming them and the known ones."""
     overrides = dict(overrides or {})
     if design == "soc":
-        cls = _soc_module().SoCConfig
+        from ..golden.soc import SoCConfig as cls
     elif design == "standin":
         from .standin import StandInConfig as cls
     else:
@@ -149,7 +137,8 @@ def make_config(board: Board, design: str = "soc", overrides: dict | None = None
 
 def make_design(design: str, cfg):
     if design == "soc":
-        return _soc_module().SoC(cfg)
+        from ..hw.soc import SoC
+        return SoC(cfg)
     from .standin import StandInSoC
     return StandInSoC(cfg)
 

@@ -135,8 +135,8 @@ def identify(board: str | Board, port: str | None = None, baud: int = 1_000_000,
              wait: float = 3.0) -> dict:
     """Read the identify JSON of the design on ``board`` over its UART (retrying for up to
     ``wait`` seconds while the FPGA configures). Raises :class:`ProgramError`."""
-    from lnsmadam.host.device import Device
-    from lnsmadam.host.transport import LinkError, SerialTransport
+    from ..host.device import Device
+    from ..host.transport import LinkError, SerialTransport
 
     board = board if isinstance(board, Board) else get_board(board)
     port = port or default_port(board)

@@ -101,8 +101,8 @@ def config_options(f):
 def build(board, hidden, sizes, lanes, n_records, clk_freq, baud, sets, out_dir, seed, design,
           breakdown, quiet):
     """Build the bitstream, report.json and report.md for a board (YoWASP flow)."""
-    from lnsmadam.boards.build import BuildError, build as run_build
-    from lnsmadam.boards.platforms import UnknownBoard, get_board
+    from ..boards.build import BuildError, build as run_build
+    from ..boards.platforms import UnknownBoard, get_board
 
     try:
         b = get_board(board)

@@ -6,6 +6,8 @@
     lnsmadam generate mul --bits 8 --gamma 8 -o out/rtl
     lnsmadam generate convert --direction from-linear --acc-bits 32 -o out/rtl
     lnsmadam generate int8-mac --lanes 8 -o out/rtl
+    lnsmadam generate fp8-mac --a-format e4m3 --b-format e5m2 --lanes 8 -o out/rtl
+    lnsmadam generate fp32-mac -o out/rtl
     lnsmadam generate update --bits 8 --gamma 8 --weight-bits 12 --weight-gamma 128 -o out/rtl
 
 Each writes ``DIR/<name>.v`` (``amaranth.back.verilog``; the top module is ``<name>``, ports
@@ -33,7 +35,7 @@ _OPTION_OF = {
     "window": "--window", "lut_frac": "--lut-frac", "mid_bits": "--mid-bits",
     "pipeline": "--pipeline", "out_pipeline": "--out-pipeline", "shift": "--shift", "bias": "--bias", "q_lo": "--q-lo",
     "lsb_q": "--lsb-q", "p_bits": "--p-bits", "saturate": "--saturate/--wrap",
-    "underflow": "--underflow",
+    "underflow": "--underflow", "a_fmt": "--a-format", "b_fmt": "--b-format",
     # generate update
     "weight_bits": "--weight-bits", "weight_gamma": "--weight-gamma",
     "weight_underflow": "--weight-underflow", "state_exp_bits": "--state-exp-bits",
@@ -71,15 +73,22 @@ def _check_name(name: str) -> str:
 
 
 def _fmt(bits: int, gamma: int, underflow: str = "flush", bias: int = 0):
-    from lnsmadam.golden.format import LNSFormat
+    from ..golden.format import LNSFormat
 
     return LNSFormat.from_gamma(bits, gamma, bias=bias, underflow=underflow)
+
+
+#: When set (by ``lnsmadam asic``), receives what :func:`_write` is given instead of the
+#: Verilog writer, so every generate subcommand also describes an ASIC report's block.
+_sink = None
 
 
 def _write(component, name: str, out_dir: str, block: str, cls: str, parameters: dict,
            timing: dict, notes: dict | None = None) -> None:
     """Export ``component`` and write ``<name>.v`` and ``<name>.json`` into ``out_dir``."""
-    from lnsmadam.sim.runner import export_verilog
+    if _sink is not None:
+        return _sink(component, name, out_dir, block, cls, parameters, timing, notes)
+    from ..sim.runner import export_verilog
 
     out = Path(out_dir)
     try:
@@ -137,6 +146,15 @@ _name_option = click.option("--name", default=None,
                             help="Top module / file name (default: from the parameters).")
 
 
+def _stream_timing(comp, lanes: int) -> dict:
+    """The ``timing`` entry of a streaming dot-product block."""
+    return {"latency_cycles": comp.latency,
+            "latency_definition": "cycles from accepting a vector's last beat to "
+                                  "presenting its result",
+            "throughput": "one input beat per cycle",
+            "products_per_cycle": lanes, "initiation_interval": 1}
+
+
 def _pipeline_option(default: int, text: str):
     """``--pipeline`` (the register stages of a streaming block), with its own range text."""
     return click.option("--pipeline", type=int, default=default, show_default=True, help=text)
@@ -172,25 +190,30 @@ def generate() -> None:
 @_pipeline_option(2, "Register stages before the accumulator, 1 .. 2 + ceil(log2(lanes)).")
 @click.option("--out-pipeline", type=int, default=3, show_default=True,
               help="Register stages in the output LNS converter, 0..4.")
+@click.option("--first-cut", type=click.Choice(["linear", "log"]), default="linear",
+              show_default=True,
+              help="First register stage after the shifters (linear products) or after the "
+                   "exponent adders (log domain, fewer bits).")
 @_name_option
 @_out_option
 def mac(bits, gamma, lanes, acc_bits, window, lut_frac, mid_bits, saturate, pipeline,
-        out_pipeline, name, out_dir):
+        out_pipeline, first_cut, name, out_dir):
     """Streaming LNS dot-product unit (lnsmadam.hw.mac.LNSMAC)."""
-    from lnsmadam.golden.mac import MACConfig
-    from lnsmadam.hw.mac import LNSMAC
+    from ..golden.mac import MACConfig
+    from ..hw.mac import LNSMAC
 
     def build():
         cfg = MACConfig(_fmt(bits, gamma), lut_frac=lut_frac, window=window,
                         acc_bits=acc_bits, saturate=saturate, lanes=lanes, mid_bits=mid_bits)
-        return cfg, LNSMAC(cfg, pipeline=pipeline, out_pipeline=out_pipeline)
+        return cfg, LNSMAC(cfg, pipeline=pipeline, out_pipeline=out_pipeline,
+                           first_cut=first_cut)
 
     top = _check_name(name or f"lns_mac_b{bits}g{gamma}l{lanes}")
     cfg, comp = _run(build)
     params = {"bits": bits, "gamma": gamma, "frac_bits": cfg.fmt.frac_bits, "lanes": lanes,
               "acc_bits": acc_bits, "window": window, "lut_frac": lut_frac,
               "mid_bits": cfg.mid_bits, "saturate": saturate, "pipeline": pipeline,
-              "out_pipeline": out_pipeline, "q_top": cfg.q_top, "q_lo": cfg.q_lo, "lsb_q": cfg.lsb_q,
+              "out_pipeline": out_pipeline, "first_cut": first_cut, "q_top": cfg.q_top, "q_lo": cfg.q_lo, "lsb_q": cfg.lsb_q,
               "product_bits": cfg.product_bits}
     timing = {"latency_cycles": comp.latency,
               "latency_definition": "cycles from accepting a vector's last beat to "
@@ -216,7 +239,7 @@ def mac(bits, gamma, lanes, acc_bits, window, lut_frac, mid_bits, saturate, pipe
 @_out_option
 def int8_mac(lanes, acc_bits, saturate, pipeline, name, out_dir):
     """Streaming signed 8-bit dot-product unit, the area baseline (lnsmadam.hw.mac.INT8MAC)."""
-    from lnsmadam.hw.mac import INT8MAC
+    from ..hw.mac import INT8MAC
 
     top = _check_name(name or f"int8_mac_l{lanes}")
     comp = _run(lambda: INT8MAC(lanes, acc_bits=acc_bits, saturate=saturate,
@@ -231,6 +254,64 @@ def int8_mac(lanes, acc_bits, saturate, pipeline, name, out_dir):
     _write(comp, top, out_dir, "int8-mac", "lnsmadam.hw.mac.INT8MAC", params, timing)
 
 
+@generate.command("fp8-mac")
+@click.option("--a-format", type=click.Choice(["e4m3", "e5m2"]), default="e4m3",
+              show_default=True, help="FP8 format of the a operands.")
+@click.option("--b-format", type=click.Choice(["e4m3", "e5m2"]), default="e4m3",
+              show_default=True, help="FP8 format of the b operands.")
+@click.option("--lanes", type=int, default=1, show_default=True,
+              help="Operand pairs (products) per beat, 1..256.")
+@click.option("--window", type=int, default=16, show_default=True,
+              help="Octaves of products kept below the largest product.")
+@click.option("--acc-bits", type=int, default=32, show_default=True,
+              help="Accumulator width, window + man_bits_a + man_bits_b + 1 .. 62.")
+@click.option("--saturate/--wrap", default=True, show_default=True,
+              help="Saturate or wrap on accumulator overflow.")
+@_pipeline_option(2, "Register stages before the accumulator, 1 .. 2 + ceil(log2(lanes)).")
+@_name_option
+@_out_option
+def fp8_mac(a_format, b_format, lanes, window, acc_bits, saturate, pipeline, name, out_dir):
+    """Streaming FP8 dot-product unit, a baseline (lnsmadam.hw.fpmac.FP8MAC)."""
+    from ..golden.fpmac import FP8MACConfig
+    from ..hw.fpmac import FP8MAC
+
+    def build():
+        cfg = FP8MACConfig(a_format, b_format, window=window, acc_bits=acc_bits,
+                           saturate=saturate, lanes=lanes)
+        return cfg, FP8MAC(cfg, pipeline=pipeline)
+
+    top = _check_name(name or f"fp8_mac_{a_format}_{b_format}_l{lanes}")
+    cfg, comp = _run(build)
+    params = {"a_format": a_format, "b_format": b_format, "lanes": lanes, "window": window,
+              "acc_bits": acc_bits, "saturate": saturate, "pipeline": pipeline,
+              "q_top": cfg.q_top, "lsb": cfg.lsb, "product_bits": cfg.product_bits}
+    timing = _stream_timing(comp, lanes)
+    _write(comp, top, out_dir, "fp8-mac", "lnsmadam.hw.fpmac.FP8MAC", params, timing, {
+        "protocol": "i_stream: one beat = lanes operand pairs (a.k, b.k FP8 codes), first/last "
+                    "mark a vector; o_stream: acc, one per vector (LSB weight 2**lsb); NaN/Inf "
+                    "operands contribute 0"})
+
+
+@generate.command("fp32-mac")
+@_pipeline_option(2, "Register stages before the accumulator, 1..2.")
+@_name_option
+@_out_option
+def fp32_mac(pipeline, name, out_dir):
+    """Streaming FP32 fused multiply-add, a baseline (lnsmadam.hw.fpmac.FP32MAC)."""
+    from ..golden.fpmac import FP32MACConfig
+    from ..hw.fpmac import FP32MAC
+
+    top = _check_name(name or "fp32_mac")
+    comp = _run(lambda: FP32MAC(FP32MACConfig(), pipeline=pipeline))
+    params = {"lanes": 1, "pipeline": pipeline, "rounding": "nearest even",
+              "subnormals": True, "nan": "0x7fc00000"}
+    timing = _stream_timing(comp, 1)
+    _write(comp, top, out_dir, "fp32-mac", "lnsmadam.hw.fpmac.FP32MAC", params, timing, {
+        "protocol": "i_stream: one beat = one operand pair (a.0, b.0 IEEE binary32 bit patterns), "
+                    "first/last mark a vector; o_stream: acc = fma(a, b, acc) over the vector "
+                    "(from -0), IEEE binary32, round to nearest even"})
+
+
 @generate.command("mul")
 @_format_options
 @click.option("--underflow", type=click.Choice(["flush", "min"]), default="flush",
@@ -243,7 +324,7 @@ def int8_mac(lanes, acc_bits, saturate, pipeline, name, out_dir):
 @_out_option
 def mul(bits, gamma, underflow, shift, registered, name, out_dir):
     """LNS multiply (lnsmadam.hw.mul.LNSMul)."""
-    from lnsmadam.hw.mul import LNSMul
+    from ..hw.mul import LNSMul
 
     def build():
         fmt = _fmt(bits, gamma, underflow)
@@ -285,8 +366,8 @@ def convert(direction, bits, gamma, lut_frac, window, acc_bits, mid_bits, q_lo, 
     Defaults are the converters of `lnsmadam generate mac` with the same --bits, --gamma,
     --lut-frac and --window; --q-lo / --lsb-q place the window anywhere.
     """
-    from lnsmadam.golden.mac import MACConfig
-    from lnsmadam.hw.convert import FromLinear, ToLinear
+    from ..golden.mac import MACConfig
+    from ..hw.convert import FromLinear, ToLinear
 
     def build():
         fmt = _fmt(bits, gamma)
@@ -359,9 +440,9 @@ def update(bits, gamma, weight_bits, weight_gamma, weight_underflow, state_exp_b
     --bits/--gamma give the gradient format; the other options are the fields of
     golden.update.MadamConfig (defaults: MadamConfig()).
     """
-    from lnsmadam.golden.format import LNSFormat
-    from lnsmadam.golden.update import MadamConfig, StateFormat
-    from lnsmadam.hw.update import MadamUpdate, config_to_dict
+    from ..golden.format import LNSFormat
+    from ..golden.update import MadamConfig, StateFormat
+    from ..hw.update import MadamUpdate, config_to_dict
 
     def build():
         try:

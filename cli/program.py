@@ -43,8 +43,8 @@ def _fail(msg: str, code: int = 1) -> None:
               help="After programming, read the design's identify blob over the UART.")
 def program(board, bitstream, programmer, flash, port, baud, identify):
     """Program a board with a bitstream from `lnsmadam build`, then identify the design."""
-    from lnsmadam.boards import program as P
-    from lnsmadam.boards.platforms import UnknownBoard, get_board
+    from ..boards import program as P
+    from ..boards.platforms import UnknownBoard, get_board
 
     try:
         b = get_board(board)

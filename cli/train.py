@@ -101,11 +101,11 @@ def train(backend, use_sim, board_name, port, lanes, epochs, hidden, seed, bits,
                              json_path, plot_path, progress)
     from tqdm import tqdm
 
-    from lnsmadam.golden.data import load_digits_split
-    from lnsmadam.golden.experiment import run
-    from lnsmadam.golden.format import LNSFormat
-    from lnsmadam.golden.mlp import MLPConfig
-    from lnsmadam.golden.update import MadamConfig
+    from ..golden.data import load_digits_split
+    from ..golden.experiment import run
+    from ..golden.format import LNSFormat
+    from ..golden.mlp import MLPConfig
+    from ..golden.update import MadamConfig
 
     try:
         fmt = LNSFormat.from_gamma(bits, gamma)
@@ -174,24 +174,24 @@ def _train_device(backend, board_name, port, lanes, epochs, hidden, seed, bits, 
     import numpy as np
     from tqdm import tqdm
 
-    from lnsmadam.golden.data import load_digits_split
-    from lnsmadam.golden.experiment import RunResult, run
-    from lnsmadam.golden.mlp import LNSMLP
-    from lnsmadam.host import session
-    from lnsmadam.host.device import Device
-    from lnsmadam.host.transport import LinkError
+    from ..golden.data import load_digits_split
+    from ..golden.experiment import RunResult, run
+    from ..golden.mlp import LNSMLP
+    from ..host import session
+    from ..host.device import Device
+    from ..host.transport import LinkError
 
     if bias_correction:
         raise click.BadParameter("the SoC implements the seeding mode only (--seed-v)",
                                  param_hint="--bias-correction")
     if backend == "sim":
+        from ..sim.twin import open_twin, twin_config    # the twin needs Amaranth, a board not
         try:
-            soc_cfg = session.twin_config(sizes=(64, hidden, 10), lanes=lanes, bits=bits,
-                                          gamma=gamma)
+            soc_cfg = twin_config(sizes=(64, hidden, 10), lanes=lanes, bits=bits, gamma=gamma)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
     else:
-        from lnsmadam.boards.platforms import UnknownBoard, get_board
+        from ..boards.platforms import UnknownBoard, get_board
         try:
             board = get_board(board_name)
         except UnknownBoard as exc:
@@ -211,9 +211,9 @@ def _train_device(backend, board_name, port, lanes, epochs, hidden, seed, bits, 
     try:
         if backend == "sim":
             click.echo("building the twin (Verilator; cached after the first build) ...")
-            transport = session.open_twin(soc_cfg)
+            transport = open_twin(soc_cfg)
         else:
-            from lnsmadam.host.transport import SerialTransport
+            from ..host.transport import SerialTransport
             transport = SerialTransport(port, _board_baud(board))
     except (LinkError, OSError, RuntimeError) as exc:
         raise click.ClickException(str(exc).splitlines()[0]) from None
@@ -304,14 +304,14 @@ def _jsonable(o):
 
 
 def _board_baud(board) -> int:
-    from lnsmadam.hw.soc import SoCConfig
+    from ..golden.soc import SoCConfig
     return int(board.config.get("baud", SoCConfig().baud))
 
 
 def _mlp_config(hidden, bits, gamma, lr_step, p_scale):
-    from lnsmadam.golden.format import LNSFormat
-    from lnsmadam.golden.mlp import MLPConfig
-    from lnsmadam.golden.update import MadamConfig
+    from ..golden.format import LNSFormat
+    from ..golden.mlp import MLPConfig
+    from ..golden.update import MadamConfig
     try:
         fmt = LNSFormat.from_gamma(bits, gamma)
     except ValueError as exc:

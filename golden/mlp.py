@@ -28,7 +28,7 @@ Update
   :func:`~lnsmadam.golden.update.madam_step` on every ``U_l`` with ``G_l`` (all gradients are
   computed from the weights before the update).
 
-Initial weights come from :func:`~lnsmadam.golden.baseline.init_mlp` (the same float32
+Initial weights come from :func:`~lnsmadam.golden.seeded.init_mlp` (the same float32
 values the FP32 baselines start from); per layer ``sigma* = p_scale * RMS(W_0)`` over the
 weight and bias columns together, ``U``'s bias puts sigma* at the top field value, and the
 forward bias puts sigma* at ``emax`` of the forward format.
@@ -41,7 +41,7 @@ from typing import Callable
 
 import numpy as np
 
-from .baseline import epoch_order, init_mlp
+from .seeded import epoch_order, init_mlp
 from .format import LNSFormat, check_int
 from .mac import MACConfig, matmul
 from .mul import mul

@@ -137,7 +137,9 @@ def export_verilog(component, name: str, out_dir: str | os.PathLike, *,
 
 
 @contextlib.contextmanager
-def _locked(path: Path):
+def build_lock(path: Path):
+    """Hold an exclusive lock on ``path`` (created) for the block: one build of a design
+    at a time, across processes (the cocotb builds here and the twin's)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -195,7 +197,7 @@ def _build(design: Design, sim: str, build_root: Path, waves: bool):
     build_dir = build_root / f"{design.toplevel}-{sim}-{key}"
     stamp = build_dir / ".lnsmadam-built"
     runner = get_runner(sim)
-    with _locked(build_root / f".{design.toplevel}-{sim}-{key}.lock"):
+    with build_lock(build_root / f".{design.toplevel}-{sim}-{key}.lock"):
         fresh = not stamp.exists()
         if fresh and build_dir.exists():
             shutil.rmtree(build_dir)   # a build interrupted half-way

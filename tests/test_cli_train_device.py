@@ -8,7 +8,16 @@ from click.testing import CliRunner
 from lnsmadam.cli.main import cli
 
 
-def test_sim_run_is_bit_exact_and_writes_json(tmp_path):
+def test_sim_run_is_bit_exact_and_writes_json(tmp_path, monkeypatch):
+    from lnsmadam.hw.trainer import Trainer
+
+    built, init = [], Trainer.__init__
+
+    def counting(self, *args, **kwargs):
+        built.append(self)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "__init__", counting)
     js, png = tmp_path / "r.json", tmp_path / "r.png"
     res = CliRunner().invoke(cli, ["train", "--sim", "--epochs", "1", "--seed", "2",
                                    "--baseline", "none", "--json", str(js), "--plot", str(png),
@@ -23,6 +32,7 @@ def test_sim_run_is_bit_exact_and_writes_json(tmp_path):
     assert 2000 < dev["cycles"] / 1437 < 3790      # below the lane-bound ideal of 64-16-10
     assert out["device"]["identify"]["protocol"] == 1
     assert png.read_bytes()[:4] == b"\x89PNG"
+    assert len(built) == 1        # the generator's; the configuration checks itself
 
 
 @pytest.mark.parametrize("args, needle, code", [
