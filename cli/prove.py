@@ -79,8 +79,8 @@ def prove(block, bits, gamma, lanes, acc_bits, window, lut_frac, saturate, pipel
           out_pipeline, runtime_lr, n_out, n_max, sizes, max_records, depth, engine,
           no_data, timeout, keep, list_only, json_path):
     """Prove BLOCK's properties (SymbiYosys, k-induction or bounded model checking)."""
-    from lnsmadam.sim.formal import jobs as J
-    from lnsmadam.sim.formal.sby import run_job
+    from ..sim.formal import jobs as J
+    from ..sim.formal.sby import run_job
 
     if depth is not None and not 1 <= depth <= 1000:
         raise ValueError(f"--depth must be in [1, 1000], got {depth}")

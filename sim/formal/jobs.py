@@ -15,10 +15,16 @@ from __future__ import annotations
 
 from amaranth.hdl import Const
 
-from lnsmadam.golden.format import LNSFormat
-from lnsmadam.golden.mac import MACConfig
-from lnsmadam.golden.mlp import MLPConfig
-from lnsmadam.golden.update import MadamConfig
+from ...golden.format import LNSFormat
+from ...golden.mac import MACConfig
+from ...golden.mlp import MLPConfig
+from ...golden.soc import SoCConfig
+from ...golden.update import MadamConfig
+from ...hw import mac as hw_mac
+from ...hw import shuffle as hw_shuffle
+from ...hw import softmax as hw_softmax
+from ...hw import update as hw_update
+from ...hw.trainer import Trainer
 
 from .link import LinkHarness
 from .mac import MACHarness
@@ -54,11 +60,6 @@ def _check(make):
     obj._MustUse__silence = True
 
 
-def _hw():
-    from lnsmadam.hw import mac, shuffle, softmax, trainer, update
-    return mac, update, softmax, shuffle, trainer
-
-
 def mac_jobs(bits=8, gamma=8, lanes=1, acc_bits=32, window=16, lut_frac=8, mid_bits=None,
              saturate=True, pipeline=2, out_pipeline=3, engine="z3", data=True,
              data_lanes=None) -> list[Job]:
@@ -66,7 +67,6 @@ def mac_jobs(bits=8, gamma=8, lanes=1, acc_bits=32, window=16, lut_frac=8, mid_b
     ``data``, the end-to-end golden check at the small format with ``data_lanes`` (default:
     the same lanes) and the same saturation rule (BMC, depth 7, vectors of up to 2
     beats)."""
-    hw_mac = _hw()[0]
     cfg = MACConfig(LNSFormat.from_gamma(bits, gamma), lut_frac=lut_frac, window=window,
                     acc_bits=acc_bits, saturate=saturate, lanes=lanes, mid_bits=mid_bits)
 
@@ -101,7 +101,6 @@ def int8_mac_jobs(lanes=1, acc_bits=32, saturate=True, pipeline=2, engine="z3",
                   data=True) -> list[Job]:
     """INT8MAC: control and accumulator at the configuration; with ``data`` the golden
     check (``int8_dot``) at ``acc_bits = 16`` (BMC, depth 7)."""
-    hw_mac = _hw()[0]
 
     def make():
         return hw_mac.INT8MAC(lanes, acc_bits=acc_bits, saturate=saturate, pipeline=pipeline)
@@ -128,7 +127,6 @@ def update_jobs(pipeline=5, runtime_lr=False, lr_step=1, g_bound=10, engine="z3"
     """MadamUpdate (default formats): the pipeline at ``pipeline`` (k=2), the gradient and
     state properties inductive at ``pipeline = 0`` (k=1) and bounded at ``pipeline``
     (BMC, depth ``pipeline + 4``)."""
-    hw_update = _hw()[1]
     cfg = MadamConfig(lr_step=lr_step, g_bound=g_bound)
 
     def make(p=pipeline):
@@ -151,7 +149,6 @@ def update_jobs(pipeline=5, runtime_lr=False, lr_step=1, g_bound=10, engine="z3"
 
 def softmax_jobs(n_out=10, engine="z3") -> list[Job]:
     """SoftmaxError of the default MLP with ``n_out`` classes (k=2)."""
-    hw_softmax = _hw()[2]
     cfg = MLPConfig(sizes=(64, 16, n_out))
 
     def make():
@@ -164,7 +161,6 @@ def softmax_jobs(n_out=10, engine="z3") -> list[Job]:
 
 def shuffle_jobs(n_max=1437, engine="z3") -> list[Job]:
     """Shuffler with an order memory of ``n_max`` entries (k=2)."""
-    hw_shuffle = _hw()[3]
 
     def make():
         return hw_shuffle.Shuffler(n_max)
@@ -190,8 +186,7 @@ def link_jobs(depth=LINK_DEPTH, response_depth=LINK_DEPTH_RESPONSE,
 
 
 def _trainer(sizes=(2, 2, 2), lanes=1, max_records=4):
-    hw_trainer = _hw()[4]
-    return hw_trainer.Trainer(MLPConfig(sizes=sizes), lanes=lanes, max_records=max_records)
+    return Trainer(SoCConfig(sizes=tuple(sizes), lanes=lanes, n_records=max_records))
 
 
 def trainer_jobs(sizes=(2, 2, 2), lanes=1, max_records=4, depth=6, engine="z3") -> list[Job]:
@@ -271,7 +266,6 @@ def family_jobs() -> list[Job]:
 
 def mutant_jobs() -> list[Mutant]:
     """Known bugs, each injected into a copy of a block; each must fail its job."""
-    hw_mac, hw_update, hw_softmax, hw_shuffle, hw_trainer = _hw()
     small = MACConfig(**SMALL_LNS, lanes=2)
     lns = lambda: hw_mac.LNSMAC(small, pipeline=2, out_pipeline=0)  # noqa: E731
     ucfg = MadamConfig()

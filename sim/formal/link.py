@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 
-from lnsmadam.hw.link import Link, crc16_byte
+from ...hw.link import Link
 
 from .harness import Elaborated, Harness
 from .mutants import Rewrite
@@ -58,6 +58,15 @@ RESPONSE_BOUND = 40
 #: the harness's default device: a 4-byte identify blob and two small regions
 IDENTIFY = b"LNSM"
 REGIONS = [(0, "a", 8, 4), (2, "b", 12, 3)]
+
+
+def _crc16(crc, byte):
+    """CRC-16/CCITT-FALSE after one more byte, bit by bit as ``docs/protocol.md`` §3
+    defines it (MSB first, polynomial 0x1021), independent of the link's byte-wise form."""
+    for i in range(7, -1, -1):
+        top = crc[15] ^ byte[i]
+        crc = Cat(Const(0, 1), crc[:15]) ^ Mux(top, Const(0x1021, 16), Const(0, 16))
+    return crc
 
 
 class LinkHarness(Harness):
@@ -192,7 +201,7 @@ class LinkHarness(Harness):
             # byte n - 2 is now known not to be a CRC byte: parse it
             i = n - 2
             with m.If(n >= 2):
-                m.d.sync += crc.eq(crc16_byte(crc, d2))
+                m.d.sync += crc.eq(_crc16(crc, d2))
                 with m.Switch(i):
                     with m.Case(0):
                         m.d.sync += seq.eq(d2)

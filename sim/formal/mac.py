@@ -46,10 +46,10 @@ from __future__ import annotations
 import numpy as np
 from amaranth.hdl import Array, Const, Module, Mux, Signal, signed
 
-from lnsmadam.golden.convert import to_linear
-from lnsmadam.golden.mac import MACConfig
-from lnsmadam.hw.format import is_zero
-from lnsmadam.hw.mac import INT8MAC, LNSMAC
+from ...golden.convert import to_linear
+from ...golden.mac import MACConfig
+from ...hw.format import is_zero
+from ...hw.mac import INT8MAC, LNSMAC
 
 from .harness import Elaborated, Harness, check_pipeline, check_stream, drive_stream
 

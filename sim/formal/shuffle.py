@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal
 
-from lnsmadam.hw.shuffle import Shuffler, _S
+from ...hw.shuffle import Shuffler, _S
 
 from .harness import Harness
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Signal
 
-from lnsmadam.hw.softmax import SoftmaxError
+from ...hw.softmax import SoftmaxError
 
 from .harness import Harness, check_stream, drive_stream, fsm_encoding
 

@@ -1,9 +1,10 @@
 """Formal harness of the trainer, written against its ports only.
 
 The block under test is any component with ``bus: In(MemBus)``, ``ctl:
-In(ControlSignature)`` (:mod:`lnsmadam.hw.bus`) and a ``regions()`` method returning the
-``(id, name, width, depth)`` table, so the harness carries over to a replacement of
-:class:`~lnsmadam.hw.trainer.Trainer` unchanged; nothing inside it is probed.
+In(ControlSignature)`` (:mod:`lnsmadam.hw.bus`) and a ``(id, name, width, depth)`` region
+table (by default ``dut.cfg.regions()``, a :class:`~lnsmadam.golden.soc.SoCConfig`'s), so
+the harness carries over to a replacement of :class:`~lnsmadam.hw.trainer.Trainer`
+unchanged; nothing inside it is probed.
 
 Environment: the initiator keeps the :data:`~lnsmadam.hw.bus.MemBus` contract (one command
 at a time, held until ``cmd_ready``, only region ids and addresses of the table, no bit
@@ -36,20 +37,24 @@ __all__ = ["TrainerHarness"]
 class TrainerHarness(Harness):
     """Parameters: ``make`` (zero-argument callable returning the trainer), ``memory``
     (add the bounded ``word_kept`` property), ``rsp_latency`` (the target's documented
-    response latency in cycles, asserted exactly; None: only ``rsp_matches``)."""
+    response latency in cycles, asserted exactly; None: only ``rsp_matches``), ``regions``
+    (the block's region table from the block; default ``dut.cfg.regions()``, the
+    :class:`~lnsmadam.golden.soc.SoCConfig`'s)."""
 
     block = "trainer"
 
-    def __init__(self, make, memory: bool = False, rsp_latency: int | None = 1, mutate=None):
+    def __init__(self, make, memory: bool = False, rsp_latency: int | None = 1, mutate=None,
+                 regions=None):
         super().__init__(mutate)
         self.make, self.memory, self.rsp_latency = make, memory, rsp_latency
+        self.regions = regions or (lambda dut: dut.cfg.regions())
 
     def build(self, m: Module, platform):
         dut = self.make()
         el = self.elaborated(dut, platform)
         m.submodules.dut = el.fragment
         bus, ctl = dut.bus, dut.ctl
-        regions = list(dut.regions())
+        regions = list(self.regions(dut))
 
         # -- the initiator (link) ---------------------------------------------------------
         valid = self.free(1, "cmd_valid")

@@ -35,8 +35,8 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 
-from lnsmadam.hw.format import lns_layout
-from lnsmadam.hw.update import MadamUpdate, state_layout
+from ...hw.format import lns_layout
+from ...hw.update import MadamUpdate, state_layout
 
 from .harness import Harness, check_pipeline, check_stream, drive_stream
 
