@@ -72,12 +72,14 @@ def _sizes(text: str) -> tuple[int, ...]:
 @click.option("--timeout", type=float, default=1800, show_default=True,
               help="Seconds per job.")
 @click.option("--keep", is_flag=True, help="Keep the job directories of passing jobs too.")
+@click.option("--match", "match", multiple=True,
+              help="Run only the jobs whose id contains this text (repeatable: any of them).")
 @click.option("--list", "list_only", is_flag=True, help="List the jobs, run nothing.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Write the results as JSON.")
 def prove(block, bits, gamma, lanes, acc_bits, window, lut_frac, saturate, pipeline,
           out_pipeline, runtime_lr, n_out, n_max, sizes, max_records, depth, engine,
-          no_data, timeout, keep, list_only, json_path):
+          no_data, timeout, keep, match, list_only, json_path):
     """Prove BLOCK's properties (SymbiYosys, k-induction or bounded model checking)."""
     from ..sim.formal import jobs as J
     from ..sim.formal.sby import run_job
@@ -94,6 +96,9 @@ def prove(block, bits, gamma, lanes, acc_bits, window, lut_frac, saturate, pipel
             items = [(None, j) for j in _jobs(J, block, locals())]
         except ValueError as exc:
             raise _option_error(exc) from None
+    if match:
+        items = [(mu, job) for mu, job in items
+                 if any(t in (mu.id if mu else job.id) for t in match)]
     for _, job in items:
         if depth is not None:
             job.depth = depth
