@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, str] = {
     "build": "lnsmadam.cli.build:build",
     "program": "lnsmadam.cli.program:program",
     "boards": "lnsmadam.cli.boards:boards",
+    "sweep": "lnsmadam.cli.sweep:sweep",
 }
 
 
