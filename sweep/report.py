@@ -45,7 +45,7 @@ def rows(grid: Grid, out: Path) -> list[dict]:
     table = []
     for p in grid.points:
         folder = out / "points" / p.key
-        row = {"point": p.key, **{k: p.config.get(k) for k in grid.varied}}
+        row = {"point": p.key, **{k: p.config.get(k) for k in grid.varied}, "status": None}
         metrics, errors, seconds = {}, {}, {}
         for j in p.jobs:
             res = _read(folder / f"{j}.json")
