@@ -5,7 +5,8 @@ One row per point: the point's varied keys, every job's metrics (``metrics(resul
 job module) and derived columns:
 
 * ``us_per_sample`` = ``cycles_per_sample`` / clock, the clock being the build's required
-  clock (``required_mhz``) or the cycles job's ``clock_mhz``;
+  clock (``required_mhz``) or the cycles job's ``clock_mhz``; ``epoch_s`` = that times the
+  training samples of one epoch;
 * ``pareto``: true for points no other point beats on every objective present of area
   (``area_um2``, else ``logic``, else ``lut4``: lower), ``us_per_sample`` (lower) and
   accuracy (``test_acc``, else ``twin_test_acc``: higher); needs at least two objectives.
@@ -74,6 +75,8 @@ def _derive(row: dict, config: dict) -> None:
     clock = row.get("required_mhz") or row.get("clock_mhz") or config.get("clock_mhz")
     if row.get("cycles_per_sample") and clock:
         row["us_per_sample"] = row["cycles_per_sample"] / clock
+        if row.get("n_train") and "epoch_s" not in row:
+            row["epoch_s"] = row["us_per_sample"] * row["n_train"] / 1e6
 
 
 def _objectives(row: dict) -> dict:

@@ -86,7 +86,7 @@ def test_grid_expansion_cases_and_keys():
     g = parse("""
 jobs = ["build"]
 [fixed]
-seed = 1
+pnr_seed = 1
 [axes]
 lanes = [1, 2]
 [[cases]]
@@ -97,11 +97,11 @@ clk_freq = 30e6
 """)
     assert [(p.config["lanes"], p.config["board"]) for p in g.points] == [
         (1, "icebreaker"), (1, "ulx3s-85f"), (2, "icebreaker"), (2, "ulx3s-85f")]
-    assert g.points[1].config == {"seed": 1, "lanes": 1, "board": "ulx3s-85f",
+    assert g.points[1].config == {"pnr_seed": 1, "lanes": 1, "board": "ulx3s-85f",
                                   "clk_freq": 30e6}
     assert g.varied == ["lanes", "board", "clk_freq"]
     # the key does not depend on key order or on 30e6 being written as a float
-    assert point_key({"clk_freq": 30000000, "board": "ulx3s-85f", "lanes": 1, "seed": 1}) \
+    assert point_key({"clk_freq": 30000000, "board": "ulx3s-85f", "lanes": 1, "pnr_seed": 1}) \
         == g.points[1].key
     assert len({p.key for p in g.points}) == 4
     assert g.points[0].job_config("build") == g.points[0].config

@@ -1,7 +1,8 @@
 """Job ``build``: the SoC (or the stand-in test design) for a board, through
 :func:`lnsmadam.boards.build.build` (YoWASP Yosys + nextpnr).
 
-Parameters: ``board``, ``design`` (``soc``/``standin``), ``seed`` (nextpnr), ``until``
+Parameters: ``board``, ``design`` (``soc``/``standin``), ``pnr_seed`` (nextpnr's seed, 1),
+``until``
 (``synth``: Yosys only, ``pack``: + nextpnr ``--pack-only``, ``bitstream``: the whole flow,
 the default), ``synth_opts``, and the SoCConfig fields over the board's default config
 (``sizes``, ``lanes``, ``n_records``, ``clk_freq`` in Hz, ``baud``, ``bits``, ``gamma``,
@@ -35,7 +36,7 @@ def params(config: dict) -> dict:
     from ...boards.platforms import board_names
     return {"board": Param("str", "target board", choices=tuple(board_names())),
             "design": Param("str", "design to build", choices=design_choices()),
-            "seed": Param("int", "nextpnr placement seed", lo=0, hi=2**31 - 1),
+            "pnr_seed": Param("int", "nextpnr placement seed", lo=0, hi=2**31 - 1),
             "until": Param("str", "how far the flow goes", choices=UNTIL),
             "synth_opts": Param("str", "Yosys synthesis options (default: the board's)"),
             **_SOC}
@@ -45,7 +46,7 @@ def run(config: dict, workdir: Path) -> dict:
     from ...boards.build import build
     over = {k: (tuple(v) if k == "sizes" else v) for k, v in config.items() if k in _SOC}
     rep = build(config.get("board", "icebreaker"), design=config.get("design", "soc"),
-                overrides=over, out_dir=workdir, seed=config.get("seed", 1),
+                overrides=over, out_dir=workdir, seed=config.get("pnr_seed", 1),
                 progress=None, synth_opts=config.get("synth_opts"),
                 until=config.get("until", "bitstream"))
     files = ["report.json", "report.md"]

@@ -82,7 +82,7 @@ def run(config: dict, workdir: Path) -> dict:
 
 def metrics(result: dict) -> dict:
     out = {k: result[k] for k in ("cycles_per_sample", "ideal_per_sample", "ratio_to_ideal",
-                                  "eval_cycles_per_sample")}
+                                  "eval_cycles_per_sample", "n_train")}
     out["twin_test_acc"] = result["history"][-1]["test_acc"]
     if "epoch_s" in result:
         out["epoch_s"] = result["epoch_s"]
