@@ -10,6 +10,8 @@ arguments, and output is captured.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import importlib.util
 import io
 
 import click
@@ -18,6 +20,16 @@ from . import Param
 
 #: options that the job sets itself (output folder) or that are not design parameters
 _OWN = {"out_dir", "help", "quiet"}
+
+
+def has_command(name: str) -> bool:
+    """Whether ``lnsmadam NAME`` exists here (module ``lnsmadam.cli.NAME``)."""
+    return importlib.util.find_spec(f"lnsmadam.cli.{name}") is not None
+
+
+def command(name: str) -> click.Command:
+    """The click command of ``lnsmadam NAME`` (``lnsmadam.cli.NAME:NAME``)."""
+    return getattr(importlib.import_module(f"lnsmadam.cli.{name}"), name)
 
 
 def _param(opt: click.Parameter) -> Param:
@@ -83,6 +95,17 @@ def arguments(cmd: click.Command, config: dict) -> list[str]:
         else:
             args += [o.opts[-1], str(value)]
     return args
+
+
+def run_block(cmd: click.Command, config: dict, out_dir=None) -> tuple[int, str]:
+    """``lnsmadam CMD BLOCK`` with ``config``'s options (and ``-o out_dir`` when the
+    command has that option); see :func:`invoke`."""
+    block = config.get("block")
+    sub = subcommand(cmd, block)
+    args = arguments(sub, config)
+    if out_dir is not None and any(o.name == "out_dir" for o in sub.params):
+        args += ["-o", str(out_dir)]
+    return invoke(cmd, block, args)
 
 
 def invoke(cmd: click.Command, block: str, args: list[str]) -> tuple[int, str]:

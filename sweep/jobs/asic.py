@@ -10,31 +10,22 @@ folder. Result: that report; metrics: its numeric top-level entries, and ``area_
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 from . import _click
 
-AVAILABLE = importlib.util.find_spec("lnsmadam.cli.asic") is not None
+AVAILABLE = _click.has_command("asic")
 NEEDS = "`lnsmadam asic` (lnsmadam.cli.asic, issue 15)"
 
 
-def _command():
-    from ...cli.asic import asic
-    return asic
-
-
 def params(config: dict) -> dict:
-    return _click.params(_command(), config)
+    return _click.params(_click.command("asic"), config)
 
 
 def run(config: dict, workdir: Path) -> dict:
-    cmd = _command()
-    block = config.get("block")
-    sub = _click.subcommand(cmd, block)
-    text = _click.check(cmd, block, *_click.invoke(
-        cmd, block, [*_click.arguments(sub, config), "-o", str(workdir)]))
+    cmd, block = _click.command("asic"), config.get("block")
+    text = _click.check(cmd, block, *_click.run_block(cmd, config, workdir))
     Path(workdir, "asic.log").write_text(text)
     report = json.loads(Path(workdir, "report.json").read_text())
     files = [p.name for p in Path(workdir).iterdir()

@@ -15,23 +15,15 @@ from pathlib import Path
 from . import _click
 
 
-def _group():
-    from ...cli.generate import generate
-    return generate
-
-
 def params(config: dict) -> dict:
-    return _click.params(_group(), config)
+    return _click.params(_click.command("generate"), config)
 
 
 def generate(config: dict, workdir: Path) -> dict:
     """Write the block into ``workdir``; return its JSON description (``"files"`` added)."""
-    group = _group()
-    cmd = _click.subcommand(group, config.get("block"))
+    cmd = _click.command("generate")
     before = set(Path(workdir).glob("*.json"))
-    block = config["block"]
-    _click.check(group, block, *_click.invoke(
-        group, block, [*_click.arguments(cmd, config), "-o", str(workdir)]))
+    _click.check(cmd, config.get("block"), *_click.run_block(cmd, config, workdir))
     (js,) = set(Path(workdir).glob("*.json")) - before
     meta = json.loads(js.read_text())
     meta["files"] = [meta["verilog"], js.name]

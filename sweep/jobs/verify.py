@@ -9,34 +9,22 @@ the command's output (also an artefact, ``verify.log``).
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 from . import _click
 
-AVAILABLE = importlib.util.find_spec("lnsmadam.cli.verify") is not None
+AVAILABLE = _click.has_command("verify")
 NEEDS = "`lnsmadam verify` (lnsmadam.cli.verify, issue 14)"
 
 
-def _command():
-    from ...cli.verify import verify
-    return verify
-
-
 def params(config: dict) -> dict:
-    return _click.params(_command(), config)
+    return _click.params(_click.command("verify"), config)
 
 
 def run(config: dict, workdir: Path) -> dict:
-    cmd = _command()
-    block = config.get("block")
-    sub = _click.subcommand(cmd, block)
-    args = _click.arguments(sub, config)
-    if any(o.name == "out_dir" for o in sub.params):
-        args += ["-o", str(workdir)]
-    code, text = _click.invoke(cmd, block, args)
+    code, text = _click.run_block(_click.command("verify"), config, workdir)
     Path(workdir, "verify.log").write_text(text)
-    return {"block": block, "passed": code == 0, "exit_code": code,
+    return {"block": config["block"], "passed": code == 0, "exit_code": code,
             "output_tail": text.splitlines()[-20:], "artefacts": ["verify.log"]}
 
 
