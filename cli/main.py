@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, str] = {
     "program": "lnsmadam.cli.program:program",
     "boards": "lnsmadam.cli.boards:boards",
     "asic": "lnsmadam.cli.asic:asic",
+    "sweep": "lnsmadam.cli.sweep:sweep",
     "prove": "lnsmadam.cli.prove:prove",
 }
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ["golden", "hw", "sim", "boards", "host", "cli"]
+PARTS = ["golden", "hw", "sim", "boards", "host", "sweep", "cli"]
 #: the float research code inside golden/: the spec must not depend on it
 FLOAT_RESEARCH = {"lnsmadam.golden.optim", "lnsmadam.golden.baseline",
                   "lnsmadam.golden.experiment"}
@@ -93,7 +93,7 @@ def test_the_spec_does_not_import_the_float_research_code():
 
 
 #: the layers of docs/architecture.md: a part imports only parts of a lower layer
-LAYER = {"golden": 0, "hw": 1, "host": 1, "sim": 2, "boards": 3, "cli": 4}
+LAYER = {"golden": 0, "hw": 1, "host": 1, "sim": 2, "boards": 3, "sweep": 4, "cli": 5}
 #: ``python -m lnsmadam.boards.fixture record`` runs the command under a recording transport
 UPWARD = {("lnsmadam.boards.fixture", "lnsmadam.cli.main")}
 

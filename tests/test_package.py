@@ -20,7 +20,7 @@ from lnsmadam.cli import main as cli_main
 from lnsmadam.golden.data import DigitsSplit, load_digits_split
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ["golden", "hw", "sim", "boards", "host", "cli"]
+PARTS = ["golden", "hw", "sim", "boards", "host", "cli", "sweep"]
 
 
 # --- packaging ---------------------------------------------------------------------
