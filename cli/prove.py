@@ -132,17 +132,21 @@ def prove(block, bits, gamma, lanes, acc_bits, window, lut_frac, saturate, pipel
                         "trace": str(result.trace) if result.trace else None,
                         **({"mutant": mu.id, "bug": mu.bug} if mu else {})})
         sys.stdout.flush()
-    if json_path:
-        with open(json_path, "w") as fh:
-            json.dump({"block": block, "seconds": round(time.monotonic() - t0, 1),
-                       "results": records}, fh, indent=2)
-            fh.write("\n")
+        if json_path:              # after every job: a stopped run keeps what it measured
+            _write_json(json_path, block, time.monotonic() - t0, records)
     if mutants:
         click.echo(f"{ok_count} caught, {bad} missed")
     else:
         click.echo(f"{ok_count} proved, {bad} failed")
     if bad:
         sys.exit(1)
+
+
+def _write_json(path, block, seconds, records):
+    with open(path, "w") as fh:
+        json.dump({"block": block, "seconds": round(seconds, 1), "results": records}, fh,
+                  indent=2)
+        fh.write("\n")
 
 
 def _jobs(J, block, o):

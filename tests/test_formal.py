@@ -10,7 +10,7 @@ import os
 import subprocess
 
 import pytest
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Mux, Signal
 from click.testing import CliRunner
 
 from lnsmadam.cli import main as cli_main

@@ -101,7 +101,9 @@ class Harness(Elaboratable):
 
     block = "harness"
 
-    def __init__(self, mutate=None, only=None):
+    def __init__(self, make=None, mutate=None, only=None):
+        #: zero-argument callable returning the block under test
+        self.make = make
         #: a netlist rewrite applied to the block under test (:mod:`.mutants`), or None
         self.mutate = mutate
         #: assert only these properties (names; None: all), to split a costly job
@@ -112,6 +114,14 @@ class Harness(Elaboratable):
     def elaborated(self, component, platform) -> Elaborated:
         """``component`` elaborated (and mutated, for a mutant) for probing."""
         return Elaborated(component, platform, self.mutate)
+
+    def instantiate(self, m: Module, platform):
+        """Build the block (``make``), elaborate it and add it as ``dut``: returns the
+        component (its ports) and the :class:`Elaborated` (its internals)."""
+        dut = self.make()
+        el = self.elaborated(dut, platform)
+        m.submodules.dut = el.fragment
+        return dut, el
 
     # -- inputs ----------------------------------------------------------------------
     def free(self, shape, name: str) -> Signal:

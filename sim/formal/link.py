@@ -74,8 +74,7 @@ class LinkHarness(Harness):
 
     def __init__(self, make=None, responsive: bool = False, back_to_back: bool = False,
                  mutate=None, only=None):
-        super().__init__(mutate, only)
-        self.make = make or (lambda: Link(IDENTIFY, REGIONS, 4))
+        super().__init__(make or (lambda: Link(IDENTIFY, REGIONS, 4)), mutate, only)
         self.responsive = responsive
         #: the host sends a byte in every cycle in which the link accepts frames (the
         #: byte values stay free): fixes the frame's timing, which makes the bounded

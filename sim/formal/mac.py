@@ -49,7 +49,7 @@ from amaranth.hdl import Array, Const, Module, Mux, Signal, signed
 from ...golden.convert import to_linear
 from ...golden.mac import MACConfig
 from ...hw.format import is_zero
-from ...hw.mac import INT8MAC, LNSMAC
+from ...hw.mac import LNSMAC
 
 from .harness import Elaborated, Harness, check_pipeline, check_stream, drive_stream
 
@@ -80,18 +80,16 @@ class MACHarness(Harness):
     block = "mac"
 
     def __init__(self, make, scope: str = "control", mutate=None, max_beats: int = 0):
-        super().__init__(mutate)
+        super().__init__(make, mutate)
         #: data scope: vectors of at most this many beats (0: any), to keep the bounded
         #: check affordable at a useful depth
         self.max_beats = max_beats
         if scope not in ("control", "accumulate", "data"):
             raise ValueError(f"scope must be 'control', 'accumulate' or 'data', got {scope!r}")
-        self.make, self.scope = make, scope
+        self.scope = scope
 
     def build(self, m: Module, platform):
-        dut = self.make()
-        el = self.elaborated(dut, platform)
-        m.submodules.dut = el.fragment
+        dut, el = self.instantiate(m, platform)
         i, o = dut.i_stream, dut.o_stream
         take, pl = drive_stream(self, m, i, "i")
         leave = check_stream(self, m, o, "o")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal
 
-from ...hw.shuffle import Shuffler, _S
+from ...hw.shuffle import _S
 
 from .harness import Harness
 
@@ -28,14 +28,8 @@ __all__ = ["ShuffleHarness"]
 class ShuffleHarness(Harness):
     block = "shuffle"
 
-    def __init__(self, make, mutate=None):
-        super().__init__(mutate)
-        self.make = make
-
     def build(self, m: Module, platform):
-        dut: Shuffler = self.make()
-        el = self.elaborated(dut, platform)
-        m.submodules.dut = el.fragment
+        dut, el = self.instantiate(m, platform)
         nmax, W = dut.n_max, dut.mul_bits
         start = self.free(1, "start")
         n_in = self.free(dut.n.shape(), "n")

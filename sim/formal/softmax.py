@@ -25,8 +25,6 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Signal
 
-from ...hw.softmax import SoftmaxError
-
 from .harness import Harness, check_stream, drive_stream, fsm_encoding
 
 __all__ = ["SoftmaxHarness"]
@@ -35,14 +33,8 @@ __all__ = ["SoftmaxHarness"]
 class SoftmaxHarness(Harness):
     block = "softmax"
 
-    def __init__(self, make, mutate=None):
-        super().__init__(mutate)
-        self.make = make
-
     def build(self, m: Module, platform):
-        dut: SoftmaxError = self.make()
-        el = self.elaborated(dut, platform)
-        m.submodules.dut = el.fragment
+        dut, el = self.instantiate(m, platform)
         n = dut.n_out
         i, o = dut.i_stream, dut.o_stream
         take, _ = drive_stream(self, m, i, "i")

@@ -45,14 +45,12 @@ class TrainerHarness(Harness):
 
     def __init__(self, make, memory: bool = False, rsp_latency: int | None = 1, mutate=None,
                  regions=None):
-        super().__init__(mutate)
-        self.make, self.memory, self.rsp_latency = make, memory, rsp_latency
+        super().__init__(make, mutate)
+        self.memory, self.rsp_latency = memory, rsp_latency
         self.regions = regions or (lambda dut: dut.cfg.regions())
 
     def build(self, m: Module, platform):
-        dut = self.make()
-        el = self.elaborated(dut, platform)
-        m.submodules.dut = el.fragment
+        dut, _ = self.instantiate(m, platform)
         bus, ctl = dut.bus, dut.ctl
         regions = list(self.regions(dut))
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 
 from ...hw.format import lns_layout
-from ...hw.update import MadamUpdate, state_layout
+from ...hw.update import state_layout
 
 from .harness import Harness, check_pipeline, check_stream, drive_stream
 
@@ -50,13 +50,11 @@ class UpdateHarness(Harness):
     block = "update"
 
     def __init__(self, make, state: bool = False, mutate=None):
-        super().__init__(mutate)
-        self.make, self.state = make, state
+        super().__init__(make, mutate)
+        self.state = state
 
     def build(self, m: Module, platform):
-        dut: MadamUpdate = self.make()
-        el = self.elaborated(dut, platform)
-        m.submodules.dut = el.fragment
+        dut, el = self.instantiate(m, platform)
         cfg = dut.cfg
         W, G, V = cfg.weight, cfg.grad, cfg.state
         i, o = dut.i_stream, dut.o_stream
