@@ -36,11 +36,8 @@ class Elaborated:
         if mutate is not None:
             self.fragment = mutate(self.fragment)
 
-    def signals(self) -> dict:
-        return probes(self.fragment)
-
-    def probe(self, name: str, sub: str | None = None) -> Signal:
-        return probe(self.fragment, name, sub)
+    def probe(self, name: str) -> Signal:
+        return probe(self.fragment, name)
 
     def source(self, name: str) -> Value:
         """The right-hand side of the block's first top-level assignment to ``name`` (to
@@ -83,17 +80,17 @@ def fsm_encoding(state: Signal) -> dict:
     return enc
 
 
-def probe(frag: Fragment, name: str, sub: str | None = None) -> Signal:
-    """The signal called ``name`` that ``frag`` (or its subfragment ``sub``) assigns.
+def probe(frag: Fragment, name: str) -> Signal:
+    """The signal called ``name`` that ``frag`` assigns or reads (``sub/name`` for one of
+    its subfragments).
 
     Raises ``LookupError`` naming what exists when the block no longer has it (the
     invariant that used it must then be revised with the block)."""
     table = probes(frag)
-    key = f"{sub}/{name}" if sub else name
-    if key not in table:
-        raise LookupError(f"no signal {key!r} in the block; it assigns: "
+    if name not in table:
+        raise LookupError(f"no signal {name!r} in the block; it has: "
                           + ", ".join(sorted(table)))
-    return table[key]
+    return table[name]
 
 
 class Harness(Elaboratable):
