@@ -143,6 +143,9 @@ def prove(block, bits, gamma, lanes, acc_bits, window, lut_frac, saturate, pipel
 
 
 def _write_json(path, block, seconds, records):
+    from pathlib import Path
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as fh:
         json.dump({"block": block, "seconds": round(seconds, 1), "results": records}, fh,
                   indent=2)

@@ -164,8 +164,7 @@ def tool_env(engine: str) -> dict:
 
 
 def _sby_text(job: Job) -> str:
-    mode = {"prove": "prove", "bmc": "bmc", "cover": "cover"}[job.mode]
-    return (f"[options]\nmode {mode}\ndepth {job.depth}\nmulticlock off\n\n"
+    return (f"[options]\nmode {job.mode}\ndepth {job.depth}\nmulticlock off\n\n"
             f"[engines]\nsmtbmc {job.engine}\n\n"
             f"[script]\nread_rtlil top.il\nprep -top top\nflatten\nopt_clean\n\n"
             f"[files]\ntop.il\n")
