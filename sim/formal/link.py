@@ -38,7 +38,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 
 from ...hw.link import Link
 
-from .harness import Elaborated, Harness
+from .harness import Elaborated, Harness, fsm_encoding
 from .mutants import Rewrite
 
 __all__ = ["LinkHarness", "RESPONSE_BOUND"]
@@ -91,7 +91,8 @@ class LinkHarness(Harness):
         user = self.mutate or (lambda f: f)
         el = Elaborated(dut, platform, lambda f: user(cut(f)))
         m.submodules.dut = el.fragment
-        in_recv = el.probe("link_state") == 0       # RECV is the FSM's first state
+        state = el.probe("link_state")
+        in_recv = state == fsm_encoding(state)["RECV"]
         bus, ctl = dut.bus, dut.ctl
         self.assume(m, "host_half_duplex", ~rx_valid | in_recv)
         if self.back_to_back:
