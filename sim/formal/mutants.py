@@ -6,9 +6,9 @@ assignment to a named signal (``assign``) or every use of a named signal (``use`
 block's own statements (not its submodules'). A few bugs are easier to state as a
 subclass that elaborates with one parameter changed (:class:`NoSaturation`).
 
-:data:`MUTANTS` lists them: each names the block, the bug, the job it runs (a harness
-built with the mutation) and the properties expected to fail; ``tests/test_formal.py``
-checks that every one fails with a counterexample.
+:func:`lnsmadam.sim.formal.jobs.mutant_jobs` lists them: each names the block, the bug,
+the job it runs (a harness built with the mutation) and the properties expected to fail;
+``tests/test_formal.py`` checks that every one fails with a counterexample.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from amaranth.hdl._ast import Assign, Slice
 from amaranth.hdl._ir import Fragment
 from amaranth.hdl._xfrm import FragmentTransformer, StatementTransformer, ValueTransformer
 
-__all__ = ["Rewrite", "Mutant", "MUTANTS", "NoSaturation"]
+__all__ = ["Rewrite", "Mutant", "NoSaturation", "set_to"]
 
 
 def _assigned(frag: Fragment) -> dict:
@@ -103,6 +103,3 @@ def NoSaturation(base):
     _NoSaturation.__name__ = f"NoSaturation{base.__name__}"
     return _NoSaturation
 
-
-#: filled by :mod:`lnsmadam.sim.formal.jobs` (the mutants run the blocks' own jobs)
-MUTANTS: list[Mutant] = []
