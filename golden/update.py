@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .convert import bit_length
-from .format import (LNSFormat, check_int, midpoint_table, pow2_table,
+from .format import (LNSFormat, check_int, check_type, midpoint_table, pow2_table,
                      round_threshold_table)
 
 __all__ = ["StateFormat", "MadamConfig", "BiasCorrection", "madam_step", "forward_weights",
@@ -129,6 +129,9 @@ class MadamConfig:
     bc_bits: int = 24
 
     def __post_init__(self):
+        check_type("weight", self.weight, LNSFormat)
+        check_type("grad", self.grad, LNSFormat)
+        check_type("state", self.state, StateFormat)
         if not isinstance(self.bias_correction, (bool, np.bool_)):
             raise ValueError(f"bias_correction must be a bool, got {self.bias_correction!r}")
         check_int("bc_bits", self.bc_bits, 12, 40)
@@ -212,9 +215,16 @@ def madam_step(w_codes, v_codes, g_codes, g_bias: int, e_clamp, cfg: MadamConfig
     Returns ``(w_new, v_new, n)`` with ``n`` the signed exponent change applied to each
     weight's magnitude field (before the clamps), for statistics.
     """
+    check_type("cfg", cfg, MadamConfig)
     W, G, V = cfg.weight, cfg.grad, cfg.state
-    sw, ew, zw = W.split(w_codes)
-    sg, eg, zg = G.split(g_codes)
+    shapes = {n: np.shape(c) for n, c in (("w_codes", w_codes), ("v_codes", v_codes),
+                                          ("g_codes", g_codes))}
+    if len(set(shapes.values())) != 1:
+        raise ValueError("w_codes, v_codes and g_codes must have one shape, got "
+                         + ", ".join(f"{n} {s}" for n, s in shapes.items()))
+    g_bias = check_int("g_bias", g_bias)
+    sw, ew, zw = W.split(w_codes, "w_codes")
+    sg, eg, zg = G.split(g_codes, "g_codes")
     ev, mv = V.split(v_codes)
     f, gamma = G.frac_bits, G.gamma
     fb = V.man_bits - 1

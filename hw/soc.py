@@ -17,7 +17,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from lnsmadam.golden.format import LNSFormat, check_int
+from lnsmadam.golden.format import LNSFormat, check_float, check_int
 from lnsmadam.golden.mlp import MLPConfig
 
 from .trainer import Trainer
@@ -71,14 +71,17 @@ class SoCConfig:
     update_pipeline: int = 5
 
     def __post_init__(self):
-        object.__setattr__(self, "sizes", tuple(int(s) for s in self.sizes))
+        if isinstance(self.sizes, (str, bytes)) or not hasattr(self.sizes, "__iter__"):
+            raise ValueError(f"sizes must be a sequence of layer widths, e.g. (64, 16, 10), "
+                             f"got {self.sizes!r}")
+        object.__setattr__(self, "sizes", tuple(check_int(f"sizes[{i}]", s, 1, 1024)
+                                                for i, s in enumerate(self.sizes)))
         check_int("lanes", self.lanes, 1, 16)
         check_int("n_records", self.n_records, 1, 65535)
         check_int("bits", self.bits, 3, 8)
         check_int("lr_step", self.lr_step, 1, 64)
         check_int("baud", self.baud, 300, 50_000_000)
-        if not (1e3 <= float(self.clk_freq) <= 1e9):
-            raise ValueError(f"clk_freq must be in [1e3, 1e9] Hz, got {self.clk_freq}")
+        check_float("clk_freq", self.clk_freq, 1e3, 1e9, unit=" Hz")
         d = self.divisor
         if not 4 <= d <= 65535:
             raise ValueError(f"clk_freq / baud must round to 4..65535 cycles per bit, got {d} "
@@ -96,10 +99,14 @@ class SoCConfig:
         return int(round(float(self.clk_freq) / self.baud))
 
     def mlp_config(self) -> MLPConfig:
+        """The golden model of this SoC (its MAC with ``lanes`` lanes, as the trainer's)."""
         from dataclasses import replace
+
+        from lnsmadam.golden.mac import MACConfig
         base = MLPConfig()
         fmt = LNSFormat.from_gamma(self.bits, self.gamma)
         return MLPConfig(sizes=self.sizes, fmt=fmt,
+                         mac=MACConfig.for_format(fmt, lanes=self.lanes),
                          madam=replace(base.madam, lr_step=self.lr_step))
 
     def trainer(self) -> Trainer:
