@@ -69,7 +69,7 @@ class Device:
 
     def __init__(self, transport: Transport, timeout: float | None = None, retries: int = 8,
                  poll: float = 0.02):
-        from lnsmadam.golden.format import check_float, check_int, check_type
+        from ..golden.format import check_float, check_int, check_type
 
         self.transport = check_type("transport", transport, Transport)
         if timeout is None:

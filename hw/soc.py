@@ -102,7 +102,7 @@ class SoCConfig:
         """The golden model of this SoC (its MAC with ``lanes`` lanes, as the trainer's)."""
         from dataclasses import replace
 
-        from lnsmadam.golden.mac import MACConfig
+        from ..golden.mac import MACConfig
         base = MLPConfig()
         fmt = LNSFormat.from_gamma(self.bits, self.gamma)
         return MLPConfig(sizes=self.sizes, fmt=fmt,

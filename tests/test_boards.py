@@ -243,7 +243,7 @@ def test_cli_unknown_board_one_line():
 def test_cli_build_bad_options():
     res = CliRunner().invoke(cli(), ["build", "--design", "standin", "--set", "lanes"])
     assert res.exit_code == 2 and res.output.strip() == \
-        "error: --set must be KEY=VALUE, got 'lanes'"
+        "error: --set must be KEY=VALUE with KEY a config field name, got 'lanes'"
     res = CliRunner().invoke(cli(), ["build", "--design", "standin", "--lanes", "2", "-q"])
     assert res.exit_code == 2
     assert res.output.strip().startswith("error: unknown config option(s) lanes")
