@@ -32,7 +32,8 @@ def test_sim_run_is_bit_exact_and_writes_json(tmp_path):
     (["--sim", "--backend", "golden"], "--sim", 2),
     (["--backend", "board"], "--board", 2),
     (["--sim", "--lanes", "3"], "lanes", 2),
-    (["--board", "icebreaker", "--lanes", "2"], "--lanes", 2),
+    (["--board", "icebreaker", "--port", "/dev/none", "--lanes", "2"], "/dev/none", 1),
+    (["--sim", "--port", "/dev/ttyUSB1"], "--port has no effect without --board", 2),
 ])
 def test_bad_host_input_is_one_clear_line(args, needle, code):
     res = CliRunner().invoke(cli, ["train", "--epochs", "1", "--no-progress"] + args)
