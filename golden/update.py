@@ -29,7 +29,7 @@ One step, all in integers (``f``/``gamma`` are the gradient format's):
 5. ``E' = E - lr_step * n`` if sign(w) == sign(g) (the magnitude shrinks), ``E + lr_step * n``
    otherwise; then ``E' = clip(E', 1, e_clamp)``: the sigma* clamp on top, saturation at the
    smallest magnitude below (a weight never becomes ZERO). The sign never changes; a ZERO
-   weight stays ZERO.
+   weight stays ZERO, as the canonical code 0 (a sign bit it came with is cleared).
 
 This is ``lns_madam.py``'s step with ``lr = lr_step / gamma_U``, an integer state format
 instead of FP32 ``v``, seeding instead of bias correction, and nearest-in-log rounding of the
@@ -280,5 +280,7 @@ def madam_step(w_codes, v_codes, g_codes, g_bias: int, e_clamp, cfg: MadamConfig
     # 5. exponent add with sign, clamps
     step = np.where(sw == sg, -n, n) * cfg.lr_step
     e_w = np.clip(ew + step, 1, e_clamp)
-    w_new = np.where(zw, w_codes, W.join(sw, e_w))
+    # a ZERO weight stays ZERO as the canonical code 0 (docs/format.md: every function
+    # outputs it), whatever sign bit it came in with
+    w_new = np.where(zw, 0, W.join(sw, e_w))
     return w_new.astype(np.int64), v_new.astype(np.int64), np.where(zw, 0, step)

@@ -15,25 +15,21 @@ Both convert one value per cycle and are combinational by default (latency 0); w
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from lnsmadam.golden.format import LNSFormat, check_int, midpoint_table, pow2_table
 
-from .format import check_bool, check_format, signed_bits
+from .format import check_bool, check_format, rom, signed_bits
 
 __all__ = ["ToLinear", "FromLinear", "signed_rom"]
 
 
 def signed_rom(table, index):
     """Combinational lookup ``table[index]`` of signed integer constants (a signed value
-    just wide enough for every entry)."""
-    table = [int(t) for t in table]
-    width = signed_bits(*table)
-    if len(table) == 1:
-        return Const(table[0], signed(width))
-    return Array(Const(t, signed(width)) for t in table)[index]
+    just wide enough for every entry): :func:`~.format.rom` with signed entries."""
+    return rom(table, index, signed_entries=True)
 
 
 def _balanced_sum(values):

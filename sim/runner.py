@@ -162,15 +162,16 @@ def check_simulator(sim: str) -> str:
 
 
 def export_verilog(component, name: str, out_dir: str | os.PathLike, *,
-                   meta: dict | None = None) -> Design:
-    """Write ``out_dir/<name>.v`` for an Amaranth ``component``; return its :class:`Design`."""
+                   meta: dict | None = None, header: str = "") -> Design:
+    """Write ``out_dir/<name>.v`` for an Amaranth ``component`` (``header``, e.g. a comment,
+    first); return its :class:`Design`."""
     from amaranth.back import verilog
 
     from .ports import check_ports_match, describe_ports, verilog_ports
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    text = verilog.convert(component, name=name, emit_src=False)
+    text = header + verilog.convert(component, name=name, emit_src=False)
     clocked = "clk" in verilog_ports(text, name)
     ports = describe_ports(component, clocked=clocked)
     check_ports_match(ports, text, name)

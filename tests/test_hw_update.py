@@ -183,7 +183,7 @@ def test_zero_weights_stay_zero():
     g = [int(G8.encode(x, GB)) for x in (0.5, 0.01)]
     w, v, n = one_step(DEFAULT, [0, NEG, 0, NEG], [0, 0, vcode(1e-8), vcode(1e-8)],
                        [g[0], g[1] | GNEG, g[0], g[0] | GNEG], GB)
-    assert w == [0, NEG, 0, NEG] and n == [0, 0, 0, 0]     # the code, sign bit included
+    assert w == [0, 0, 0, 0] and n == [0, 0, 0, 0]         # canonical ZERO, sign bit cleared
     assert v[0] != 0                                      # the state still updates
 
 
