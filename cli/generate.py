@@ -404,12 +404,34 @@ def write_block(block, out_dir, axis: bool = False) -> tuple[list[Path], dict]:
         meta["axis"] = {"verilog": wdesign.verilog.name, "top_module": f"{name}_axis",
                         "ports": wdesign.ports, "tdata_bits": {"s_axis": wrapper.in_width,
                                                                "m_axis": wrapper.out_width},
-                        "framed": wrapper.framed}
+                        "tdata_fields": _axis_fields(design.ports, wrapper.framed),
+                        "framed": wrapper.framed,
+                        "tlast": "s_axis_tlast ends a vector; every result is a one-beat "
+                                 "packet (m_axis_tlast = 1)" if wrapper.framed else
+                                 "s_axis_tlast travels with its beat to m_axis_tlast",
+                        "reset": "aresetn: synchronous, active low, at least one aclk cycle"}
         written.append(wdesign.verilog)
     files["json"].write_text(json.dumps(meta, indent=2) + "\n")
     files["vlt"].write_text(lint_waivers([p.name for p in written], head))
     files["inst"].write_text(instance_template(name, design.ports, head))
     return written + [files["json"], files["vlt"], files["inst"]], meta
+
+
+def _axis_fields(ports: list[dict], framed: bool) -> dict:
+    """The bit fields of the wrapper's TDATA: the payload's, without first/last (framed:
+    they are TLAST and derived) and packed down in order."""
+    out = {}
+    for axis, name in (("s_axis_tdata", "i_stream__payload"), ("m_axis_tdata",
+                                                                "o_stream__payload")):
+        fields = next(p for p in ports if p["name"] == name).get("fields", [])
+        keep, pos = [], 0
+        for f in sorted(fields, key=lambda f: f["offset"]):
+            if framed and axis == "s_axis_tdata" and f["path"] in ("first", "last"):
+                continue
+            keep.append({**f, "offset": pos})
+            pos += f["width"]
+        out[axis] = keep
+    return out
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

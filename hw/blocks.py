@@ -71,8 +71,8 @@ STREAM_RULES = (
 #: Reset of every clocked block.
 RESET_RULES = (
     "rst: synchronous, active high, at least one clk cycle; it empties the pipeline "
-    "(o_stream.valid low) and sets every register to 0. All outputs are defined (no X) from "
-    "the first clock edge with rst high.")
+    "(o_stream.valid low) and returns every register to its initial value (which it also "
+    "holds from time 0 in simulation). Every output is defined (no X) from time 0 on.")
 
 
 @dataclass
