@@ -335,3 +335,60 @@ def test_square_wave_period():
     sim.add_testbench(bench)
     sim.run()
     assert len(edges) >= 7 and {b - a for a, b in zip(edges, edges[1:])} == {12}
+
+
+# -- output directories and tool overrides ---------------------------------------------------
+def test_build_output_dirs_are_owned(tmp_path, monkeypatch):
+    """A build writes only into a new, empty or marked directory (checked before any work),
+    one per configuration by default, and keeps its intermediate files in the cache."""
+    from lnsmadam.boards.build import (OUT_MARKER, _earlier_build, build, default_out_dir,
+                                       make_config)
+    from lnsmadam.sim.files import OutputPathError, check_owned_dir
+
+    ice = get_board("icebreaker")
+    assert default_out_dir(ice, "soc", make_config(ice)) == tmp_path.__class__("out/build/icebreaker")
+    other = default_out_dir(ice, "soc", make_config(ice, "soc", {"lanes": 2}))
+    assert other.name.startswith("icebreaker-") and other.name != "icebreaker"
+    assert default_out_dir(ice, "soc", make_config(ice, "soc", {"lanes": 4})) != other
+    assert default_out_dir(ice, "standin", make_config(ice, "standin")).name == \
+        "icebreaker-standin"
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(OutputPathError, match="already holds files that lnsmadam did not "
+                                              "write"):
+        build(ice, design="standin", out_dir=mine, progress=None)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    assert check_owned_dir(tmp_path / "new" / "dir", "out", OUT_MARKER) == \
+        tmp_path / "new" / "dir"
+    (mine / OUT_MARKER).write_text("{}")
+    assert check_owned_dir(mine, "out", OUT_MARKER) == mine
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "report.json").write_text('{"format": "lnsmadam-build-report"}')
+    assert _earlier_build(old) and not _earlier_build(mine)
+    with pytest.raises(OutputPathError, match="must be a directory"):
+        check_owned_dir(mine / "notes.txt", "out", OUT_MARKER)
+
+
+def test_program_honours_tool_overrides(tmp_path):
+    from lnsmadam.boards import program as P
+
+    ice = get_board("icebreaker")
+    which = {"/opt/x/iceprog": "/opt/x/iceprog", "openFPGALoader": "/bin/openFPGALoader"}.get
+    tool, path, _ = P.find_programmer(ice, which=which, environ={"ICEPROG": "/opt/x/iceprog"})
+    assert (tool, path) == ("iceprog", "/opt/x/iceprog")
+    # without the override iceprog is not installed: openFPGALoader
+    assert P.find_programmer(ice, which=which, environ={})[0] == "openFPGALoader"
+    with pytest.raises(P.ProgramError, match="ICEPROG=/nope/iceprog .* is not an executable"):
+        P.find_programmer(ice, which=which, environ={"ICEPROG": "/nope/iceprog"})
+    with pytest.raises(P.ProgramError, match="OPENFPGALOADER=true disables openFPGALoader"):
+        P.find_programmer(get_board("ulx3s-85f"), which=which,
+                          environ={"OPENFPGALOADER": "true"})
+    bit = tmp_path / "icebreaker.bin"
+    bit.write_bytes(b"\0")
+    ok = subprocess.CompletedProcess([], 0, "", "")
+    cmd = P.program(ice, bit, run=lambda c, **k: ok, which=lambda n: n if "/" in n else None,
+                    environ={"ICEPROG": "/opt/iceprog"})
+    assert cmd.startswith("/opt/iceprog ")
+    assert P.tool_env("openFPGALoader") == "OPENFPGALOADER"
