@@ -230,9 +230,6 @@ class ConfigValues:
         """Field -> option, for :func:`checked`."""
         return dict(self.source)
 
-    def cli_keys(self) -> set:
-        return set(self.values) - self.from_file
-
 
 def _load_toml(path: str) -> dict:
     import tomllib
@@ -286,7 +283,7 @@ def config_values(ctx: click.Context, params: dict) -> ConfigValues:
     for param, key in CONFIG_OPTIONS.items():
         if param in ("sizes", "hidden") or params.get(param) is None:
             continue
-        opt = given(ctx, param)[0] if given(ctx, param) else f"--{param.replace('_', '-')}"
+        opt = (given(ctx, param) or [f"--{param.replace('_', '-')}"])[0]
         if key in set_here:
             raise OptionError(f"{opt} conflicts with --set {key}: give one")
         value = params[param]
