@@ -44,8 +44,8 @@ from .options import apply_hidden, checked, config_options, config_values, fail
 @click.pass_context
 def build(ctx, board, out_dir, seed, design, breakdown, quiet, **params):
     """Build the bitstream, report.json and report.md for a board (YoWASP flow)."""
-    from lnsmadam.boards.build import BuildError, build as run_build, make_config
-    from lnsmadam.boards.platforms import UnknownBoard, get_board
+    from ..boards.build import BuildError, build as run_build, make_config
+    from ..boards.platforms import UnknownBoard, get_board
 
     try:
         b = get_board(board)

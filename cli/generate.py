@@ -70,7 +70,7 @@ def _renamed(exc: ValueError, names: dict) -> ValueError:
 
 
 def _fmt(bits: int, gamma: int, underflow: str = "flush"):
-    from lnsmadam.golden.format import LNSFormat
+    from ..golden.format import LNSFormat
 
     return LNSFormat.from_gamma(bits, gamma, underflow=underflow)
 
@@ -116,8 +116,8 @@ _MAC_OPTIONS = [
 
 def _make_mac(ctx, bits, gamma, lanes, acc_bits, window, lut_frac, mid_bits, saturate,
               pipeline, out_pipeline, name):
-    from lnsmadam.golden.mac import MACConfig
-    from lnsmadam.hw import blocks
+    from ..golden.mac import MACConfig
+    from ..hw import blocks
 
     cfg = MACConfig(_fmt(bits, gamma), lut_frac=lut_frac, window=window, acc_bits=acc_bits,
                     saturate=saturate, lanes=lanes, mid_bits=mid_bits)
@@ -136,7 +136,7 @@ _INT8_OPTIONS = [
 
 
 def _make_int8(ctx, lanes, acc_bits, saturate, pipeline, name):
-    from lnsmadam.hw import blocks
+    from ..hw import blocks
 
     return blocks.int8_mac(lanes, acc_bits, saturate, pipeline, name)
 
@@ -154,9 +154,9 @@ _MUL_OPTIONS = [
 
 
 def _make_mul(ctx, bits, gamma, underflow, shift, registered, name):
-    from lnsmadam.golden.format import check_int
-    from lnsmadam.golden.mul import shift_range
-    from lnsmadam.hw import blocks
+    from ..golden.format import check_int
+    from ..golden.mul import shift_range
+    from ..hw import blocks
 
     fmt = _fmt(bits, gamma, underflow)
     if shift is not None:
@@ -192,8 +192,8 @@ _CONVERT_OPTIONS = [
 def _make_convert(ctx, direction, bits, gamma, lut_frac, window, acc_bits, mid_bits, q_lo,
                   lsb_q, registered, name):
     """The converter; options of the other direction (or made moot by another) refused."""
-    from lnsmadam.golden.mac import MACConfig
-    from lnsmadam.hw import blocks
+    from ..golden.mac import MACConfig
+    from ..hw import blocks
 
     if direction == "to-linear":
         unused = given(ctx, "acc_bits", "mid_bits", "lsb_q")
@@ -259,9 +259,9 @@ _UPDATE_OPTIONS = [
 def _make_update(ctx, bits, gamma, weight_bits, weight_gamma, state_exp_bits, state_man_bits,
                  state_offset, lr_step, g_bound, beta_k, guard_bits, bias_correction, bc_bits,
                  bias_bits, pipeline, name):
-    from lnsmadam.golden.format import LNSFormat
-    from lnsmadam.golden.update import MadamConfig, StateFormat
-    from lnsmadam.hw import blocks
+    from ..golden.format import LNSFormat
+    from ..golden.update import MadamConfig, StateFormat
+    from ..hw import blocks
 
     try:
         # the engine clips E' at 1 (a weight never becomes ZERO): the stored format's
@@ -356,8 +356,8 @@ def _ours(path: Path) -> bool:
 def write_block(block, out_dir, axis: bool = False) -> tuple[list[Path], dict]:
     """Write ``block``'s files into ``out_dir`` (see the module docstring); checks every
     path before writing any. Returns the files written and the manifest."""
-    from lnsmadam.sim.ports import instance_template, lint_waivers
-    from lnsmadam.sim.runner import export_verilog
+    from ..sim.ports import instance_template, lint_waivers
+    from ..sim.runner import export_verilog
 
     out = output_dir(out_dir, "--out")
     name = block.name
@@ -395,7 +395,7 @@ def write_block(block, out_dir, axis: bool = False) -> tuple[list[Path], dict]:
     }
     written = [design.verilog]
     if axis:
-        from lnsmadam.hw.axis import AXIStreamWrapper
+        from ..hw.axis import AXIStreamWrapper
 
         wrapper = AXIStreamWrapper(block.component, framed=block.kind != "update",
                                    depth=block.timing["latency_cycles"] + 2)

@@ -123,7 +123,7 @@ def output_file(path, option: str, suffixes: tuple[str, ...] | None = None) -> P
     and ends in one of ``suffixes``; raise :class:`OptionError` naming ``option``."""
     if path is None:
         return None
-    from lnsmadam.sim.files import OutputPathError, check_writable
+    from ..sim.files import OutputPathError, check_writable
 
     if suffixes is not None and Path(path).suffix.lower() not in suffixes:
         raise OptionError(f"{option} must end in one of {', '.join(suffixes)}, got {path!r}")
@@ -135,7 +135,7 @@ def output_file(path, option: str, suffixes: tuple[str, ...] | None = None) -> P
 
 def output_dir(path, option: str) -> Path:
     """Check, before any work, that ``path`` can be written as a directory."""
-    from lnsmadam.sim.files import OutputPathError, check_writable
+    from ..sim.files import OutputPathError, check_writable
 
     try:
         return check_writable(path, option, "dir")
@@ -288,7 +288,7 @@ def config_values(ctx: click.Context, params: dict) -> ConfigValues:
             raise OptionError(f"{opt} conflicts with --set {key}: give one")
         value = params[param]
         if key == "clk_freq":        # in MHz on the command line, Hz in SoCConfig
-            from lnsmadam.golden.format import check_float
+            from ..golden.format import check_float
 
             value = checked(lambda: check_float(opt, value, 1e-3, 1e3, unit=" MHz"), {}) * 1e6
         cv.values[key] = value

@@ -80,11 +80,11 @@ def _with_fields(base, values: dict, names: dict):
 def _golden_config(cv, p_scale, bias_correction):
     """The MLPConfig of a golden run: sizes, lanes, bits, gamma and lr_step from the config
     options (defaults: SoCConfig's), the rest from MLPConfig's defaults."""
-    from lnsmadam.golden.format import LNSFormat
-    from lnsmadam.golden.mac import MACConfig
-    from lnsmadam.golden.mlp import MLPConfig
-    from lnsmadam.golden.update import MadamConfig
-    from lnsmadam.hw.soc import SoCConfig
+    from ..golden.format import LNSFormat
+    from ..golden.mac import MACConfig
+    from ..golden.mlp import MLPConfig
+    from ..golden.update import MadamConfig
+    from ..hw.soc import SoCConfig
 
     known = {f.name for f in dataclasses.fields(SoCConfig)}
     unknown = sorted(set(cv.values) - known)
@@ -173,7 +173,7 @@ def train(ctx, backend, use_sim, board_name, port, epochs, seed, p_scale, bias_c
                baseline_lr=baseline_lr, json_path=json_path, plot_path=plot_path,
                show=sys.stderr.isatty() if progress is None else progress)
     if backend == "golden":
-        from lnsmadam.hw.soc import SoCConfig
+        from ..hw.soc import SoCConfig
         apply_hidden(cv, params.get("hidden"), SoCConfig().sizes)
         return _train_golden(_golden_config(cv, p_scale, bias_correction), **run)
     return _train_device(backend, board_name, port, cv, params.get("hidden"), **run)
@@ -183,8 +183,8 @@ def _train_golden(cfg, *, epochs, seed, p_scale, baseline, baseline_lr, json_pat
                   plot_path, show):
     from tqdm import tqdm
 
-    from lnsmadam.golden.data import load_digits_split
-    from lnsmadam.golden.experiment import run
+    from ..golden.data import load_digits_split
+    from ..golden.experiment import run
 
     fmt = cfg.fmt
     data = load_digits_split(0)
@@ -254,7 +254,7 @@ def _write_json(path, head: dict, results) -> None:
 def _device_config(ident: dict, cv):
     """The SoCConfig a board reports, after checking it against every field the run gave
     (on the command line or in ``--config``): a board runs the design it was built with."""
-    from lnsmadam.hw.soc import SoCConfig
+    from ..hw.soc import SoCConfig
 
     soc = dict(ident["config"]["soc"])
     known = {f.name for f in dataclasses.fields(SoCConfig)}
@@ -282,20 +282,20 @@ def _train_device(backend, board_name, port, cv, hidden, *, epochs, seed, p_scal
     import numpy as np
     from tqdm import tqdm
 
-    from lnsmadam.golden.data import load_digits_split
-    from lnsmadam.golden.experiment import RunResult, run
-    from lnsmadam.golden.mlp import LNSMLP
-    from lnsmadam.host import session
-    from lnsmadam.host.device import Device
-    from lnsmadam.host.transport import LinkError
+    from ..golden.data import load_digits_split
+    from ..golden.experiment import RunResult, run
+    from ..golden.mlp import LNSMLP
+    from ..host import session
+    from ..host.device import Device
+    from ..host.transport import LinkError
 
     if backend == "sim":
         base = session.twin_config()
         apply_hidden(cv, hidden, base.sizes)
         soc_cfg = _with_fields(base, cv.values, cv.names())
     else:
-        from lnsmadam.boards.build import make_config
-        from lnsmadam.boards.platforms import UnknownBoard, get_board
+        from ..boards.build import make_config
+        from ..boards.platforms import UnknownBoard, get_board
         try:
             board = get_board(board_name)
         except UnknownBoard as exc:
@@ -303,7 +303,7 @@ def _train_device(backend, board_name, port, cv, hidden, *, epochs, seed, p_scal
         apply_hidden(cv, hidden, make_config(board).sizes)
         baud = int(cv.values.get("baud", make_config(board).baud))
         if port is None:
-            from lnsmadam.boards.program import default_port
+            from ..boards.program import default_port
             port = default_port(board)
     data = load_digits_split(0)
     n = len(data.x_train)
@@ -314,7 +314,7 @@ def _train_device(backend, board_name, port, cv, hidden, *, epochs, seed, p_scal
             click.echo("building the twin (Verilator; cached after the first build) ...")
             transport = session.open_twin(soc_cfg)
         else:
-            from lnsmadam.host.transport import SerialTransport
+            from ..host.transport import SerialTransport
             transport = SerialTransport(port, baud)
     except (LinkError, OSError, RuntimeError) as exc:
         raise click.ClickException(str(exc).splitlines()[0]) from None

@@ -33,8 +33,8 @@ def verify() -> None:
 def _verify_command(spec: BlockCommand):
     @click.pass_context
     def cmd(ctx, sim, waves, seed, **options):
-        from lnsmadam.sim.runner import SIMULATORS
-        from lnsmadam.sim.verify import summary, verify_block
+        from ..sim.runner import SIMULATORS
+        from ..sim.verify import summary, verify_block
 
         block = make_block(ctx, spec, options)
         sims = SIMULATORS if sim == "both" else (sim,)
