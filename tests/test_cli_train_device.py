@@ -55,7 +55,7 @@ def test_board_fields_must_match_the_device():
     from lnsmadam.hw.soc import SoC, SoCConfig
 
     soc = SoC(SoCConfig(sizes=(64, 32, 10), lanes=2, clk_freq=24e6))
-    soc._MustUse__silence = True
+    soc._MustUse__silence = soc.trainer._MustUse__silence = True   # described, not built
     ident = soc.identify_json()
     cv = ConfigValues()
     assert _device_config(ident, cv) == SoCConfig(sizes=(64, 32, 10), lanes=2, clk_freq=24e6)
