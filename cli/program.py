@@ -63,7 +63,9 @@ def program(board, bitstream, programmer, flash, port, baud, identify):
     try:
         info = P.identify(b, port, baud)
     except ImportError as e:
-        _fail(f"the host library is not available ({e}); cannot identify the design")
+        from .main import missing_extra
+        _fail(missing_extra(e) or f"the host library is not available ({e}); cannot "
+              "identify the design")
     except P.ProgramError as e:
         _fail(e)
     design = info.get("design", {})

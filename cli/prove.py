@@ -28,15 +28,11 @@ _BLOCK_CHOICES = ["mac", "int8-mac", "update", "softmax", "shuffle", "link", "tr
                   "all", "ci", "mutants"]
 
 
-def _sizes(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(t) for t in text.split("-"))
-    except ValueError:
-        raise ValueError(f"--sizes must be layer widths joined by '-', e.g. 2-2-2, "
-                         f"got {text!r}") from None
-    if len(sizes) < 2:
-        raise ValueError(f"--sizes needs at least two layers, got {text!r}")
-    return sizes
+#: parameter names in the blocks' checks -> this command's options
+_OPTIONS = {"bits": "--bits", "gamma": "--gamma", "frac_bits": "--gamma", "lanes": "--lanes",
+            "acc_bits": "--acc-bits", "window": "--window", "lut_frac": "--lut-frac",
+            "pipeline": "--pipeline", "out_pipeline": "--out-pipeline", "n_max": "--n-max",
+            "sizes": "--sizes", "n_records": "--max-records", "mac_pipeline": "--pipeline"}
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -82,20 +78,17 @@ def prove(block, bits, gamma, lanes, acc_bits, window, lut_frac, saturate, pipel
           no_data, timeout, keep, match, list_only, json_path):
     """Prove BLOCK's properties (SymbiYosys, k-induction or bounded model checking)."""
     from ..sim.formal import jobs as J
-    from ..sim.formal.sby import run_job
+    from ..sim.formal.sby import FormalToolError, run_job
+    from .options import OptionError, checked, fail
 
     if depth is not None and not 1 <= depth <= 1000:
-        raise ValueError(f"--depth must be in [1, 1000], got {depth}")
+        raise OptionError(f"--depth must be in [1, 1000], got {depth}")
     mutants = block == "mutants"
     if mutants:
         items = [(mu, mu.job()) for mu in J.mutant_jobs()]
     else:
-        from .generate import _option_error
-
-        try:
-            items = [(None, j) for j in _jobs(J, block, locals())]
-        except ValueError as exc:
-            raise _option_error(exc) from None
+        opts = locals()
+        items = [(None, j) for j in checked(lambda: _jobs(J, block, opts), _OPTIONS)]
     if match:
         items = [(mu, job) for mu, job in items
                  if any(t in (mu.id if mu else job.id) for t in match)]
@@ -113,7 +106,10 @@ def prove(block, bits, gamma, lanes, acc_bits, window, lut_frac, saturate, pipel
     records = []
     t0 = time.monotonic()
     for mu, job in items:
-        result = run_job(job, keep=keep, timeout=timeout)
+        try:
+            result = run_job(job, keep=keep, timeout=timeout)
+        except FormalToolError as exc:
+            fail(exc)
         if mu:
             caught = result.status == "FAIL" and bool(set(result.failed) & set(mu.expect))
             ok_count += caught
@@ -175,4 +171,6 @@ def _jobs(J, block, o):
         return J.shuffle_jobs(o["n_max"])
     if block == "link":
         return J.link_jobs()
-    return J.trainer_jobs(_sizes(o["sizes"]), lanes, o["max_records"])
+    from .options import parse_sizes
+
+    return J.trainer_jobs(parse_sizes(o["sizes"]), lanes, o["max_records"])

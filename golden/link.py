@@ -22,6 +22,7 @@ Layers, bottom up:
 
 from __future__ import annotations
 
+import binascii
 import enum
 import json
 from collections.abc import Iterable, MutableMapping
@@ -114,27 +115,14 @@ def _check(name, value, lo, hi):
 
 
 # -- CRC -----------------------------------------------------------------------------------
-def _crc_table():
-    table = []
-    for byte in range(256):
-        crc = byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
-        table.append(crc & 0xFFFF)
-    return tuple(table)
-
-
-_CRC_TABLE = _crc_table()
-
-
 def crc16(data: bytes | Iterable[int], crc: int = 0xFFFF) -> int:
     """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, MSB first, no final XOR) of ``data``.
 
-    ``crc16(b"123456789") == 0x29B1``. ``crc`` continues a previous computation.
+    ``crc16(b"123456789") == 0x29B1``. ``crc`` continues a previous computation. This is
+    the standard library's ``binascii.crc_hqx`` started at 0xFFFF (same polynomial, MSB
+    first, no final XOR).
     """
-    for b in bytes(data):
-        crc = ((crc << 8) & 0xFFFF) ^ _CRC_TABLE[(crc >> 8) ^ b]
-    return crc
+    return binascii.crc_hqx(bytes(data), crc)
 
 
 def with_crc(data: bytes) -> bytes:

@@ -16,7 +16,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import asdict, dataclass, replace
 
-from .format import LNSFormat, check_int
+from .format import LNSFormat, check_float, check_int
+from .mac import MACConfig
 from .image import (RECORD_WORD_BITS, layer_shapes, record_words, regs_depth,
                     regs_description, words_per_row)
 from .link import ADDR_BITS, LR_STEP_MAX, PROTOCOL_VERSION, WORD_BITS, identify_blob
@@ -87,9 +88,7 @@ class SoCConfig:
         check_int("bits", self.bits, 3, 8)
         check_int("lr_step", self.lr_step, 1, LR_STEP_MAX)
         check_int("baud", self.baud, 300, 50_000_000)
-        if (isinstance(self.clk_freq, bool) or not isinstance(self.clk_freq, (int, float))
-                or not 1e3 <= float(self.clk_freq) <= 1e9):
-            raise ValueError(f"clk_freq must be in [1e3, 1e9] Hz, got {self.clk_freq!r}")
+        check_float("clk_freq", self.clk_freq, 1e3, 1e9, unit=" Hz")
         d = self.divisor
         if not 4 <= d <= 65535:
             raise ValueError(f"clk_freq / baud must round to 4..65535 cycles per bit, got {d} "
@@ -127,11 +126,12 @@ class SoCConfig:
         return record_words(self.sizes[0])
 
     def mlp_config(self) -> MLPConfig:
-        """The golden model the device trains (seeding mode; default MAC, weight and state
-        formats)."""
+        """The golden model the device trains (seeding mode; the default MAC with ``lanes``
+        lanes, default weight and state formats)."""
         base = MLPConfig()
         fmt = LNSFormat.from_gamma(self.bits, self.gamma)
         return MLPConfig(sizes=self.sizes, fmt=fmt,
+                         mac=MACConfig.for_format(fmt, lanes=self.lanes),
                          madam=replace(base.madam, lr_step=self.lr_step))
 
     def regions(self) -> list[tuple[int, str, int, int]]:

