@@ -11,8 +11,8 @@
 Each job prints one line (PASS/FAIL/UNKNOWN/TIMEOUT, mode and depth, solver, time, the
 failing properties and the counterexample's path); the last line is ``N proved, N
 failed`` and the exit status is 1 if any job failed (for ``mutants``: if any mutant was
-*not* caught). Jobs run in ``$LNSMADAM_FORMAL_DIR`` (default
-``~/.cache/lnsmadam/formal``), never in the current directory; a failing job's directory
+*not* caught). Jobs run in ``$LNSMADAM_FORMAL_DIR`` (default ``formal/`` in the user
+cache, ``$LNSMADAM_CACHE``), never in the current directory; a failing job's directory
 is kept. ``docs/verification.md`` lists every property.
 """
 
