@@ -52,11 +52,6 @@ _OPTION_OF = {
     "pipeline": "--pipeline", "out_pipeline": "--out-pipeline", "shift": "--shift",
     "bias": "--bias", "q_lo": "--q-lo", "lsb_q": "--lsb-q", "p_bits": "--p-bits",
     "saturate": "--saturate/--wrap", "underflow": "--underflow", "name": "--name",
-    "direction": "--direction", "registered": "--registered/--combinational",
-    "first_cut": "--first-cut",
-    # generate fp8-mac (FP8MACConfig's names, and the options')
-    "a_fmt": "--a-format", "b_fmt": "--b-format", "a_format": "--a-format",
-    "b_format": "--b-format",
     # generate update
     "weight_bits": "--weight-bits", "weight_gamma": "--weight-gamma",
     "state_exp_bits": "--state-exp-bits", "state_man_bits": "--state-man-bits",
@@ -263,6 +258,7 @@ BLOCKS: dict[str, BlockCommand] = {
 
 
 def _option(name: str) -> str:
+    """The option of a block parameter (``acc_bits`` -> ``--acc-bits``)."""
     return _OPTION_OF.get(name) or "--" + name.replace("_", "-")
 
 
