@@ -4,89 +4,98 @@
 
     lnsmadam asic mac --lanes 4 --lib osu018 --clock-ns 10 -o out/asic/mac4
     lnsmadam asic int8-mac --lanes 4 --lib osu018 --clock-ns 10 -o out/asic/int8
-    lnsmadam asic update --lib sky130-area --clock-ns 10 -o out/asic/update
+    lnsmadam asic update --lib sky130-area -o out/asic/update
 
-Every ``lnsmadam generate`` block is a subcommand here, with the same options (they are
-the generate command's own), plus the ASIC options: ``--lib`` (``osu018``: characterised
-0.18 µm, timing and power; ``sky130-area``: SkyWater 130 nm, area only), ``--clock-ns``
-(the synthesis and timing clock), ``--activity`` (``training``, the default: toggles from
-a gate-level simulation on operands of real training; or an assumed toggle rate per cycle),
+Every ``lnsmadam generate`` block (:data:`~.generate.BLOCKS`) is a subcommand here, with the
+same options (but ``--name`` and ``--axis``, which name and wrap a Verilog file that this
+does not write), plus the ASIC options: ``--lib`` (``osu018``: characterised 0.18 µm,
+timing and power; ``sky130-area``: SkyWater 130 nm, area only), ``--clock-ns`` (the
+synthesis and timing clock), ``--activity`` (``training``, the default: toggles from a
+gate-level simulation on operands of real training; or an assumed toggle rate per cycle),
 ``--streams``/``--cycles`` (the size of that simulation) and ``--keep`` (keep the tool files
-under ``DIR/work``). The library and OpenSTA are fetched or installed on first use
-(``docs/asic.md``). Writes ``DIR/report.json``, ``DIR/report.md`` and ``DIR/net.v``.
+under ``DIR/work``). Options that would change nothing (the clock, activity and simulation
+size with the area-only library; the simulation size with an assumed activity) are refused.
+The library and OpenSTA are fetched or installed on first use (``docs/asic.md``). Writes
+``DIR/report.json``, ``DIR/report.md`` and ``DIR/net.v``
+(:func:`lnsmadam.boards.asic.asic_report`).
 """
 
 from __future__ import annotations
 
 import click
+from click.core import ParameterSource
 
-from . import generate as _gen
+from .generate import BLOCKS, BlockCommand, block_options, make_block
+from .options import OptionError, checked, fail, output_dir
 
 __all__ = ["asic"]
 
+#: the ASIC options' parameter names -> their options, for errors
+_NAMES = {"lib": "--lib", "clock_ns": "--clock-ns", "activity": "--activity",
+          "streams": "--streams", "cycles": "--cycles"}
 
-def _activity(value: str):
-    if value == "training":
-        return value
+
+def _asic_options(f):
+    from ..boards.asic import CLOCK_NS, CYCLES, DEFAULTS, LIBS, STREAMS
+
+    opts = [
+        click.option("--lib", type=click.Choice(list(LIBS)), default=DEFAULTS["lib"],
+                     show_default=True, help="Standard-cell library (sky130-area: area only)."),
+        click.option("--clock-ns", type=float, default=DEFAULTS["clock_ns"], show_default=True,
+                     help=f"Clock period in ns for synthesis (abc -D) and timing, "
+                          f"{CLOCK_NS[0]}..{CLOCK_NS[1]}."),
+        click.option("--activity", default=DEFAULTS["activity"], show_default=True,
+                     help="'training' (simulated toggles on real training operands) or an "
+                          "assumed toggle rate per cycle, 0..2."),
+        click.option("--streams", type=int, default=DEFAULTS["streams"], show_default=True,
+                     help=f"Parallel simulation streams, a multiple of 64 in "
+                          f"{STREAMS[0]}..{STREAMS[1]}."),
+        click.option("--cycles", type=int, default=DEFAULTS["cycles"], show_default=True,
+                     help=f"Simulated cycles per stream, {CYCLES[0]}..{CYCLES[1]}."),
+        click.option("--keep/--no-keep", default=False, show_default=True,
+                     help="Keep the Yosys/OpenSTA files under DIR/work."),
+        click.option("-o", "--out", "out_dir", required=True,
+                     type=click.Path(file_okay=False),
+                     help="Output directory (created if missing)."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _activity(text: str):
+    """``training`` or a number (checked with the other options)."""
     try:
-        return float(value)
+        return float(text)
     except ValueError:
-        raise click.BadParameter("must be 'training' or a number of toggles per cycle "
-                                 "in [0, 2]") from None
+        return text
 
 
-_ASIC_PARAMS = [
-    click.Option(["--lib"], type=click.Choice(["osu018", "sky130-area"]), default="osu018",
-                 show_default=True, help="Standard-cell library."),
-    click.Option(["--clock-ns"], type=float, default=10.0, show_default=True,
-                 help="Clock period in ns for synthesis (abc -D) and timing, 0.05..1000."),
-    click.Option(["--activity"], default="training", show_default=True,
-                 help="'training' (simulated toggles on real training operands) or an "
-                      "assumed toggle rate per cycle, 0..2."),
-    click.Option(["--streams"], type=click.IntRange(64, 4096), default=256, show_default=True,
-                 help="Parallel simulation streams (a multiple of 64)."),
-    click.Option(["--cycles"], type=click.IntRange(32, 100000), default=256,
-                 show_default=True, help="Simulated cycles per stream."),
-    click.Option(["--keep/--no-keep"], default=False, show_default=True,
-                 help="Keep the Yosys/OpenSTA files under DIR/work."),
-]
-_ASIC_NAMES = {p.name for p in _ASIC_PARAMS}
+def _asic_command(spec: BlockCommand):
+    @click.pass_context
+    def cmd(ctx, lib, clock_ns, activity, streams, cycles, keep, out_dir, **options):
+        from ..boards.asic import ToolError, asic_report, check_options, unused
 
-
-def _clone(name: str, cmd: click.Command) -> click.Command:
-    """The generate subcommand ``cmd`` with the ASIC options; its Verilog writer replaced by
-    the ASIC report."""
-
-    def callback(**kw):
-        opts = {k: kw.pop(k) for k in list(kw) if k in _ASIC_NAMES}
-        if opts["streams"] % 64:
-            raise click.BadParameter(f"must be a multiple of 64, got {opts['streams']}",
-                                     param_hint="--streams")
-        activity = _activity(opts["activity"])
-        from ..boards.asic.report import check_options
-
-        check_options(opts["clock_ns"], activity, name)      # before any block is built
-
-        def sink(component, top, out_dir, block, cls, parameters, timing, notes):
-            from ..boards.asic import ToolError, asic_report
-
-            try:
-                asic_report(component, block, parameters, opts["lib"], opts["clock_ns"],
-                            out_dir, activity=activity, streams=opts["streams"],
-                            cycles=opts["cycles"], keep=opts["keep"],
-                            log=lambda m: click.echo(m, err=True))
-            except ToolError as exc:
-                raise click.ClickException(str(exc)) from None
-
-        _gen._sink = sink
+        activity = _activity(activity)
+        given = {n for n in _NAMES if ctx.get_parameter_source(n) == ParameterSource.COMMANDLINE}
+        moot = unused(lib, activity, given, spell=_NAMES.get)
+        if moot:
+            raise OptionError(moot)
+        checked(lambda: check_options(clock_ns, activity, spec.name, streams, cycles, lib),
+                _NAMES)
+        output_dir(out_dir, "--out")
+        block = make_block(ctx, spec, options)
         try:
-            return cmd.callback(**kw)
-        finally:
-            _gen._sink = None
+            asic_report(block.component, block.kind, block.parameters, lib, clock_ns, out_dir,
+                        activity=activity, streams=streams, cycles=cycles, keep=keep,
+                        log=lambda m: click.echo(m, err=True))
+        except ToolError as exc:
+            fail(exc)
 
-    doc = (cmd.help or "").split("\n")[0]
-    return click.Command(name, params=list(cmd.params) + _ASIC_PARAMS, callback=callback,
-                         help=f"ASIC report of: {doc}", short_help=f"ASIC report: {doc}")
+    cmd = _asic_options(cmd)
+    cmd = block_options(spec, name=False)(cmd)
+    return asic.command(spec.name, help=f"ASIC report of: {spec.help}",
+                        short_help=f"ASIC report: {spec.help.split(' (')[0]}")(cmd)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -94,5 +103,5 @@ def asic() -> None:
     """ASIC report of a block: cells, area, timing, power, energy per operation."""
 
 
-for _name, _cmd in _gen.generate.commands.items():
-    asic.add_command(_clone(_name, _cmd))
+for _spec in BLOCKS.values():
+    _asic_command(_spec)

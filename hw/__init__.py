@@ -27,4 +27,8 @@ Modules (each the twin of the :mod:`lnsmadam.golden` module of the same name):
 * :mod:`~lnsmadam.hw.soc` -- ``SoC``, trainer + link, generated from a
   :class:`lnsmadam.golden.soc.SoCConfig`.
 * :mod:`~lnsmadam.hw.util` -- small gateware helpers, one per module.
+* :mod:`~lnsmadam.hw.fpmac` -- ``FP8MAC``, ``FP32MAC``, the FP baselines of the ASIC reports.
+* :mod:`~lnsmadam.hw.blocks` -- the blocks ``lnsmadam generate`` writes, each with its
+  description (parameters, timing, interface); :mod:`~lnsmadam.hw.blockparams` -- the same
+  from flat parameters (the command line's and the sweep grids').
 """

@@ -11,13 +11,16 @@ kind            function                                    component
 ==============  ==========================================  ====================================
 ``mac``         :func:`mac` (``MACConfig``)                 :class:`~.mac.LNSMAC`
 ``int8-mac``    :func:`int8_mac`                            :class:`~.mac.INT8MAC`
+``fp8-mac``     :func:`fp8_mac` (``FP8MACConfig``)          :class:`~.fpmac.FP8MAC`
+``fp32-mac``    :func:`fp32_mac` (``FP32MACConfig``)        :class:`~.fpmac.FP32MAC`
 ``mul``         :func:`mul` (``LNSFormat``)                 :class:`~.mul.LNSMul`
 ``convert``     :func:`to_linear`, :func:`from_linear`      :class:`~.convert.ToLinear` /
                                                             :class:`~.convert.FromLinear`
 ``update``      :func:`update` (``MadamConfig``)            :class:`~.update.MadamUpdate`
 ==============  ==========================================  ====================================
 
-A new block adds a function here (and its bench in :mod:`lnsmadam.sim.verify`). Every
+A new block adds a function here, its flat-parameter builder in :mod:`.blockparams` (what the
+command line and the sweep call) and its bench in :mod:`lnsmadam.sim.verify`. Every
 function validates its parameters through the golden dataclasses and the component
 constructors (``ValueError`` naming the parameter) and the module name with
 :func:`check_module_name`.
@@ -29,11 +32,13 @@ import re
 from dataclasses import dataclass, field
 
 from ..golden.format import LNSFormat, check_type
+from ..golden.fpmac import FP8MACConfig, FP32MACConfig
 from ..golden.mac import MACConfig
 from ..golden.update import MadamConfig
 
-__all__ = ["Block", "check_module_name", "mac", "int8_mac", "mul", "to_linear",
-           "from_linear", "update", "VERILOG_KEYWORDS", "STREAM_RULES", "RESET_RULES"]
+__all__ = ["Block", "check_module_name", "mac", "int8_mac", "fp8_mac", "fp32_mac", "mul",
+           "to_linear", "from_linear", "update", "STREAMING", "VERILOG_KEYWORDS", "STREAM_RULES",
+           "RESET_RULES"]
 
 #: Reserved words of Verilog-2005 and SystemVerilog-2017 (IEEE 1364 annex B, 1800 annex B):
 #: none may name a module that other tools will read.
@@ -62,6 +67,10 @@ use uwire var vectored virtual void wait wait_order wand weak weak0 weak1 while 
 with within wor xnor xor
 """.split())
 
+#: The block kinds with ``lib.stream`` ports ``i_stream``/``o_stream`` (an AXI4-Stream
+#: wrapper exists for them, :class:`~.axis.AXIStreamWrapper`).
+STREAMING = ("mac", "int8-mac", "fp8-mac", "fp32-mac", "update")
+
 #: How every streaming block's ports behave (``lib.stream``), for manifests and docs.
 STREAM_RULES = (
     "lib.stream (AXI-Stream-like): a beat moves on a rising clock edge where valid and "
@@ -89,7 +98,7 @@ class Block:
 
     @property
     def streaming(self) -> bool:
-        return self.kind in ("mac", "int8-mac", "update")
+        return self.kind in STREAMING
 
 
 def check_module_name(name: str) -> str:
@@ -113,19 +122,20 @@ def _stream_timing(latency: int, lanes: int | None, unit: str) -> dict:
 
 
 def mac(cfg: MACConfig, pipeline: int = 2, out_pipeline: int = 3,
-        name: str | None = None) -> Block:
-    """The LNS dot-product unit of ``cfg`` (default name ``lns_mac_b<bits>g<gamma>l<lanes>``)."""
+        name: str | None = None, first_cut: str = "linear") -> Block:
+    """The LNS dot-product unit of ``cfg`` (default name ``lns_mac_b<bits>g<gamma>l<lanes>``);
+    ``first_cut`` places its first register stage (:class:`~.mac.LNSMAC`)."""
     from .mac import LNSMAC
 
     check_type("cfg", cfg, MACConfig)
-    comp = LNSMAC(cfg, pipeline=pipeline, out_pipeline=out_pipeline)
+    comp = LNSMAC(cfg, pipeline=pipeline, out_pipeline=out_pipeline, first_cut=first_cut)
     f = cfg.fmt
     name = check_module_name(name or f"lns_mac_b{f.bits}g{f.gamma}l{cfg.lanes}")
     params = {"bits": f.bits, "gamma": f.gamma, "frac_bits": f.frac_bits, "lanes": cfg.lanes,
               "acc_bits": cfg.acc_bits, "window": cfg.window, "lut_frac": cfg.lut_frac,
               "mid_bits": cfg.mid_bits, "saturate": bool(cfg.saturate), "pipeline": pipeline,
-              "out_pipeline": out_pipeline, "q_top": cfg.q_top, "q_lo": cfg.q_lo,
-              "lsb_q": cfg.lsb_q, "product_bits": cfg.product_bits}
+              "out_pipeline": out_pipeline, "first_cut": first_cut, "q_top": cfg.q_top,
+              "q_lo": cfg.q_lo, "lsb_q": cfg.lsb_q, "product_bits": cfg.product_bits}
     return Block("mac", name, comp, "lnsmadam.hw.mac.LNSMAC", params,
                  _stream_timing(comp.latency, cfg.lanes, "a vector's last beat"), {
                      "stream_rules": STREAM_RULES, "reset": RESET_RULES,
@@ -155,6 +165,47 @@ def int8_mac(lanes: int, acc_bits: int = 32, saturate: bool = True, pipeline: in
                                  "first/last mark a vector",
                      "o_stream": "one result per vector: acc, the signed sum of products "
                                  "(saturated or wrapped at acc_bits)"})
+
+
+def fp8_mac(cfg: FP8MACConfig, pipeline: int = 2, name: str | None = None) -> Block:
+    """The FP8 dot-product unit, a baseline (default name ``fp8_mac_<a>_<b>_l<lanes>``)."""
+    from .fpmac import FP8MAC
+
+    check_type("cfg", cfg, FP8MACConfig)
+    comp = FP8MAC(cfg, pipeline=pipeline)
+    name = check_module_name(name or f"fp8_mac_{cfg.a_fmt}_{cfg.b_fmt}_l{cfg.lanes}")
+    params = {"a_format": cfg.a_fmt, "b_format": cfg.b_fmt, "lanes": cfg.lanes,
+              "window": cfg.window, "acc_bits": cfg.acc_bits, "saturate": bool(cfg.saturate),
+              "pipeline": pipeline, "q_top": cfg.q_top, "lsb": cfg.lsb,
+              "product_bits": cfg.product_bits}
+    return Block("fp8-mac", name, comp, "lnsmadam.hw.fpmac.FP8MAC", params,
+                 _stream_timing(comp.latency, cfg.lanes, "a vector's last beat"), {
+                     "stream_rules": STREAM_RULES, "reset": RESET_RULES,
+                     "i_stream": "one beat = lanes operand pairs a.k (an a_format code), b.k "
+                                 "(a b_format code): OCP FP8, sign in the MSB; first/last "
+                                 "mark the first and last beat of a vector",
+                     "o_stream": "one result per vector: acc (signed accumulator word, LSB "
+                                 "weight 2**lsb); NaN and Inf operands contribute 0"})
+
+
+def fp32_mac(cfg: FP32MACConfig | None = None, pipeline: int = 2,
+             name: str | None = None) -> Block:
+    """The FP32 fused multiply-add unit, a baseline (default name ``fp32_mac``)."""
+    from .fpmac import FP32MAC
+
+    cfg = FP32MACConfig() if cfg is None else check_type("cfg", cfg, FP32MACConfig)
+    comp = FP32MAC(cfg, pipeline=pipeline)
+    name = check_module_name(name or "fp32_mac")
+    params = {"lanes": cfg.lanes, "pipeline": pipeline, "rounding": "nearest even",
+              "subnormals": True, "nan": "0x7fc00000"}
+    return Block("fp32-mac", name, comp, "lnsmadam.hw.fpmac.FP32MAC", params,
+                 _stream_timing(comp.latency, cfg.lanes, "a vector's last beat"), {
+                     "stream_rules": STREAM_RULES, "reset": RESET_RULES,
+                     "i_stream": "one beat = one operand pair a.0, b.0 (IEEE binary32 bit "
+                                 "patterns); first/last mark a vector",
+                     "o_stream": "one result per vector: acc = fma(a, b, acc) over the "
+                                 "vector from -0, IEEE binary32, round to nearest even, "
+                                 "subnormals kept, every NaN out is 0x7fc00000"})
 
 
 def mul(fmt: LNSFormat, shift: int | None = None, registered: bool = True,

@@ -25,6 +25,7 @@ __all__ = ["BENCHES", "Result", "bench_params", "verify_block", "verify_files", 
 
 #: block kind -> cocotb test module
 BENCHES = {"mac": "lnsmadam.sim.cocotb_mac", "int8-mac": "lnsmadam.sim.cocotb_mac",
+           "fp8-mac": "lnsmadam.sim.cocotb_fpmac", "fp32-mac": "lnsmadam.sim.cocotb_fpmac",
            "mul": "lnsmadam.sim.cocotb_mul", "convert": "lnsmadam.sim.cocotb_convert",
            "update": "lnsmadam.sim.cocotb_update"}
 
@@ -71,6 +72,13 @@ def bench_params(kind: str, parameters: dict, latency: int, *, seed: int = 1,
     elif kind == "int8-mac":
         out = {"kind": "int8", **{k: p[k] for k in ("lanes", "acc_bits", "saturate",
                                                     "pipeline")},
+               "n_random": n_random or 250, **stream}
+    elif kind == "fp8-mac":
+        out = {"kind": "fp8", "a_fmt": p["a_format"], "b_fmt": p["b_format"],
+               **{k: p[k] for k in ("lanes", "window", "acc_bits", "saturate", "pipeline")},
+               "n_random": n_random or 250, **stream}
+    elif kind == "fp32-mac":
+        out = {"kind": "fp32", "lanes": p["lanes"], "pipeline": p["pipeline"],
                "n_random": n_random or 250, **stream}
     elif kind == "mul":
         out = {k: p[k] for k in ("bits", "frac_bits", "underflow", "shift")}

@@ -79,6 +79,20 @@ def test_asic_assumed_activity_and_refusals(tmp_path, osu018):
     assert r.exit_code == 2 and "multiple of 64" in r.output
 
 
+def test_asic_area_only_fp8_mac(tmp_path):
+    """A baseline block, through the library without timing: area only, the block's own
+    parameters in the report, no training stimulus needed."""
+    out = tmp_path / "fp8"
+    r = CliRunner().invoke(cli, ["asic", "fp8-mac", "--lanes", "2", "--b-format", "e5m2",
+                                 "--lib", "sky130-area", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["block"] == "fp8-mac" and rep["library"]["name"] == "sky130-area"
+    assert (rep["parameters"]["b_format"], rep["parameters"]["lanes"]) == ("e5m2", 2)
+    assert rep["area_um2"] > 0 and "timing" not in rep and "power" not in rep
+    assert "area only" in (out / "report.md").read_text()
+
+
 def _stderr_line(capsys):
     return capsys.readouterr().err.strip().splitlines()
 

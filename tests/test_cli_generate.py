@@ -127,6 +127,33 @@ def test_bad_parameters_one_line_error(tmp_path, capsys, monkeypatch, args, need
     assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
 
 
+def test_options_are_the_block_parameters():
+    """Each generate subcommand has one option per flat parameter of its block
+    (lnsmadam.hw.blockparams, which verify, asic and the sweep grids take too), with the
+    same type, default, choices and requiredness."""
+    import click
+
+    from lnsmadam.cli.generate import BLOCKS, generate
+    from lnsmadam.hw import blockparams
+
+    assert list(BLOCKS) == list(blockparams.KINDS) == list(generate.commands)
+    for kind, cmd in generate.commands.items():
+        opts = {o.name: o for o in cmd.params if o.name not in ("out_dir", "axis")}
+        params = blockparams.parameters(kind)
+        assert sorted(opts) == sorted(params), kind
+        for name, p in params.items():
+            o = opts[name]
+            where = f"{kind} {name}"
+            assert o.required == p.required and (p.required or o.default == p.default), where
+            if p.choices is not None:
+                assert isinstance(o.type, click.Choice), where
+                assert tuple(o.type.choices) == p.choices, where
+            else:
+                want = {int: click.types.IntParamType, bool: click.types.BoolParamType,
+                        str: click.types.StringParamType}[p.type]
+                assert isinstance(o.type, want), where
+
+
 def test_missing_output_dir_is_a_usage_error():
     res = CliRunner().invoke(cli, ["generate", "mac"])
     assert res.exit_code == 2 and "--out" in res.output

@@ -1,5 +1,6 @@
-"""``lnsmadam generate fp8-mac / fp32-mac`` and ``mac --first-cut``: files, parameters and
-refusals (the FP units' arithmetic is tested in test_hw_fpmac.py and test_asic_flow.py)."""
+"""``lnsmadam generate fp8-mac / fp32-mac`` and ``mac --first-cut``: files, parameters,
+AXI4-Stream wrappers and refusals (the FP units' arithmetic is tested in test_hw_fpmac.py,
+test_sim_fpmac.py and test_asic_flow.py)."""
 
 from __future__ import annotations
 
@@ -34,9 +35,26 @@ def test_fp32_mac_and_first_cut(tmp_path):
     _gen(tmp_path, ["fp32-mac", "--pipeline", "1", "--name", "fma"])
     meta = json.loads((tmp_path / "fma.json").read_text())
     assert meta["timing"]["latency_cycles"] == 3 and meta["parameters"]["lanes"] == 1
+    assert meta["class"] == "lnsmadam.hw.fpmac.FP32MAC" and "fma(a, b, acc)" in \
+        meta["interface"]["o_stream"]
     _gen(tmp_path, ["mac", "--lanes", "2", "--first-cut", "log", "--name", "lns_log"])
     meta = json.loads((tmp_path / "lns_log.json").read_text())
     assert meta["parameters"]["first_cut"] == "log"
+
+
+@pytest.mark.parametrize("block, name, s_bits, m_bits", [
+    (["fp8-mac", "--lanes", "3"], "fp8_mac_e4m3_e4m3_l3", 2 * 3 * 8, 32),
+    (["fp32-mac"], "fp32_mac", 64, 32),
+])
+def test_axis_wrapper(tmp_path, block, name, s_bits, m_bits):
+    res = _gen(tmp_path, [*block, "--axis"])
+    assert f"wrote {tmp_path / (name + '_axis.v')}" in res.output
+    meta = json.loads((tmp_path / f"{name}.json").read_text())
+    ax = meta["axis"]
+    assert ax["framed"] and ax["top_module"] == f"{name}_axis"
+    assert ax["tdata_bits"] == {"s_axis": s_bits, "m_axis": m_bits}
+    assert [f["path"] for f in ax["tdata_fields"]["m_axis_tdata"]] == ["acc"]
+    assert f"module {name}_axis" in (tmp_path / f"{name}_axis.v").read_text()
 
 
 @pytest.mark.parametrize("args, msg", [

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from lnsmadam.cli.main import cli
@@ -19,6 +20,20 @@ def test_verify_passes_and_summarises(tmp_path, monkeypatch):
     assert "verify lns_mul_b5g2:" in res.output
     assert "icarus: PASS, 1/1 cocotb tests passed" in res.output
     assert "verilator" not in res.stdout
+
+
+@pytest.mark.parametrize("args, name", [
+    (["fp8-mac", "--a-format", "e5m2", "--lanes", "2", "--window", "12", "--acc-bits", "24",
+      "--wrap", "--pipeline", "1"], "fp8_mac_e5m2_e4m3_l2"),
+    (["fp32-mac", "--pipeline", "1"], "fp32_mac"),
+    (["mac", "--first-cut", "log", "--lanes", "2", "--pipeline", "3"], "lns_mac_b8g8l2"),
+])
+def test_verify_baselines_and_first_cut(tmp_path, monkeypatch, args, name):
+    monkeypatch.setenv("LNSMADAM_SIM_BUILD", str(tmp_path / "b"))
+    res = CliRunner().invoke(cli, ["verify", *args, "--sim", "icarus", "--seed", "6"])
+    assert res.exit_code == 0, res.output
+    assert f"verify {name}:" in res.output
+    assert "icarus: PASS, 2/2 cocotb tests passed" in res.output
 
 
 def test_verify_waves_and_cocotb_waves_variable(tmp_path, monkeypatch):

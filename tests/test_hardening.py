@@ -40,6 +40,24 @@ CLI_CASES = {
                      "--gamma must be a power of two"),
     "update gamma cap": (["generate", "update", "--bits", "24", "--gamma", "8192", "-o",
                           "x"], 2, "--gamma must be in [1, 4096], got 8192"),
+    "fp8 window": (["generate", "fp8-mac", "--window", "0", "-o", "x"], 2,
+                   "--window must be in [1, 36], got 0"),
+    "fp8 window e5m2": (["generate", "fp8-mac", "--a-format", "e5m2", "--b-format", "e5m2",
+                         "--window", "65", "-o", "x"], 2, "--window must be in [1, 64], got 65"),
+    "fp8 acc-bits": (["generate", "fp8-mac", "--acc-bits", "10", "-o", "x"], 2,
+                     "--acc-bits must be in [23, 62], got 10"),
+    "fp8 lanes": (["generate", "fp8-mac", "--lanes", "300", "-o", "x"], 2,
+                  "--lanes must be in [1, 256], got 300"),
+    "fp8 pipeline": (["generate", "fp8-mac", "--lanes", "4", "--pipeline", "5", "-o", "x"], 2,
+                     "--pipeline must be in [1, 4], got 5"),
+    "fp8 format": (["generate", "fp8-mac", "--a-format", "e3m4", "-o", "x"], 2,
+                   "'--a-format'"),
+    "fp32 pipeline": (["generate", "fp32-mac", "--pipeline", "3", "-o", "x"], 2,
+                      "--pipeline must be in [1, 2], got 3"),
+    "fp32 lanes": (["generate", "fp32-mac", "--lanes", "2", "-o", "x"], 2,
+                   "No such option '--lanes'"),
+    "mac first-cut": (["generate", "mac", "--first-cut", "middle", "-o", "x"], 2,
+                      "'--first-cut'"),
     "build lanes": (["build", "--lanes", "3"], 2, "--lanes must be a power of two in 1..16"),
     "build clk": (["build", "--clk-freq", "0"], 2, "--clk-freq must be a finite number in "
                                                    "[0.001, 1000] MHz"),
@@ -59,6 +77,10 @@ CLI_CASES = {
                   "--name must be a Verilog identifier"),
     "name long": (["generate", "mul", "--name", "n" * 129, "-o", "x"], 2,
                   "at most 128 characters"),
+    "name fp8 keyword": (["generate", "fp8-mac", "--name", "wire", "-o", "x"], 2,
+                         "--name must not be a Verilog/SystemVerilog keyword, got 'wire'"),
+    "name fp32": (["generate", "fp32-mac", "--name", "fp32 mac", "-o", "x"], 2,
+                  "--name must be a Verilog identifier"),
     # --sizes
     "sizes negative": (["build", "--sizes", "64,-16,10"], 2, "--sizes must be two or more"),
     "sizes empty": (["train", "--backend", "golden", "--sizes", "64,,10"], 2,
@@ -110,6 +132,36 @@ CLI_CASES = {
     "weight-underflow": (["generate", "update", "--weight-underflow", "flush", "-o", "x"], 2,
                          "No such option '--weight-underflow'"),
     "mul axis": (["generate", "mul", "--axis", "-o", "x"], 2, "No such option '--axis'"),
+    # lnsmadam asic: its own options, the block's, and those that would change nothing
+    "asic clock": (["asic", "int8-mac", "--clock-ns", "0", "-o", "x"], 2,
+                   "--clock-ns must be in [0.05, 1000], got 0.0"),
+    "asic clock nan": (["asic", "int8-mac", "--clock-ns", "nan", "-o", "x"], 2,
+                       "--clock-ns must be in [0.05, 1000], got nan"),
+    "asic activity": (["asic", "mac", "--activity", "3", "-o", "x"], 2,
+                      "--activity must be in [0, 2] transitions per cycle, got 3.0"),
+    "asic activity word": (["asic", "mac", "--activity", "often", "-o", "x"], 2,
+                           "--activity must be 'training' or a number in [0, 2], got 'often'"),
+    "asic streams": (["asic", "mac", "--streams", "100", "-o", "x"], 2,
+                     "--streams must be a multiple of 64 in [64, 4096], got 100"),
+    "asic cycles": (["asic", "mac", "--cycles", "10", "-o", "x"], 2,
+                    "--cycles must be in [32, 100000], got 10"),
+    "asic stimulus": (["asic", "mul", "-o", "x"], 2, "block 'mul' has no training stimulus"),
+    "asic lanes": (["asic", "fp8-mac", "--lanes", "0", "-o", "x"], 2,
+                   "--lanes must be in [1, 256], got 0"),
+    "asic fp32 pipeline": (["asic", "fp32-mac", "--pipeline", "0", "-o", "x"], 2,
+                           "--pipeline must be in [1, 2], got 0"),
+    "asic lib": (["asic", "mac", "--lib", "tsmc5", "-o", "x"], 2, "'--lib'"),
+    "asic area-only": (["asic", "mac", "--lib", "sky130-area", "--activity", "0.1",
+                        "--clock-ns", "5", "-o", "x"], 2,
+                       "--clock-ns, --activity has no effect with --lib sky130-area (area "
+                       "only): leave them out"),
+    "asic assumed": (["asic", "mul", "--activity", "0.1", "--streams", "128", "-o", "x"], 2,
+                     "--streams has no effect with an assumed --activity: leave it out"),
+    "asic to-linear": (["asic", "convert", "--direction", "to-linear", "--acc-bits", "40",
+                        "--activity", "0.1", "-o", "x"], 2,
+                       "--acc-bits has no effect with --direction to-linear"),
+    "asic name": (["asic", "mac", "--name", "m", "-o", "x"], 2, "No such option '--name'"),
+    "asic axis": (["asic", "mac", "--axis", "-o", "x"], 2, "No such option '--axis'"),
     # output paths, checked before any work
     "plot suffix": (["train", "--backend", "golden", "--plot", "out.txt"], 2,
                     "--plot must end in one of .png, .pdf"),
@@ -118,6 +170,9 @@ CLI_CASES = {
     "json under file": (["train", "--backend", "golden", "--json", "afile/r.json"], 2,
                         "--json: cannot create afile/r.json: "),
     "generate -o file": (["generate", "mul", "-o", "afile"], 2, "afile"),
+    "asic -o file": (["asic", "int8-mac", "-o", "afile"], 2, "Directory 'afile' is a file"),
+    "asic -o under file": (["asic", "fp32-mac", "-o", "afile/report"], 2,
+                           "--out: cannot create afile/report: "),
     "build foreign dir": (["build", "--design", "standin", "-o", "adir"], 2,
                           "--out: adir already holds files that lnsmadam did not write"),
     "build -o .": (["build", "-o", "."], 2, "already holds files that lnsmadam did not write"),
@@ -208,6 +263,9 @@ def _api_cases():
     from lnsmadam.golden.update import MadamConfig, StateFormat, madam_step
     from lnsmadam.host.device import Device
     from lnsmadam.host.transport import pipe_pair
+    from lnsmadam.boards.asic import check_options
+    from lnsmadam.golden.fpmac import FP8MACConfig
+    from lnsmadam.hw import blockparams, blocks
     from lnsmadam.hw.blocks import check_module_name
     from lnsmadam.golden.soc import SoCConfig
 
@@ -246,6 +304,32 @@ def _api_cases():
                                                                      "instance of MadamConfig"),
         "module name": (lambda: check_module_name("endmodule"), "name must not be a "
                                                                 "Verilog/SystemVerilog keyword"),
+        # blocks from configurations, and from flat parameters (the sweep's grids)
+        "fp8_mac cfg": (lambda: blocks.fp8_mac(None), "cfg must be an instance of "
+                                                      "FP8MACConfig"),
+        "fp32_mac cfg": (lambda: blocks.fp32_mac(FP8MACConfig()), "cfg must be an instance "
+                                                                  "of FP32MACConfig"),
+        "build kind": (lambda: blockparams.build("adder"), "block must be one of mac, "),
+        "build unknown": (lambda: blockparams.build("mac", {"lanez": 2}),
+                          "lanez is not a parameter of block mac (it has: bits, "),
+        "build type": (lambda: blockparams.build("mac", {"lanes": "4"}),
+                       "lanes must be an integer, got '4'"),
+        "build bool": (lambda: blockparams.build("int8-mac", {"saturate": 1}),
+                       "saturate must be true or false, got 1"),
+        "build choice": (lambda: blockparams.build("fp8-mac", {"b_format": "e3m4"}),
+                         "b_format must be one of e4m3, e5m2, got 'e3m4'"),
+        "build required": (lambda: blockparams.build("convert", {"bits": 6}),
+                           "direction is required for block convert (one of to-linear, "
+                           "from-linear)"),
+        "build moot": (lambda: blockparams.build("convert", {"direction": "from-linear",
+                                                              "lsb_q": -5, "window": 8}),
+                       "window has no effect with direction from-linear and lsb_q: leave it "
+                       "out"),
+        "build range": (lambda: blockparams.build("update", {"weight_gamma": 3}),
+                        "weight_gamma must be a power of two"),
+        "asic streams": (lambda: check_options(10.0, "training", streams=96),
+                         "streams must be a multiple of 64 in [64, 4096], got 96"),
+        "asic clock": (lambda: check_options("10", "training"), "clock_ns must be in "),
         # wrong shapes name the expected shape
         "step shape": (lambda: model.step(np.zeros(10), 1), "x must have shape (64,) or "
                                                             "(n, 64), got (10,)"),
@@ -325,6 +409,15 @@ def test_help_states_the_real_ranges():
         assert needle in text, needle
     res = CliRunner().invoke(cli, ["generate", "mul", "--help"])
     assert "2-emax .. 2*emax-1" in " ".join(res.output.split())
+    res = CliRunner().invoke(cli, ["generate", "fp8-mac", "--help"])
+    text = " ".join(res.output.split())
+    for needle in ("36 (e4m3 x e4m3), 50 (e4m3 x e5m2), 64 (e5m2 x e5m2)",
+                   "window + man_bits(a) + man_bits(b) + 1 .. 62", "23 .. 62 at the defaults"):
+        assert needle in text, needle
+    res = CliRunner().invoke(cli, ["asic", "fp32-mac", "--help"])
+    text = " ".join(res.output.split())
+    for needle in ("1..2", "0.05..1000", "a multiple of 64 in 64..4096", "32..100000", "0..2"):
+        assert needle in text, needle
     res = CliRunner().invoke(cli, ["train", "--help"])
     text = " ".join(res.output.split())
     for needle in ("3..8 on a device, 3..16 in golden", "1, 2, 4, 8 or 16 on a device",

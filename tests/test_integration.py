@@ -34,6 +34,8 @@ from lnsmadam.sim.runner import check_simulator
 BLOCKS = {
     "mac4": (["mac", "--lanes", "4", "--axis"], "lns_mac_b8g8l4"),
     "int8": (["int8-mac", "--lanes", "3", "--axis"], "int8_mac_l3"),
+    "fp8": (["fp8-mac", "--lanes", "2", "--b-format", "e5m2", "--axis"], "fp8_mac_e4m3_e5m2_l2"),
+    "fp32": (["fp32-mac", "--axis"], "fp32_mac"),
     "mul": (["mul"], "lns_mul_b8g8"),
     "mulc": (["mul", "--combinational", "--name", "mul_comb"], "mul_comb"),
     "tolin": (["convert", "--direction", "to-linear", "--registered"], "to_linear_b8g8"),

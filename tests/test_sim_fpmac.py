@@ -1,15 +1,17 @@
 """cocotb regression of the generated Verilog of the FP8 and FP32 baselines (hw/fpmac.py) on
 Icarus and Verilator: every result compared bit for bit with lnsmadam.golden.fpmac
 (sim/cocotb_fpmac.py), corner and random vectors, at full rate (latency and throughput
-checked) and with random valid gaps and backpressure."""
+checked) and with random valid gaps and backpressure. The benches run through
+lnsmadam.sim.verify, the code of `lnsmadam verify fp8-mac` / `fp32-mac`."""
 
 from __future__ import annotations
 
 import pytest
 
-from lnsmadam.golden.fpmac import FP8MACConfig, FP32MACConfig
-from lnsmadam.hw.fpmac import FP8MAC, FP32MAC
-from lnsmadam.sim.runner import SIMULATORS, default_build_root, export_verilog, run_cocotb
+from lnsmadam.golden.fpmac import FP8MACConfig
+from lnsmadam.hw import blocks
+from lnsmadam.sim.runner import SIMULATORS
+from lnsmadam.sim.verify import verify_block
 
 N_RANDOM = 120
 
@@ -24,20 +26,13 @@ FP8_CONFIGS.append(("e5m2", "e5m2", 2, 20, 30, False, 3, "icarus"))
 def test_fp8_mac_verilog(a_fmt, b_fmt, lanes, window, acc_bits, saturate, pipeline, sim):
     cfg = FP8MACConfig(a_fmt, b_fmt, window=window, acc_bits=acc_bits, saturate=saturate,
                        lanes=lanes)
-    dut = FP8MAC(cfg, pipeline=pipeline)
-    name = f"fp8_mac_{a_fmt}_{b_fmt}_l{lanes}"
-    design = export_verilog(dut, name, default_build_root() / "verilog")
-    run_cocotb(design, "lnsmadam.sim.cocotb_fpmac", sim=sim, test_name=name, params={
-        "kind": "fp8", "a_fmt": a_fmt, "b_fmt": b_fmt, "lanes": lanes, "window": window,
-        "acc_bits": acc_bits, "saturate": saturate, "pipeline": pipeline,
-        "latency": dut.latency, "seed": 3, "n_random": N_RANDOM,
-        "valid_prob": 0.7, "ready_prob": 0.45})
+    block = blocks.fp8_mac(cfg, pipeline)
+    assert block.name == f"fp8_mac_{a_fmt}_{b_fmt}_l{lanes}"
+    verify_block(block, [sim], check=True, seed=3, n_random=N_RANDOM, valid_prob=0.7,
+                 ready_prob=0.45)
 
 
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_fp32_mac_verilog(sim):
-    dut = FP32MAC(FP32MACConfig(), pipeline=2)
-    design = export_verilog(dut, "fp32_mac", default_build_root() / "verilog")
-    run_cocotb(design, "lnsmadam.sim.cocotb_fpmac", sim=sim, test_name="fp32_mac", params={
-        "kind": "fp32", "lanes": 1, "pipeline": 2, "latency": dut.latency, "seed": 4,
-        "n_random": N_RANDOM, "valid_prob": 0.7, "ready_prob": 0.45})
+    verify_block(blocks.fp32_mac(pipeline=2), [sim], check=True, seed=4, n_random=N_RANDOM,
+                 valid_prob=0.7, ready_prob=0.45)

@@ -7,7 +7,8 @@
   group) after its first finished job; the rerun does only the rest;
 * ``test_remote_scheduler``: ``dask scheduler`` and ``dask worker`` started here on
   loopback, the sweep pointed at the scheduler's address, one failing point recorded;
-* the jobs one by one without Dask: partial builds, golden training, the twin's cycles.
+* the jobs one by one without Dask: partial builds, golden training, the twin's cycles, a
+  generated block with its AXI4-Stream wrapper, a cocotb verification, an ASIC area report.
 """
 
 from __future__ import annotations
@@ -73,12 +74,14 @@ def test_grid_errors_are_one_line(text, message):
     assert "\n" not in msg and msg.startswith("g.toml: ") and message in msg, msg
 
 
-def test_grid_verify_and_asic_need_their_commands():
+def test_grid_verify_and_asic_need_their_extras(monkeypatch):
     from lnsmadam.sweep import jobs
-    for name, issue in (("verify", "issue 14"), ("asic", "issue 15")):
-        if name in jobs.available():
-            continue            # merged: the job is registered
-        with pytest.raises(GridError, match=f"job '{name}' needs .*{issue}"):
+    from lnsmadam.sweep.jobs import asic, verify
+    assert {"verify", "asic"} <= set(jobs.available())     # [dev] has [sim] and [boards]
+    for mod, extra in ((verify, "sim"), (asic, "boards")):
+        monkeypatch.setattr(mod, "AVAILABLE", False)
+        name = mod.__name__.rsplit(".", 1)[1]
+        with pytest.raises(GridError, match=rf"job '{name}' needs .*\[{extra}\] extra"):
             parse(f'jobs = ["{name}"]\n[fixed]\nblock = "mul"')
 
 
@@ -219,10 +222,10 @@ def test_remote_scheduler(tmp_path):
         ok, bad = doc["points"]
         assert ok["status"] == "done" and ok["ports"] > 0
         assert bad["status"] == "failed"
-        assert "--lanes must be in [1, 256], got 300" in bad["errors"]["generate"]
+        assert "ValueError: lanes must be in [1, 256], got 300" in bad["errors"]["generate"]
         tb = (out / "points" / bad["point"] / "generate.traceback.txt").read_text()
         assert "Traceback" in tb and "ValueError" in tb
-        assert "--lanes must be in [1, 256]" in (out / "sweep.md").read_text()
+        assert "lanes must be in [1, 256]" in (out / "sweep.md").read_text()
     finally:
         for p in reversed(procs):
             os.killpg(p.pid, signal.SIGTERM)
@@ -246,7 +249,7 @@ def test_no_scheduler_is_one_line_error(tmp_path):
 # -- the jobs without Dask -------------------------------------------------------------
 def test_execute_records_a_failure_and_its_logs():
     p = engine.execute("generate", {"block": "mul", "bits": 2})
-    assert not p["ok"] and p["error"].startswith("ValueError: --bits must be in [3, ")
+    assert not p["ok"] and p["error"].startswith("ValueError: bits must be in [3, ")
     assert "Traceback" in p["traceback"]
 
 
@@ -290,3 +293,42 @@ def test_cycles_job_on_the_twin(tmp_path):
     row = {"required_mhz": None, **m}
     report._derive(row, {"clock_mhz": 12.0})
     assert row["us_per_sample"] == pytest.approx(m["cycles_per_sample"] / 12.0)
+
+
+def test_generate_job_with_axis(tmp_path):
+    from lnsmadam.sweep.jobs import generate
+    r = generate.run({"block": "fp32-mac", "pipeline": 1, "axis": True}, tmp_path)
+    assert r["name"] == "fp32_mac" and r["timing"]["latency_cycles"] == 3
+    assert sorted(r["artefacts"]) == ["fp32_mac.json", "fp32_mac.v", "fp32_mac.vlt",
+                                      "fp32_mac_axis.v", "fp32_mac_inst.vh"]
+    assert all((tmp_path / a).is_file() for a in r["artefacts"])
+    with pytest.raises(ValueError, match="axis applies to the streaming blocks"):
+        generate.run({"block": "mul", "axis": True}, tmp_path / "mul")
+
+
+def test_verify_job(tmp_path, monkeypatch):
+    from lnsmadam.sweep.jobs import verify
+    monkeypatch.setenv("LNSMADAM_SIM_BUILD", str(tmp_path / "build"))
+    (tmp_path / "work").mkdir()
+    r = verify.run({"block": "mul", "bits": 5, "gamma": 2, "sim": "icarus", "waves": True,
+                    "seed": 2}, tmp_path / "work")
+    assert r["passed"] and verify.metrics(r) == {"verified": True}
+    assert r["simulators"]["icarus"]["tests"] == 1 and list(r["simulators"]) == ["icarus"]
+    assert r["artefacts"] == ["verify.log", "lns_mul_b5g2_icarus.fst"]
+    assert "icarus: PASS" in (tmp_path / "work" / "verify.log").read_text()
+    assert (tmp_path / "work" / "lns_mul_b5g2_icarus.fst").stat().st_size > 0
+
+
+def test_asic_job(tmp_path):
+    from lnsmadam.sweep.jobs import asic
+    r = asic.run({"block": "mul", "bits": 5, "gamma": 2, "lib": "sky130-area"}, tmp_path)
+    m = asic.metrics(r)
+    assert r["block"] == "mul" and r["report"]["parameters"]["bits"] == 5
+    assert m["area_um2"] == r["report"]["area_um2"] > 0 and m["asic_cells"] > 0
+    assert "fmax_mhz" not in m and "energy_per_op_pj" not in m          # area only
+    assert {"report.json", "report.md", "net.v", "asic.log"} <= set(r["artefacts"])
+    with pytest.raises(ValueError, match=r"clock_ns has no effect with lib sky130-area "
+                                         r"\(area only\)"):
+        asic.run({"block": "mul", "lib": "sky130-area", "clock_ns": 5.0}, tmp_path / "x")
+    with pytest.raises(ValueError, match="block 'mul' has no training stimulus"):
+        asic.run({"block": "mul"}, tmp_path / "y")

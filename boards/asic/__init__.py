@@ -7,7 +7,9 @@ operands from real training counts every net's toggles (:mod:`.gatesim`, :mod:`.
 :mod:`.energy`), and :mod:`.report` writes ``report.json`` and ``report.md``.
 """
 
-from .libs import LIBS, AsicLib, ToolError, find_lib, find_sta
-from .report import asic_report
+from .libs import LIB_KINDS, LIBS, AsicLib, ToolError, find_lib, find_sta
+from .report import (CLOCK_NS, CYCLES, DEFAULTS, STREAMS, asic_report, check_options,
+                     unused)
 
-__all__ = ["LIBS", "AsicLib", "ToolError", "find_lib", "find_sta", "asic_report"]
+__all__ = ["LIBS", "LIB_KINDS", "AsicLib", "ToolError", "find_lib", "find_sta", "asic_report",
+           "check_options", "unused", "CLOCK_NS", "STREAMS", "CYCLES", "DEFAULTS"]

@@ -27,7 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["AsicLib", "LIBS", "cache_dir", "cache_lock", "find_lib", "find_sta", "ToolError"]
+__all__ = ["AsicLib", "LIBS", "LIB_KINDS", "cache_dir", "cache_lock", "find_lib", "find_sta",
+           "ToolError"]
 
 
 class ToolError(RuntimeError):
@@ -108,6 +109,9 @@ def _apt_download(package: str, dest: Path) -> Path:
 
 OSU018_DIR = "usr/share/qflow/tech/osu018"
 
+#: library name -> what its Liberty characterises (known before the library is fetched)
+LIB_KINDS = {"osu018": "timing+power", "sky130-area": "area"}
+
 
 def _osu018() -> AsicLib:
     system = Path("/") / OSU018_DIR
@@ -121,7 +125,7 @@ def _osu018() -> AsicLib:
     lib = root / "osu018_stdcells.lib"
     if not lib.exists():
         raise ToolError(f"qflow-tech-osu018 has no {lib.name} under {root}")
-    return AsicLib("osu018", lib, "timing+power",
+    return AsicLib("osu018", lib, LIB_KINDS["osu018"],
                    "OSU 0.18 um (TSMC-like SCN6M_SUBM rules), typical process, 1.8 V, 25 C",
                    dont_use=("TBUFX1", "TBUFX2", "CLKBUF1", "CLKBUF2", "CLKBUF3", "LATCH",
                              "DFFSR", "DFFNEGX1"),
@@ -132,7 +136,7 @@ def _sky130_area() -> AsicLib:
     from .sky130 import ensure_sky130_area
 
     lib, verilog = ensure_sky130_area(cache_dir())
-    return AsicLib("sky130-area", lib, "area",
+    return AsicLib("sky130-area", lib, LIB_KINDS["sky130-area"],
                    "SkyWater 130 nm sky130_fd_sc_hd, area only (no timing or power data)",
                    dont_use=(), verilog=verilog)
 
@@ -143,7 +147,7 @@ LIBS = {"osu018": _osu018, "sky130-area": _sky130_area}
 
 def find_lib(name: str) -> AsicLib:
     if name not in LIBS:
-        raise ValueError(f"--lib must be one of {', '.join(LIBS)}, got {name!r}")
+        raise ValueError(f"lib must be one of {', '.join(LIBS)}, got {name!r}")
     with cache_lock():
         return LIBS[name]()
 

@@ -12,12 +12,22 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from ...golden.format import check_int
 from .energy import KINDS, activity_from_training
 from .flow import combine_power, instance_power, synthesize, temporary_workdir, timing
-from .libs import find_lib
+from .libs import LIB_KINDS, find_lib
 
-__all__ = ["asic_report", "kind_of", "check_options", "OP_NAMES", "NOT_INCLUDED",
-           "TRAINING_BLOCKS"]
+__all__ = ["asic_report", "kind_of", "check_options", "unused", "OP_NAMES", "NOT_INCLUDED",
+           "TRAINING_BLOCKS", "CLOCK_NS", "STREAMS", "CYCLES", "DEFAULTS"]
+
+#: the flow's options and their ranges: the clock period (ns), the gate-level simulation's
+#: parallel streams (a multiple of 64: they run bit-parallel in uint64 words) and cycles
+CLOCK_NS = (0.05, 1000)
+STREAMS = (64, 4096)
+CYCLES = (32, 100_000)
+#: the options' defaults (``lnsmadam asic`` and the sweep's ``asic`` job)
+DEFAULTS = {"lib": "osu018", "clock_ns": 10.0, "activity": "training", "streams": 256,
+            "cycles": 256}
 
 #: ``lnsmadam generate`` blocks with a training stimulus (others need an assumed activity)
 TRAINING_BLOCKS = ("mac", "int8-mac", "fp8-mac", "fp32-mac", "update")
@@ -52,18 +62,47 @@ def kind_of(component) -> str | None:
     return None
 
 
-def check_options(clock_ns: float, activity, block: str | None = None) -> None:
-    """Refuse a clock, an activity or (for ``block``, a generate subcommand name) a missing
-    training stimulus with one line naming the option."""
-    if not 0.05 <= clock_ns <= 1000:
-        raise ValueError(f"--clock-ns must be in [0.05, 1000], got {clock_ns}")
+def check_options(clock_ns: float, activity, block: str | None = None, streams: int = 256,
+                  cycles: int = 256, lib: str | None = None) -> None:
+    """Refuse a clock, an activity, a simulation size or (for ``block``, a ``generate``
+    block kind, with a library that has power data) a missing training stimulus with one
+    line naming the parameter."""
+    lo, hi = CLOCK_NS
+    if (isinstance(clock_ns, bool) or not isinstance(clock_ns, (int, float))
+            or not lo <= clock_ns <= hi):
+        raise ValueError(f"clock_ns must be in [{lo:g}, {hi:g}], got {clock_ns!r}")
     if isinstance(activity, str) and activity != "training":
-        raise ValueError(f"--activity must be 'training' or a number in [0, 2], got {activity!r}")
+        raise ValueError(f"activity must be 'training' or a number in [0, 2], got {activity!r}")
     if not isinstance(activity, str) and not 0 <= activity <= 2:
-        raise ValueError(f"--activity must be in [0, 2] transitions per cycle, got {activity}")
-    if block is not None and activity == "training" and block not in TRAINING_BLOCKS:
-        raise ValueError(f"block {block!r} has no training stimulus: give --activity A "
-                         f"(an assumed toggle rate per cycle)")
+        raise ValueError(f"activity must be in [0, 2] transitions per cycle, got {activity}")
+    lo, hi = STREAMS
+    if (isinstance(streams, bool) or not isinstance(streams, int) or streams % 64
+            or not lo <= streams <= hi):
+        raise ValueError(f"streams must be a multiple of 64 in [{lo}, {hi}], got {streams!r}")
+    check_int("cycles", cycles, *CYCLES)
+    if (block is not None and activity == "training" and block not in TRAINING_BLOCKS
+            and LIB_KINDS.get(lib) != "area"):
+        raise ValueError(f"block {block!r} has no training stimulus: give an assumed activity "
+                         f"(toggles per cycle, --activity A)")
+
+
+def unused(lib: str, activity, given, spell=str) -> str | None:
+    """The refusal, on one line, of the options in ``given`` (of ``clock_ns``, ``activity``,
+    ``streams``, ``cycles``) that change nothing: all four with an area-only library, the
+    simulation's size with an assumed activity. None when there are none; ``spell`` turns a
+    name into the user's spelling (``--clock-ns``)."""
+    if LIB_KINDS.get(lib) == "area":
+        moot, why = ("clock_ns", "activity", "streams", "cycles"), \
+            f"with {spell('lib')} {lib} (area only)"
+    elif activity != "training":
+        moot, why = ("streams", "cycles"), f"with an assumed {spell('activity')}"
+    else:
+        return None
+    bad = [spell(n) for n in moot if n in given]
+    if not bad:
+        return None
+    return (f"{', '.join(bad)} has no effect {why}: leave {'it' if len(bad) == 1 else 'them'} "
+            "out")
 
 
 def _ops_per_cycle(kind, component) -> int:
@@ -75,13 +114,13 @@ def asic_report(component, block: str, params: dict, lib_name: str, clock_ns: fl
                 cycles: int = 256, samples: int | None = None, warm_samples: int = 200,
                 keep: bool = False, trace=None, log=print) -> dict:
     """Run the flow and write the reports (see the module docstring); return the report."""
-    check_options(clock_ns, activity)
+    check_options(clock_ns, activity, streams=streams, cycles=cycles)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     kind = kind_of(component)
-    if activity == "training" and kind is None:
-        raise ValueError(f"block {block!r} has no training stimulus: give --activity A "
-                         f"(an assumed toggle rate per cycle)")
+    if activity == "training" and kind is None and LIB_KINDS.get(lib_name) != "area":
+        raise ValueError(f"block {block!r} has no training stimulus: give an assumed activity "
+                         f"(toggles per cycle, --activity A)")
     t0 = time.monotonic()
     lib = find_lib(lib_name)
     work, cleanup = temporary_workdir(str(out / "work") if keep else None)

@@ -1,42 +1,50 @@
-"""Job ``generate``: the Verilog and JSON description of one block (``lnsmadam generate``).
+"""Job ``generate``: the Verilog and JSON description of one block, what ``lnsmadam generate``
+writes (:func:`lnsmadam.sim.blockfiles.write_block`).
 
-Parameters: ``block`` (``mac``, ``int8-mac``, ``mul``, ``convert``, ``update``) and that
-block's ``lnsmadam generate BLOCK`` options under their Python names (``lanes``,
-``acc_bits``, ``saturate`` for ``--saturate/--wrap``, ...), defaults as on the command line.
-Result: the block's JSON description (parameters, ports, latency); artefacts: ``<name>.v``
-and ``<name>.json``.
+Parameters: ``block`` (``mac``, ``int8-mac``, ``fp8-mac``, ``fp32-mac``, ``mul``,
+``convert``, ``update``) and that block's parameters, the ``lnsmadam generate BLOCK``
+options under their Python names (``lanes``, ``acc_bits``, ``saturate`` for
+``--saturate/--wrap``, ...; :mod:`lnsmadam.hw.blockparams`), defaults as on the command
+line; ``axis`` (false) also writes the AXI4-Stream wrapper of a streaming block. Result: the
+block's JSON description (parameters, ports, latency); artefacts: every file written
+(``<name>.v``, ``.json``, ``.vlt``, ``_inst.vh``, ``_axis.v``).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from . import _click
+from . import Param, _blocks
+
+_OWN = {"axis": Param("bool", "also write <name>_axis.v, the AXI4-Stream wrapper "
+                              "(streaming blocks)")}
 
 
 def params(config: dict) -> dict:
-    return _click.params(_click.command("generate"), config)
+    return _blocks.params(config, _OWN)
 
 
-def generate(config: dict, workdir: Path) -> dict:
-    """Write the block into ``workdir``; return its JSON description (``"files"`` added)."""
-    cmd = _click.command("generate")
-    before = set(Path(workdir).glob("*.json"))
-    _click.check(cmd, config.get("block"), *_click.run_block(cmd, config, workdir))
-    (js,) = set(Path(workdir).glob("*.json")) - before
-    meta = json.loads(js.read_text())
-    meta["files"] = [meta["verilog"], js.name]
-    return meta
+def generate(config: dict, workdir: Path) -> tuple[dict, list[str]]:
+    """Write the block of ``config`` into ``workdir``; return its JSON description and the
+    names of the files written (the keys of ``_OWN`` are this job's)."""
+    from ...hw.blocks import STREAMING
+    from ...sim.blockfiles import write_block
+
+    axis = config.get("axis", False)
+    if axis and config.get("block") not in STREAMING:
+        raise ValueError(f"axis applies to the streaming blocks ({', '.join(STREAMING)}), "
+                         f"not to {config.get('block')}")
+    written, meta = write_block(_blocks.build(config, _OWN), workdir, axis)
+    return meta, [p.name for p in written]
 
 
 def run(config: dict, workdir: Path) -> dict:
-    meta = generate(config, workdir)
+    meta, files = generate(config, workdir)
     return {"block": meta["block"], "name": meta["name"], "parameters": meta["parameters"],
             "timing": meta["timing"], "ports": len(meta["ports"]),
             "port_bits": sum(p["width"] for p in meta["ports"]),
             "verilog_bytes": (Path(workdir) / meta["verilog"]).stat().st_size,
-            "artefacts": meta["files"]}
+            "artefacts": files}
 
 
 def metrics(result: dict) -> dict:

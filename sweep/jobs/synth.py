@@ -8,8 +8,8 @@ blocks, ``-nodsp`` on ECP5, so LUT counts compare across blocks). The script is 
     read_verilog -sv NAME.v; hierarchy -top NAME; proc; flatten; booth; <synth>; stat -json
 
 Result: the cell counts of :func:`lnsmadam.boards.report.parse_yosys_stat` (``lut4`` is
-LUT4 + 2 * CCU2C on ECP5) and the block's description; artefacts: the Verilog, its JSON,
-``stat.json`` and ``yosys.log``.
+LUT4 + 2 * CCU2C on ECP5) and the block's description; artefacts: the files ``generate``
+wrote, ``stat.json`` and ``yosys.log``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def run(config: dict, workdir: Path) -> dict:
     from ...boards.report import parse_yosys_stat
 
     target = config.get("target", "ice40")
-    meta = gen.generate({k: v for k, v in config.items() if k not in _OWN}, workdir)
+    meta, files = gen.generate({k: v for k, v in config.items() if k not in _OWN}, workdir)
     top = meta["top_module"]
     flags = "" if config.get("dsp", False) else NODSP[target]
     script = (f"read_verilog -sv {meta['verilog']}; hierarchy -top {top}; proc; flatten; "
@@ -55,7 +55,7 @@ def run(config: dict, workdir: Path) -> dict:
     return {"block": meta["block"], "name": meta["name"], "target": target,
             "script": script, "parameters": meta["parameters"], "timing": meta["timing"],
             **cells, "seconds": round(time.monotonic() - t0, 2),
-            "artefacts": [*meta["files"], "stat.json", "yosys.log"]}
+            "artefacts": [*files, "stat.json", "yosys.log"]}
 
 
 def metrics(result: dict) -> dict:
