@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, str] = {
     "boards": "lnsmadam.cli.boards:boards",
     "asic": "lnsmadam.cli.asic:asic",
     "sweep": "lnsmadam.cli.sweep:sweep",
+    "prove": "lnsmadam.cli.prove:prove",
 }
 
 
