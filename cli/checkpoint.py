@@ -10,6 +10,8 @@ checkpoint's).
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 from .options import OptionError, given
@@ -37,8 +39,6 @@ def resume_options(ctx: click.Context, ck, cv, hidden, *, seed, p_scale, mode, e
     if soc is None or run.get("p_scale") is None:
         raise OptionError("--resume: the checkpoint does not record its design and p_scale "
                           "(not written by lnsmadam train)")
-    import dataclasses
-
     from ..golden.soc import SoCConfig
 
     try:
