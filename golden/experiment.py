@@ -52,8 +52,9 @@ class RunResult:
 def run(name: str, data, epochs: int, seed: int, *, sizes=(64, 16, 10),
         lns_config: MLPConfig | None = None, opt_kwargs: dict | None = None,
         on_epoch: Callable[[int, dict], None] | None = None,
-        progress: Callable[[int], None] | None = None) -> RunResult:
-    """Train one named configuration; see the module docstring for the names."""
+        progress: Callable[[int], None] | None = None, mode: str = "exact") -> RunResult:
+    """Train one named configuration; see the module docstring for the names. ``mode``:
+    the integer model's schedule (``train_lns``; "exact" or "pipelined")."""
     if name not in RUN_NAMES:
         raise ValueError(f"optimizer must be one of {', '.join(RUN_NAMES)}; got {name!r}")
     check_int("epochs", epochs, 1, 100000)
@@ -61,7 +62,7 @@ def run(name: str, data, epochs: int, seed: int, *, sizes=(64, 16, 10),
     t0 = time.perf_counter()
     if name == "lns-madam":
         cfg = lns_config if lns_config is not None else MLPConfig(sizes=tuple(sizes))
-        r = train_lns(cfg, data, epochs, seed, callback=on_epoch, progress=progress)
+        r = train_lns(cfg, data, epochs, seed, callback=on_epoch, progress=progress, mode=mode)
         return RunResult(name, r["history"], r["config"], time.perf_counter() - t0,
                          extra={"model": r["model"]})
     from .baseline import train_float

@@ -45,6 +45,7 @@ from .seeded import epoch_order, init_mlp
 from .format import LNSFormat, check_float, check_int, check_type
 from .mac import MACConfig, matmul
 from .mul import mul
+from .pipeline import MODES, train_samples
 from .softmax import LOG2E, SOFTMAX_P, requant_dynamic, softmax_error
 from .update import BiasCorrection, MadamConfig, forward_weights, madam_step
 
@@ -156,7 +157,6 @@ class LNSMLP:
     # -- pieces ------------------------------------------------------------------------
     def input_codes(self, x: np.ndarray) -> _Tensor:
         """Encode features in [0, 1] (one sample or a batch) with bias -emax, append 1."""
-        fmt = self.cfg.fmt
         n_in = self.cfg.sizes[0]
         try:
             x = np.asarray(x, np.float64)
@@ -168,8 +168,13 @@ class LNSMLP:
         if np.isnan(x).any():
             raise ValueError(f"x must be numbers (features in [0, 1]), got NaN at index "
                              f"{tuple(int(i) for i in np.argwhere(np.isnan(x))[0])}")
-        c = fmt.encode(x, bias=self._x_bias)
-        one = np.full(c.shape[:-1] + (1,), fmt.emax, np.int64)
+        return self.input_tensor(self.cfg.fmt.encode(x, bias=self._x_bias))
+
+    def input_tensor(self, codes) -> _Tensor:
+        """The input tensor of stored feature codes (one sample or a batch, bias -emax, as
+        the device's records hold them), the constant 1 appended."""
+        c = np.asarray(codes, np.int64)
+        one = np.full(c.shape[:-1] + (1,), self.cfg.fmt.emax, np.int64)
         return _Tensor(np.concatenate([c, one], -1), self._x_bias)
 
     def forward_weights(self, l: int) -> _Tensor:
@@ -194,19 +199,59 @@ class LNSMLP:
         """Softmax cross-entropy error ``p - onehot`` (:func:`~.softmax.softmax_error`)."""
         return _Tensor(*softmax_error(S, bias, label, self.cfg))
 
+    # -- per-layer pieces (the schedules of golden/trainer.py and golden/pipeline.py
+    #    compose these; ``step`` below is their batch-1 order) ----------------------------
+    def layer_forward(self, l: int, a: _Tensor):
+        """Layer ``l`` on its input ``a``: ``(S_l, a_{l+1})``, ``a_{l+1}`` None for the last."""
+        w = self.forward_weights(l)
+        S = matmul(w.codes, a.codes[:, None], self.cfg.mac)[:, 0]
+        if l == len(self.u) - 1:
+            return S, None
+        return S, self._hidden(S, w.bias + a.bias)
+
+    def output_error(self, S, a: _Tensor, label: int) -> _Tensor:
+        """The error ``e_L`` from the last accumulator words ``S`` (``a``: the last layer's
+        input, whose bias enters the logits' bias)."""
+        return self._error_out(S, self.f_bias[-1] + a.bias, int(label))
+
+    def layer_backward(self, l: int, e: _Tensor, S_prev) -> _Tensor:
+        """``e_{l-1} = MAC(W_l[:, :-1]^T, e_l)`` masked by ``S_{l-1} > 0`` (layer ``l >= 1``;
+        reads the weights as they are now: call it before :meth:`layer_update` of ``l``)."""
+        mac = self.cfg.mac
+        w = self.forward_weights(l)
+        Sb = matmul(w.codes[:, :-1].T, e.codes[:, None], mac)[:, 0]
+        sign, xb, zero = mac.to_lns(Sb)
+        xb = xb + w.bias + e.bias
+        zero = zero | ~(S_prev > 0)                          # ReLU derivative
+        return self._requant_dynamic(sign, xb, zero)
+
+    def weight_grad(self, e: _Tensor, a: _Tensor) -> _Tensor:
+        """``G = e (x) a``, the outer product of a layer's error and its input."""
+        fmt = self.cfg.fmt
+        return _Tensor(mul(e.codes[:, None], a.codes[None, :], fmt), e.bias + a.bias + fmt.emax)
+
+    def layer_update(self, l: int, g: _Tensor, bc: int) -> None:
+        """LNS-Madam on layer ``l`` with gradient ``g`` and bias-correction exponent ``bc``."""
+        self.u[l], self.v[l], _ = madam_step(self.u[l], self.v[l], g.codes, g.bias,
+                                             self.e_clamp[l], self.cfg.madam, bc)
+
+    def check_label(self, label) -> int:
+        """``label`` as an int; ``ValueError`` unless it is an integer in ``0..n_out-1``."""
+        n_out = self.cfg.sizes[-1]
+        if (isinstance(label, (bool, np.bool_)) or not isinstance(label, (int, np.integer))
+                or not 0 <= int(label) < n_out):
+            raise ValueError(f"label must be an integer in 0..{n_out - 1}, got {label!r}")
+        return int(label)
+
     # -- passes ------------------------------------------------------------------------
     def forward(self, a: _Tensor, keep: bool = False):
         """Forward pass of one sample; returns the last accumulator words (and the trace)."""
         trace = [a]
         Ss = []
-        mac = self.cfg.mac
-        nl = len(self.u)
-        for l in range(nl):
-            w = self.forward_weights(l)
-            S = matmul(w.codes, a.codes[:, None], mac)[:, 0]
+        for l in range(len(self.u)):
+            S, a = self.layer_forward(l, a)
             Ss.append(S)
-            if l < nl - 1:
-                a = self._hidden(S, w.bias + a.bias)
+            if a is not None:
                 trace.append(a)
         if keep:
             return S, trace, Ss
@@ -221,31 +266,22 @@ class LNSMLP:
         return out
 
     def gradients(self, x: np.ndarray, label: int):
-        """Forward + backward of one sample: ``(prediction, [G_l tensors])``."""
-        cfg = self.cfg
-        fmt, mac = cfg.fmt, cfg.mac
+        """Forward + backward of one sample: ``(prediction, [G_l tensors])``.
+
+        ``label`` must be an integer in ``0..n_out-1`` (``ValueError`` otherwise)."""
         a0 = self.input_codes(x)
         if a0.codes.ndim != 1:
-            raise ValueError(f"x must be one sample, shape ({cfg.sizes[0]},), got "
+            raise ValueError(f"x must be one sample, shape ({self.cfg.sizes[0]},), got "
                              f"{np.shape(x)}")
+        label = self.check_label(label)
         S, trace, Ss = self.forward(a0, keep=True)
         pred = int(np.argmax(S))
-        nl = len(self.u)
-        wl = self.forward_weights(nl - 1)
-        e = self._error_out(S, wl.bias + trace[-1].bias, int(label))
-        grads = [None] * nl
-        for l in range(nl - 1, -1, -1):
-            a = trace[l]
-            g = mul(e.codes[:, None], a.codes[None, :], fmt)
-            grads[l] = _Tensor(g, e.bias + a.bias + fmt.emax)
-            if l == 0:
-                break
-            w = self.forward_weights(l)
-            Sb = matmul(w.codes[:, :-1].T, e.codes[:, None], mac)[:, 0]
-            sign, xb, zero = mac.to_lns(Sb)
-            xb = xb + w.bias + e.bias
-            zero = zero | ~(Ss[l - 1] > 0)                   # ReLU derivative
-            e = self._requant_dynamic(sign, xb, zero)
+        e = self.output_error(S, trace[-1], label)
+        grads = [None] * len(self.u)
+        for l in range(len(self.u) - 1, -1, -1):
+            grads[l] = self.weight_grad(e, trace[l])
+            if l > 0:
+                e = self.layer_backward(l, e, Ss[l - 1])
         return pred, grads
 
     def step(self, x: np.ndarray, label: int, updater=None):
@@ -254,8 +290,7 @@ class LNSMLP:
         if updater is None:
             bc = self.bc.step()
             for l, g in enumerate(grads):
-                self.u[l], self.v[l], _ = madam_step(self.u[l], self.v[l], g.codes, g.bias,
-                                                     self.e_clamp[l], self.cfg.madam, bc)
+                self.layer_update(l, g, bc)
         else:
             updater(self, grads)
         self.steps += 1
@@ -279,21 +314,34 @@ def accuracy(model: LNSMLP, x, y) -> float:
 
 def train_lns(cfg: MLPConfig, data, epochs: int, seed: int,
               callback: Callable[[int, dict], None] | None = None,
-              updater=None, progress: Callable[[int], None] | None = None) -> dict:
+              updater=None, progress: Callable[[int], None] | None = None,
+              mode: str = "exact") -> dict:
     """Train the integer MLP; returns per-epoch metrics, the final state and the config.
 
     ``data`` has ``x_train``/``y_train``/``x_test``/``y_test``; ``callback(epoch, metrics)``
-    runs after each epoch and ``progress(n)`` after every ``n`` samples.
+    runs after each epoch and ``progress(n)`` after every ``n`` samples. ``mode``:
+    ``"exact"`` (batch-1 :meth:`LNSMLP.step`) or ``"pipelined"`` (the engine's pipelined
+    schedule, :mod:`lnsmadam.golden.pipeline`; each epoch fills and drains; no ``updater``).
     """
     check_int("epochs", epochs, 0, 100000)
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if updater is not None and mode != "exact":
+        raise ValueError("updater replaces LNSMLP.step's update: it needs mode 'exact'")
     model = LNSMLP(cfg, seed)
     hist = []
     n = len(data.x_train)
     for ep in range(epochs):
-        correct = 0
         order = epoch_order(n, seed, ep)
-        for k, i in enumerate(order):
-            correct += model.step(data.x_train[i], int(data.y_train[i]), updater) == data.y_train[i]
+        y = np.asarray(data.y_train)[order]
+        if mode == "exact":
+            preds = (model.step(data.x_train[i], int(data.y_train[i]), updater) for i in order)
+        else:
+            preds = train_samples(model, ((model.input_codes(data.x_train[i]), int(data.y_train[i]))
+                                          for i in order), mode)
+        correct = 0
+        for k, pred in enumerate(preds):
+            correct += pred == y[k]
             if progress is not None and (k + 1) % 64 == 0:
                 progress(64)
         if progress is not None and n % 64:

@@ -30,11 +30,17 @@ import numpy as np
 from ..golden import image
 from ..golden import link as P
 from ..golden.format import check_int
+from .checkpoint import Checkpoint, CheckpointError, RunPosition, config_hash, data_hash
 from .transport import LinkError, Transport
 
 __all__ = ["Device", "DeviceError", "LinkError"]
 
 _OP_NAMES = {int(o): o.name for o in P.Op}
+
+
+#: STATUS.error codes of the trainer (docs/protocol.md §8)
+_TRAINER_ERRORS = {1: "command refused: check n_train, n_test, sample_base, mode",
+                   2: "a record's label is outside 0..n_out-1"}
 
 
 class DeviceError(LinkError):
@@ -81,6 +87,8 @@ class Device:
         self.retries = check_int("retries", retries, 1, 255)
         self.poll = check_float("poll", poll, 0, self.MAX_POLL, unit=" s")
         self.seq = 0
+        self.stop_requested = False    # a STOP was sent since the last START/EVALUATE
+        self.dataset_hash: str | None = None   # of the words upload_dataset wrote
         self.info: dict | None = None
         self._regions: dict[str, P.Region] | None = None
         self._decoder = P.SlipDecoder()
@@ -283,6 +291,7 @@ class Device:
         regs, _, _ = self._regs()
         self.write_region("data", 0, words)
         self.write_region("regs", regs["n_train"], [n_train, n - n_train])
+        self.dataset_hash = data_hash(words)
 
     def write_weights(self, u_list: Sequence, v_list: Sequence | None = None) -> None:
         """Store per-layer weight codes ``u_list[l]`` and second-moment state ``v_list[l]``
@@ -361,8 +370,9 @@ class Device:
             raise LinkError(f"STATUS: {exc}") from None
 
     def stop(self, wait: bool = True) -> P.TrainerStatus | None:
-        """Ask the trainer to finish its sample and go idle; with ``wait``, poll until idle
-        and return the final status."""
+        """Ask the trainer to finish the samples in flight and go idle (sets
+        ``stop_requested``); with ``wait``, poll until idle and return the final status."""
+        self.stop_requested = True
         self.request(P.OP_STOP, what="STOP")
         return self._wait_idle("STOP", None) if wait else None
 
@@ -378,13 +388,16 @@ class Device:
                     time.sleep(self.poll)
         except KeyboardInterrupt:
             # leave the device idle for the next session, then let the interrupt through
+            self.stop_requested = True
             try:
                 self.request(P.OP_STOP, what="STOP")
             except LinkError:
                 pass
             raise
         if st.error:
-            raise DeviceError(f"{what}: the trainer reports error {st.error}", P.OP_STATUS,
+            why = _TRAINER_ERRORS.get(st.error, "unknown error")
+            raise DeviceError(f"{what}: the trainer reports error {st.error} ({why}; stopped "
+                              f"at sample {st.sample} after {st.epoch} epochs)", P.OP_STATUS,
                               st.error)
         return st
 
@@ -396,10 +409,84 @@ class Device:
         epochs = check_int("epochs", epochs, 1, 0xFFFF)
         lr_step = check_int("lr_step", lr_step, 1, P.LR_STEP_MAX)
         seed = check_int("seed", seed, 0, 0xFFFFFFFF)
+        self.stop_requested = False
         self.request(P.OP_START, P.pack_start(epochs, lr_step, seed), "START")
         return self._wait_idle("START", progress)
 
     def evaluate(self, progress: Callable[[P.TrainerStatus], None] | None = None) -> int:
         """Inference over the stored test set (``EVALUATE``); returns the correct count."""
+        self.stop_requested = False
         self.request(P.OP_EVALUATE, what="EVALUATE")
         return self._wait_idle("EVALUATE", progress).last_correct
+
+    # -- run position and checkpoints (docs/protocol.md §10) ------------------------------------
+    def run_registers(self) -> dict[str, int]:
+        """Name -> word address of the run-control registers this device has (its identify
+        ``regs`` map; ``sample_base`` and ``mode`` only on designs that have them)."""
+        names, _, _ = self._regs()
+        regs = self.config.get("regs", {})
+        for k in ("sample_base", "mode"):
+            if k in regs:
+                names[k] = int(regs[k])
+        return names
+
+    def write_position(self, epoch_base: int, sample_base: int = 0, mode: int = 0) -> None:
+        """Where the next START begins: ``epoch_base`` (0..2**32-1), ``sample_base`` (its
+        first epoch's first position) and ``mode`` (0 exact, 1 pipelined). A design without
+        the ``sample_base``/``mode`` register accepts only 0 there (ValueError otherwise)."""
+        vals = {"epoch_base": check_int("epoch_base", epoch_base, 0, 0xFFFFFFFF),
+                "sample_base": check_int("sample_base", sample_base, 0, 0xFFFFFFFF),
+                "mode": check_int("mode", mode, 0, 1)}
+        regs = self.run_registers()
+        for name, val in vals.items():
+            if val and name not in regs:
+                design = (self.info or {}).get("design", {})
+                raise ValueError(f"{name} must be 0 on this device ({design.get('name')} "
+                                 f"{design.get('version')} has no {name} register: "
+                                 f"rebuild it with a newer lnsmadam), got {val}")
+        for name, val in vals.items():
+            if name in regs:
+                self.write_region("regs", regs[name], [val])
+
+    def _read_run_registers(self) -> dict[str, int]:
+        return {name: int(self.read_region("regs", addr, 1)[0])
+                for name, addr in self.run_registers().items()}
+
+    def _dataset_hash(self, regs: dict[str, int]) -> str:
+        """Hash of the stored records (what upload_dataset wrote, else read back)."""
+        if self.dataset_hash is None:
+            count = (regs["n_train"] + regs["n_test"]) * image.record_words(self.sizes[0])
+            self.dataset_hash = data_hash(self.read_region("data", 0, count) if count else [])
+        return self.dataset_hash
+
+    def checkpoint(self, position: RunPosition, steps_before: int = 0) -> Checkpoint:
+        """The idle device's trained state at ``position`` (weights, state, registers,
+        constants; see :class:`~.checkpoint.Checkpoint`). Its ``steps`` is the device's
+        counter plus ``steps_before``, the run's steps before the weights were last written
+        (a resume's :meth:`restore`)."""
+        st = self.status()
+        if st.state != 0:
+            raise ValueError("the trainer is busy: checkpoint it after STOP or the run's end")
+        regs = self._read_run_registers()
+        data = self._dataset_hash(regs)
+        u, v = self.read_weights()
+        return Checkpoint(position=position, u=u, v=v, regs=regs,
+                          consts=self.read_layer_constants(), steps=steps_before + st.steps,
+                          config_hash=config_hash(self.info), data_hash=data)
+
+    def restore(self, ck: Checkpoint) -> None:
+        """Load a checkpoint's weights, state and constants into this device, after checking
+        that it has the checkpoint's configuration and data set (:class:`CheckpointError`
+        otherwise). Resets the device's ``steps`` (a weight write)."""
+        if config_hash(self.info or self.identify()) != ck.config_hash:
+            raise CheckpointError("the checkpoint was written on a device with another "
+                                  "configuration (identify config differs): resume it on "
+                                  "the same design")
+        regs = self._read_run_registers()
+        if (self._dataset_hash(regs) != ck.data_hash
+                or any(regs[k] != ck.regs.get(k) for k in ("n_train", "n_test"))):
+            raise CheckpointError("the checkpoint was written with another data set (records "
+                                  "or the train/test split differ)")
+        self.write_layer_constants(ck.consts["u_bias"], ck.consts["f_bias"],
+                                   ck.consts["e_clamp"])
+        self.write_weights(ck.u, ck.v)
