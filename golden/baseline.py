@@ -3,7 +3,8 @@
 Shared helpers (also used by the integer golden MLP, :mod:`lnsmadam.golden.mlp`):
 
 * :func:`init_mlp` -- the initial float32 weights and biases, drawn like PyTorch's
-  ``nn.Linear`` default (uniform in ``[-1/sqrt(fan_in), 1/sqrt(fan_in)]``, biases too).
+  ``nn.Linear`` default (uniform in ``[-1/sqrt(fan_in), 1/sqrt(fan_in)]``, biases too), or
+  with He-scaled weights (``scheme="he"``, for the float baselines of deep MLPs).
   Biases start non-zero on purpose: a multiplicative update (Madam, LNS-Madam) can never
   move a weight that is exactly zero.
 * :func:`epoch_order` -- the per-epoch shuffle of the training samples.
@@ -31,7 +32,7 @@ import numpy as np
 from . import shuffle
 from .optim import OPTIMIZERS, make_optimizer
 
-__all__ = ["init_mlp", "epoch_order", "FloatMLP", "train_float", "DEFAULT_SIZES"]
+__all__ = ["init_mlp", "INIT_SCHEMES", "epoch_order", "FloatMLP", "train_float", "DEFAULT_SIZES"]
 
 DEFAULT_SIZES = (64, 16, 10)
 
@@ -51,24 +52,37 @@ def _check_sizes(sizes: Sequence[int]) -> tuple[int, ...]:
     return tuple(int(s) for s in sizes)
 
 
-def init_mlp(sizes: Sequence[int], seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Initial float32 ``(W, b)`` per layer, PyTorch ``nn.Linear`` distribution.
+#: ``init_mlp`` schemes: the bound of the uniform weight draw, times ``1 / sqrt(fan_in)``.
+INIT_SCHEMES = {"torch": 1.0, "he": float(np.sqrt(6.0))}
+
+
+def init_mlp(sizes: Sequence[int], seed: int,
+             scheme: str = "torch") -> list[tuple[np.ndarray, np.ndarray]]:
+    """Initial float32 ``(W, b)`` per layer, PyTorch ``nn.Linear`` distribution by default.
 
     One generator ``rng = np.random.default_rng(seed)`` serves all layers, in order; for
     the layer ``fan_in -> fan_out``, with ``k = 1 / sqrt(fan_in)``::
 
-        W = rng.uniform(-k, k, (fan_out, fan_in)).astype(float32)
+        W = rng.uniform(-c * k, c * k, (fan_out, fan_in)).astype(float32)
         b = rng.uniform(-k, k, fan_out).astype(float32)
 
-    (``W`` is drawn before ``b``.)  Biases are non-zero: multiplicative updates cannot
+    (``W`` is drawn before ``b``.)  ``scheme`` sets ``c`` (:data:`INIT_SCHEMES`):
+    ``"torch"`` (default, ``c = 1``: ``nn.Linear``'s default) or ``"he"`` (``c = sqrt(6)``:
+    ``kaiming_uniform_(W, nonlinearity="relu")``, variance ``2 / fan_in``, which keeps the
+    activation scale through deep ReLU stacks).  Both draw the same numbers, so ``"he"`` is
+    the default ``W`` scaled by ``sqrt(6)``, up to float32 rounding.  Biases keep
+    ``nn.Linear``'s draw in both schemes and are non-zero: multiplicative updates cannot
     move a zero.
     """
     sizes = _check_sizes(sizes)
     rng = np.random.default_rng(_check_seed("seed", seed))
+    if scheme not in INIT_SCHEMES:
+        raise ValueError(f"scheme must be one of {sorted(INIT_SCHEMES)}, got {scheme!r}")
+    c = INIT_SCHEMES[scheme]
     layers = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
         k = 1.0 / np.sqrt(fan_in)
-        w = rng.uniform(-k, k, (fan_out, fan_in)).astype(np.float32)
+        w = rng.uniform(-c * k, c * k, (fan_out, fan_in)).astype(np.float32)
         b = rng.uniform(-k, k, fan_out).astype(np.float32)
         layers.append((w, b))
     return layers
@@ -208,13 +222,13 @@ def train_float(optimizer_name: str, opt_kwargs: dict[str, Any] | None,
                 sizes: Sequence[int] = DEFAULT_SIZES, epochs: int = 30, seed: int = 0,
                 data=None, callback: Callable[[int, dict], None] | None = None,
                 quantizer: Callable[[int, np.ndarray], np.ndarray] | None = None,
-                batch_size: int = 1) -> dict[str, Any]:
+                batch_size: int = 1, init: str = "torch") -> dict[str, Any]:
     """Train :class:`FloatMLP` with a float reference optimiser; per-epoch metrics.
 
     ``optimizer_name`` is a key of :data:`lnsmadam.golden.optim.OPTIMIZERS`, built with
     ``opt_kwargs``.  ``data`` has ``x_train`` (float32 ``(N, 64)`` in [0, 1]), ``y_train``,
     ``x_test``, ``y_test`` (e.g. :func:`lnsmadam.golden.data.load_digits_split`).
-    Weights come from :func:`init_mlp` ``(sizes, seed)``; epoch ``e`` (from 0) visits the
+    Weights come from :func:`init_mlp` ``(sizes, seed, init)``; epoch ``e`` (from 0) visits the
     samples in :func:`epoch_order` ``(N, seed, e)`` order, in consecutive mini-batches of
     ``batch_size`` (default 1: per-sample updates; the last batch may be smaller).
 
@@ -234,10 +248,12 @@ def train_float(optimizer_name: str, opt_kwargs: dict[str, Any] | None,
         raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if init not in INIT_SCHEMES:
+        raise ValueError(f"init must be one of {sorted(INIT_SCHEMES)}, got {init!r}")
     if data is None:
         raise ValueError("data must be given (x_train, y_train, x_test, y_test)")
     opt_kwargs = dict(opt_kwargs or {})
-    model = FloatMLP(sizes, seed)
+    model = FloatMLP(sizes, seed, init=init_mlp(sizes, seed, init))
     opt = make_optimizer(optimizer_name, **opt_kwargs)
     params = model.params
     x_train = np.asarray(data.x_train, dtype=np.float32)
@@ -272,6 +288,6 @@ def train_float(optimizer_name: str, opt_kwargs: dict[str, Any] | None,
             callback(ep + 1, m)
     config = {"optimizer": optimizer_name, "opt_kwargs": opt_kwargs, "sizes": list(model.sizes),
               "epochs": int(epochs), "seed": int(seed), "batch_size": int(batch_size),
-              "quantizer": quantizer is not None}
+              "quantizer": quantizer is not None, "init": init}
     return {"history": history, "model": model, "config": config,
             "seconds": time.perf_counter() - t_start}
