@@ -2,14 +2,17 @@
 
 The Madam and Fromage papers claim that multiplicative / relative updates train deeper
 MLPs than SGD and Adam.  This bench trains 64-32-...-32-10 with D hidden layers of width 32
-(D in 2, 4, 8, 16; ReLU, softmax cross-entropy, batch 1, 30 epochs) with every entry of
-ENTRIES and reports the final test accuracy per depth: median and min..max over seeds 0-4
-at the entry's tuned learning rate, and how many of the five runs ended at chance.
+(D in 2, 4, 8, 16; ReLU, softmax cross-entropy, batch 1) with every entry of ENTRIES and
+reports the final test accuracy per depth: median and min..max over seeds 0-4 at the
+entry's tuned learning rate, and how many of the five runs ended at chance.  Epochs: 30,
+except 15 at depth 16 (EPOCHS; the same for every entry: the 8-bit integer model takes
+~10 CPU-minutes per 30-epoch run at depth 16).
 
-Entries: SGD and Adam from PyTorch's default ``nn.Linear`` init and from a He init
-(``init_mlp(..., scheme="he")``), Madam, Fromage, float LNS-Madam (all FP32,
+Entries: SGD from PyTorch's default ``nn.Linear`` init and from a He init
+(``init_mlp(..., scheme="he")``), Adam, Madam, Fromage, float LNS-Madam (all FP32,
 ``golden/baseline.py`` + ``golden/optim.py``) and the 8-bit integer LNS-Madam golden model
 (``golden/mlp.py``, whose learning rate is ``lr_step``, in LSBs of the 12-bit update format).
+Adam from the He init (``adam-he``) runs only when named in ``--only``.
 
 Tuning, the same for every entry and depth:
 1. the entry's three-value grid (consecutive values of its ladder) on seeds 0, 1, 2;
@@ -21,6 +24,7 @@ Tuning, the same for every entry and depth:
 
     ./run nice -n 10 python bench/depth.py --procs 2 --json docs/data/depth.json
     ./run python bench/depth.py --only adam sgd --depths 2 4 --epochs 3 --json out/quick.json
+    ./run python bench/depth.py --epochs 30 16:20 ...    # 30 epochs, 20 at depth 16
 
 Every finished run is appended to a JSON-lines cache (``--cache``, default
 ``out/depth/runs.jsonl``); a re-started bench skips the runs already there (resume).  The
@@ -45,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEPTHS = (2, 4, 8, 16)
+EPOCHS = {2: 30, 4: 30, 8: 30, 16: 15}
 WIDTH = 32
 TUNE_SEEDS = (0, 1, 2)
 CONFIRM_SEEDS = (3, 4)
@@ -67,6 +72,7 @@ class Entry:
     grid: tuple                 # the three it starts with (consecutive ladder values)
     fixed: dict = field(default_factory=dict)
     init: str = "torch"
+    default: bool = True        # run unless --only names others
 
     def __post_init__(self):
         i = self.ladder.index(self.grid[0])
@@ -78,7 +84,7 @@ ENTRIES = (
     Entry("sgd", "sgd", HALF_DECADES, (0.01, 0.03, 0.1)),
     Entry("sgd-he", "sgd", HALF_DECADES, (0.01, 0.03, 0.1), init="he"),
     Entry("adam", "adam", HALF_DECADES, (3e-4, 1e-3, 3e-3)),
-    Entry("adam-he", "adam", HALF_DECADES, (3e-4, 1e-3, 3e-3), init="he"),
+    Entry("adam-he", "adam", HALF_DECADES, (3e-4, 1e-3, 3e-3), init="he", default=False),
     Entry("madam", "madam", HALF_DECADES, (3e-3, 0.01, 0.03), {"p_scale": 20.0}),
     Entry("fromage", "fromage", HALF_DECADES, (3e-3, 0.01, 0.03)),
     Entry("lns-madam-float", "lns-madam-float", POWERS_OF_TWO, (2.0 ** -8, 2.0 ** -7, 2.0 ** -6),
@@ -187,19 +193,20 @@ def _cost(task: tuple) -> float:
     return (10.0 if BY_LABEL[label].optimizer == "lns-madam" else 1.0) * (depth + 1)
 
 
-def summarise(entries, depths, epochs, done) -> list[dict]:
+def summarise(entries, epochs: dict, done) -> list[dict]:
+    """One row per (entry, depth) whose protocol is complete; ``epochs`` maps depth -> E."""
     rows = []
     for e in entries:
-        for d in depths:
-            tasks, info = plan(e, d, epochs, done)
+        for d, ep in epochs.items():
+            tasks, info = plan(e, d, ep, done)
             if tasks:
                 continue
-            rs = [done[_key(e.label, d, info["lr"], s, epochs)]
+            rs = [done[_key(e.label, d, info["lr"], s, ep)]
                   for s in TUNE_SEEDS + CONFIRM_SEEDS]
             accs = [100 * r["final_test_acc"] for r in rs]
             rows.append({
                 "label": e.label, "optimizer": e.optimizer, "init": e.init, "fixed": e.fixed,
-                "depth": d, "sizes": list(sizes_of(d)), "lr": info["lr"],
+                "depth": d, "epochs": ep, "sizes": list(sizes_of(d)), "lr": info["lr"],
                 "lr_name": "lr_step" if e.optimizer == "lns-madam" else "lr",
                 "explored_3seed_median": {v: 100 * statistics.median(a)
                                           for v, a in info["explored"].items()},
@@ -251,6 +258,26 @@ def table(rows: list[dict], depths, markdown: bool = False) -> str:
 # driver
 # ---------------------------------------------------------------------------------------
 
+def parse_epochs(tokens, depths) -> dict[int, int]:
+    """``--epochs`` tokens (``E`` for every depth, ``D:E`` for one) as ``{depth: epochs}``."""
+    base = {d: EPOCHS.get(d, 30) for d in depths}
+    for tok in tokens or []:
+        d, sep, e = tok.rpartition(":")
+        try:
+            d, e = (int(d) if sep else None), int(e)
+        except ValueError:
+            raise ValueError(f"--epochs takes E or D:E (integers), got {tok!r}") from None
+        if e < 1:
+            raise ValueError(f"--epochs must be >= 1, got {tok!r}")
+        if d is None:
+            base = {k: e for k in base}
+        elif d in base:
+            base[d] = e
+        else:
+            raise ValueError(f"--epochs {tok}: depth {d} is not in --depths {list(depths)}")
+    return base
+
+
 def load_cache(path: Path) -> dict:
     done = {}
     if path.exists():
@@ -264,7 +291,9 @@ def load_cache(path: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--depths", type=int, nargs="+", default=list(DEPTHS))
-    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--epochs", nargs="+", default=None, metavar="E|D:E",
+                    help="epochs for every depth, and D:E for depth D (default: "
+                         + " ".join(f"{d}:{e}" for d, e in EPOCHS.items()) + ")")
     ap.add_argument("--only", nargs="+", default=None, choices=list(BY_LABEL),
                     metavar="LABEL", help=f"entries to run, of {', '.join(BY_LABEL)}")
     ap.add_argument("--procs", type=int, default=1)
@@ -273,18 +302,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     ap.add_argument("--plan", action="store_true", help="list the runs still needed and exit")
     a = ap.parse_args(argv)
-    if a.epochs < 1 or a.procs < 1:
-        ap.error("--epochs and --procs must be >= 1")
+    if a.procs < 1:
+        ap.error("--procs must be >= 1")
     if any(not 1 <= d <= 64 for d in a.depths):
         ap.error("--depths must be in 1..64")
-    entries = [e for e in ENTRIES if a.only is None or e.label in a.only]
+    try:
+        epochs = parse_epochs(a.epochs, a.depths)
+    except ValueError as exc:
+        ap.error(str(exc))
+    entries = [e for e in ENTRIES if (e.label in a.only if a.only else e.default)]
     done = load_cache(a.cache)
 
     def pending(running):
         out = []
         for e in entries:
-            for d in a.depths:
-                out += [t for t in plan(e, d, a.epochs, done)[0]
+            for d, ep in epochs.items():
+                out += [t for t in plan(e, d, ep, done)[0]
                         if _key(*t) not in running]
         return sorted(out, key=_cost, reverse=True)
 
@@ -315,17 +348,18 @@ def main(argv: list[str] | None = None) -> int:
                       file=sys.stderr, flush=True)
     wall = time.perf_counter() - t0
 
-    rows = summarise(entries, a.depths, a.epochs, done)
-    print(f"digits 64-{WIDTH}x D-10, batch 1, {a.epochs} epochs: final test accuracy %, "
-          f"median (min..max) over seeds 0-4 at the tuned lr")
+    rows = summarise(entries, epochs, done)
+    print(f"digits 64-{WIDTH}x D-10, batch 1, epochs " + ", ".join(
+        f"{ep} at depth {d}" for d, ep in epochs.items())
+        + ": final test accuracy %, median (min..max) over seeds 0-4 at the tuned lr")
     print(table(rows, a.depths, a.markdown))
     print(f"{n_new} new runs, wall time {wall:.0f} s on {a.procs} process(es)")
     used = {run_key(r) for r in done.values() if r["label"] in {e.label for e in entries}
-            and r["depth"] in a.depths and r["epochs"] == a.epochs}
+            and r["epochs"] == epochs.get(r["depth"])}
     a.json.parent.mkdir(parents=True, exist_ok=True)
     a.json.write_text(json.dumps({
         "command": "python bench/depth.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "epochs": a.epochs, "depths": a.depths, "width": WIDTH,
+        "epochs": {str(d): ep for d, ep in epochs.items()}, "depths": a.depths, "width": WIDTH,
         "protocol": {"tune_seeds": TUNE_SEEDS, "confirm_seeds": CONFIRM_SEEDS,
                      "max_extensions": MAX_EXTENSIONS, "chance_acc": CHANCE_ACC},
         "entries": {e.label: {"optimizer": e.optimizer, "grid": e.grid, "fixed": e.fixed,

@@ -35,7 +35,7 @@ def test_plan_confirms_an_inner_best_on_seeds_3_and_4(bench_module):
     done.update(_done(mod, "madam", 4, {(0.01, 3): 0.8, (0.01, 4): 0.95}))
     tasks, info = mod.plan(e, 4, 30, done)
     assert tasks == [] and info["lr"] == 0.01 and set(info["explored"]) == {"0.003", "0.01", "0.03"}
-    row, = mod.summarise([e], [4], 30, done)
+    row, = mod.summarise([e], {4: 30}, done)
     assert row["test_accs"] == pytest.approx([90, 90, 90, 80, 95])
     assert (row["median"], row["min"], row["max"], row["at_chance"]) == (90, 80, 95, 0)
 
@@ -64,8 +64,18 @@ def test_plan_ties_and_the_integer_floor(bench_module):
     done.update(_done(mod, "lns-madam", 2, {(1, 3): 0.05, (1, 4): 0.9}))
     tasks, info = mod.plan(e, 2, 30, done)
     assert tasks == [] and info["at_ladder_end"]
-    row, = mod.summarise([e], [2], 30, done)
+    row, = mod.summarise([e], {2: 30}, done)
     assert row["at_chance"] == 1 and row["lr_name"] == "lr_step"
+
+
+def test_epochs_per_depth(bench_module):
+    mod = bench_module("depth")
+    assert mod.parse_epochs(None, [2, 16]) == {2: 30, 16: 15}
+    assert mod.parse_epochs(["20"], [2, 16]) == {2: 20, 16: 20}
+    assert mod.parse_epochs(["30", "16:10"], [2, 8, 16]) == {2: 30, 8: 30, 16: 10}
+    for bad, msg in ((["x"], "E or D:E"), (["0"], ">= 1"), (["4:5"], "not in --depths")):
+        with pytest.raises(ValueError, match=msg):
+            mod.parse_epochs(bad, [2, 16])
 
 
 def test_grid_must_be_consecutive_ladder_values(bench_module):
