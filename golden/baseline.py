@@ -226,7 +226,8 @@ def train_float(optimizer_name: str, opt_kwargs: dict[str, Any] | None,
     """Train :class:`FloatMLP` with a float reference optimiser; per-epoch metrics.
 
     ``optimizer_name`` is a key of :data:`lnsmadam.golden.optim.OPTIMIZERS`, built with
-    ``opt_kwargs``.  ``data`` has ``x_train`` (float32 ``(N, 64)`` in [0, 1]), ``y_train``,
+    ``opt_kwargs`` (IntegerMadam's ``seed``, which draws its initial codes, defaults to
+    ``seed``).  ``data`` has ``x_train`` (float32 ``(N, 64)`` in [0, 1]), ``y_train``,
     ``x_test``, ``y_test`` (e.g. :func:`lnsmadam.golden.data.load_digits_split`).
     Weights come from :func:`init_mlp` ``(sizes, seed, init)``; epoch ``e`` (from 0) visits the
     samples in :func:`epoch_order` ``(N, seed, e)`` order, in consecutive mini-batches of
@@ -253,6 +254,8 @@ def train_float(optimizer_name: str, opt_kwargs: dict[str, Any] | None,
     if data is None:
         raise ValueError("data must be given (x_train, y_train, x_test, y_test)")
     opt_kwargs = dict(opt_kwargs or {})
+    if optimizer_name == "int-madam":
+        opt_kwargs.setdefault("seed", seed)     # its random initial codes follow the run's seed
     model = FloatMLP(sizes, seed, init=init_mlp(sizes, seed, init))
     opt = make_optimizer(optimizer_name, **opt_kwargs)
     params = model.params
