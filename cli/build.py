@@ -38,14 +38,19 @@ def _parse_set(items) -> dict:
     return out
 
 
+def parse_sizes(sizes: str) -> tuple[int, ...]:
+    """``--sizes`` text (``64,32,10`` or ``64-32-10``) as a tuple of layer widths."""
+    try:
+        return tuple(int(s) for s in sizes.replace("-", ",").split(",") if s.strip())
+    except ValueError:
+        raise ValueError(f"--sizes must be comma-separated integers, got {sizes!r}") from None
+
+
 def config_overrides(hidden, sizes, lanes, n_records, clk_freq, baud, sets) -> dict:
     """SoCConfig overrides from the command-line options (``--clk-freq`` is in MHz)."""
     over = _parse_set(sets)
     if sizes is not None:
-        try:
-            over["sizes"] = tuple(int(s) for s in sizes.replace("-", ",").split(",") if s.strip())
-        except ValueError:
-            raise ValueError(f"--sizes must be comma-separated integers, got {sizes!r}") from None
+        over["sizes"] = parse_sizes(sizes)
     if hidden is not None:
         base = list(over.get("sizes", (64, 16, 10)))
         if len(base) != 3:

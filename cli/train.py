@@ -47,8 +47,11 @@ def _write_plot(path: str, runs, title: str) -> None:
               help="MAC lanes of the twin's SoC (sim backend).")
 @click.option("--epochs", type=click.IntRange(1, 1000), default=None,
               help="Epochs (default: 30 with --backend golden, 10 on the twin or a board).")
-@click.option("--hidden", type=click.IntRange(1, 1024), default=16, show_default=True,
-              help="Hidden layer width of the 64-H-10 MLP.")
+@click.option("--hidden", type=click.IntRange(1, 1024), default=None,
+              help="Hidden layer width of the 64-H-10 MLP (default 16).")
+@click.option("--sizes", "sizes_text", default=None,
+              help="Layer widths, 64 inputs first and 10 outputs last, e.g. "
+                   "64,32,32,32,32,10 (a deep MLP; instead of --hidden).")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
               help="Seed of the initial weights and of the sample order.")
 @click.option("--bits", type=click.IntRange(3, 16), default=8, show_default=True,
@@ -71,8 +74,8 @@ def _write_plot(path: str, runs, title: str) -> None:
               help="Write accuracy curves to this PNG file.")
 @click.option("--progress/--no-progress", default=None,
               help="Show progress bars (default: when stderr is a terminal or in CI logs).")
-def train(backend, use_sim, board_name, port, lanes, epochs, hidden, seed, bits, gamma, p_scale,
-          lr_step, bias_correction, baseline, baseline_lr,
+def train(backend, use_sim, board_name, port, lanes, epochs, hidden, sizes_text, seed, bits, gamma,
+          p_scale, lr_step, bias_correction, baseline, baseline_lr,
           json_path, plot_path, progress):
     """Train the 8x8-digits MLP with integer LNS-Madam (and an FP32 baseline).
 
@@ -91,12 +94,13 @@ def train(backend, use_sim, board_name, port, lanes, epochs, hidden, seed, bits,
                                      param_hint="--sim")
         backend = "sim"
     backend = backend or "sim"
+    sizes = _sizes(hidden, sizes_text)
     if epochs is None:
         epochs = 30 if backend == "golden" else 10
     if backend == "board" and board_name is None:
         raise click.BadParameter("--backend board needs --board NAME", param_hint="--board")
     if backend != "golden":
-        return _train_device(backend, board_name, port, lanes, epochs, hidden, seed, bits,
+        return _train_device(backend, board_name, port, lanes, epochs, sizes, seed, bits,
                              gamma, p_scale, lr_step, bias_correction, baseline, baseline_lr,
                              json_path, plot_path, progress)
     from tqdm import tqdm
@@ -111,14 +115,14 @@ def train(backend, use_sim, board_name, port, lanes, epochs, hidden, seed, bits,
         fmt = LNSFormat.from_gamma(bits, gamma)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--gamma") from None
-    cfg = MLPConfig(sizes=(64, hidden, 10), fmt=fmt,
+    cfg = MLPConfig(sizes=sizes, fmt=fmt,
                     madam=MadamConfig(lr_step=lr_step, bias_correction=bias_correction),
                     p_scale=p_scale)
     data = load_digits_split(0)
     n = len(data.x_train)
     show = sys.stderr.isatty() if progress is None else progress
     names = ["lns-madam"] + ([] if baseline == "none" else [baseline])
-    click.echo(f"digits MLP 64-{hidden}-10, {n} train / {len(data.x_test)} test samples, "
+    click.echo(f"digits MLP {_name(sizes)}, {n} train / {len(data.x_test)} test samples, "
                f"{epochs} epochs, seed {seed}, batch 1")
     click.echo(f"LNS-Madam: {fmt.describe()}; weights {cfg.madam.weight.bits} b at gamma_U "
                f"{cfg.madam.weight.gamma} + state {cfg.madam.state.bits} b; p_scale {p_scale}, "
@@ -133,7 +137,7 @@ def train(backend, use_sim, board_name, port, lanes, epochs, hidden, seed, bits,
                             test=f"{100 * m['test_acc']:.1f}%")
 
         kw = {"lr": baseline_lr} if (baseline_lr is not None and name != "lns-madam") else None
-        results.append(run(name, data, epochs, seed, sizes=(64, hidden, 10), lns_config=cfg,
+        results.append(run(name, data, epochs, seed, sizes=sizes, lns_config=cfg,
                            opt_kwargs=kw, on_epoch=on_epoch, progress=bar.update))
         bar.close()
     # per-epoch table
@@ -160,12 +164,12 @@ def train(backend, use_sim, board_name, port, lanes, epochs, hidden, seed, bits,
             json.dump(out, fh, indent=2)
         click.echo(f"wrote {json_path}")
     if plot_path:
-        _write_plot(plot_path, results, f"digits 64-{hidden}-10, seed {seed}: "
+        _write_plot(plot_path, results, f"digits {_name(sizes)}, seed {seed}: "
                     f"{bits}-bit LNS-Madam (integer golden) vs FP32 {baseline}")
         click.echo(f"wrote {plot_path}")
 
 
-def _train_device(backend, board_name, port, lanes, epochs, hidden, seed, bits, gamma, p_scale,
+def _train_device(backend, board_name, port, lanes, epochs, sizes, seed, bits, gamma, p_scale,
                   lr_step, bias_correction, baseline, baseline_lr, json_path, plot_path,
                   progress):
     """``--sim`` / ``--board``: the same run on the SoC, with golden beside it."""
@@ -186,7 +190,7 @@ def _train_device(backend, board_name, port, lanes, epochs, hidden, seed, bits, 
                                  param_hint="--bias-correction")
     if backend == "sim":
         try:
-            soc_cfg = session.twin_config(sizes=(64, hidden, 10), lanes=lanes, bits=bits,
+            soc_cfg = session.twin_config(sizes=sizes, lanes=lanes, bits=bits,
                                           gamma=gamma)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
@@ -200,12 +204,12 @@ def _train_device(backend, board_name, port, lanes, epochs, hidden, seed, bits, 
             raise click.BadParameter("--lanes applies to the twin; a board runs the design "
                                      "it was built with", param_hint="--lanes")
         port = port or board.serial_port
-    cfg = _mlp_config(hidden, bits, gamma, lr_step, p_scale)
+    cfg = _mlp_config(sizes, bits, gamma, lr_step, p_scale)
     data = load_digits_split(0)
     n = len(data.x_train)
     show = sys.stderr.isatty() if progress is None else progress
     where = "simulation twin (Verilator)" if backend == "sim" else f"{board_name} on {port}"
-    click.echo(f"digits MLP 64-{hidden}-10, {n} train / {len(data.x_test)} test samples, "
+    click.echo(f"digits MLP {_name(sizes)}, {n} train / {len(data.x_test)} test samples, "
                f"{epochs} epochs, seed {seed}, batch 1, on the {where}")
     t0 = time.perf_counter()
     try:
@@ -249,7 +253,7 @@ def _train_device(backend, board_name, port, lanes, epochs, hidden, seed, bits, 
         gbar = tqdm(total=epochs * n, desc=f"{name:>16}", unit="sample", disable=not show,
                     leave=True, file=sys.stderr, mininterval=0.5)
         kw = {"lr": baseline_lr} if (baseline_lr is not None and name != "lns-madam") else None
-        results.append(run(name, data, epochs, seed, sizes=(64, hidden, 10), lns_config=cfg,
+        results.append(run(name, data, epochs, seed, sizes=sizes, lns_config=cfg,
                            opt_kwargs=kw, progress=gbar.update))
         gbar.close()
     golden = results[1]
@@ -287,11 +291,35 @@ def _train_device(backend, board_name, port, lanes, epochs, hidden, seed, bits, 
             json.dump(out, fh, indent=2, default=_jsonable)
         click.echo(f"wrote {json_path}")
     if plot_path:
-        _write_plot(plot_path, results, f"digits 64-{hidden}-10, seed {seed}: {bits}-bit "
+        _write_plot(plot_path, results, f"digits {_name(sizes)}, seed {seed}: {bits}-bit "
                     f"LNS-Madam on the {backend} vs golden vs FP32 {baseline}")
         click.echo(f"wrote {plot_path}")
     if verdict != "yes":
         raise click.ClickException("the device's result differs from the golden model")
+
+
+def _sizes(hidden, sizes_text) -> tuple[int, ...]:
+    """The MLP's layer widths from ``--hidden`` or ``--sizes`` (digits: 64 in, 10 out)."""
+    if sizes_text is None:
+        return (64, 16 if hidden is None else hidden, 10)
+    if hidden is not None:
+        raise click.BadParameter("give --hidden (64-H-10) or --sizes, not both",
+                                 param_hint="--sizes")
+    from .build import parse_sizes
+    try:
+        sizes = parse_sizes(sizes_text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--sizes") from None
+    if len(sizes) < 3 or sizes[0] != 64 or sizes[-1] != 10 or not all(
+            1 <= h <= 1024 for h in sizes[1:-1]):
+        raise click.BadParameter(f"--sizes must be 64, one or more hidden widths in 1..1024, "
+                                 f"then 10 (the digits), got {sizes_text!r}",
+                                 param_hint="--sizes")
+    return sizes
+
+
+def _name(sizes) -> str:
+    return "-".join(str(s) for s in sizes)
 
 
 def _jsonable(o):
@@ -308,7 +336,7 @@ def _board_baud(board) -> int:
     return int(board.config.get("baud", SoCConfig().baud))
 
 
-def _mlp_config(hidden, bits, gamma, lr_step, p_scale):
+def _mlp_config(sizes, bits, gamma, lr_step, p_scale):
     from lnsmadam.golden.format import LNSFormat
     from lnsmadam.golden.mlp import MLPConfig
     from lnsmadam.golden.update import MadamConfig
@@ -316,5 +344,5 @@ def _mlp_config(hidden, bits, gamma, lr_step, p_scale):
         fmt = LNSFormat.from_gamma(bits, gamma)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--gamma") from None
-    return MLPConfig(sizes=(64, hidden, 10), fmt=fmt, madam=MadamConfig(lr_step=lr_step),
+    return MLPConfig(sizes=sizes, fmt=fmt, madam=MadamConfig(lr_step=lr_step),
                      p_scale=p_scale)
