@@ -4,9 +4,9 @@ The Madam and Fromage papers claim that multiplicative / relative updates train 
 MLPs than SGD and Adam.  This bench trains 64-32-...-32-10 with D hidden layers of width 32
 (D in 2, 4, 8, 16; ReLU, softmax cross-entropy, batch 1) with every entry of ENTRIES and
 reports the final test accuracy per depth: median and min..max over seeds 0-4 at the
-entry's tuned learning rate, and how many of the five runs ended at chance.  Epochs: 30,
-except 15 at depth 16 (EPOCHS; the same for every entry: the 8-bit integer model takes
-~10 CPU-minutes per 30-epoch run at depth 16).
+entry's tuned learning rate, and how many of the five runs ended at chance.  Epochs: 15 at
+every depth and for every entry (EPOCHS; 30 would double a bench of ~3 CPU-hours, most of
+it the 8-bit integer model: ~5 CPU-minutes per 15-epoch run at depth 16).
 
 Entries: SGD from PyTorch's default ``nn.Linear`` init and from a He init
 (``init_mlp(..., scheme="he")``), Adam, Madam, Fromage, float LNS-Madam (all FP32,
@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEPTHS = (2, 4, 8, 16)
-EPOCHS = {2: 30, 4: 30, 8: 30, 16: 15}
+EPOCHS = {2: 15, 4: 15, 8: 15, 16: 15}
 WIDTH = 32
 TUNE_SEEDS = (0, 1, 2)
 CONFIRM_SEEDS = (3, 4)
@@ -260,7 +260,7 @@ def table(rows: list[dict], depths, markdown: bool = False) -> str:
 
 def parse_epochs(tokens, depths) -> dict[int, int]:
     """``--epochs`` tokens (``E`` for every depth, ``D:E`` for one) as ``{depth: epochs}``."""
-    base = {d: EPOCHS.get(d, 30) for d in depths}
+    base = {d: EPOCHS.get(d, 15) for d in depths}
     for tok in tokens or []:
         d, sep, e = tok.rpartition(":")
         try:

@@ -70,7 +70,7 @@ def test_plan_ties_and_the_integer_floor(bench_module):
 
 def test_epochs_per_depth(bench_module):
     mod = bench_module("depth")
-    assert mod.parse_epochs(None, [2, 16]) == {2: 30, 16: 15}
+    assert mod.parse_epochs(None, [2, 16]) == {2: 15, 16: 15}
     assert mod.parse_epochs(["20"], [2, 16]) == {2: 20, 16: 20}
     assert mod.parse_epochs(["30", "16:10"], [2, 8, 16]) == {2: 30, 8: 30, 16: 10}
     for bad, msg in ((["x"], "E or D:E"), (["0"], ">= 1"), (["4:5"], "not in --depths")):
