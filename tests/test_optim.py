@@ -83,22 +83,29 @@ class Native:
         return 2.0 ** t
 
 
+def torch_madam_normed(p, g, state, *, p_scale, g_bound, ops):
+    """The state and clamped, normalised gradient that jxbz/madam madam.py, int_madam.py and
+    lns-madam lns_madam.py share, in the authors' order."""
+    if len(state) == 0:
+        state["max"] = p_scale * ops.sqrt((p * p).mean()).item()
+        state["step"] = 0
+        state["exp_avg_sq"] = torch.zeros_like(p)
+    state["step"] += 1
+    bias_correction = 1 - 0.999 ** state["step"]
+    state["exp_avg_sq"] = 0.999 * state["exp_avg_sq"] + 0.001 * g ** 2
+    g_normed = g / ops.sqrt(state["exp_avg_sq"] / bias_correction)
+    g_normed[torch.isnan(g_normed)] = 0
+    g_normed.clamp_(-g_bound, g_bound)
+    return g_normed
+
+
 def torch_madam_step(params, grads, states, *, lr, p_scale, g_bound, ops,
                      rounded=False, wd=None):
     """jxbz/madam madam.py (rounded=False) or lns-madam lns_madam.py (rounded=True)."""
     for p, g, state in zip(params, grads, states):
         if g is None:
             continue
-        if len(state) == 0:
-            state["max"] = p_scale * ops.sqrt((p * p).mean()).item()
-            state["step"] = 0
-            state["exp_avg_sq"] = torch.zeros_like(p)
-        state["step"] += 1
-        bias_correction = 1 - 0.999 ** state["step"]
-        state["exp_avg_sq"] = 0.999 * state["exp_avg_sq"] + 0.001 * g ** 2
-        g_normed = g / ops.sqrt(state["exp_avg_sq"] / bias_correction)
-        g_normed[torch.isnan(g_normed)] = 0
-        g_normed.clamp_(-g_bound, g_bound)
+        g_normed = torch_madam_normed(p, g, state, p_scale=p_scale, g_bound=g_bound, ops=ops)
         if not rounded:
             p *= ops.exp(-lr * g_normed * torch.sign(p))
         else:
@@ -117,17 +124,10 @@ def torch_int_madam_step(params, grads, states, codes, *, base_lr, lr_factor, le
     for p, g, state, c in zip(params, grads, states, codes):
         if g is None:
             continue
-        if len(state) == 0:
-            state["max"] = p_scale * ops.sqrt((p * p).mean()).item()
+        fresh = len(state) == 0
+        g_normed = torch_madam_normed(p, g, state, p_scale=p_scale, g_bound=g_bound, ops=ops)
+        if fresh:
             state["integer"] = c.clone()
-            state["step"] = 0
-            state["exp_avg_sq"] = torch.zeros_like(p)
-        state["step"] += 1
-        bias_correction = 1 - 0.999 ** state["step"]
-        state["exp_avg_sq"] = 0.999 * state["exp_avg_sq"] + 0.001 * g ** 2
-        g_normed = g / ops.sqrt(state["exp_avg_sq"] / bias_correction)
-        g_normed[torch.isnan(g_normed)] = 0
-        g_normed.clamp_(-g_bound, g_bound)
         rounded = torch.round(g_normed * lr_factor) * torch.sign(p)
         state["integer"] = (state["integer"] + rounded).clamp_(0, levels - 1)
         p.data = torch.sign(p) * state["max"] * ops.exp(-base_lr * state["integer"])
