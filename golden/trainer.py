@@ -1,4 +1,4 @@
-"""Run control of the on-device trainer: the spec of ``hw/trainer.py`` around the sample step.
+"""Run control of the on-device trainer: the spec of ``hw/trainer/`` around the sample step.
 
 The per-sample arithmetic is :meth:`lnsmadam.golden.mlp.LNSMLP.step` (and ``predict``); the
 epoch order is :func:`lnsmadam.golden.shuffle.epoch_order`. :class:`DeviceTrainer` adds what

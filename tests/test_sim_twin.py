@@ -1,4 +1,5 @@
-"""Transports and the Verilator simulation twin (lnsmadam.host.transport / .twin / .faults).
+"""Transports and the Verilator simulation twin (lnsmadam.host.transport, lnsmadam.sim.twin,
+lnsmadam.host.faults).
 
 The twin is exercised on a small Amaranth UART echo top written here (one Verilator build,
 cached under the simulation build root).
@@ -16,7 +17,7 @@ from amaranth.lib.wiring import In, Out
 from lnsmadam.host.faults import FaultyTransport
 from lnsmadam.host.transport import (CallbackTransport, LinkError, SerialTransport,
                                      pipe_pair)
-from lnsmadam.host.twin import TwinTransport, build_twin
+from lnsmadam.sim.twin import TwinTransport, build_twin
 
 DIVISOR = 8
 

@@ -1,14 +1,15 @@
-"""host/protocol.py: the executable link spec (framing, CRC, bodies, DeviceModel)."""
+"""golden/link.py: the executable link spec (framing, CRC, bodies, DeviceModel)."""
 
+import dataclasses
 import json
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lnsmadam.host import protocol as P
-from lnsmadam.host.protocol import (DeviceModel, Frame, ProtocolError, SlipDecoder,
-                                    TrainerStatus)
+from lnsmadam.golden import link as P
+from lnsmadam.golden.link import (DeviceModel, Frame, ProtocolError, SlipDecoder,
+                                  TrainerStatus)
 
 REGIONS = [(0, "regs", 32, 16), (1, "data", 16, 300), (2, "u0.0", 12, 40), (5, "v0.0", 17, 40),
            (9, "bits", 1, 65536), (7, "b8", 8, 1)]
@@ -152,6 +153,19 @@ def test_status_layout():
     assert TrainerStatus(state=2).state_name == "evaluating"
     with pytest.raises(ValueError, match="epoch"):
         TrainerStatus(epoch=1 << 16)
+
+
+def test_field_tables():
+    """START and STATUS are written once, as field tables; the hardware takes its widths
+    from them (hw/bus.py)."""
+    assert tuple(f.name for f in dataclasses.fields(TrainerStatus)) == tuple(P.STATUS_FIELDS)
+    assert sum(P.STATUS_FIELDS.values()) + 2 == P.STATUS_BODY_LEN
+    assert P.REQUEST_LENGTH[P.OP_START] == sum(P.START_FIELDS.values()) == 7
+    assert P.pack_start(0x0201, 3, 0x07060504) == bytes([1, 2, 3, 4, 5, 6, 7])
+    with pytest.raises(ValueError, match="lr_step"):
+        P.pack_start(1, 256, 0)
+    with pytest.raises(ProtocolError, match="START body must be 7 bytes"):
+        P.unpack_start(bytes(6))
 
 
 def test_identify_blob():
