@@ -1,6 +1,7 @@
 """Accuracy results of docs/results.md: optimiser table and bit-width sweep.
 
-    python bench/train_results.py table  [--seeds 0,1,2] [--epochs 30] [--names a,b] [--json out/results_table.json]
+    python bench/train_results.py table  [--seeds 0,1,2] [--epochs 30] [--json out/results_table.json]
+                                         [--names lns-madam,int-madam,...]
     python bench/train_results.py sweep  [--seeds 0,1,2] [--epochs 30] [--json out/results_sweep.json]
     python bench/train_results.py state  [--seeds 0,1,2] [--epochs 30] [--json out/results_state.json]
 
