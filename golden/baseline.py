@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .optim import OPTIMIZERS, make_optimizer
-from .seeded import check_sizes, epoch_order, init_mlp
+from .seeded import INIT_SCHEMES, check_sizes, epoch_order, init_mlp
 
 __all__ = ["FloatMLP", "train_float", "DEFAULT_SIZES"]
 
@@ -150,13 +150,14 @@ def train_float(optimizer_name: str, opt_kwargs: dict[str, Any] | None,
                 sizes: Sequence[int] = DEFAULT_SIZES, epochs: int = 30, seed: int = 0,
                 data=None, callback: Callable[[int, dict], None] | None = None,
                 quantizer: Callable[[int, np.ndarray], np.ndarray] | None = None,
-                batch_size: int = 1) -> dict[str, Any]:
+                batch_size: int = 1, init: str = "torch") -> dict[str, Any]:
     """Train :class:`FloatMLP` with a float reference optimiser; per-epoch metrics.
 
     ``optimizer_name`` is a key of :data:`lnsmadam.golden.optim.OPTIMIZERS`, built with
-    ``opt_kwargs``.  ``data`` has ``x_train`` (float32 ``(N, 64)`` in [0, 1]), ``y_train``,
+    ``opt_kwargs`` (IntegerMadam's ``seed``, which draws its initial codes, defaults to
+    ``seed``).  ``data`` has ``x_train`` (float32 ``(N, 64)`` in [0, 1]), ``y_train``,
     ``x_test``, ``y_test`` (e.g. :func:`lnsmadam.golden.data.load_digits_split`).
-    Weights come from :func:`init_mlp` ``(sizes, seed)``; epoch ``e`` (from 0) visits the
+    Weights come from :func:`init_mlp` ``(sizes, seed, init)``; epoch ``e`` (from 0) visits the
     samples in :func:`epoch_order` ``(N, seed, e)`` order, in consecutive mini-batches of
     ``batch_size`` (default 1: per-sample updates; the last batch may be smaller).
 
@@ -176,10 +177,14 @@ def train_float(optimizer_name: str, opt_kwargs: dict[str, Any] | None,
         raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if init not in INIT_SCHEMES:
+        raise ValueError(f"init must be one of {sorted(INIT_SCHEMES)}, got {init!r}")
     if data is None:
         raise ValueError("data must be given (x_train, y_train, x_test, y_test)")
     opt_kwargs = dict(opt_kwargs or {})
-    model = FloatMLP(sizes, seed)
+    if optimizer_name == "int-madam":
+        opt_kwargs.setdefault("seed", seed)     # its random initial codes follow the run's seed
+    model = FloatMLP(sizes, seed, init=init_mlp(sizes, seed, init))
     opt = make_optimizer(optimizer_name, **opt_kwargs)
     params = model.params
     x_train = np.asarray(data.x_train, dtype=np.float32)
@@ -214,6 +219,6 @@ def train_float(optimizer_name: str, opt_kwargs: dict[str, Any] | None,
             callback(ep + 1, m)
     config = {"optimizer": optimizer_name, "opt_kwargs": opt_kwargs, "sizes": list(model.sizes),
               "epochs": int(epochs), "seed": int(seed), "batch_size": int(batch_size),
-              "quantizer": quantizer is not None}
+              "quantizer": quantizer is not None, "init": init}
     return {"history": history, "model": model, "config": config,
             "seconds": time.perf_counter() - t_start}

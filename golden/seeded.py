@@ -5,7 +5,8 @@ research code (:mod:`lnsmadam.golden.baseline`) both import these, so neither de
 the other:
 
 * :func:`init_mlp` -- the initial float32 weights and biases, drawn like PyTorch's
-  ``nn.Linear`` default (uniform in ``[-1/sqrt(fan_in), 1/sqrt(fan_in)]``, biases too).
+  ``nn.Linear`` default (uniform in ``[-1/sqrt(fan_in), 1/sqrt(fan_in)]``, biases too), or
+  with He-scaled weights (``scheme="he"``, an option for the float baselines of deep MLPs).
   Biases start non-zero on purpose: a multiplicative update (Madam, LNS-Madam) can never
   move a weight that is exactly zero.
 * :func:`epoch_order` -- the per-epoch shuffle of the training samples, the order the
@@ -21,7 +22,7 @@ import numpy as np
 
 from . import shuffle
 
-__all__ = ["init_mlp", "epoch_order", "check_sizes"]
+__all__ = ["init_mlp", "INIT_SCHEMES", "epoch_order", "check_sizes"]
 
 
 def _check_seed(name: str, seed) -> int:
@@ -40,24 +41,37 @@ def check_sizes(sizes: Sequence[int]) -> tuple[int, ...]:
     return tuple(int(s) for s in sizes)
 
 
-def init_mlp(sizes: Sequence[int], seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Initial float32 ``(W, b)`` per layer, PyTorch ``nn.Linear`` distribution.
+#: ``init_mlp`` schemes: the bound of the uniform weight draw, times ``1 / sqrt(fan_in)``.
+INIT_SCHEMES = {"torch": 1.0, "he": float(np.sqrt(6.0))}
+
+
+def init_mlp(sizes: Sequence[int], seed: int,
+             scheme: str = "torch") -> list[tuple[np.ndarray, np.ndarray]]:
+    """Initial float32 ``(W, b)`` per layer, PyTorch ``nn.Linear`` distribution by default.
 
     One generator ``rng = np.random.default_rng(seed)`` serves all layers, in order; for
     the layer ``fan_in -> fan_out``, with ``k = 1 / sqrt(fan_in)``::
 
-        W = rng.uniform(-k, k, (fan_out, fan_in)).astype(float32)
+        W = rng.uniform(-c * k, c * k, (fan_out, fan_in)).astype(float32)
         b = rng.uniform(-k, k, fan_out).astype(float32)
 
-    (``W`` is drawn before ``b``.)  Biases are non-zero: multiplicative updates cannot
-    move a zero.
+    (``W`` is drawn before ``b``.)  ``scheme`` sets ``c`` (:data:`INIT_SCHEMES`):
+    ``"torch"`` (default, ``c = 1``: ``nn.Linear``'s default; the integer model and every
+    default run start from it) or ``"he"`` (``c = sqrt(6)``: ``kaiming_uniform_(W,
+    nonlinearity="relu")``, variance ``2 / fan_in``, which keeps the activation scale
+    through deep ReLU stacks).  Both draw the same numbers, so ``"he"`` is the default ``W``
+    scaled by ``sqrt(6)``, up to float32 rounding.  Biases keep ``nn.Linear``'s draw in both
+    schemes and are non-zero: multiplicative updates cannot move a zero.
     """
     sizes = check_sizes(sizes)
     rng = np.random.default_rng(_check_seed("seed", seed))
+    if scheme not in INIT_SCHEMES:
+        raise ValueError(f"scheme must be one of {sorted(INIT_SCHEMES)}, got {scheme!r}")
+    c = INIT_SCHEMES[scheme]
     layers = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
         k = 1.0 / np.sqrt(fan_in)
-        w = rng.uniform(-k, k, (fan_out, fan_in)).astype(np.float32)
+        w = rng.uniform(-c * k, c * k, (fan_out, fan_in)).astype(np.float32)
         b = rng.uniform(-k, k, fan_out).astype(np.float32)
         layers.append((w, b))
     return layers

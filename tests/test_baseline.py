@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from lnsmadam.golden.baseline import FloatMLP, train_float
+from lnsmadam.golden.seeded import init_mlp
 from lnsmadam.golden.data import load_digits_split
 
 #: Test accuracy the short Adam run (3 epochs, lr 3e-3, 64-16-10) must exceed.
@@ -18,6 +19,17 @@ SHORT_RUN_MIN_TEST_ACC = 0.85
 @pytest.fixture(scope="module")
 def digits():
     return load_digits_split(0)
+
+
+def test_train_float_he_init(digits):
+    r = train_float("sgd", {"lr": 0.01}, (64, 8, 8, 10), epochs=1, seed=2, data=digits, init="he")
+    assert r["config"]["init"] == "he"
+    start = FloatMLP((64, 8, 8, 10), init=init_mlp((64, 8, 8, 10), 2, "he"))
+    ref = train_float("sgd", {"lr": 0.01}, (64, 8, 8, 10), epochs=0, seed=2, data=digits,
+                      init="he")["model"]
+    assert all(np.array_equal(a, b) for a, b in zip(ref.params, start.params))
+    with pytest.raises(ValueError, match=r"init must be one of \['he', 'torch'\]"):
+        train_float("sgd", {}, (64, 4, 10), epochs=1, seed=0, data=digits, init="xavier")
 
 
 def test_params_layout_matches_nn_linear():

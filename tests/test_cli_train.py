@@ -39,6 +39,18 @@ def test_train_other_format_and_no_baseline(tmp_path):
     assert out["lns_config"]["p_scale"] == 12 and out["lns_config"]["bias_correction"]
 
 
+def test_train_deep_sizes(tmp_path):
+    js = tmp_path / "r.json"
+    res = CliRunner().invoke(cli, ["train", "--backend", "golden", "--epochs", "1",
+                                   "--sizes", "64-8-8-8-10", "--baseline", "adam",
+                                   "--json", str(js), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "digits MLP 64-8-8-8-10" in res.output
+    out = json.loads(js.read_text())
+    assert out["lns_config"]["sizes"] == [64, 8, 8, 8, 10]
+    assert out["runs"]["adam"]["config"]["sizes"] == [64, 8, 8, 8, 10]
+
+
 @pytest.mark.parametrize("args, needle", [
     (["--gamma", "6"], "power of two"),
     (["--bits", "4", "--gamma", "8"], "gamma must be in [1, 4]"),

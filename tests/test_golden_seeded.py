@@ -32,12 +32,27 @@ def test_init_mlp_distribution_and_determinism():
     assert not np.array_equal(init_mlp((64, 16, 10), 4)[0][0], layers[0][0])
 
 
+def test_init_mlp_he_scales_the_same_draws():
+    torch_init = init_mlp((64, 32, 32, 10), seed=5)
+    he = init_mlp((64, 32, 32, 10), seed=5, scheme="he")
+    for (w0, b0), (w, b), fan_in in zip(torch_init, he, (64, 32, 32)):
+        bound = np.sqrt(6 / fan_in)             # kaiming_uniform_, nonlinearity="relu"
+        assert w.dtype == np.float32 and np.all(np.abs(w) <= bound)
+        assert np.abs(w).max() > 0.9 * bound
+        # the same uniform numbers, scaled; biases are the default draw, non-zero
+        assert np.allclose(w, np.sqrt(6) * w0.astype(np.float64), rtol=1e-6, atol=0)
+        assert np.array_equal(b, b0) and np.all(b != 0)
+    assert np.array_equal(init_mlp((64, 16, 10), 3, "torch")[0][0], init_mlp((64, 16, 10), 3)[0][0])
+
+
 def test_init_mlp_bad_arguments():
     for sizes in [(64,), (64, 0, 10), (64, 1.5, 10), ()]:
         with pytest.raises(ValueError, match="sizes"):
             init_mlp(sizes, 0)
     with pytest.raises(ValueError, match="seed"):
         init_mlp((4, 2), -1)
+    with pytest.raises(ValueError, match="scheme must be one of"):
+        init_mlp((4, 2), 0, scheme="kaiming")
 
 
 def test_epoch_order():
