@@ -76,9 +76,10 @@ from amaranth.lib.wiring import In, Out
 
 from lnsmadam.golden.format import pow2_table
 from lnsmadam.golden.mac import MACConfig
-from lnsmadam.hw.convert import FromLinear, ToLinear, signed_rom
+from lnsmadam.hw.convert import FromLinear, ToLinear
 from lnsmadam.hw.format import is_zero, lns_layout, signed_bits
-from lnsmadam.hw.mac import INT8MAC, LNSMAC, OUT_PIPELINE, _StreamDot
+from lnsmadam.hw.mac import INT8MAC, LNSMAC, OUT_PIPELINE, StreamDot
+from lnsmadam.hw.util.rom import signed_rom
 
 __all__ = ["SYNTH", "synth", "parse_stat", "unit", "block", "run", "main"]
 
@@ -88,6 +89,9 @@ SYNTH = {
     "ecp5": "synth_ecp5 -top top -nodsp -nowidelut",
 }
 DESIGNS = ("lns", "lns_core", "int8")
+#: baselines synthesised only when asked for (``--baselines``): FP8 (E4M3 and E5M2 operands,
+#: the LNS unit's window and accumulator) and FP32 (one fused multiply-add per beat, 1 lane)
+BASELINES = ("fp8", "fp8e5", "fp32")
 DEFAULT_LANES = (1, 4, 8, 16)
 PNR_LANES = 8
 PNR = {
@@ -216,7 +220,20 @@ def unit(design: str, lanes: int, pipeline: int = 2):
         return _LNSMACCore(MACConfig(lanes=lanes), pipeline=pipeline, out_pipeline=0)
     if design == "int8":
         return INT8MAC(lanes, acc_bits=32, saturate=True, pipeline=pipeline)
-    raise ValueError(f"design must be one of {DESIGNS}, got {design!r}")
+    if design in ("fp8", "fp8e5"):
+        from lnsmadam.golden.fpmac import FP8MACConfig
+        from lnsmadam.hw.fpmac import FP8MAC
+
+        f = "e4m3" if design == "fp8" else "e5m2"
+        return FP8MAC(FP8MACConfig(f, f, lanes=lanes), pipeline=pipeline)
+    if design == "fp32":
+        from lnsmadam.golden.fpmac import FP32MACConfig
+        from lnsmadam.hw.fpmac import FP32MAC
+
+        if lanes != 1:
+            raise ValueError("the fp32 baseline has 1 lane")
+        return FP32MAC(FP32MACConfig(), pipeline=min(pipeline, 2))
+    raise ValueError(f"design must be one of {DESIGNS + BASELINES}, got {design!r}")
 
 
 class _ExpAdd(wiring.Component):
@@ -281,7 +298,7 @@ class _Mul8(wiring.Component):
         return m
 
 
-class _TreeAcc(_StreamDot):
+class _TreeAcc(StreamDot):
     """Products register, adder tree (+ its register), accumulator and output register of a
     unit, fed with ready-made products: exactly the skeleton shared by LNSMAC and INT8MAC."""
 
@@ -419,7 +436,7 @@ def _log(msg):
 
 
 def run(lanes=DEFAULT_LANES, targets=tuple(SYNTH), breakdown=True, do_pnr=False,
-        keep=None, seeds=(1,), out_pipelines=()) -> dict:
+        keep=None, seeds=(1,), out_pipelines=(), baselines=()) -> dict:
     """The whole sweep as a JSON-able dict (``units``, ``breakdown``, ``pnr``, ``meta``).
 
     ``out_pipelines`` adds the designs ``lns_out<k>`` to the place-and-route runs only."""
@@ -427,7 +444,7 @@ def run(lanes=DEFAULT_LANES, targets=tuple(SYNTH), breakdown=True, do_pnr=False,
     units, parts, routed = [], [], []
     for target in targets:
         for n in lanes:
-            for d in DESIGNS:
+            for d in DESIGNS + tuple(b for b in baselines if b != "fp32" or n == 1):
                 _log(f"synth {target} {d} lanes={n}")
                 r = synth(unit(d, n), target, _sub(keep, target, f"{d}_{n}"))
                 units.append({"target": target, "design": d, "lanes": n, **r})
@@ -488,7 +505,7 @@ def format_tables(res: dict) -> str:
         lanes = sorted({r["lanes"] for r in units if r["target"] == target})
         for n in lanes:
             base = _find(units, target=target, design="int8", lanes=n)
-            for d in DESIGNS:
+            for d in DESIGNS + BASELINES:
                 r = _find(units, target=target, design=d, lanes=n)
                 if r is None:
                     continue
@@ -575,6 +592,9 @@ def main(argv=None):
                     help="also place and route lns with these out_pipeline values "
                          f"(default: only the default {OUT_PIPELINE})")
     ap.add_argument("--keep", default=None, help="keep the Yosys/nextpnr files under this dir")
+    ap.add_argument("--baselines", default="",
+                    help=f"comma-separated subset of {','.join(BASELINES)} to synthesise too "
+                         "(fp32 at 1 lane only)")
     args = ap.parse_args(argv)
     targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
     for t in targets:
@@ -583,8 +603,12 @@ def main(argv=None):
     for k in args.pnr_out_pipelines:
         if not 0 <= k <= 4:
             ap.error(f"--pnr-out-pipelines values must be in 0..4, got {k}")
+    baselines = tuple(b.strip() for b in args.baselines.split(",") if b.strip())
+    for b in baselines:
+        if b not in BASELINES:
+            ap.error(f"unknown baseline {b!r} (choose from {', '.join(BASELINES)})")
     res = run(args.lanes, targets, not args.no_breakdown, args.pnr, args.keep, args.pnr_seeds,
-              args.pnr_out_pipelines)
+              args.pnr_out_pipelines, baselines)
     print(format_tables(res))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

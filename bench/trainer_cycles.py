@@ -34,10 +34,11 @@ def measure(hidden: int, lanes: int, data, seed: int = 0) -> dict:
     from lnsmadam.golden.mlp import LNSMLP
     from lnsmadam.host import session
     from lnsmadam.host.device import Device
+    from lnsmadam.sim.twin import open_twin, twin_config
 
-    soc = session.twin_config(sizes=(64, hidden, 10), lanes=lanes)
+    soc = twin_config(sizes=(64, hidden, 10), lanes=lanes)
     t0 = time.perf_counter()
-    tr = session.open_twin(soc)
+    tr = open_twin(soc)
     build_s = time.perf_counter() - t0
     cfg = soc.mlp_config()
     model = LNSMLP(cfg, seed)

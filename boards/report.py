@@ -166,10 +166,10 @@ def resources(family: str, pnr: dict, synth: dict | None, board_resources: dict)
 
 
 def problems(rows: dict, fmax: dict, required_mhz: float | None,
-             error: str | None = None) -> list[str]:
+             error: str | None = None, timing: bool = True) -> list[str]:
     """One-line reasons the build is unusable: resources over 100 %, a clock below its
     constraint, no clock constrained to ``required_mhz``, or a tool error. Empty when it
-    fits and meets timing."""
+    fits and meets timing. ``timing=False`` (a build without placement): fit only."""
     out = []
     over = [f"{ROW_TITLES.get(k, k)} {v['used']}/{v['available']} ({v['percent']:.0f} %)"
             for k, v in rows.items()
@@ -178,6 +178,8 @@ def problems(rows: dict, fmax: dict, required_mhz: float | None,
         out.append("does not fit: " + ", ".join(over))
     if error and not over:
         out.append(f"nextpnr: {error}")
+    if not timing:
+        return out
     for clock, f in fmax.items():
         if f["achieved"] < f["constraint"]:
             out.append(f"fails timing: {clock} reaches {f['achieved']:.2f} MHz, "

@@ -22,11 +22,12 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from lnsmadam.golden.format import check_int
+from ..golden.format import check_int
+from ..golden.image import record_words
 
 __all__ = ["StandInConfig", "StandInSoC", "UARTRx", "UARTTx"]
 
-RECORD_WORDS = 33          # ceil(64 / 2) + 1, the SoC's record size for 64 inputs
+RECORD_WORDS = record_words(64)     # the SoC's record size for 64 inputs (33)
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,33 @@ class StandInConfig:
 
 
 class UARTRx(wiring.Component):
-    """8N1 receiver: ``data``/``valid`` pulse one cycle after the stop bit's middle;
-    ``error`` pulses on a missing stop bit. ``rx`` must already be synchronised."""
+    """8N1 receiver of the stand-in (the SoC's is :class:`lnsmadam.hw.uart.UARTRx`).
+
+    Parameters
+    ----------
+    divisor : int, 4..65535
+        Clocks per bit.
+
+    Members
+    -------
+    rx : In(1), init 1
+        The pin, already synchronised.
+    data : Out(8); valid, error : Out(1)
+        ``data``/``valid`` pulse one cycle after the stop bit's middle; ``error`` pulses on
+        a missing stop bit.
+
+    Latency
+    -------
+    ``valid`` one cycle after the stop bit's middle.
+
+    Throughput
+    ----------
+    One byte per UART frame.
+
+    Notes
+    -----
+    Test design only (module docstring).
+    """
 
     def __init__(self, divisor: int):
         self.divisor = check_int("divisor", divisor, 4, 65535)
@@ -90,7 +116,32 @@ class UARTRx(wiring.Component):
 
 
 class UARTTx(wiring.Component):
-    """8N1 transmitter: ``data`` is taken when ``valid & ready``; ``tx`` idles high."""
+    """8N1 transmitter of the stand-in (the SoC's is :class:`lnsmadam.hw.uart.UARTTx`).
+
+    Parameters
+    ----------
+    divisor : int, 4..65535
+        Clocks per bit.
+
+    Members
+    -------
+    data : In(8); valid : In(1); ready : Out(1)
+        ``data`` is taken when ``valid & ready``.
+    tx : Out(1), init 1
+        The pin; idles high.
+
+    Latency
+    -------
+    The start bit begins in the cycle after ``data`` is taken.
+
+    Throughput
+    ----------
+    One byte per ``10 * divisor`` clocks when fed back to back.
+
+    Notes
+    -----
+    Test design only (module docstring).
+    """
 
     def __init__(self, divisor: int):
         self.divisor = check_int("divisor", divisor, 4, 65535)
@@ -116,7 +167,31 @@ class UARTTx(wiring.Component):
 
 
 class StandInSoC(wiring.Component):
-    """The stand-in (see the module docstring); ports as :class:`lnsmadam.hw.soc.SoC`."""
+    """The stand-in: a UART echo through the SoC's memory shapes (module docstring).
+
+    Parameters
+    ----------
+    cfg : StandInConfig
+        ``n_records`` (sizes the data memory), ``clk_freq`` and ``baud``.
+
+    Members
+    -------
+    uart_rx : In(1), init 1; uart_tx : Out(1), init 1; leds : Out(3)
+        As :class:`lnsmadam.hw.soc.SoC`'s: the UART pins, LEDs idle / activity / framing
+        error.
+
+    Latency
+    -------
+    A received byte is sent back 3 cycles after it arrives (then its UART time).
+
+    Throughput
+    ----------
+    One byte at a time, UART-bound.
+
+    Notes
+    -----
+    Test design, not the trainer.
+    """
 
     def __init__(self, cfg: StandInConfig = StandInConfig()):
         self.cfg = cfg

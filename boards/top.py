@@ -107,7 +107,7 @@ class BoardTop(Elaboratable):
             return
         for k, value in enumerate((idle, training, error)):
             led(k, value)
-        from lnsmadam.hw.soc import square_wave
+        from ..hw.util.square_wave import square_wave
         led(7, square_wave(m, self.clk_freq, 1))       # the 1 Hz heartbeat
 
     def elaborate(self, platform):

@@ -14,12 +14,9 @@ import click
 
 
 def _default_config(board) -> dict:
-    """The board's default SoCConfig as a dict (only the overrides if the SoC is missing)."""
-    from lnsmadam.boards.build import BuildError, make_config
-    try:
-        return make_config(board, "soc").to_dict()
-    except (BuildError, ImportError):
-        return {"clk_freq": board.clk_freq, **board.config}
+    """The board's default SoCConfig as a dict."""
+    from ..boards.build import make_config
+    return make_config(board, "soc").to_dict()
 
 
 def _kbit(bits: int) -> str:
@@ -30,7 +27,7 @@ def _kbit(bits: int) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def boards(as_json):
     """List the supported boards with their resources and default config."""
-    from lnsmadam.boards.platforms import BOARDS, DEFAULT_BOARD
+    from ..boards.platforms import BOARDS, DEFAULT_BOARD
 
     rows = []
     for b in BOARDS.values():

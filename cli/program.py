@@ -43,8 +43,8 @@ def _fail(msg: str, code: int = 1) -> None:
               help="After programming, read the design's identify blob over the UART.")
 def program(board, bitstream, programmer, flash, port, baud, identify):
     """Program a board with a bitstream from `lnsmadam build`, then identify the design."""
-    from lnsmadam.boards import program as P
-    from lnsmadam.boards.platforms import UnknownBoard, get_board
+    from ..boards import program as P
+    from ..boards.platforms import UnknownBoard, get_board
 
     try:
         b = get_board(board)
@@ -63,7 +63,9 @@ def program(board, bitstream, programmer, flash, port, baud, identify):
     try:
         info = P.identify(b, port, baud)
     except ImportError as e:
-        _fail(f"the host library is not available ({e}); cannot identify the design")
+        from .main import missing_extra
+        _fail(missing_extra(e) or f"the host library is not available ({e}); cannot "
+              "identify the design")
     except P.ProgramError as e:
         _fail(e)
     design = info.get("design", {})

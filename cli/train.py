@@ -1,7 +1,18 @@
-"""``lnsmadam train``: train the digits MLP with 8-bit LNS-Madam beside an FP32 baseline."""
+"""``lnsmadam train``: train the digits MLP with 8-bit LNS-Madam beside an FP32 baseline.
+
+Backends: ``sim`` (default; the SoC's Verilog in Verilator, the twin), ``board`` (an FPGA
+over its UART) and ``golden`` (the bit-exact NumPy model only). The design configuration
+options are the ones ``lnsmadam build`` takes (:func:`~.options.config_options`: ``--sizes``,
+``--lanes``, ..., ``--set KEY=VALUE``, ``--config FILE``). On a board they describe the
+design it was built with: fields left out are read from the board, fields given must match
+it. Options the chosen backend would not use are refused (or, from a ``--config`` file,
+warned about); every output path is checked before training starts. ``--checkpoint`` and
+``--resume`` stop and continue a run at any sample (:mod:`.checkpoint`).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -9,8 +20,14 @@ import sys
 import click
 
 from . import checkpoint as ckpt
+from .options import (PLOT_SUFFIXES, OptionError, apply_hidden, checked, config_options,
+                      config_values, output_file, refuse_given, warn)
 
 BASELINES = ("adam", "sgd", "madam", "fromage", "lns-madam-float")
+#: SoCConfig fields the golden model has no use for (the device's memories, clock, UART and
+#: pipelines; they change no result)
+DEVICE_ONLY = ("n_records", "clk_freq", "baud", "softmax", "bias_lane", "fast_shuffle",
+               "pipelined", "read_reg", "mac_pipeline", "conv_pipeline", "update_pipeline")
 
 
 def _write_plot(path: str, runs, title: str) -> None:
@@ -35,7 +52,71 @@ def _write_plot(path: str, runs, title: str) -> None:
     plt.close(fig)
 
 
-@click.command()
+def _backend(backend, use_sim, board_name) -> str:
+    if board_name is not None:
+        if backend not in (None, "board") or use_sim:
+            raise click.BadParameter("--board trains on a board: do not combine it with "
+                                     "--sim or another --backend", param_hint="--board")
+        return "board"
+    if use_sim:
+        if backend not in (None, "sim"):
+            raise click.BadParameter("--sim conflicts with --backend " + backend,
+                                     param_hint="--sim")
+        return "sim"
+    if backend == "board":
+        raise click.BadParameter("--backend board needs --board NAME", param_hint="--board")
+    return backend or "sim"
+
+
+def _with_fields(base, values: dict, names: dict):
+    """``base`` (a config dataclass) with ``values`` replaced, validated; an unknown field
+    is one error naming it and the known ones."""
+    known = {f.name for f in dataclasses.fields(base)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise OptionError(f"unknown config field(s) {', '.join(unknown)}; "
+                          f"{type(base).__name__} has: {', '.join(sorted(known))}")
+    return checked(lambda: dataclasses.replace(base, **values), names)
+
+
+def _golden_config(cv, p_scale, bias_correction):
+    """The MLPConfig of a golden run: sizes, lanes, bits, gamma and lr_step from the config
+    options (defaults: SoCConfig's), the rest from MLPConfig's defaults."""
+    from ..golden.format import LNSFormat
+    from ..golden.mac import MACConfig
+    from ..golden.mlp import MLPConfig
+    from ..golden.update import MadamConfig
+    from ..golden.soc import SoCConfig
+
+    known = {f.name for f in dataclasses.fields(SoCConfig)}
+    unknown = sorted(set(cv.values) - known)
+    if unknown:
+        raise OptionError(f"unknown config field(s) {', '.join(unknown)}; SoCConfig has: "
+                          f"{', '.join(sorted(known))}")
+    ignored = sorted(k for k in DEVICE_ONLY if k in cv.values)
+    cli_ignored = [cv.source[k] for k in ignored if k not in cv.from_file]
+    if cli_ignored:
+        raise OptionError(f"{', '.join(cli_ignored)} has no effect with --backend golden "
+                          "(the device's memories, clock and pipelines change no result): "
+                          "leave it out")
+    if ignored:
+        warn(f"{', '.join(cv.source[k] for k in ignored)}: not used by --backend golden")
+    d = SoCConfig.__dataclass_fields__
+    v = {k: cv.values.get(k, d[k].default) for k in ("sizes", "lanes", "bits", "gamma",
+                                                     "lr_step")}
+    names = {**cv.names(), "p_scale": "--p-scale"}
+
+    def make():
+        fmt = LNSFormat.from_gamma(v["bits"], v["gamma"])
+        return MLPConfig(sizes=v["sizes"], fmt=fmt,
+                         mac=MACConfig.for_format(fmt, lanes=v["lanes"]),
+                         madam=MadamConfig(lr_step=v["lr_step"],
+                                           bias_correction=bias_correction),
+                         p_scale=p_scale)
+    return checked(make, names)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--backend", type=click.Choice(["sim", "board", "golden"]), default=None,
               help="Who trains the LNS network: sim = the SoC's Verilog in Verilator (the "
                    "twin, default), board = an FPGA over UART (--board), golden = the "
@@ -43,36 +124,31 @@ def _write_plot(path: str, runs, title: str) -> None:
 @click.option("--sim", "use_sim", is_flag=True, help="Shorthand for --backend sim.")
 @click.option("--board", "board_name", default=None,
               help="Train on this board over its UART (see `lnsmadam boards`).")
-@click.option("--port", default=None, help="Serial port of the board (default: the board's "
-              "usual one, e.g. /dev/ttyUSB1 for the iCEBreaker).")
-@click.option("--lanes", type=click.IntRange(1, 16), default=1, show_default=True,
-              help="MAC lanes of the twin's SoC (sim backend).")
+@click.option("--port", default=None, help="Serial port of the board (with --board; default: "
+              "found by USB id, else the board's usual one, e.g. /dev/ttyUSB1).")
+@config_options
 @click.option("--epochs", type=click.IntRange(1, 1000), default=None,
-              help="Epochs (default: 30 with --backend golden, 10 on the twin or a board).")
-@click.option("--hidden", type=click.IntRange(1, 1024), default=16, show_default=True,
-              help="Hidden layer width of the 64-H-10 MLP.")
+              help="Epochs, 1..1000 (default: 30 with --backend golden, 10 on the twin or a "
+                   "board).")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
-              help="Seed of the initial weights and of the sample order.")
-@click.option("--bits", type=click.IntRange(3, 16), default=8, show_default=True,
-              help="Width of every forward/backward LNS tensor.")
-@click.option("--gamma", type=int, default=8, show_default=True,
-              help="Base factor of those tensors (a power of two, < 2**(bits-1)).")
+              help="Seed of the initial weights and of the sample order, 0..2**32-1.")
 @click.option("--p-scale", type=click.FloatRange(0, 1e6, min_open=True), default=10.0,
-              show_default=True, help="sigma* = p_scale * RMS(initial weights), per layer.")
-@click.option("--lr-step", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="LNS-Madam learning rate in update-format LSBs (1 = 2^-7 octave).")
+              show_default=True, help="sigma* = p_scale * RMS(initial weights), per layer, "
+                                      "(0, 1e6].")
 @click.option("--bias-correction/--seed-v", default=False, show_default=True,
-              help="Madam's 1/(1-beta^t) bias correction, or seed v with the first g^2.")
+              help="Madam's 1/(1-beta^t) bias correction (golden only), or seed v with the "
+                   "first g^2.")
 @click.option("--baseline", type=click.Choice(BASELINES + ("none",)), default="adam",
               show_default=True, help="FP32 optimiser trained side by side.")
 @click.option("--baseline-lr", type=click.FloatRange(0, min_open=True), default=None,
-              help="Learning rate of the baseline (default: the tuned one).")
+              help="Learning rate of the baseline, > 0 (default: the tuned one).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Write per-epoch metrics, final accuracies and the config to this file.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
-              help="Write accuracy curves to this PNG file.")
+              help=f"Write accuracy curves to this image ({', '.join(PLOT_SUFFIXES[:4])}, "
+                   "...).")
 @click.option("--progress/--no-progress", default=None,
-              help="Show progress bars (default: when stderr is a terminal or in CI logs).")
+              help="Show progress bars (default: when stderr is a terminal).")
 @click.option("--mode", type=click.Choice(ckpt.MODES), default="exact", show_default=True,
               help="exact: batch-1 LNS-Madam, bit-exact; pipelined: the engine's pipelined "
                    "schedule (layer 0 one sample stale; a device needs the capability).")
@@ -80,74 +156,73 @@ def _write_plot(path: str, runs, title: str) -> None:
               help="Write a checkpoint (.npz) here after every epoch and on Ctrl-C; "
                    "continue the run with --resume.")
 @click.option("--resume", "resume_path", type=click.Path(dir_okay=False), default=None,
-              help="Continue the run of this checkpoint exactly (its MLP, seed, lr and mode; "
-                   "--epochs sets the total).")
+              help="Continue the run of this checkpoint exactly (its design, seed, lr and "
+                   "mode; --epochs sets the total).")
 @click.pass_context
-def train(ctx, backend, use_sim, board_name, port, lanes, epochs, hidden, seed, bits, gamma,
-          p_scale, lr_step, bias_correction, baseline, baseline_lr,
-          json_path, plot_path, progress, mode, checkpoint_path, resume_path):
+def train(ctx, backend, use_sim, board_name, port, epochs, seed, p_scale, bias_correction,
+          baseline, baseline_lr, json_path, plot_path, progress, mode, checkpoint_path,
+          resume_path, **params):
     """Train the 8x8-digits MLP with integer LNS-Madam (and an FP32 baseline).
 
     By default the training SoC runs in its simulation twin (no board needed); the golden
     model's result for the same seed is printed beside it and the final weights are
     compared bit for bit. With --checkpoint or --resume the golden backend runs behind the
-    protocol's reference device (host.golden_device) so that it too stops and resumes at
-    any sample.
+    protocol's reference device (golden.device) so that it too stops and resumes at any
+    sample.
     """
-    ckpt.check_output(checkpoint_path)
-    ck = None
+    backend = _backend(backend, use_sim, board_name)
+    # everything that can be refused is refused before any work
+    output_file(json_path, "--json")
+    output_file(plot_path, "--plot", PLOT_SUFFIXES)
+    output_file(checkpoint_path, "--checkpoint")
+    if baseline == "none":
+        refuse_given(ctx, ["baseline_lr"], "with --baseline none")
+    if backend != "board":
+        refuse_given(ctx, ["port"], "without --board")
+    if bias_correction and backend != "golden":
+        raise click.BadParameter("the SoC implements the seeding mode only (--seed-v)",
+                                 param_hint="--bias-correction")
+    cv = config_values(ctx, params)
+    hidden, ck = params.get("hidden"), None
     if resume_path is not None:
         ck = ckpt.load(resume_path)
-        v = ckpt.run_values(ctx, ck, {"hidden": hidden, "bits": bits, "gamma": gamma,
-                                      "p_scale": p_scale, "lr_step": lr_step, "seed": seed,
-                                      "mode": mode})
-        hidden, bits, gamma, p_scale, lr_step, seed, mode = (
-            v[k] for k in ("hidden", "bits", "gamma", "p_scale", "lr_step", "seed", "mode"))
-        epochs = ckpt.total_epochs(ck, epochs)
-    if board_name is not None:
-        if backend not in (None, "board") or use_sim:
-            raise click.BadParameter("--board trains on a board: do not combine it with "
-                                     "--sim or another --backend", param_hint="--board")
-        backend = "board"
-    elif use_sim:
-        if backend not in (None, "sim"):
-            raise click.BadParameter("--sim conflicts with --backend " + backend,
-                                     param_hint="--sim")
-        backend = "sim"
-    backend = backend or "sim"
-    if epochs is None:
-        epochs = 30 if backend == "golden" else 10
-    if backend == "board" and board_name is None:
-        raise click.BadParameter("--backend board needs --board NAME", param_hint="--board")
-    if backend != "golden" or ck is not None or checkpoint_path is not None:
-        return _train_device(backend, board_name, port, lanes, epochs, hidden, seed, bits,
-                             gamma, p_scale, lr_step, bias_correction, baseline, baseline_lr,
-                             json_path, plot_path, progress, mode, checkpoint_path, ck,
-                             resume_path)
+        seed, p_scale, mode, epochs = ckpt.resume_options(
+            ctx, ck, cv, hidden, seed=seed, p_scale=p_scale, mode=mode, epochs=epochs)
+        hidden = None
+    epochs = epochs or (30 if backend == "golden" else 10)
+    run = dict(epochs=epochs, seed=seed, p_scale=p_scale, baseline=baseline,
+               baseline_lr=baseline_lr, json_path=json_path, plot_path=plot_path,
+               show=sys.stderr.isatty() if progress is None else progress, mode=mode)
+    if backend == "golden" and ck is None and checkpoint_path is None:
+        from ..golden.soc import SoCConfig
+        apply_hidden(cv, hidden, SoCConfig().sizes)
+        return _train_golden(_golden_config(cv, p_scale, bias_correction), **run)
+    if bias_correction:
+        raise click.BadParameter("--checkpoint and --resume run the golden model as the "
+                                 "device does: seeding mode only (--seed-v)",
+                                 param_hint="--bias-correction")
+    return _train_device(backend, board_name, port, cv, hidden, ck=ck,
+                         checkpoint_path=checkpoint_path, resume_path=resume_path, **run)
+
+
+def _train_golden(cfg, *, epochs, seed, p_scale, baseline, baseline_lr, json_path,
+                  plot_path, show, mode):
     from tqdm import tqdm
 
-    from lnsmadam.golden.data import load_digits_split
-    from lnsmadam.golden.experiment import run
-    from lnsmadam.golden.format import LNSFormat
-    from lnsmadam.golden.mlp import MLPConfig
-    from lnsmadam.golden.update import MadamConfig
+    from ..golden.data import load_digits_split
+    from ..golden.experiment import run
 
-    try:
-        fmt = LNSFormat.from_gamma(bits, gamma)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--gamma") from None
-    cfg = MLPConfig(sizes=(64, hidden, 10), fmt=fmt,
-                    madam=MadamConfig(lr_step=lr_step, bias_correction=bias_correction),
-                    p_scale=p_scale)
+    fmt = cfg.fmt
     data = load_digits_split(0)
     n = len(data.x_train)
-    show = sys.stderr.isatty() if progress is None else progress
     names = ["lns-madam"] + ([] if baseline == "none" else [baseline])
-    click.echo(f"digits MLP 64-{hidden}-10, {n} train / {len(data.x_test)} test samples, "
-               f"{epochs} epochs, seed {seed}, batch 1")
+    arch = "-".join(map(str, cfg.sizes))
+    click.echo(f"digits MLP {arch}, {n} train / {len(data.x_test)} test samples, "
+               f"{epochs} epochs, seed {seed}, batch 1, {mode} mode")
     click.echo(f"LNS-Madam: {fmt.describe()}; weights {cfg.madam.weight.bits} b at gamma_U "
                f"{cfg.madam.weight.gamma} + state {cfg.madam.state.bits} b; p_scale {p_scale}, "
-               f"lr {lr_step}/{cfg.madam.weight.gamma} octave, g_bound {cfg.madam.g_bound}")
+               f"lr {cfg.madam.lr_step}/{cfg.madam.weight.gamma} octave, g_bound "
+               f"{cfg.madam.g_bound}, {cfg.mac.lanes} MAC lane(s)")
     results = []
     for name in names:
         bar = tqdm(total=epochs * n, desc=f"{name:>16}", unit="sample", disable=not show,
@@ -158,41 +233,76 @@ def train(ctx, backend, use_sim, board_name, port, lanes, epochs, hidden, seed, 
                             test=f"{100 * m['test_acc']:.1f}%")
 
         kw = {"lr": baseline_lr} if (baseline_lr is not None and name != "lns-madam") else None
-        results.append(run(name, data, epochs, seed, sizes=(64, hidden, 10), lns_config=cfg,
+        results.append(run(name, data, epochs, seed, sizes=cfg.sizes, lns_config=cfg,
                            opt_kwargs=kw, on_epoch=on_epoch, progress=bar.update, mode=mode))
         bar.close()
-    # per-epoch table
-    head = f"{'epoch':>5} " + " ".join(f"{r.name + ' train':>22} {r.name + ' test':>20}" for r in results)
-    click.echo(head)
-    for e in range(epochs):
-        row = f"{e + 1:>5} " + " ".join(
-            f"{100 * r.history[e]['train_acc']:21.2f}% {100 * r.history[e]['test_acc']:19.2f}%"
-            for r in results)
-        click.echo(row)
+    _table(results, epochs)
     click.echo("final test accuracy: " + ", ".join(
         f"{r.name} {100 * r.final_test_acc:.2f} % ({r.seconds:.1f} s)" for r in results))
     if json_path:
-        out = {"command": "lnsmadam " + " ".join(sys.argv[1:]) if sys.argv else "lnsmadam train",
-               "backend": backend, "seed": seed, "epochs": epochs, "mode": mode,
-               "dataset": {"name": "sklearn digits 8x8", "train": n, "test": len(data.x_test),
-                           "split_seed": data.seed, "features": "pixel/16 in [0,1]"},
-               "lns_config": cfg.to_dict(),
-               "runs": {r.name: {k: v for k, v in r.to_dict().items() if k != "model"}
-                        for r in results},
-               "final_test_acc": {r.name: r.final_test_acc for r in results}}
-        os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
-        with open(json_path, "w") as fh:
-            json.dump(out, fh, indent=2)
-        click.echo(f"wrote {json_path}")
+        _write_json(json_path, {**_json_head("golden", None, seed, epochs, data),
+                                "mode": mode, "lns_config": cfg.to_dict()}, results)
     if plot_path:
-        _write_plot(plot_path, results, f"digits 64-{hidden}-10, seed {seed}: "
-                    f"{bits}-bit LNS-Madam (integer golden) vs FP32 {baseline}")
+        _write_plot(plot_path, results, f"digits {arch}, seed {seed}: {fmt.bits}-bit "
+                    f"LNS-Madam (integer golden) vs FP32 {baseline}")
         click.echo(f"wrote {plot_path}")
 
 
-def _train_device(backend, board_name, port, lanes, epochs, hidden, seed, bits, gamma, p_scale,
-                  lr_step, bias_correction, baseline, baseline_lr, json_path, plot_path,
-                  progress, mode="exact", checkpoint_path=None, ck=None, resume_path=None):
+def _table(results, epochs: int) -> None:
+    head = f"{'epoch':>5} " + " ".join(f"{r.name + ' train':>22} {r.name + ' test':>20}"
+                                        for r in results)
+    click.echo(head)
+    for e in range(epochs):
+        click.echo(f"{e + 1:>5} " + " ".join(
+            f"{100 * r.history[e]['train_acc']:21.2f}% {100 * r.history[e]['test_acc']:19.2f}%"
+            for r in results))
+
+
+def _json_head(backend, board_name, seed, epochs, data) -> dict:
+    return {"command": "lnsmadam " + " ".join(sys.argv[1:]) if sys.argv else "lnsmadam train",
+            "backend": backend, "board": board_name, "seed": seed, "epochs": epochs,
+            "dataset": {"name": "sklearn digits 8x8", "train": len(data.x_train),
+                        "test": len(data.x_test), "split_seed": data.seed,
+                        "features": "pixel/16 in [0,1]"}}
+
+
+def _write_json(path, head: dict, results) -> None:
+    out = {**head,
+           "runs": {r.name: {k: v for k, v in r.to_dict().items() if k != "model"}
+                    for r in results},
+           "final_test_acc": {r.name: r.final_test_acc for r in results}}
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as fh:
+        json.dump(out, fh, indent=2, default=_jsonable)
+    click.echo(f"wrote {path}")
+
+
+def _device_config(ident: dict, cv):
+    """The SoCConfig a board reports, after checking it against every field the run gave
+    (on the command line or in ``--config``): a board runs the design it was built with."""
+    from ..golden.soc import SoCConfig
+
+    soc = dict(ident["config"]["soc"])
+    known = {f.name for f in dataclasses.fields(SoCConfig)}
+    cfg = SoCConfig(**{k: (tuple(v) if k == "sizes" else v) for k, v in soc.items()
+                       if k in known})
+    have = cfg.to_dict()
+    for key, want in cv.values.items():
+        if key not in known:
+            raise OptionError(f"unknown config field {key} ({cv.source[key]}); SoCConfig "
+                              f"has: {', '.join(sorted(known))}")
+        mine = list(want) if key == "sizes" else want
+        if mine != have[key] and not (key == "clk_freq" and float(mine) == float(have[key])):
+            raise click.ClickException(
+                f"the board's design has {key} = {have[key]}, the run asks for {mine} "
+                f"({cv.source[key]}): build and program it with that setting, or leave "
+                "the option out")
+    return cfg
+
+
+def _train_device(backend, board_name, port, cv, hidden, *, epochs, seed, p_scale, baseline,
+                  baseline_lr, json_path, plot_path, show, mode="exact", ck=None,
+                  checkpoint_path=None, resume_path=None):
     """``--sim`` / ``--board``: the same run on the SoC, with golden beside it; ``golden``
     (with a checkpoint): the golden device behind the same client, no second golden run."""
     import time
@@ -200,71 +310,70 @@ def _train_device(backend, board_name, port, lanes, epochs, hidden, seed, bits, 
     import numpy as np
     from tqdm import tqdm
 
-    from lnsmadam.golden.data import load_digits_split
-    from lnsmadam.golden.experiment import RunResult, run
-    from lnsmadam.golden.mlp import LNSMLP
-    from lnsmadam.host import session
-    from lnsmadam.host.checkpoint import CheckpointError
-    from lnsmadam.host.device import Device
-    from lnsmadam.host.transport import LinkError
+    from ..golden.data import load_digits_split
+    from ..golden.experiment import RunResult, run
+    from ..golden.mlp import LNSMLP
+    from ..host import session
+    from ..host.checkpoint import CheckpointError
+    from ..host.device import Device
+    from ..host.transport import LinkError
 
-    if bias_correction:
-        raise click.BadParameter("the SoC implements the seeding mode only (--seed-v)",
-                                 param_hint="--bias-correction")
     if backend in ("sim", "golden"):
-        try:
-            soc_cfg = session.twin_config(sizes=(64, hidden, 10), lanes=lanes, bits=bits,
-                                          gamma=gamma)
-        except ValueError as exc:
-            raise click.UsageError(str(exc)) from None
+        if backend == "sim":
+            from ..sim.twin import open_twin, twin_config    # the twin needs Amaranth
+            base = twin_config()
+        else:
+            from ..golden.soc import SoCConfig
+            base = SoCConfig()
+        apply_hidden(cv, hidden, base.sizes)
+        soc_cfg = _with_fields(base, cv.values, cv.names())
+        if ck is not None:                         # refused before the twin is built
+            from ..golden.device import GoldenDevice
+            ckpt.check_design(ck, soc_cfg.identify_json() if backend == "sim"
+                              else GoldenDevice.identify_of(soc_cfg))
     else:
-        from lnsmadam.boards.platforms import UnknownBoard, get_board
+        from ..boards.build import make_config
+        from ..boards.platforms import UnknownBoard, get_board
         try:
             board = get_board(board_name)
         except UnknownBoard as exc:
             raise click.BadParameter(str(exc), param_hint="--board") from None
-        if lanes != 1:
-            raise click.BadParameter("--lanes applies to the twin; a board runs the design "
-                                     "it was built with", param_hint="--lanes")
-        port = port or board.serial_port
-    cfg = _mlp_config(hidden, bits, gamma, lr_step, p_scale)
+        apply_hidden(cv, hidden, make_config(board).sizes)
+        baud = int(cv.values.get("baud", make_config(board).baud))
+        if port is None:
+            from ..boards.program import default_port
+            port = default_port(board)
     data = load_digits_split(0)
     n = len(data.x_train)
-    show = sys.stderr.isatty() if progress is None else progress
     where = {"sim": "simulation twin (Verilator)", "board": f"{board_name} on {port}",
              "golden": "golden device (the protocol's reference device, NumPy)"}[backend]
-    click.echo(f"digits MLP 64-{hidden}-10, {n} train / {len(data.x_test)} test samples, "
-               f"{epochs} epochs, seed {seed}, batch 1, {mode} mode, on the {where}")
-    if backend == "sim" and ck is not None:      # refuse before building the twin
-        from lnsmadam.host.checkpoint import config_hash
-        from lnsmadam.hw.soc import SoC
-        if config_hash(SoC(soc_cfg).identify_json()) != ck.config_hash:
-            raise click.BadParameter("the checkpoint was written on a device with another "
-                                     "configuration than this twin (--lanes, the gateware "
-                                     "version or --backend differ)", param_hint="--resume")
     t0 = time.perf_counter()
     try:
         if backend == "sim":
             click.echo("building the twin (Verilator; cached after the first build) ...")
-            transport = session.open_twin(soc_cfg)
+            transport = open_twin(soc_cfg)
         elif backend == "golden":
-            from lnsmadam.host.golden_device import GoldenDevice
-            from lnsmadam.host.transport import CallbackTransport
-            from lnsmadam.hw.soc import SoC
-            gd = GoldenDevice(SoC(soc_cfg).identify_json(), cfg, per_frame=64)
-            transport = CallbackTransport(gd.feed)
+            from ..golden.device import GoldenDevice
+            from ..host.transport import CallbackTransport
+            transport = CallbackTransport(GoldenDevice(soc_cfg, per_frame=64).feed)
         else:
-            from lnsmadam.host.transport import SerialTransport
-            transport = SerialTransport(port, _board_baud(board))
+            from ..host.transport import SerialTransport
+            transport = SerialTransport(port, baud)
     except (LinkError, OSError, RuntimeError) as exc:
         raise click.ClickException(str(exc).splitlines()[0]) from None
     build_s = time.perf_counter() - t0
-    model = LNSMLP(cfg, seed)
     with Device(transport, **({"poll": 0} if backend == "golden" else {})) as dev:
         try:
+            if backend == "board":
+                soc_cfg = _device_config(dev.identify(), cv)
+            cfg = dataclasses.replace(soc_cfg.mlp_config(), p_scale=p_scale)
+            click.echo(f"digits MLP {'-'.join(map(str, cfg.sizes))}, {n} train / "
+                       f"{len(data.x_test)} test samples, {epochs} epochs, seed {seed}, "
+                       f"batch 1, {mode} mode, on the {where}")
+            model = LNSMLP(cfg, seed)
             ident = session.prepare(dev, model, data, resume=ck)
-        except (ValueError, CheckpointError) as exc:
-            raise click.ClickException(str(exc)) from None
+        except (ValueError, LinkError, CheckpointError) as exc:
+            raise click.ClickException(" ".join(str(exc).split())) from None
         if mode == "pipelined" and not ident["config"].get("pipelined"):
             raise click.ClickException(
                 f"--mode pipelined: this device ({ident['design']['name']} "
@@ -285,16 +394,16 @@ def _train_device(backend, board_name, port, lanes, epochs, hidden, seed, bits, 
         if ck is not None:
             ck.position.run["epochs"] = epochs
         try:
-            drun = session.train(dev, data, epochs, seed, lr_step, on_epoch=on_epoch,
+            drun = session.train(dev, data, epochs, seed, cfg.madam.lr_step, on_epoch=on_epoch,
                                  progress=bar.update, mode=ckpt.MODES.index(mode),
                                  checkpoint=checkpoint_path, resume=ck,
                                  run={"p_scale": float(p_scale)})
         except KeyboardInterrupt:
             bar.close()
-            where = (f"; checkpoint written to {checkpoint_path}: continue with `lnsmadam "
-                     f"train --resume {checkpoint_path}`" if checkpoint_path else "")
+            hint = (f"; checkpoint written to {checkpoint_path}: continue with `lnsmadam "
+                    f"train --resume {checkpoint_path}`" if checkpoint_path else "")
             click.echo(f"interrupted: the device finished its samples in flight and is "
-                       f"idle{where}", err=True)
+                       f"idle{hint}", err=True)
             raise click.exceptions.Exit(130) from None
         bar.close()
         cycles = drun.cycles
@@ -311,10 +420,10 @@ def _train_device(backend, board_name, port, lanes, epochs, hidden, seed, bits, 
         gbar = tqdm(total=epochs * n, desc=f"{name:>16}", unit="sample", disable=not show,
                     leave=True, file=sys.stderr, mininterval=0.5)
         kw = {"lr": baseline_lr} if (baseline_lr is not None and name != "lns-madam") else None
-        results.append(run(name, data, epochs, seed, sizes=(64, hidden, 10), lns_config=cfg,
+        results.append(run(name, data, epochs, seed, sizes=cfg.sizes, lns_config=cfg,
                            opt_kwargs=kw, progress=gbar.update, mode=mode))
         gbar.close()
-    verdict = None
+    verdict = same = None
     if backend != "golden":
         gm = results[1].extra["model"]
         same = {"weights": all(np.array_equal(a, b) for a, b in zip(u_dev, gm.u)),
@@ -323,13 +432,7 @@ def _train_device(backend, board_name, port, lanes, epochs, hidden, seed, bits, 
         # a pipelined run resumed inside an epoch refilled its pipeline (docs/protocol.md §10)
         refilled = drun.position.run.get("refills", 0)
         verdict = "yes" if all(same.values()) else ("not expected" if refilled else "NO")
-    head = f"{'epoch':>5} " + " ".join(f"{r.name + ' train':>22} {r.name + ' test':>20}"
-                                        for r in results)
-    click.echo(head)
-    for e in range(epochs):
-        click.echo(f"{e + 1:>5} " + " ".join(
-            f"{100 * r.history[e]['train_acc']:21.2f}% {100 * r.history[e]['test_acc']:19.2f}%"
-            for r in results))
+    _table(results, epochs)
     click.echo("final test accuracy: " + ", ".join(
         f"{r.name} {100 * r.final_test_acc:.2f} %" for r in results))
     rate = device.extra["samples_per_s"]
@@ -342,24 +445,17 @@ def _train_device(backend, board_name, port, lanes, epochs, hidden, seed, bits, 
     if checkpoint_path:
         click.echo(f"checkpoint: {checkpoint_path}")
     if json_path:
-        out = {"command": "lnsmadam " + " ".join(sys.argv[1:]) if sys.argv else "lnsmadam train",
-               "backend": backend, "board": board_name, "seed": seed, "epochs": epochs,
-               "mode": mode, "resumed_from": resume_path, "checkpoint": checkpoint_path,
-               "dataset": {"name": "sklearn digits 8x8", "train": n, "test": len(data.x_test),
-                           "split_seed": data.seed, "features": "pixel/16 in [0,1]"},
-               "lns_config": cfg.to_dict(), "device": {"identify": ident},
-               "runs": {r.name: {k: v for k, v in r.to_dict().items() if k != "model"}
-                        for r in results},
-               "final_test_acc": {r.name: r.final_test_acc for r in results}}
-        if verdict is not None:
-            out["bit_exact"] = same
-        os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
-        with open(json_path, "w") as fh:
-            json.dump(out, fh, indent=2, default=_jsonable)
-        click.echo(f"wrote {json_path}")
+        _write_json(json_path, {
+            **_json_head(backend, board_name, seed, epochs, data),
+            "mode": mode, "resumed_from": resume_path, "checkpoint": checkpoint_path,
+            "lns_config": cfg.to_dict(), "device_config": soc_cfg.to_dict(),
+            "device": {"identify": ident},
+            **({"bit_exact": same} if same is not None else {})},
+            results)
     if plot_path:
-        _write_plot(plot_path, results, f"digits 64-{hidden}-10, seed {seed}: {bits}-bit "
-                    f"LNS-Madam on the {backend} vs golden vs FP32 {baseline}")
+        _write_plot(plot_path, results, f"digits {'-'.join(map(str, cfg.sizes))}, seed "
+                    f"{seed}: {cfg.fmt.bits}-bit LNS-Madam on the {backend} vs golden vs "
+                    f"FP32 {baseline}")
         click.echo(f"wrote {plot_path}")
     if verdict == "NO":
         raise click.ClickException("the device's result differs from the golden model")
@@ -372,20 +468,3 @@ def _jsonable(o):
     if isinstance(o, np.ndarray):
         return o.tolist()
     raise TypeError(type(o).__name__)
-
-
-def _board_baud(board) -> int:
-    from lnsmadam.hw.soc import SoCConfig
-    return int(board.config.get("baud", SoCConfig().baud))
-
-
-def _mlp_config(hidden, bits, gamma, lr_step, p_scale):
-    from lnsmadam.golden.format import LNSFormat
-    from lnsmadam.golden.mlp import MLPConfig
-    from lnsmadam.golden.update import MadamConfig
-    try:
-        fmt = LNSFormat.from_gamma(bits, gamma)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--gamma") from None
-    return MLPConfig(sizes=(64, hidden, 10), fmt=fmt, madam=MadamConfig(lr_step=lr_step),
-                     p_scale=p_scale)

@@ -1,14 +1,10 @@
-"""The FP32 baseline MLP, and the initialisation and sample order shared by every trainer.
+"""The FP32 baseline MLP, trained with the float reference optimisers.
 
-Shared helpers (also used by the integer golden MLP, :mod:`lnsmadam.golden.mlp`):
+It starts from the initial weights and visits the samples in the order every trainer shares
+with the integer golden MLP (:func:`~lnsmadam.golden.seeded.init_mlp`,
+:func:`~lnsmadam.golden.seeded.epoch_order`).
 
-* :func:`init_mlp` -- the initial float32 weights and biases, drawn like PyTorch's
-  ``nn.Linear`` default (uniform in ``[-1/sqrt(fan_in), 1/sqrt(fan_in)]``, biases too).
-  Biases start non-zero on purpose: a multiplicative update (Madam, LNS-Madam) can never
-  move a weight that is exactly zero.
-* :func:`epoch_order` -- the per-epoch shuffle of the training samples.
-
-The baseline itself, :class:`FloatMLP`, is a plain NumPy float32 multilayer perceptron:
+:class:`FloatMLP` is a plain NumPy float32 multilayer perceptron:
 fully connected layers ``z = a @ W.T + b`` (``W`` of shape ``(fan_out, fan_in)`` as in
 ``nn.Linear``), ReLU on hidden layers, softmax cross-entropy on the output, trained per
 sample (batch 1) by default.  Its parameters are a flat list ``[W1, b1, W2, b2, ...]``, one
@@ -28,66 +24,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import shuffle
 from .optim import OPTIMIZERS, make_optimizer
+from .seeded import INIT_SCHEMES, check_sizes, epoch_order, init_mlp
 
-__all__ = ["init_mlp", "epoch_order", "FloatMLP", "train_float", "DEFAULT_SIZES"]
+__all__ = ["FloatMLP", "train_float", "DEFAULT_SIZES"]
 
 DEFAULT_SIZES = (64, 16, 10)
-
-
-def _check_seed(name: str, seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {seed!r}")
-    return int(seed)
-
-
-def _check_sizes(sizes: Sequence[int]) -> tuple[int, ...]:
-    sizes = tuple(sizes)
-    if len(sizes) < 2 or any(isinstance(s, bool) or not isinstance(s, Integral) or s < 1
-                             for s in sizes):
-        raise ValueError(f"sizes must be >= 2 positive integers (inputs, ..., outputs), "
-                         f"got {sizes!r}")
-    return tuple(int(s) for s in sizes)
-
-
-def init_mlp(sizes: Sequence[int], seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Initial float32 ``(W, b)`` per layer, PyTorch ``nn.Linear`` distribution.
-
-    One generator ``rng = np.random.default_rng(seed)`` serves all layers, in order; for
-    the layer ``fan_in -> fan_out``, with ``k = 1 / sqrt(fan_in)``::
-
-        W = rng.uniform(-k, k, (fan_out, fan_in)).astype(float32)
-        b = rng.uniform(-k, k, fan_out).astype(float32)
-
-    (``W`` is drawn before ``b``.)  Biases are non-zero: multiplicative updates cannot
-    move a zero.
-    """
-    sizes = _check_sizes(sizes)
-    rng = np.random.default_rng(_check_seed("seed", seed))
-    layers = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        k = 1.0 / np.sqrt(fan_in)
-        w = rng.uniform(-k, k, (fan_out, fan_in)).astype(np.float32)
-        b = rng.uniform(-k, k, fan_out).astype(np.float32)
-        layers.append((w, b))
-    return layers
-
-
-def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
-    """The order in which every trainer visits the ``n`` training samples in ``epoch``.
-
-    :func:`lnsmadam.golden.shuffle.epoch_order` ``(n, seed, epoch)``: xorshift32 seeded from
-    ``(seed, epoch)`` and an inside-out Fisher-Yates shuffle, the order the hardware
-    generates on device -- independent of anything else drawn from ``seed`` (epochs count
-    from 0). ``n`` in ``[0, 65535]``, ``seed`` in ``[0, 2**32)``, ``epoch`` in ``[0, 2**16)``;
-    an ``int64`` array.
-    """
-    if isinstance(n, bool) or not isinstance(n, Integral) or n < 0:
-        raise ValueError(f"n must be a non-negative integer, got {n!r}")
-    seed = _check_seed("seed", seed)
-    epoch = _check_seed("epoch", epoch)
-    return shuffle.epoch_order(n, seed, epoch)
 
 
 class FloatMLP:
@@ -112,7 +54,7 @@ class FloatMLP:
     def __init__(self, sizes: Sequence[int] = DEFAULT_SIZES, seed: int = 0,
                  init: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
                  dtype=np.float32) -> None:
-        self.sizes = _check_sizes(sizes)
+        self.sizes = check_sizes(sizes)
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
@@ -208,13 +150,14 @@ def train_float(optimizer_name: str, opt_kwargs: dict[str, Any] | None,
                 sizes: Sequence[int] = DEFAULT_SIZES, epochs: int = 30, seed: int = 0,
                 data=None, callback: Callable[[int, dict], None] | None = None,
                 quantizer: Callable[[int, np.ndarray], np.ndarray] | None = None,
-                batch_size: int = 1) -> dict[str, Any]:
+                batch_size: int = 1, init: str = "torch") -> dict[str, Any]:
     """Train :class:`FloatMLP` with a float reference optimiser; per-epoch metrics.
 
     ``optimizer_name`` is a key of :data:`lnsmadam.golden.optim.OPTIMIZERS`, built with
-    ``opt_kwargs``.  ``data`` has ``x_train`` (float32 ``(N, 64)`` in [0, 1]), ``y_train``,
+    ``opt_kwargs`` (IntegerMadam's ``seed``, which draws its initial codes, defaults to
+    ``seed``).  ``data`` has ``x_train`` (float32 ``(N, 64)`` in [0, 1]), ``y_train``,
     ``x_test``, ``y_test`` (e.g. :func:`lnsmadam.golden.data.load_digits_split`).
-    Weights come from :func:`init_mlp` ``(sizes, seed)``; epoch ``e`` (from 0) visits the
+    Weights come from :func:`init_mlp` ``(sizes, seed, init)``; epoch ``e`` (from 0) visits the
     samples in :func:`epoch_order` ``(N, seed, e)`` order, in consecutive mini-batches of
     ``batch_size`` (default 1: per-sample updates; the last batch may be smaller).
 
@@ -234,10 +177,14 @@ def train_float(optimizer_name: str, opt_kwargs: dict[str, Any] | None,
         raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if init not in INIT_SCHEMES:
+        raise ValueError(f"init must be one of {sorted(INIT_SCHEMES)}, got {init!r}")
     if data is None:
         raise ValueError("data must be given (x_train, y_train, x_test, y_test)")
     opt_kwargs = dict(opt_kwargs or {})
-    model = FloatMLP(sizes, seed)
+    if optimizer_name == "int-madam":
+        opt_kwargs.setdefault("seed", seed)     # its random initial codes follow the run's seed
+    model = FloatMLP(sizes, seed, init=init_mlp(sizes, seed, init))
     opt = make_optimizer(optimizer_name, **opt_kwargs)
     params = model.params
     x_train = np.asarray(data.x_train, dtype=np.float32)
@@ -272,6 +219,6 @@ def train_float(optimizer_name: str, opt_kwargs: dict[str, Any] | None,
             callback(ep + 1, m)
     config = {"optimizer": optimizer_name, "opt_kwargs": opt_kwargs, "sizes": list(model.sizes),
               "epochs": int(epochs), "seed": int(seed), "batch_size": int(batch_size),
-              "quantizer": quantizer is not None}
+              "quantizer": quantizer is not None, "init": init}
     return {"history": history, "model": model, "config": config,
             "seconds": time.perf_counter() - t_start}

@@ -3,8 +3,8 @@
 ``run(name, ...)`` trains the digits MLP with one optimiser and returns a :class:`RunResult`:
 
 * ``"lns-madam"``: the integer golden model (:mod:`lnsmadam.golden.mlp`), every tensor in LNS;
-* ``"adam"``, ``"sgd"``, ``"madam"``, ``"fromage"``, ``"lns-madam-float"``: the FP32 MLP
-  (:mod:`lnsmadam.golden.baseline`) with the float reference optimisers
+* ``"adam"``, ``"sgd"``, ``"madam"``, ``"fromage"``, ``"lns-madam-float"``, ``"int-madam"``:
+  the FP32 MLP (:mod:`lnsmadam.golden.baseline`) with the float reference optimisers
   (:mod:`lnsmadam.golden.optim`).
 
 Default hyper-parameters are the tuned ones recorded in ``docs/results.md``.
@@ -27,6 +27,7 @@ FLOAT_DEFAULTS: dict[str, dict] = {
     "sgd": {"lr": 0.03},
     "madam": {"lr": 0.01, "p_scale": 20.0},
     "lns-madam-float": {"lr": 1 / 128, "p_scale": 20.0},
+    "int-madam": {"base_lr": 1e-3, "lr_factor": 10, "levels": 4096, "p_scale": 20.0},
     "fromage": {"lr": 0.01},
 }
 RUN_NAMES = ("lns-madam",) + tuple(FLOAT_DEFAULTS)

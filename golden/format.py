@@ -30,10 +30,50 @@ __all__ = [
     "midpoint_table",
     "round_threshold_table",
     "check_int",
+    "check_float",
+    "check_type",
+    "ParameterTypeError",
 ]
 
 #: Widest word supported. Codes, exponents and accumulators are held in int64.
 MAX_BITS = 24
+
+
+class ParameterTypeError(TypeError, ValueError):
+    """A parameter of the wrong type. Both a ``TypeError`` (the Python convention) and a
+    ``ValueError`` (what every other parameter check raises, so one ``except ValueError``
+    turns any bad parameter into a one-line message)."""
+
+
+def check_type(name: str, value, cls: type | tuple[type, ...]):
+    """Return ``value`` if it is an instance of ``cls``; else raise
+    :class:`ParameterTypeError` naming the parameter and the expected type."""
+    if not isinstance(value, cls):
+        classes = cls if isinstance(cls, tuple) else (cls,)
+        want = " or ".join(c.__name__ for c in classes)
+        raise ParameterTypeError(f"{name} must be an instance of {want}, got {value!r}")
+    return value
+
+
+def check_float(name: str, value, lo: float | None = None, hi: float | None = None, *,
+                lo_open: bool = False, unit: str = "") -> float:
+    """Validate a real parameter: a finite int or float (never a bool, NaN or infinity) in
+    ``[lo, hi]`` (``(lo, hi]`` with ``lo_open``); raise ``ValueError`` naming it and its
+    allowed range (``unit`` is appended to the numbers, e.g. ``" s"``)."""
+    lo_s = "-inf" if lo is None else f"{lo:g}"
+    hi_s = "+inf" if hi is None else f"{hi:g}"
+    rng = f"{'(' if lo_open else '['}{lo_s}, {hi_s}]{unit}"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                      np.floating)):
+        raise ValueError(f"{name} must be a number in {rng}, got {value!r}")
+    try:
+        v = float(value)
+    except OverflowError:             # an int beyond float range
+        v = float("inf") if value > 0 else float("-inf")
+    if (not np.isfinite(v) or (lo is not None and (v < lo or (lo_open and v == lo)))
+            or (hi is not None and v > hi)):
+        raise ValueError(f"{name} must be a finite number in {rng}, got {value!r}")
+    return v
 
 
 def check_int(name: str, value, lo: int | None = None, hi: int | None = None) -> int:
@@ -199,9 +239,10 @@ class LNSFormat:
                              f"words, got values in [{c.min()}, {c.max()}]")
         return c
 
-    def split(self, codes):
-        """Return ``(sign, E, is_zero)`` int64/bool arrays for ``codes``."""
-        c = self.check_codes(codes)
+    def split(self, codes, name: str = "codes"):
+        """Return ``(sign, E, is_zero)`` int64/bool arrays for ``codes`` (``name`` is used in
+        the error message when they are not codes of this format)."""
+        c = self.check_codes(codes, name)
         e = c & self.emax
         return c >> self.sign_shift, e, e == 0
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .convert import from_linear, to_linear
-from .format import LNSFormat, check_int, midpoint_table, pow2_table
+from .format import LNSFormat, check_int, check_type, midpoint_table, pow2_table
 
 __all__ = ["MACConfig", "matmul", "dot", "int8_dot"]
 
@@ -56,7 +56,7 @@ class MACConfig:
     mid_bits: int | None = None
 
     def __post_init__(self):
-        f = self.fmt.frac_bits
+        f = check_type("fmt", self.fmt, LNSFormat).frac_bits
         check_int("lut_frac", self.lut_frac, f + 1, 24)
         q_top = (2 * self.fmt.emax) >> f
         q_min = 2 >> f

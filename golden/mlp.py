@@ -28,7 +28,7 @@ Update
   :func:`~lnsmadam.golden.update.madam_step` on every ``U_l`` with ``G_l`` (all gradients are
   computed from the weights before the update).
 
-Initial weights come from :func:`~lnsmadam.golden.baseline.init_mlp` (the same float32
+Initial weights come from :func:`~lnsmadam.golden.seeded.init_mlp` (the same float32
 values the FP32 baselines start from); per layer ``sigma* = p_scale * RMS(W_0)`` over the
 weight and bias columns together, ``U``'s bias puts sigma* at the top field value, and the
 forward bias puts sigma* at ``emax`` of the forward format.
@@ -41,8 +41,8 @@ from typing import Callable
 
 import numpy as np
 
-from .baseline import epoch_order, init_mlp
-from .format import LNSFormat, check_int
+from .seeded import epoch_order, init_mlp
+from .format import LNSFormat, check_float, check_int, check_type
 from .mac import MACConfig, matmul
 from .mul import mul
 from .pipeline import MODES, train_samples
@@ -53,6 +53,9 @@ __all__ = ["MLPConfig", "LNSMLP", "train_lns", "LOG2E", "SOFTMAX_P"]
 
 
 def _check_sizes(sizes) -> tuple[int, ...]:
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+        raise ValueError(f"sizes must be a sequence of layer widths, e.g. (64, 16, 10), "
+                         f"got {sizes!r}")
     sizes = tuple(sizes)
     if len(sizes) < 2:
         raise ValueError(f"sizes must list at least an input and an output layer, got {sizes}")
@@ -83,6 +86,10 @@ class MLPConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "sizes", _check_sizes(self.sizes))
+        check_type("fmt", self.fmt, LNSFormat)
+        if self.mac is not None:
+            check_type("mac", self.mac, MACConfig)
+        check_type("madam", self.madam, MadamConfig)
         mac = self.mac if self.mac is not None else MACConfig.for_format(self.fmt)
         if mac.fmt != self.fmt:
             mac = replace(mac, fmt=self.fmt)
@@ -91,8 +98,7 @@ class MLPConfig:
             object.__setattr__(self, "madam", replace(self.madam, grad=self.fmt))
         if self.madam.weight.frac_bits < self.fmt.frac_bits:
             raise ValueError("the weight update format must be at least as fine as fmt")
-        if not (0 < float(self.p_scale) <= 1e6):
-            raise ValueError(f"p_scale must be in (0, 1e6], got {self.p_scale}")
+        check_float("p_scale", self.p_scale, 0, 1e6, lo_open=True)
         check_int("softmax_window", self.softmax_window, 1, 30)
 
     def to_dict(self) -> dict:
@@ -126,7 +132,7 @@ class LNSMLP:
     """Integer MLP state (weights, second moments, per-layer constants) and its step."""
 
     def __init__(self, cfg: MLPConfig, seed: int, init=None):
-        self.cfg = cfg
+        self.cfg = check_type("cfg", cfg, MLPConfig)
         fmt, W = cfg.fmt, cfg.madam.weight
         init = init if init is not None else init_mlp(cfg.sizes, seed)
         self.u, self.v, self.u_bias, self.e_clamp, self.f_bias = [], [], [], [], []
@@ -151,6 +157,17 @@ class LNSMLP:
     # -- pieces ------------------------------------------------------------------------
     def input_codes(self, x: np.ndarray) -> _Tensor:
         """Encode features in [0, 1] (one sample or a batch) with bias -emax, append 1."""
+        n_in = self.cfg.sizes[0]
+        try:
+            x = np.asarray(x, np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"x must be numbers of shape ({n_in},) or (n, {n_in}), "
+                             f"got {type(x).__name__}") from None
+        if x.ndim not in (1, 2) or x.shape[-1] != n_in:
+            raise ValueError(f"x must have shape ({n_in},) or (n, {n_in}), got {x.shape}")
+        if np.isnan(x).any():
+            raise ValueError(f"x must be numbers (features in [0, 1]), got NaN at index "
+                             f"{tuple(int(i) for i in np.argwhere(np.isnan(x))[0])}")
         return self.input_tensor(self.cfg.fmt.encode(x, bias=self._x_bias))
 
     def input_tensor(self, codes) -> _Tensor:
@@ -252,8 +269,12 @@ class LNSMLP:
         """Forward + backward of one sample: ``(prediction, [G_l tensors])``.
 
         ``label`` must be an integer in ``0..n_out-1`` (``ValueError`` otherwise)."""
+        a0 = self.input_codes(x)
+        if a0.codes.ndim != 1:
+            raise ValueError(f"x must be one sample, shape ({self.cfg.sizes[0]},), got "
+                             f"{np.shape(x)}")
         label = self.check_label(label)
-        S, trace, Ss = self.forward(self.input_codes(x), keep=True)
+        S, trace, Ss = self.forward(a0, keep=True)
         pred = int(np.argmax(S))
         e = self.output_error(S, trace[-1], label)
         grads = [None] * len(self.u)

@@ -1,4 +1,4 @@
-"""Float reference optimisers: Madam, LNS-Madam (float), Fromage, Adam and SGD in NumPy.
+"""Float reference optimisers: Madam, LNS-Madam (float), IntegerMadam, Fromage, Adam, SGD.
 
 These are the FP32 baselines the LNS hardware is compared with.  Each optimiser holds its
 per-tensor state and updates a list of ``float32`` NumPy arrays in place::
@@ -58,6 +58,9 @@ uses the correctly rounded function instead (:func:`sqrt32`, :func:`exp32`,
   ``lr`` in {1/128, 1/256, 1/512, 1/1024} and ``g_bound <= 10`` torch's ``pow`` returns
   the correctly rounded ``2**(k*lr)`` for every reachable ``k`` (checked; not so for 1/32
   and 1/64).  Madam and Adam drift by a few ulp (bounds asserted in the tests).
+  IntegerMadam recomputes every weight from its integer code, so it does not drift: the
+  codes are identical (given the same sigma*) except where ``lr_factor * gn`` lies within
+  an ulp of a half-integer, and the weights are within 2 ulp (torch's MKL ``exp``).
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 __all__ = [
-    "FloatOptimizer", "Madam", "LNSMadamFloat", "Fromage", "Adam", "SGD",
+    "FloatOptimizer", "Madam", "LNSMadamFloat", "IntegerMadam", "Fromage", "Adam", "SGD",
     "OPTIMIZERS", "make_optimizer",
     "fma32", "add_alpha32", "addcmul32", "addcdiv32", "lerp32",
     "sqrt32", "exp32", "exp2_32", "sum32", "mean32", "norm32",
@@ -348,7 +351,11 @@ class FloatOptimizer:
             g = np.asarray(g)
             if g.shape != p.shape:
                 raise ValueError(f"grads[{i}] has shape {g.shape}, params[{i}] {p.shape}")
-            self._update(p, g.astype(F32, copy=False), self.state[i])
+            self._update_at(i, p, g.astype(F32, copy=False), self.state[i])
+
+    def _update_at(self, i: int, p: np.ndarray, g: np.ndarray, st: dict[str, Any]) -> None:
+        """Update tensor ``i`` (its position in the list); most optimisers ignore ``i``."""
+        self._update(p, g, st)
 
     def _update(self, p: np.ndarray, g: np.ndarray, st: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -456,6 +463,114 @@ class LNSMadamFloat(Madam):
         else:
             p *= exp32(step - F32(self.lr * self.wd))
         self._clamp(p, st)
+
+
+_MAX_LEVELS = 1 << 24        # float32 holds every integer up to 2**24 exactly
+
+
+def _check_codes(name: str, codes, levels: int) -> np.ndarray:
+    """Integer-valued codes in ``[0, levels - 1]``, as an int64 copy."""
+    a = np.asarray(codes)
+    numeric = a.dtype.kind in "iuf" and a.size > 0 and bool(np.all(np.isfinite(a)))
+    if not (numeric and np.all(a == np.round(a)) and a.min() >= 0 and a.max() <= levels - 1):
+        got = (f"values in [{a.min()}, {a.max()}]" + ("" if np.all(a == np.round(a))
+                                                      else ", not all integers")
+               if numeric else f"{a.size} elements of dtype {a.dtype}")
+        raise ValueError(f"{name} must be an array of integers in [0, levels - 1 = "
+                         f"{levels - 1}], got {got}")
+    return a.astype(np.int64)
+
+
+class IntegerMadam(Madam):
+    """IntegerMadam (Madam on integer log-magnitude codes, "B-bit Madam"), float reference.
+
+    Source: jxbz/madam, ``pytorch/optim/int_madam.py`` (Bernstein et al. 2020, the LNS
+    variant of Madam).  Every weight is ``sign(W) * max * exp(-base_lr * n)`` with an
+    integer code ``n`` in ``[0, levels - 1]``: a sign-magnitude LNS of natural base
+    ``exp(base_lr)`` whose top value is sigma* (``max``), ``log2(levels)`` code bits.
+
+    Per tensor ``W`` with gradient ``g`` (the state and ``gn`` exactly as :class:`Madam`)::
+
+        first step: max = p_scale * sqrt(mean(W*W));  n = init codes;  v = 0
+        gn = Madam's clamped, normalised gradient
+        n  = clamp(n + round(lr_factor * gn) * sign(W), 0, levels - 1)   (half to even)
+        W  = (sign(W) * max) * exp(-base_lr * n)
+
+    Initial codes: the authors draw ``n`` with ``torch.randint_like(W, 0, levels - 1)``,
+    i.e. uniformly on ``[0, levels - 2]`` (``high`` is exclusive), so after the first step
+    the initial magnitudes survive only through sigma*.  ``init_codes[i]`` (one
+    integer-valued array per tensor position, or ``None``) gives tensor ``i``'s codes, e.g.
+    the ones a torch run drew; tensors without given codes draw them from
+    ``np.random.default_rng((seed, i))`` with the authors' distribution (torch's generator
+    cannot be reproduced in NumPy).
+
+    float32 notes as for :class:`Madam`.  ``round(gn * f32(lr_factor))`` is float32;
+    the authors keep ``n`` as a float32 tensor, here it is int64, which is the same while
+    every code and step is an integer below ``2**24`` (``levels <= 2**24`` and
+    ``lr_factor * g_bound <= 2**24``; a step beyond ``levels`` is cut to ``levels`` before
+    the add, which cannot change the clamped result).  The exponent is
+    ``f32(-base_lr) * f32(n)``, ``exp`` correctly rounded (torch's MKL ``exp`` differs by
+    <= 1 ulp), then ``(sign(W) * f32(max)) * e``.  A zero weight stays zero and keeps its
+    code.  ``exp(-base_lr * n)`` underflows to zero (and the weight dies, as in the
+    source) only if ``base_lr * (levels - 1) > 103``.
+
+    Parameters (ranges): ``base_lr`` > 0; ``lr_factor`` > 0; ``levels`` an integer in
+    ``[2, 2**24]``; ``p_scale``, ``g_bound`` > 0; ``init_codes`` None or a list of arrays
+    (or None entries) with one entry per tensor; ``seed`` >= 0.
+    """
+
+    name = "int-madam"
+
+    def __init__(self, base_lr: float = 0.001, lr_factor: float = 10, levels: int = 4096,
+                 p_scale: float = 3.0, g_bound: float = 10.0,
+                 init_codes: Sequence[np.ndarray | None] | None = None, seed: int = 0) -> None:
+        FloatOptimizer.__init__(self)       # Madam's lr is base_lr * lr_factor here
+        self.p_scale = _positive("p_scale", p_scale)
+        self.g_bound = _positive("g_bound", g_bound)
+        self.base_lr = _positive("base_lr", base_lr)
+        self.lr_factor = _positive("lr_factor", lr_factor)
+        _check("levels", levels, isinstance(levels, (int, np.integer)) and not isinstance(
+            levels, bool) and 2 <= levels <= _MAX_LEVELS, f"an integer in [2, {_MAX_LEVELS}]")
+        self.levels = int(levels)
+        _check("lr_factor * g_bound", self.lr_factor * self.g_bound,
+               self.lr_factor * self.g_bound <= _MAX_LEVELS, f"<= {_MAX_LEVELS}")
+        _check("seed", seed, isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)
+               and seed >= 0, "a non-negative integer")
+        self.seed = int(seed)
+        if init_codes is not None:
+            _check("init_codes", init_codes, isinstance(init_codes, (list, tuple)),
+                   "None or a list with one array (or None) per tensor")
+            init_codes = [None if c is None else _check_codes(f"init_codes[{i}]", c, self.levels)
+                          for i, c in enumerate(init_codes)]
+        self.init_codes = init_codes
+
+    def step(self, params, grads) -> None:
+        if self.init_codes is not None and len(self.init_codes) != len(params):
+            raise ValueError(f"init_codes has {len(self.init_codes)} entries, but "
+                             f"{len(params)} tensors were passed")
+        super().step(params, grads)
+
+    def _codes(self, i: int, p: np.ndarray) -> np.ndarray:
+        given = None if self.init_codes is None else self.init_codes[i]
+        if given is None:
+            rng = np.random.default_rng((self.seed, i))
+            return rng.integers(0, self.levels - 1, p.shape, dtype=np.int64)
+        if given.shape != p.shape:
+            raise ValueError(f"init_codes[{i}] has shape {given.shape}, params[{i}] {p.shape}")
+        return given.copy()
+
+    def _update_at(self, i, p, g, st):
+        if not st:
+            self._init_state(p, st)
+            st["integer"] = self._codes(i, p)
+        gn = self._normalised_grad(g, st)
+        sign = np.sign(p)
+        step = np.round(gn * F32(self.lr_factor)) * sign
+        # |step| >= levels ends at a clamp either way; cutting it keeps int64 exact
+        step = np.clip(step, -self.levels, self.levels).astype(np.int64)
+        st["integer"] = np.clip(st["integer"] + step, 0, self.levels - 1)
+        mag = exp32(F32(-self.base_lr) * st["integer"].astype(F32))
+        p[...] = (sign * F32(st["max"])) * mag
 
 
 class Fromage(FloatOptimizer):
@@ -607,6 +722,7 @@ class SGD(FloatOptimizer):
 OPTIMIZERS: dict[str, Callable[..., FloatOptimizer]] = {
     "madam": Madam,
     "lns-madam-float": LNSMadamFloat,
+    "int-madam": IntegerMadam,
     "fromage": Fromage,
     "adam": Adam,
     "sgd": SGD,

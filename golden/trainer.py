@@ -47,6 +47,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from . import image
 from .mlp import LNSMLP
 from .pipeline import MODES, train_samples
 from .shuffle import epoch_order
@@ -55,8 +56,8 @@ __all__ = ["DeviceTrainer", "REGS", "REG_MAX", "LR_STEP_MAX", "STATE_IDLE", "STA
            "STATE_EVALUATING", "ERR_NONE", "ERR_REFUSED", "ERR_LABEL", "MODE_PIPELINED"]
 
 #: word addresses of the run-control registers in region ``regs`` (per-layer constants follow
-#: at ``8 + 4l``); ``sample_base`` and ``mode`` are new with the fused engine
-REGS = {"n_train": 0, "n_test": 1, "epoch_base": 2, "sample_base": 3, "mode": 4}
+#: at ``8 + 4l``): the register table :data:`~lnsmadam.golden.image.REGS`
+REGS = image.REGS
 REG_MAX = 0xFFFFFFFF
 LR_STEP_MAX = 64
 STATE_IDLE, STATE_TRAINING, STATE_EVALUATING = 0, 1, 2

@@ -29,7 +29,7 @@ One step, all in integers (``f``/``gamma`` are the gradient format's):
 5. ``E' = E - lr_step * n`` if sign(w) == sign(g) (the magnitude shrinks), ``E + lr_step * n``
    otherwise; then ``E' = clip(E', 1, e_clamp)``: the sigma* clamp on top, saturation at the
    smallest magnitude below (a weight never becomes ZERO). The sign never changes; a ZERO
-   weight stays ZERO.
+   weight stays ZERO, as the canonical code 0 (a sign bit it came with is cleared).
 
 This is ``lns_madam.py``'s step with ``lr = lr_step / gamma_U``, an integer state format
 instead of FP32 ``v``, seeding instead of bias correction, and nearest-in-log rounding of the
@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .convert import bit_length
-from .format import (LNSFormat, check_int, midpoint_table, pow2_table,
+from .format import (LNSFormat, check_int, check_type, midpoint_table, pow2_table,
                      round_threshold_table)
 
 __all__ = ["StateFormat", "MadamConfig", "BiasCorrection", "madam_step", "forward_weights",
@@ -129,6 +129,9 @@ class MadamConfig:
     bc_bits: int = 24
 
     def __post_init__(self):
+        check_type("weight", self.weight, LNSFormat)
+        check_type("grad", self.grad, LNSFormat)
+        check_type("state", self.state, StateFormat)
         if not isinstance(self.bias_correction, (bool, np.bool_)):
             raise ValueError(f"bias_correction must be a bool, got {self.bias_correction!r}")
         check_int("bc_bits", self.bc_bits, 12, 40)
@@ -212,9 +215,16 @@ def madam_step(w_codes, v_codes, g_codes, g_bias: int, e_clamp, cfg: MadamConfig
     Returns ``(w_new, v_new, n)`` with ``n`` the signed exponent change applied to each
     weight's magnitude field (before the clamps), for statistics.
     """
+    check_type("cfg", cfg, MadamConfig)
     W, G, V = cfg.weight, cfg.grad, cfg.state
-    sw, ew, zw = W.split(w_codes)
-    sg, eg, zg = G.split(g_codes)
+    shapes = {n: np.shape(c) for n, c in (("w_codes", w_codes), ("v_codes", v_codes),
+                                          ("g_codes", g_codes))}
+    if len(set(shapes.values())) != 1:
+        raise ValueError("w_codes, v_codes and g_codes must have one shape, got "
+                         + ", ".join(f"{n} {s}" for n, s in shapes.items()))
+    g_bias = check_int("g_bias", g_bias)
+    sw, ew, zw = W.split(w_codes, "w_codes")
+    sg, eg, zg = G.split(g_codes, "g_codes")
     ev, mv = V.split(v_codes)
     f, gamma = G.frac_bits, G.gamma
     fb = V.man_bits - 1
@@ -270,5 +280,7 @@ def madam_step(w_codes, v_codes, g_codes, g_bias: int, e_clamp, cfg: MadamConfig
     # 5. exponent add with sign, clamps
     step = np.where(sw == sg, -n, n) * cfg.lr_step
     e_w = np.clip(ew + step, 1, e_clamp)
-    w_new = np.where(zw, w_codes, W.join(sw, e_w))
+    # a ZERO weight stays ZERO as the canonical code 0 (docs/format.md: every function
+    # outputs it), whatever sign bit it came in with
+    w_new = np.where(zw, 0, W.join(sw, e_w))
     return w_new.astype(np.int64), v_new.astype(np.int64), np.where(zw, 0, step)

@@ -109,6 +109,7 @@ class Checkpoint:
         for l, (u, v) in enumerate(zip(self.u, self.v)):
             arrays[f"u{l}"] = np.asarray(u, np.int64)
             arrays[f"v{l}"] = np.asarray(v, np.int64)
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "wb") as fh:
             np.savez(fh, header=np.array(json.dumps(self.header(), default=_plain)), **arrays)

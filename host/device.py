@@ -10,8 +10,9 @@ attempts and the last error. A reply with another error status raises :class:`De
 
 On top of that: the identify blob (:meth:`Device.identify`), region reads and writes chunked
 to ``MAX_BODY`` (:meth:`read_region`, :meth:`write_region`), and the trainer's memory image
-(``docs/protocol.md`` §7, via :mod:`lnsmadam.host.image`): data set, weights and state,
-per-layer constants, then ``START``/``EVALUATE`` with STATUS polling.
+(``docs/protocol.md`` §7, via :mod:`lnsmadam.golden.image`): data set, weights and state,
+per-layer constants, then ``START``/``EVALUATE`` with STATUS polling. The wire format is
+:mod:`lnsmadam.golden.link`.
 
 ``stats`` counts what the link saw: ``requests``, ``attempts``, ``retries``, ``timeouts``,
 ``bad_frame``/``bad_crc`` (error replies from the device: it received a damaged frame),
@@ -26,8 +27,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from . import image
-from . import protocol as P
+from ..golden import image
+from ..golden import link as P
+from ..golden.format import check_int
 from .checkpoint import Checkpoint, CheckpointError, RunPosition, config_hash, data_hash
 from .transport import LinkError, Transport
 
@@ -62,25 +64,28 @@ def _int_array(name: str, value, ndim: int | None = None) -> np.ndarray:
 class Device:
     """A trainer behind ``transport`` (see the module docstring).
 
-    ``timeout``: seconds to wait for each reply (default: the transport's
-    ``default_timeout``); ``retries``: attempts per request (1..255, default 8);
-    ``poll``: seconds between STATUS polls while training or evaluating.
+    ``transport``: a :class:`~.transport.Transport`; ``timeout``: seconds to wait for each
+    reply, in (0, 86400] (default: the transport's ``default_timeout``); ``retries``:
+    attempts per request (1..255, default 8); ``poll``: seconds between STATUS polls while
+    training or evaluating, [0, 60].
     """
+
+    #: longest reply timeout and poll interval accepted (seconds): beyond these a typo, not
+    #: a setting (and the waits of the standard library overflow near 1e9 s)
+    MAX_TIMEOUT = 86400.0
+    MAX_POLL = 60.0
 
     def __init__(self, transport: Transport, timeout: float | None = None, retries: int = 8,
                  poll: float = 0.02):
-        from lnsmadam.golden.format import check_int
+        from ..golden.format import check_float, check_int, check_type
 
-        self.transport = transport
+        self.transport = check_type("transport", transport, Transport)
         if timeout is None:
             timeout = getattr(transport, "default_timeout", 1.0)
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        self.timeout = float(timeout)
+        self.timeout = check_float("timeout", timeout, 0, self.MAX_TIMEOUT, lo_open=True,
+                                   unit=" s")
         self.retries = check_int("retries", retries, 1, 255)
-        if isinstance(poll, bool) or not isinstance(poll, (int, float)) or poll < 0:
-            raise ValueError(f"poll must be a non-negative number of seconds, got {poll!r}")
-        self.poll = float(poll)
+        self.poll = check_float("poll", poll, 0, self.MAX_POLL, unit=" s")
         self.seq = 0
         self.stop_requested = False    # a STOP was sent since the last START/EVALUATE
         self.dataset_hash: str | None = None   # of the words upload_dataset wrote
@@ -102,7 +107,8 @@ class Device:
 
     # -- requests --------------------------------------------------------------------------
     def request(self, op: int, body: bytes = b"", what: str | None = None) -> P.Reply:
-        """Send one request (retrying per §4) and return its OK :class:`~.protocol.Reply`."""
+        """Send one request (retrying per §4) and return its OK
+        :class:`~lnsmadam.golden.link.Reply`."""
         what = what or _OP_NAMES.get(op, f"op 0x{op:02X}")
         if self._fresh and op in (P.OP_START, P.OP_STOP, P.OP_EVALUATE):
             # The device skips a START/STOP/EVALUATE that repeats the (seq, op) it executed
@@ -184,7 +190,8 @@ class Device:
 
     @property
     def regions(self) -> dict[str, P.Region]:
-        """Region name -> :class:`~.protocol.Region` (identifies the device on first use)."""
+        """Region name -> :class:`~lnsmadam.golden.link.Region` (identifies the device on
+        first use)."""
         if self._regions is None:
             self.identify()
         return self._regions
@@ -204,8 +211,6 @@ class Device:
 
     def read_region(self, name: str, addr: int = 0, count: int | None = None) -> np.ndarray:
         """``count`` words (default: to the region's end) from ``addr`` as int64."""
-        from lnsmadam.golden.format import check_int
-
         r = self._region(name)
         addr = check_int("addr", addr, 0, r.depth - 1)
         count = r.depth - addr if count is None else check_int("count", count, 0, r.depth - addr)
@@ -224,8 +229,6 @@ class Device:
 
     def write_region(self, name: str, addr: int, words) -> None:
         """Write ``words`` (integers in ``[0, 2**width)``) from ``addr``."""
-        from lnsmadam.golden.format import check_int
-
         r = self._region(name)
         w = _int_array("words", words, 1)
         addr = check_int("addr", addr, 0, r.depth)
@@ -257,13 +260,12 @@ class Device:
         return bool(self.config.get("bias_lane", False))
 
     def _layer_shape(self, l: int) -> tuple[int, int]:
-        s = self.sizes
-        return s[l + 1], s[l] + 1
+        return image.layer_shapes(self.sizes)[l]
 
     def _regs(self) -> tuple[dict, int, int]:
         regs = self.config.get("regs", {})
         base = int(regs.get("layer_base", image.LAYER_REGS))
-        stride = int(regs.get("layer_stride", 4))
+        stride = int(regs.get("layer_stride", image.LAYER_STRIDE))
         names = {k: int(regs.get(k, v)) for k, v in image.REGS.items()}
         return names, base, stride
 
@@ -271,8 +273,6 @@ class Device:
         """Store ``codes`` (n, n_in) in 0..255 and ``labels`` (n,) in 0..n_out-1, the first
         ``n_train`` samples as the training set, the rest as the test set; writes the
         ``n_train``/``n_test`` registers."""
-        from lnsmadam.golden.format import check_int
-
         sizes = self.sizes
         codes = _int_array("codes", codes, 2)
         labels = _int_array("labels", labels, 1)
@@ -367,7 +367,7 @@ class Device:
 
     # -- run control ----------------------------------------------------------------------------
     def status(self) -> P.TrainerStatus:
-        """The trainer's :class:`~.protocol.TrainerStatus`."""
+        """The trainer's :class:`~lnsmadam.golden.link.TrainerStatus`."""
         body = self.request(P.OP_STATUS, what="STATUS").body
         try:
             return P.TrainerStatus.from_bytes(body)
@@ -411,8 +411,6 @@ class Device:
         """Train ``epochs`` epochs of the stored training set (``START``), polling STATUS until
         the trainer is idle; ``progress(status)`` is called at every poll. Returns the final
         status (``last_correct``: correct predictions of the last epoch)."""
-        from lnsmadam.golden.format import check_int
-
         epochs = check_int("epochs", epochs, 1, 0xFFFF)
         lr_step = check_int("lr_step", lr_step, 1, P.LR_STEP_MAX)
         seed = check_int("seed", seed, 0, 0xFFFFFFFF)
@@ -441,8 +439,6 @@ class Device:
         """Where the next START begins: ``epoch_base`` (0..2**32-1), ``sample_base`` (its
         first epoch's first position) and ``mode`` (0 exact, 1 pipelined). A design without
         the ``sample_base``/``mode`` register accepts only 0 there (ValueError otherwise)."""
-        from lnsmadam.golden.format import check_int
-
         vals = {"epoch_base": check_int("epoch_base", epoch_base, 0, 0xFFFFFFFF),
                 "sample_base": check_int("sample_base", sample_base, 0, 0xFFFFFFFF),
                 "mode": check_int("mode", mode, 0, 1)}

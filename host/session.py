@@ -18,8 +18,8 @@ from typing import Callable
 
 import numpy as np
 
-from lnsmadam.golden.mlp import LNSMLP, MLPConfig
-
+from ..golden.mlp import LNSMLP, MLPConfig
+from ..golden.soc import SoCConfig
 from .checkpoint import Checkpoint, RunPosition
 
 __all__ = ["DeviceRun", "config_from_identify", "encode_inputs", "prepare", "train",
@@ -32,21 +32,15 @@ def encode_inputs(model: LNSMLP, x) -> np.ndarray:
     return model.input_codes(x).codes[:, :-1]
 
 
-def config_from_identify(ident: dict) -> MLPConfig:
-    """The golden configuration a device reports (``SoCConfig`` fields)."""
-    from lnsmadam.hw.soc import SoCConfig
-    import dataclasses
-    soc = ident["config"]["soc"]
-    # every SoCConfig field the device reports (older designs report fewer)
-    known = {f.name for f in dataclasses.fields(SoCConfig)} & set(soc)
-    kw = {k: soc[k] for k in known}
-    kw["sizes"] = tuple(soc["sizes"])
-    return SoCConfig(**kw).mlp_config()
+def config_from_identify(ident: dict) -> SoCConfig:
+    """The :class:`~lnsmadam.golden.soc.SoCConfig` a device reports (its identify JSON's
+    ``config.soc``; ValueError if it is not a valid one)."""
+    return SoCConfig.from_dict(ident["config"]["soc"])
 
 
 def check_config(ident: dict, cfg: MLPConfig) -> None:
     """Raise ValueError when the device was generated for another model than ``cfg``."""
-    dev = config_from_identify(ident)
+    dev = config_from_identify(ident).mlp_config()
     mine, theirs = cfg.to_dict(), dev.to_dict()
     for k in ("sizes", "bits", "gamma", "mac", "weight_format", "state_format", "g_bound",
               "beta_k", "guard_bits", "softmax_window"):
@@ -117,7 +111,8 @@ def train(dev, data, epochs: int, seed: int, lr_step: int = 1,
     else:
         conf = dev.config
         spec = {**(run or {}), "sizes": dev.sizes, "bits": conf.get("bits"),
-                "gamma": conf.get("gamma"), "lr_step": int(lr_step), "seed": int(seed),
+                "gamma": conf.get("gamma"), "soc": conf.get("soc"),
+                "lr_step": int(lr_step), "seed": int(seed),
                 "mode": int(mode), "first_epoch": int(first_epoch), "epochs": int(epochs)}
         pos, steps_before = RunPosition(spec), 0
     lr_step, seed, mode = spec["lr_step"], spec["seed"], spec["mode"]
@@ -180,25 +175,3 @@ def train(dev, data, epochs: int, seed: int, lr_step: int = 1,
     if interrupted:
         raise KeyboardInterrupt
     return res
-
-
-#: the twin's clock and UART: 8 clocks per bit (docs/protocol.md §1)
-TWIN_CLK = 8e6
-TWIN_BAUD = 1_000_000
-
-
-def twin_config(sizes=(64, 16, 10), lanes: int = 1, bits: int = 8, gamma: int = 8,
-                n_records: int = 1797):
-    """The SoCConfig of the simulation twin (the boards' design at a twin clock)."""
-    from lnsmadam.hw.soc import SoCConfig
-    return SoCConfig(sizes=tuple(sizes), lanes=lanes, n_records=n_records, bits=bits,
-                     gamma=gamma, clk_freq=TWIN_CLK, baud=TWIN_BAUD)
-
-
-def open_twin(cfg=None, **kw):
-    """Build (cached) and start the twin of ``cfg`` (default :func:`twin_config`)."""
-    from lnsmadam.hw.soc import SoC
-
-    from .twin import TwinTransport
-    cfg = twin_config() if cfg is None else cfg
-    return TwinTransport.from_component(SoC(cfg, busy_port=True), divisor=cfg.divisor, **kw)

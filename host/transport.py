@@ -1,7 +1,7 @@
 """Byte transports between the host and a device: a serial port, in-memory pipes.
 
 A :class:`Transport` moves raw bytes; framing, CRCs and retries live above it
-(:mod:`lnsmadam.host.protocol`, :mod:`lnsmadam.host.device`). Its contract:
+(:mod:`lnsmadam.golden.link`, :mod:`lnsmadam.host.device`). Its contract:
 
 * ``write(data)`` queues all of ``data`` for the device (never partial);
 * ``read(n, timeout)`` returns as soon as at least one byte has arrived, with at most ``n``
@@ -14,7 +14,7 @@ A :class:`Transport` moves raw bytes; framing, CRCs and retries live above it
 Implementations: :class:`SerialTransport` (pyserial), :class:`PipeTransport` (one end of an
 in-memory byte pipe, made in pairs by :func:`pipe_pair`), :class:`CallbackTransport` (every
 write is handed to a function whose returned bytes become readable: a pure-Python device
-model behind a loopback). The simulation twin is :class:`lnsmadam.host.twin.TwinTransport`.
+model behind a loopback). The simulation twin is :class:`lnsmadam.sim.twin.TwinTransport`.
 """
 
 from __future__ import annotations

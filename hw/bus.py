@@ -1,7 +1,8 @@
 """Signatures shared by the host link (:mod:`.link`) and the trainer (:mod:`.trainer`).
 
-The link is the initiator of both. ``docs/protocol.md`` defines the bytes on the wire; these
-are the cycle-level contracts inside the SoC.
+The link is the initiator of both. ``docs/protocol.md`` (:mod:`lnsmadam.golden.link`)
+defines the bytes on the wire; these are the cycle-level contracts inside the SoC, with
+the field widths taken from the wire format.
 
 :data:`MemBus` -- one word access at a time::
 
@@ -28,11 +29,12 @@ and only while ``ControlSignature.busy`` is 0.
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ..golden.link import ADDR_BITS, REGION_BITS, START_FIELDS, STATUS_FIELDS, WORD_BITS
+
 __all__ = ["MemBus", "ControlSignature", "REGION_BITS", "ADDR_BITS", "DATA_BITS"]
 
-REGION_BITS = 8
-ADDR_BITS = 16
-DATA_BITS = 32
+#: widest region word (:data:`lnsmadam.golden.link.WORD_BITS`)
+DATA_BITS = WORD_BITS
 
 MemBus = wiring.Signature({
     "cmd_valid": Out(1),
@@ -45,19 +47,12 @@ MemBus = wiring.Signature({
     "rsp_rdata": In(DATA_BITS),
 })
 
+# the START arguments and the STATUS fields at their wire widths
 ControlSignature = wiring.Signature({
     "start": Out(1),
     "evaluate": Out(1),
     "stop": Out(1),
-    "epochs": Out(16),
-    "lr_step": Out(8),
-    "seed": Out(32),
+    **{name: Out(8 * size) for name, size in START_FIELDS.items()},
     "busy": In(1),
-    "state": In(8),
-    "error": In(8),
-    "epoch": In(16),
-    "sample": In(16),
-    "correct": In(16),
-    "last_correct": In(16),
-    "steps": In(32),
+    **{name: In(8 * size) for name, size in STATUS_FIELDS.items()},
 })

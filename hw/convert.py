@@ -15,25 +15,15 @@ Both convert one value per cycle and are combinational by default (latency 0); w
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from lnsmadam.golden.format import LNSFormat, check_int, midpoint_table, pow2_table
-
+from ..golden.format import LNSFormat, check_int, midpoint_table, pow2_table
 from .format import check_bool, check_format, signed_bits
+from .util.rom import signed_rom
 
-__all__ = ["ToLinear", "FromLinear", "signed_rom"]
-
-
-def signed_rom(table, index):
-    """Combinational lookup ``table[index]`` of signed integer constants (a signed value
-    just wide enough for every entry)."""
-    table = [int(t) for t in table]
-    width = signed_bits(*table)
-    if len(table) == 1:
-        return Const(table[0], signed(width))
-    return Array(Const(t, signed(width)) for t in table)[index]
+__all__ = ["ToLinear", "FromLinear"]
 
 
 def _balanced_sum(values):
@@ -56,16 +46,6 @@ class ToLinear(wiring.Component):
     Exponents above the window (``q > q_lo + window - 1``) are outside the contract
     (the golden model raises); the caller sizes the window to cover its largest ``p``.
 
-    Hardware: the sign is folded into the table, :attr:`signed_table` holds ``T[r]`` at
-    index ``r`` and ``-T[r]`` at ``gamma + r``; the signed entry is shifted left by
-    ``q - q_lo`` and replaced by 0 below the window or for ``zero``. No negate follows the
-    shifter. This is exact because only left shifts occur (golden flushes every octave
-    below ``q_lo`` to 0 instead of shifting right, where an arithmetic shift of a negative
-    value would round towards minus infinity), ``(-T) << s == -(T << s)``, and
-    ``T[r] << s < 2**(lut_frac + window)`` fits the signed output either way.
-
-    One conversion per cycle; latency 0, or 1 with ``registered``.
-
     Parameters
     ----------
     fmt : LNSFormat
@@ -82,8 +62,32 @@ class ToLinear(wiring.Component):
     registered : bool
         Register the output.
 
-    Ports: ``p`` (``signed(p_bits)``), ``sign``, ``zero`` in; ``lin``
-    (``signed(lut_frac + window + 1)``) out.
+    Members
+    -------
+    p : In(signed(p_bits))
+        The exponent.
+    sign, zero : In(1)
+        Negate; force 0.
+    lin : Out(signed(lut_frac + window + 1))
+        The linear value.
+
+    Latency
+    -------
+    0 (combinational), or 1 with ``registered``.
+
+    Throughput
+    ----------
+    One conversion per cycle.
+
+    Notes
+    -----
+    The sign is folded into the table, :attr:`signed_table` holds ``T[r]`` at index ``r``
+    and ``-T[r]`` at ``gamma + r``; the signed entry is shifted left by ``q - q_lo`` and
+    replaced by 0 below the window or for ``zero``. No negate follows the shifter. This is
+    exact because only left shifts occur (golden flushes every octave below ``q_lo`` to 0
+    instead of shifting right, where an arithmetic shift of a negative value would round
+    towards minus infinity), ``(-T) << s == -(T << s)``, and ``T[r] << s <
+    2**(lut_frac + window)`` fits the signed output either way.
     """
 
     def __init__(self, fmt: LNSFormat, lut_frac: int, q_lo: int, window: int,
@@ -138,8 +142,43 @@ class FromLinear(wiring.Component):
     ``x = gamma*(lz + lsb_q) + r``; ``sign = S < 0``; ``S == 0`` gives ``zero = 1``,
     ``x = 0``. ``MID`` is ``midpoint_table(frac_bits, mid_bits)``.
 
-    One conversion per cycle; latency ``pipeline + registered`` cycles (:attr:`latency`).
+    Parameters
+    ----------
+    acc_width : int, 2..63
+        Width of the signed input ``S`` (the golden model computes in int64).
+    frac_bits : int, 0..12
+        ``f``, ``gamma = 2**f``.
+    mid_bits : int, 0..40
+        Mantissa bits compared against the midpoints (bits below are truncated).
+    lsb_q : int in [-2**30, 2**30]
+        Octave of the LSB of ``S``.
+    registered : bool
+        Register the outputs.
+    pipeline : int, 0..4
+        Internal register stages (Notes). With 3 (``"norm"``, ``"abs"``, ``"half"``) the
+        converter is no longer the critical path of :class:`~lnsmadam.hw.mac.LNSMAC` at
+        32 bits on iCE40 and ECP5 (``docs/area.md``). The registers advance every cycle;
+        wrap the component in ``EnableInserter`` to stall them.
 
+    Members
+    -------
+    S : In(signed(acc_width))
+        The integer.
+    sign, zero : Out(1)
+        ``S < 0``; ``S == 0``.
+    x : Out(signed(:meth:`x_bits_for`))
+        The exponent in field units (0 when ``zero``).
+
+    Latency
+    -------
+    ``pipeline + registered`` cycles (:attr:`latency`).
+
+    Throughput
+    ----------
+    One conversion per cycle.
+
+    Notes
+    -----
     Datapath and its register cuts (``pipeline`` enables the first ``pipeline`` cuts of
     :attr:`CUTS`, in that order; each cut registers everything live at that point):
 
@@ -155,27 +194,6 @@ class FromLinear(wiring.Component):
     4. ``gamma`` comparisons with the midpoints, their count ``r``; cut ``"mid"`` after it.
     5. ``x = gamma*(lz + lsb_q) + r`` (0 when ``zero``), then the output register if
        ``registered``.
-
-    Parameters
-    ----------
-    acc_width : int, 2..63
-        Width of the signed input ``S`` (the golden model computes in int64).
-    frac_bits : int, 0..12
-        ``f``, ``gamma = 2**f``.
-    mid_bits : int, 0..40
-        Mantissa bits compared against the midpoints (bits below are truncated).
-    lsb_q : int in [-2**30, 2**30]
-        Octave of the LSB of ``S``.
-    registered : bool
-        Register the outputs.
-    pipeline : int, 0..4
-        Internal register stages (see above). With 3 (``"norm"``, ``"abs"``, ``"half"``)
-        the converter is no longer the critical path of :class:`~lnsmadam.hw.mac.LNSMAC`
-        at 32 bits on iCE40 and ECP5 (``docs/area.md``). The registers advance every
-        cycle; wrap the component in ``EnableInserter`` to stall them.
-
-    Ports: ``S`` (``signed(acc_width)``) in; ``sign``, ``x`` (``signed(x_bits)``),
-    ``zero`` out.
     """
 
     #: internal register cuts, in the order in which ``pipeline`` enables them

@@ -1,31 +1,27 @@
-"""The LNS word in hardware: its layout, the ZERO test, table ROMs and requantisation.
+"""The LNS word in hardware: its layout, the ZERO test and requantisation.
 
 Twin of :mod:`lnsmadam.golden.format`. A code of an :class:`~lnsmadam.golden.format.LNSFormat`
 is viewed through :func:`lns_layout`, whose packed value *is* the golden code
 (``sign << (bits - 1) | E``), so codes cross module and file boundaries unchanged.
 
 * :func:`lns_layout`, :func:`is_zero`: the word and its one-field ZERO test (``E == 0``).
-* :func:`rom`: a combinational constant table (the ``2**(r/gamma)`` table, ...), whose
-  contents come from :func:`~lnsmadam.golden.format.pow2_table` and friends.
 * :func:`requantize` (expression) and :class:`Requantize` (component): an absolute integer
   exponent, a sign and a zero flag to a code with a runtime bias, exactly
   :meth:`LNSFormat.from_exponent <lnsmadam.golden.format.LNSFormat.from_exponent>`.
-* :class:`RegisteredRead`: the synchronous read port the blocks' memories of codes use
-  (an asynchronous port plus a register, which Yosys maps to a block RAM without any
-  read-before-write logic).
+
+Constant tables and memory ports live in :mod:`lnsmadam.hw.util`.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Value, signed, unsigned
 from amaranth.lib import data, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from lnsmadam.golden.format import LNSFormat, check_int
+from ..golden.format import LNSFormat, check_int
 
-__all__ = ["lns_layout", "is_zero", "rom", "signed_bits", "check_format", "check_bool",
-           "requantize", "Requantize", "RegisteredRead"]
+__all__ = ["lns_layout", "is_zero", "signed_bits", "check_format", "check_bool",
+           "requantize", "Requantize"]
 
 
 def check_format(name: str, fmt) -> LNSFormat:
@@ -61,22 +57,6 @@ def is_zero(view) -> Value:
     return view.exp == 0
 
 
-def rom(table, index) -> Value:
-    """Combinational lookup ``table[index]`` of non-negative integer constants.
-
-    A small constant table synthesises into LUTs (γ = 8 entries for the
-    ``2**(r/gamma)`` table), so no memory primitive and no latency is involved.
-    """
-    table = [int(t) for t in table]
-    if not table or min(table) < 0:
-        raise ValueError("rom table must be a non-empty list of non-negative integers")
-    width = max(max(table).bit_length(), 1)
-    if len(table) == 1:
-        # a one-entry table has a zero-width index (gamma = 1)
-        return Const(table[0], width)
-    return Array(Const(t, width) for t in table)[index]
-
-
 def requantize(fmt: LNSFormat, sign, e, zero) -> Value:
     """Packed code for the biased exponent ``e = x - bias`` (signed), ``sign`` and ``zero``.
 
@@ -100,7 +80,6 @@ class Requantize(wiring.Component):
 
     Computes ``code = from_exponent(sign, x, zero, bias)`` of ``fmt``: ``E = x - bias``,
     saturation at ``emax``, flush to ZERO or clamp to ``E = 1`` per ``fmt.underflow``.
-    Combinational (latency 0), one conversion per cycle.
 
     Parameters
     ----------
@@ -112,8 +91,28 @@ class Requantize(wiring.Component):
     bias_bits : int, 2..64
         Width of the signed ``bias`` input (32 holds every legal bias, ±2**30).
 
-    Ports: ``sign``, ``x`` (``signed(x_bits)``), ``zero``, ``bias`` (``signed(bias_bits)``)
-    in; ``code`` (:func:`lns_layout`) out.
+    Members
+    -------
+    sign, zero : In(1)
+        The value's sign and its ZERO flag.
+    x : In(signed(x_bits))
+        The absolute integer exponent.
+    bias : In(signed(bias_bits))
+        The tensor bias.
+    code : Out(:func:`lns_layout` ``(fmt)``)
+        The code.
+
+    Latency
+    -------
+    0 (combinational).
+
+    Throughput
+    ----------
+    One conversion per cycle.
+
+    Notes
+    -----
+    :func:`requantize` is the same logic as an expression, for use inside other blocks.
     """
 
     def __init__(self, fmt: LNSFormat, x_bits: int = 16, bias_bits: int = 32):
@@ -133,31 +132,3 @@ class Requantize(wiring.Component):
         code = requantize(self.fmt, self.sign, self.x - self.bias, self.zero)
         m.d.comb += self.code.as_value().eq(code)
         return m
-
-
-class RegisteredRead:
-    """A synchronous read port of ``mem``: ``addr`` in, ``data`` one cycle later, the old
-    word when the same address is written. With ``enable``, an ``en`` input (default 1):
-    ``data`` holds while it is low.
-
-    Built from an asynchronous port and a register. With the memory's Yosys attribute
-    ``no_rw_check`` (required), Yosys folds the register into the block RAM and adds no logic
-    to emulate read-before-write, which a plain ``read_port()`` costs (about 20 logic cells
-    per memory on iCE40). The attribute makes a read of the word being written in the same
-    cycle undefined on the FPGA: use the port only where such a read is never used.
-    """
-
-    def __init__(self, m: Module, mem: Memory, name: str = "mem", enable: bool = False):
-        if not mem.attrs.get("no_rw_check"):
-            raise ValueError(f"{name}: RegisteredRead needs a Memory with "
-                             f"attrs={{'no_rw_check': 1}}")
-        port = mem.read_port(domain="comb")
-        self.addr = Signal.like(port.addr, name=f"{name}_raddr")
-        self.data = Signal(mem.shape, name=f"{name}_rdata")
-        m.d.comb += port.addr.eq(self.addr)
-        if enable:
-            self.en = Signal(init=1, name=f"{name}_ren")
-            with m.If(self.en):
-                m.d.sync += self.data.eq(port.data)
-        else:
-            m.d.sync += self.data.eq(port.data)

@@ -6,8 +6,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from lnsmadam.golden.format import LNSFormat, check_int
-
+from ..golden.format import LNSFormat, check_int
 from .format import check_bool, check_format, is_zero, lns_layout, requantize
 
 __all__ = ["LNSMul"]
@@ -18,10 +17,7 @@ class LNSMul(wiring.Component):
 
     ``E = Ea + Eb - shift``, ``sign = sa ^ sb``; a ZERO operand gives ZERO; ``E > emax``
     saturates, ``E < 1`` flushes to ZERO (or becomes ``E = 1`` with
-    ``fmt.underflow == "min"``). The result bias is ``ba + bb + shift``.
-
-    One product per cycle; latency 1 cycle (output register) if ``registered``, else 0
-    (combinational).
+    ``fmt.underflow == "min"``).
 
     Parameters
     ----------
@@ -33,7 +29,24 @@ class LNSMul(wiring.Component):
     registered : bool
         Register the output.
 
-    Ports: ``a``, ``b`` in and ``p`` out, all :func:`~lnsmadam.hw.format.lns_layout` views.
+    Members
+    -------
+    a, b : In(:func:`~lnsmadam.hw.format.lns_layout` ``(fmt)``)
+        The operands.
+    p : Out(:func:`~lnsmadam.hw.format.lns_layout` ``(fmt)``)
+        The product.
+
+    Latency
+    -------
+    1 cycle (output register) if ``registered``, else 0 (combinational).
+
+    Throughput
+    ----------
+    One product per cycle.
+
+    Notes
+    -----
+    The result bias is ``ba + bb + shift``.
     """
 
     def __init__(self, fmt: LNSFormat, shift: int | None = None, registered: bool = True):

@@ -51,11 +51,10 @@ from amaranth.lib import enum, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from lnsmadam.golden.format import check_int
-from lnsmadam.golden.shuffle import EPOCH_BITS, MIX_MUL, MIX_ROUNDS, N_MAX, SEED_BITS
-from lnsmadam.golden.shuffle import xorshift32 as _xorshift32_int
-
-from .format import RegisteredRead
+from ..golden.format import check_int, check_type
+from ..golden.shuffle import EPOCH_BITS, MIX_MUL, MIX_ROUNDS, N_MAX, SEED_BITS
+from ..golden.shuffle import xorshift32 as xorshift32_int
+from .util.registered_read import RegisteredRead
 
 __all__ = ["Shuffler", "xorshift32"]
 
@@ -80,8 +79,7 @@ class _S(enum.Enum, shape=3):
 class Shuffler(wiring.Component):
     """Generates the epoch order of ``n <= n_max`` samples into an on-chip memory.
 
-    Bit-exact with :func:`lnsmadam.golden.shuffle.epoch_order`; ``67 + n * (bits(n_max) + 3)``
-    cycles per shuffle (module docstring for the schedule and the ports).
+    Bit-exact with :func:`lnsmadam.golden.shuffle.epoch_order`.
 
     Parameters
     ----------
@@ -90,12 +88,34 @@ class Shuffler(wiring.Component):
     fast : bool
         ``r * (i + 1)`` by a multiplier (one cycle; DSP blocks on ECP5) instead of the
         shift-add loop: ``4`` cycles per element instead of ``bits(n_max) + 3``.
+
+    Members
+    -------
+    start : In(1)
+        Pulse: latch ``n``, ``seed``, ``epoch`` and (re)start, also while busy.
+    n : In(range(n_max + 1)); seed : In(32); epoch : In(16)
+        The shuffle's arguments, sampled in the ``start`` cycle.
+    busy, done : Out(1)
+        Shuffling; the one cycle after a completed shuffle.
+    rd_addr : In(range(n_max)); rd_data : Out(bits(n_max - 1))
+        The order's read port (one cycle of latency; module docstring).
+
+    Latency
+    -------
+    ``busy`` for ``67 + n * (bits(n_max) + 3)`` cycles, ``67 + 4 * n`` when ``fast``
+    (:meth:`cycles`; 0 for ``n = 0``).
+
+    Throughput
+    ----------
+    One shuffle at a time; the order can be read while idle.
+
+    Notes
+    -----
+    The module docstring gives the schedule and the size.
     """
 
     def __init__(self, n_max: int, fast: bool = False):
-        if not isinstance(fast, bool):
-            raise ValueError(f"fast must be a bool, got {fast!r}")
-        self.fast = fast
+        self.fast = check_type("fast", fast, bool)
         self.n_max = check_int("n_max", n_max, 1, N_MAX)
         self.mul_bits = self.n_max.bit_length()
         self.data_bits = max(1, (self.n_max - 1).bit_length())
@@ -148,7 +168,7 @@ class Shuffler(wiring.Component):
         i1_next = i1 + 1
         # x0 == 0 survives the mix as 0, so the zero fix can wait for the first generator
         # step and test r (32 inputs) instead of seed ^ epoch (48): xorshift32(0) | xs1
-        xs1 = _xorshift32_int(1)
+        xs1 = xorshift32_int(1)
         r_step = xorshift32(r) | Mux(r == 0, xs1, 0)
 
         m.d.comb += [self.busy.eq(state != _S.IDLE), self.rd_data.eq(rp.data),

@@ -1,180 +1,78 @@
 """The training SoC: :class:`~.engine.engine.Engine` + :class:`~.link.Link` + status LEDs.
 
-One top for every board and for the simulation twin. The host reaches it over one UART
-(``docs/protocol.md``); :meth:`SoC.identify_json` is what ``IDENTIFY`` returns.
-
-LEDs: ``leds[0]`` idle (on while waiting for the host), ``leds[1]`` training or evaluating
-(blinks at about 3 Hz of the training clock), ``leds[2]`` error (the last ``START`` or
-``EVALUATE`` was refused: no data, bad counts).
+One top for every board and for the simulation twin, generated from a
+:class:`~lnsmadam.golden.soc.SoCConfig` (which checks itself and describes the device: its
+regions and its identify JSON, without building hardware). The host reaches it over one
+UART (``docs/protocol.md``).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
-
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from lnsmadam.golden.format import LNSFormat, check_int
-from lnsmadam.golden.mlp import MLPConfig
+from ..golden.soc import SoCConfig
+from .link import Link
+from .engine.engine import Engine
+from .util.square_wave import square_wave
 
-from .engine.engine import DESIGN_VERSION, Engine
-
-__all__ = ["SoCConfig", "SoC", "PROTOCOL_VERSION", "DESIGN_VERSION", "square_wave"]
-
-PROTOCOL_VERSION = 1
-
-
-def square_wave(m: Module, clk_freq: float, hz: float) -> Signal:
-    """A signal toggling at ``2 * hz`` per second of a ``clk_freq`` clock (a ``hz`` square
-    wave, for LEDs): one down-counter and one flip-flop in ``m``'s ``sync`` domain."""
-    period = max(int(clk_freq / (2 * hz)), 2)
-    count = Signal(range(period))
-    on = Signal()
-    with m.If(count == 0):
-        m.d.sync += [count.eq(period - 1), on.eq(~on)]
-    with m.Else():
-        m.d.sync += count.eq(count - 1)
-    return on
-
-
-@dataclass(frozen=True)
-class SoCConfig:
-    """Generator parameters of the SoC.
-
-    sizes : MLP layer widths, input first (each 1..1024; default 64-16-10).
-    lanes : weights per cycle in every pass (1, 2, 4, ..., 64).
-    n_records : samples the on-chip data memory holds (train + test), 1..65535 and
-        ``n_records * (ceil(n_in/2) + 1) <= 65536``.
-    bits, gamma : LNS format of every forward/backward tensor (bits 3..8, gamma 1..2**(bits-2)).
-    lr_step : default LNS-Madam step (``START`` chooses it per run), 1..64.
-    state_man_bits, beta_k : the second-moment state (``StateFormat(6, state_man_bits,
-        -52)``, ``beta = 1 - 2**-beta_k``): 12 and 10 (17 state bits, the default), or 7 and 5
-        (``state12``: 12 state bits, 24 bits per weight, same accuracy: docs/results.md §4;
-        the iCEBreaker's, to fit its block RAM).
-    clk_freq : Hz of the ``sync`` domain; baud : UART rate. ``clk_freq / baud`` rounds to the
-        bit time in cycles, which must be 4..65535.
-    softmax : "serial" (digit-serial, small: the iCE40 default) or "parallel" (a multiplier,
-        about 11 + n_out cycles instead of ~300).
-    bias_lane : a lane of its own for every layer's bias column (one more update engine;
-        a layer whose width the lanes divide then needs one word per row less).
-    fast_shuffle : the epoch order's multiplies by a multiplier (4 cycles per sample and
-        epoch instead of bits(n_records) + 3; a DSP block on ECP5).
-    pipelined : the pipelined capability (``mode`` bit 0): a datapath for layer 0 and one
-        for the other layers, at once in pipelined mode (needs two or more layers).
-    read_reg (0..1), mac_pipeline (0..2 + log2(lanes)), conv_pipeline (0..4),
-    update_pipeline (0..7): register stages after the memories, in the MAC, the
-    converters and the update engines (:class:`~.engine.engine.Engine`); fewer cost fewer
-    logic cells and a lower clock.
-    """
-
-    sizes: tuple = (64, 16, 10)
-    lanes: int = 1
-    n_records: int = 1797
-    bits: int = 8
-    gamma: int = 8
-    lr_step: int = 1
-    state_man_bits: int = 12
-    beta_k: int = 10
-    clk_freq: float = 12e6
-    baud: int = 1_000_000
-    softmax: str = "serial"
-    bias_lane: bool = False
-    fast_shuffle: bool = False
-    pipelined: bool = False
-    read_reg: int = 1
-    mac_pipeline: int = 2
-    conv_pipeline: int = 3
-    update_pipeline: int = 5
-
-    def __post_init__(self):
-        object.__setattr__(self, "sizes", tuple(int(s) for s in self.sizes))
-        check_int("lanes", self.lanes, 1, 64)
-        check_int("n_records", self.n_records, 1, 65535)
-        check_int("bits", self.bits, 3, 8)
-        check_int("lr_step", self.lr_step, 1, 64)
-        check_int("baud", self.baud, 300, 50_000_000)
-        if not (1e3 <= float(self.clk_freq) <= 1e9):
-            raise ValueError(f"clk_freq must be in [1e3, 1e9] Hz, got {self.clk_freq}")
-        d = self.divisor
-        if not 4 <= d <= 65535:
-            raise ValueError(f"clk_freq / baud must round to 4..65535 cycles per bit, got {d} "
-                             f"({self.clk_freq:g} Hz / {self.baud} baud)")
-        self.mlp_config()          # validates bits/gamma/sizes
-        try:
-            t = self.trainer()     # validates lanes/records/pipelines against the sizes
-        except ValueError as e:
-            # the trainer calls it max_records; here it is n_records
-            raise ValueError(str(e).replace("max_records", "n_records")) from None
-        t._MustUse__silence = True
-
-    @property
-    def divisor(self) -> int:
-        return int(round(float(self.clk_freq) / self.baud))
-
-    def mlp_config(self) -> MLPConfig:
-        from dataclasses import replace
-        from lnsmadam.golden.update import StateFormat
-        base = MLPConfig()
-        fmt = LNSFormat.from_gamma(self.bits, self.gamma)
-        check_int("state_man_bits", self.state_man_bits, 5, 16)
-        check_int("beta_k", self.beta_k, 1, 20)
-        state = replace(base.madam.state, man_bits=self.state_man_bits)
-        return MLPConfig(sizes=self.sizes, fmt=fmt,
-                         madam=replace(base.madam, lr_step=self.lr_step, state=state,
-                                       beta_k=self.beta_k))
-
-    def trainer(self) -> Engine:
-        return Engine(self.mlp_config(), lanes=self.lanes, max_records=self.n_records,
-                      read_reg=self.read_reg, mac_pipeline=self.mac_pipeline,
-                      conv_pipeline=self.conv_pipeline, update_pipeline=self.update_pipeline,
-                      softmax=self.softmax, bias_lane=self.bias_lane,
-                      fast_shuffle=self.fast_shuffle, pipelined=self.pipelined)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["sizes"] = list(self.sizes)
-        d["divisor"] = self.divisor
-        return d
+__all__ = ["SoC"]
 
 
 class SoC(wiring.Component):
-    """Trainer, host link and LEDs (ports ``uart_rx``, ``uart_tx``, ``leds``).
+    """The training engine and its host link behind one UART, with status LEDs.
 
-    ``busy_port``: also expose ``busy`` (1 while training or evaluating), which the
-    simulation twin uses to clock the model only while there is work.
+    Parameters
+    ----------
+    cfg : :class:`~lnsmadam.golden.soc.SoCConfig`
+        The design (default: the 64-16-10 MLP at 12 MHz, 1,000,000 baud).
+    busy_port : bool
+        Also expose ``busy``, which the simulation twin uses to clock the model only while
+        there is work.
+
+    Members
+    -------
+    uart_rx : In(1), init 1
+        UART receive pin (asynchronous).
+    uart_tx : Out(1), init 1
+        UART transmit pin.
+    leds : Out(3)
+        ``leds[0]`` idle (on while waiting for the host), ``leds[1]`` training or evaluating
+        (blinks at about 3 Hz of the training clock), ``leds[2]`` error (the last ``START`` or
+        ``EVALUATE`` was refused: no data, bad counts).
+    busy : Out(1), with ``busy_port`` only
+        1 while training or evaluating.
+
+    Latency
+    -------
+    That of the :class:`~.link.Link` per request and of the :class:`~.engine.engine.Engine`
+    per sample.
+
+    Throughput
+    ----------
+    One request at a time at the UART's rate; one training sample at a time (two in
+    pipelined mode).
+
+    Notes
+    -----
+    ``IDENTIFY`` returns :meth:`SoCConfig.identify_blob`, stored in a ROM of the link.
     """
 
     def __init__(self, cfg: SoCConfig = SoCConfig(), busy_port: bool = False):
         if not isinstance(cfg, SoCConfig):
             raise ValueError(f"cfg must be a SoCConfig, got {cfg!r}")
         self.cfg = cfg
-        self.trainer = cfg.trainer()
+        self.trainer = Engine(cfg.mlp_config(), **cfg.engine_options())
         ports = {"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1), "leds": Out(3)}
         if busy_port:
             ports["busy"] = Out(1)
         super().__init__(ports)
 
-    def identify_json(self) -> dict:
-        return {"protocol": PROTOCOL_VERSION,
-                "design": {"name": "lnsmadam-soc", "version": DESIGN_VERSION},
-                "config": {**self.trainer.describe(), "soc": self.cfg.to_dict()},
-                "clk_freq": float(self.cfg.clk_freq), "baud": self.cfg.baud,
-                "divisor": self.cfg.divisor,
-                "regions": [{"id": i, "name": n, "width": w, "depth": d}
-                            for i, n, w, d in self.trainer.regions()]}
-
-    def identify_blob(self) -> bytes:
-        from lnsmadam.host.protocol import identify_blob
-        return identify_blob(self.identify_json())
-
     def elaborate(self, platform):
-        from .link import Link
         m = Module()
         tr = m.submodules.trainer = self.trainer
-        link = m.submodules.link = Link(self.identify_blob(), self.trainer.regions(),
+        link = m.submodules.link = Link(self.cfg.identify_blob(), self.cfg.regions(),
                                         self.cfg.divisor)
         wiring.connect(m, link.bus, tr.bus)
         wiring.connect(m, link.ctl, tr.ctl)
@@ -186,7 +84,3 @@ class SoC(wiring.Component):
         if hasattr(self, "busy"):
             m.d.comb += self.busy.eq(tr.ctl.busy)
         return m
-
-    @staticmethod
-    def dumps(obj) -> str:
-        return json.dumps(obj, sort_keys=True, separators=(",", ":"))

@@ -34,7 +34,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
-from lnsmadam.golden.format import check_int
+from ..golden.format import check_int
 
 __all__ = ["UARTRx", "UARTTx", "DIVISOR_MIN", "DIVISOR_MAX"]
 
@@ -42,7 +42,35 @@ DIVISOR_MIN, DIVISOR_MAX = 4, 65535
 
 
 class UARTRx(wiring.Component):
-    """8N1 receiver (see the module docstring for timing, errors and overrun)."""
+    """8N1 receiver.
+
+    Parameters
+    ----------
+    divisor : int, 4..65535
+        Clocks per bit.
+
+    Members
+    -------
+    rx : In(1), init 1
+        The pin (asynchronous; a 2-flip-flop synchroniser inside).
+    o : Out(stream.Signature(8))
+        Received bytes.
+    frame_error, overrun : Out(1)
+        One-cycle pulses (a stop bit of 0; a byte dropped because ``o`` was not taken).
+
+    Latency
+    -------
+    A byte is offered ``divisor // 2 + 9 * divisor + 2`` clocks after its start bit's
+    falling edge.
+
+    Throughput
+    ----------
+    Back-to-back bytes, from a transmitter up to ~4 % off the nominal rate.
+
+    Notes
+    -----
+    The module docstring gives the sampling, the error and the overrun rules.
+    """
 
     def __init__(self, divisor: int):
         self.divisor = check_int("divisor", divisor, DIVISOR_MIN, DIVISOR_MAX)
@@ -107,7 +135,33 @@ class UARTRx(wiring.Component):
 
 
 class UARTTx(wiring.Component):
-    """8N1 transmitter (see the module docstring for timing)."""
+    """8N1 transmitter.
+
+    Parameters
+    ----------
+    divisor : int, 4..65535
+        Clocks per bit.
+
+    Members
+    -------
+    i : In(stream.Signature(8))
+        Bytes to send.
+    tx : Out(1), init 1
+        The pin (registered).
+
+    Latency
+    -------
+    The start bit of a byte taken in cycle ``t`` appears on ``tx`` in cycle ``t + 1``.
+
+    Throughput
+    ----------
+    One byte every ``10 * divisor`` clocks, back to back (``ready`` in the last clock of a
+    stop bit).
+
+    Notes
+    -----
+    Idle, ``tx`` is high.
+    """
 
     def __init__(self, divisor: int):
         self.divisor = check_int("divisor", divisor, DIVISOR_MIN, DIVISOR_MAX)

@@ -24,9 +24,11 @@ exponent step ``n``, exactly :func:`lnsmadam.golden.update.madam_step` (``docs/f
 6. ``thr``: the ``g_bound`` threshold comparisons of ``z``;
    ``n``: ``lr_step * n`` with ``n = #{j : z >= t[j]}`` (the comparisons read as a
    thermometer code), 0 for a ZERO gradient or ``v' = 0``, signed.
-7. (the output register) ``E' = clip(E + step, 1, e_clamp)``; ZERO weights unchanged.
+7. (the output register) ``E' = clip(E + step, 1, e_clamp)``; ZERO weights stay ZERO
+   (the canonical code 0).
 
-Comparisons with constants are built as AND/OR chains (:func:`_ge`), which synthesis maps to
+Comparisons with constants are built as AND/OR chains
+(:func:`~lnsmadam.hw.util.compare.ge_const`), which synthesis maps to
 small LUT trees instead of one carry-chain LC per bit (a fifth of the iCE40 area).
 """
 
@@ -36,10 +38,12 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigne
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from lnsmadam.golden.format import check_int, midpoint_table, pow2_table, round_threshold_table
-from lnsmadam.golden.update import MadamConfig, StateFormat
-
-from .format import check_bool, is_zero, lns_layout, rom, signed_bits
+from ..golden.format import check_int, midpoint_table, pow2_table, round_threshold_table
+from ..golden.update import MadamConfig, StateFormat
+from .format import check_bool, is_zero, lns_layout, signed_bits
+from .util.compare import ge_const
+from .util.rom import rom
+from .util.stages import Stages
 
 __all__ = ["MadamUpdate", "state_layout", "update_input_layout", "update_output_layout",
            "config_to_dict", "config_from_dict"]
@@ -63,7 +67,7 @@ def config_to_dict(cfg: MadamConfig) -> dict:
 
 def config_from_dict(d: dict) -> MadamConfig:
     """The :class:`MadamConfig` described by :func:`config_to_dict`."""
-    from lnsmadam.golden.format import LNSFormat
+    from ..golden.format import LNSFormat
 
     fmt = lambda f: LNSFormat(f["bits"], f["frac_bits"], f["bias"], f["underflow"])  # noqa: E731
     st = d["state"]
@@ -104,36 +108,6 @@ def update_output_layout(cfg: MadamConfig, runtime_lr: bool = False) -> data.Str
                               "n": signed(_n_bits(cfg, runtime_lr))})
 
 
-def _ge(m: Module, x, c: int) -> Value:
-    """``x >= c`` for an integer constant ``c``, as a chain of AND/OR gates.
-
-    From the LSB up, ``x[:i+1] >= c[:i+1]`` is ``x[i] & ge`` where ``c`` has a one and
-    ``x[i] | ge`` where it has a zero (signed values: compare with the sign bit flipped).
-    Synthesis turns this into a shallow LUT tree instead of the carry chain of a ``>=``
-    operator (one LC per bit on iCE40).
-    """
-    x = Value.cast(x)
-    shape = x.shape()
-    n = shape.width
-    lo, hi = (-(1 << (n - 1)), (1 << (n - 1)) - 1) if shape.signed else (0, (1 << n) - 1)
-    if c <= lo:
-        return Const(1, 1)
-    if c > hi:
-        return Const(0, 1)
-    if not isinstance(x, Signal):         # one net to slice (and one value in simulation)
-        xs = Signal(shape)
-        m.d.comb += xs.eq(x)
-        x = xs
-    if shape.signed:
-        x, c = Cat(x[:n - 1], ~x[n - 1]), c + (1 << (n - 1))
-    r = Const(1, 1)
-    for i in range(n):
-        r = (x[i] & r) if (c >> i) & 1 else (x[i] | r)
-    out = Signal()
-    m.d.comb += out.eq(r)
-    return out
-
-
 def _thermometer_value(bits: list, values: list) -> Value:
     """``values[c]`` where ``c`` is the number of ones in the thermometer code ``bits``.
 
@@ -143,38 +117,18 @@ def _thermometer_value(bits: list, values: list) -> Value:
     """
     n = len(bits)
     width = max(max(int(v).bit_length() for v in values), 1)
-    out = Mux(~bits[0], values[0], 0) if n else Const(values[0], width)
+    terms = [Mux(~bits[0], values[0], 0) if n else Const(values[0], width)]
     for c in range(1, n + 1):
         if values[c] == 0:
             continue
         hit = bits[c - 1] if c == n else bits[c - 1] & ~bits[c]
-        out = out | Mux(hit, values[c], 0)
-    return out
-
-
-class _Stages:
-    """Optional pipeline registers along the datapath, all advancing together on ``adv``.
-
-    ``cut(name, values)`` returns registered copies when ``name`` is an enabled cut, else
-    the values themselves; the beat's ``valid`` travels along.
-    """
-
-    def __init__(self, m: Module, adv, enabled, valid):
-        self.m, self.adv, self.enabled, self.valid = m, adv, set(enabled), valid
-
-    def cut(self, name: str, values: dict) -> dict:
-        if name not in self.enabled:
-            return values
-        regs = {}
-        for key, v in values.items():
-            v = Value.cast(v)
-            regs[key] = Signal(v.shape(), name=f"{name}_{key}")
-        valid = Signal(name=f"{name}_valid")
-        with self.m.If(self.adv):
-            self.m.d.sync += [regs[k].eq(v) for k, v in values.items()]
-            self.m.d.sync += valid.eq(self.valid)
-        self.valid = valid
-        return regs
+        terms.append(Mux(hit, values[c], 0))
+    # a balanced OR tree: a chain of gamma terms (4096 at most) would nest too deeply for
+    # Amaranth's recursive checks
+    while len(terms) > 1:
+        terms = [terms[j] | terms[j + 1] if j + 1 < len(terms) else terms[j]
+                 for j in range(0, len(terms), 2)]
+    return terms[0]
 
 
 class MadamUpdate(wiring.Component):
@@ -186,32 +140,9 @@ class MadamUpdate(wiring.Component):
     g² with ``k`` more, rounded half up; or the seed ``v' = g²`` when ``v = 0`` without bias
     correction), ``n = round_half_even(min(|g|/sqrt(v' [/(1 - beta**t)]), g_bound))`` from
     the log domain, and ``E' = clip(E -/+ lr_step*n, 1, e_clamp)`` (minus when the weight and
-    gradient signs agree); ZERO weights pass unchanged. See the module docstring for the
+    gradient signs agree); ZERO weights stay ZERO (code 0, sign bit cleared). See the
+    module docstring for the
     stages and ``docs/format.md`` §7 for every rule.
-
-    Ports
-    -----
-    ``i_stream`` (:func:`update_input_layout`): ``w``, ``v``, ``g`` codes (packed words equal
-    the golden codes). ``o_stream`` (:func:`update_output_layout`): ``w_new``, ``v_new`` and
-    ``n`` (signed, ``lr_step * (+-n)``, 0 for a ZERO weight; golden's third result).
-    Side-band, per step (plain inputs): ``g_bias`` (``signed(bias_bits)``, the gradient
-    tensor's bias), ``e_clamp`` (weight field width, the sigma* clamp) and ``bc_exp``
-    (signed, the step's :meth:`BiasCorrection.exponent
-    <lnsmadam.golden.update.BiasCorrection.exponent>`; wide enough for
-    ``-gamma*bc_bits .. 0``; ignored unless ``cfg.bias_correction``). They are read
-    combinationally by the stage that needs them, so they must be held from the moment
-    the first weight of a step is accepted until its last result has been presented (change
-    them only while the engine is empty, e.g. between tensors). Every representable value
-    is handled exactly, including ``e_clamp = 0`` (golden's ``clip`` then gives ZERO).
-
-    Timing: one weight per cycle after the pipeline fills; a weight accepted in cycle ``t``
-    is presented in cycle ``t + latency``, ``latency = pipeline + 1`` (the cuts plus the
-    output register): 6 cycles at the default ``pipeline=5``. Backpressure stalls the whole
-    pipeline: ``i_stream.ready = ~o_stream.valid | o_stream.ready`` (as in
-    :mod:`lnsmadam.hw.mac`), so the input is refused exactly while a result is presented
-    and not taken. Measured on an iCE40UP5K (``bench/update_area.py``,
-    ``docs/update-engine.md``): about 28-30 MHz at ``pipeline=5`` and 31-34 MHz at 6 for
-    the default formats.
 
     Parameters
     ----------
@@ -231,6 +162,47 @@ class MadamUpdate(wiring.Component):
         Take ``lr_step`` (1..64) from a side-band input port ``lr_step`` instead of
         ``cfg.lr_step`` (a small multiplier replaces the constant table; the trainer
         uses it so that ``START`` can choose the step). Held like ``g_bias``.
+
+    Members
+    -------
+    i_stream : In(stream.Signature(:func:`update_input_layout`))
+        ``w``, ``v``, ``g`` codes (packed words equal the golden codes).
+    o_stream : Out(stream.Signature(:func:`update_output_layout`))
+        ``w_new``, ``v_new`` and ``n`` (signed, ``lr_step * (+-n)``, 0 for a ZERO weight;
+        golden's third result).
+    g_bias : In(signed(bias_bits))
+        Side-band, per step: the gradient tensor's bias.
+    e_clamp : In(weight field width)
+        Side-band, per step: the sigma* clamp.
+    bc_exp : In(signed)
+        Side-band, per step: the step's :meth:`BiasCorrection.exponent
+        <lnsmadam.golden.update.BiasCorrection.exponent>`; wide enough for
+        ``-gamma*bc_bits .. 0``; ignored unless ``cfg.bias_correction``.
+    lr_step : In(7), with ``runtime_lr`` only
+        Side-band, per step: the step, 1..64.
+
+    Latency
+    -------
+    A weight accepted in cycle ``t`` is presented in cycle ``t + latency``,
+    ``latency = pipeline + 1`` (the cuts plus the output register): 6 cycles at the
+    default ``pipeline=5``.
+
+    Throughput
+    ----------
+    One weight per cycle after the pipeline fills. Backpressure stalls the whole
+    pipeline: ``i_stream.ready = ~o_stream.valid | o_stream.ready`` (as in
+    :mod:`lnsmadam.hw.mac`), so the input is refused exactly while a result is presented
+    and not taken.
+
+    Notes
+    -----
+    The side-band inputs are read combinationally by the stage that needs them, so they
+    must be held from the moment the first weight of a step is accepted until its last
+    result has been presented (change them only while the engine is empty, e.g. between
+    tensors). Every representable value is handled exactly, including ``e_clamp = 0``
+    (golden's ``clip`` then gives ZERO). Measured on an iCE40UP5K (``bench/update_area.py``,
+    ``docs/update-engine.md``): about 28-30 MHz at ``pipeline=5`` and 31-34 MHz at 6 for
+    the default formats.
     """
 
     #: cut names along the datapath
@@ -301,7 +273,7 @@ class MadamUpdate(wiring.Component):
         i, o = self.i_stream, self.o_stream
         adv = Signal()
         m.d.comb += [adv.eq(~o.valid | o.ready), i.ready.eq(adv)]
-        st = _Stages(m, adv, self.cuts, i.valid)
+        st = Stages(m, adv, self.cuts, valid=i.valid)
         p = i.payload
 
         # 1. x_g = Eg + g_bias, clamped to [U0 - 1, X_HI] (exact for every later use). The
@@ -309,13 +281,13 @@ class MadamUpdate(wiring.Component):
         #    below G_LO underflows for every Eg, one above X_HI clamps for every Eg, and
         #    in between the narrow sum is exact
         gb = self.g_bias
-        b_lo, b_hi = ~_ge(m, gb, self.G_LO), _ge(m, gb, self.X_HI + 1)
+        b_lo, b_hi = ~ge_const(gb, self.G_LO, m), ge_const(gb, self.X_HI + 1, m)
         x_n = p.g.exp + gb[:self.gb_bits].as_signed()
-        under = b_lo | (~b_hi & ~_ge(m, x_n, self.U0))
-        over = b_hi | (~b_lo & _ge(m, x_n, self.O0))           # g² saturates
+        under = b_lo | (~b_hi & ~ge_const(x_n, self.U0, m))
+        over = b_hi | (~b_lo & ge_const(x_n, self.O0, m))           # g² saturates
         xgc = Signal(signed(self.xg_bits))
         m.d.comb += xgc.eq(Mux(under, self.U0 - 1,
-                               Mux(b_hi | _ge(m, x_n, self.X_HI + 1), self.X_HI, x_n)))
+                               Mux(b_hi | ge_const(x_n, self.X_HI + 1, m), self.X_HI, x_n)))
         two_xg = Cat(Const(0, 1), x_n).as_signed()       # t = 2*x_g
         egs = Mux(over, V.emax, (two_xg >> f) - V.offset)[:EV]   # exact unless g is ZERO
         s = st.cut("in", {"xg": xgc, "zg": is_zero(p.g) | under, "over": over,
@@ -337,7 +309,7 @@ class MadamUpdate(wiring.Component):
             # g²-dominant path for every eg keeps the leading one of S at a fixed place,
             # and eg <= k (v' below the state range) is flagged instead
             gdom = ~zg & ((d > 0) | vzero)
-            vlow = vzero & ~zg & ~_ge(m, egs, k + 1)
+            vlow = vzero & ~zg & ~ge_const(egs, k + 1, m)
         else:
             gdom = ~zg & ~seed & (d > 0)
             vlow = Const(0)
@@ -350,8 +322,8 @@ class MadamUpdate(wiring.Component):
         db = Signal(range(bsat + 1))
         m.d.comb += [
             e.eq(Mux(seed, egs, Mux(gdom, egs - k, ev))),
-            da.eq(Mux(gdom, Mux(_ge(m, d, asat), asat, d), 0)),
-            db.eq(Mux(zg, bsat, Mux(seed | gdom, 0, Mux(_ge(m, nd, bsat), bsat, nd)))),
+            da.eq(Mux(gdom, Mux(ge_const(d, asat, m), asat, d), 0)),
+            db.eq(Mux(zg, bsat, Mux(seed | gdom, 0, Mux(ge_const(nd, bsat, m), bsat, nd)))),
         ]
         s = st.cut("align", {"mv": mv, "mg": mg, "da": da, "db": db, "e": e, "zg": zg,
                              "vzg": (vzero & zg) | vlow, "xg": s["xg"], "sg": s["sg"],
@@ -385,8 +357,8 @@ class MadamUpdate(wiring.Component):
         # ev' = e + sh - guard - k (+ carry); both candidates' saturation and underflow
         # tests run beside the rounding adder, the carry only selects
         e1 = s["e"] + 1 - lsh
-        ov = Mux(carry, _ge(m, e1, V.emax), _ge(m, e1, V.emax + 1))
-        low = Mux(carry, ~_ge(m, e1, 0), ~_ge(m, e1, 1)) | s["vzg"]
+        ov = Mux(carry, ge_const(e1, V.emax, m), ge_const(e1, V.emax + 1, m))
+        low = Mux(carry, ~ge_const(e1, 0, m), ~ge_const(e1, 1, m)) | s["vzg"]
         m_fin, e_fin = Signal(MB), Signal(EV)
         m.d.comb += [m_fin.eq(Mux(ov, (1 << MB) - 1, m_new)),
                      e_fin.eq(Mux(low, 0, Mux(ov, V.emax, e1 + carry)))]
@@ -395,7 +367,7 @@ class MadamUpdate(wiring.Component):
 
         # 5. log-domain normaliser: z = 2*x_g - x_v [+ bc_exp] = xk - gamma*ev' - r_v
         m_fin, e_fin = s["m"], s["e"]
-        rv = _thermometer_value([_ge(m, m_fin, mid) for mid in self.mids],
+        rv = _thermometer_value([ge_const(m_fin, mid, m) for mid in self.mids],
                                 list(range(len(self.mids) + 1)))
         z = Signal(signed(signed_bits(2 * (self.U0 - 1) - self.xv_range[1],
                                       2 * self.X_HI - self.xv_range[0])))
@@ -407,7 +379,7 @@ class MadamUpdate(wiring.Component):
         # 6. n = round_half_even(min(2**(z/(2 gamma)), g_bound)) by thresholds, times
         #    lr_step (read off the thermometer code), signed: the magnitude shrinks when the
         #    weight and gradient signs agree
-        bits = Cat(*(_ge(m, s["z"], t) for t in self.thr))
+        bits = Cat(*(ge_const(s["z"], t, m) for t in self.thr))
         s = st.cut("thr", {"bits": bits, "nz": s["nz"], "v": s["v"], "sg": s["sg"],
                            "w": s["w"]})
         bits = [s["bits"][j] for j in range(len(self.thr))]
@@ -421,14 +393,15 @@ class MadamUpdate(wiring.Component):
         s = st.cut("n", {"step": step, "v": s["v"], "w": s["w"]})
 
         # 7. the exponent add and the clamps (numpy's clip: min(max(x, 1), e_clamp), both
-        #    comparisons on the sum); ZERO weights unchanged
+        #    comparisons on the sum); ZERO weights give code 0
         w = data.View(lns_layout(W), s["w"])
         step = s["step"]
         e_sum = w.exp + step
-        e_w = Mux(~_ge(m, e_sum, 1), Mux(self.e_clamp == 0, 0, 1),
+        e_w = Mux(~ge_const(e_sum, 1, m), Mux(self.e_clamp == 0, 0, 1),
                   Mux(e_sum > self.e_clamp, self.e_clamp, e_sum))
         zw = is_zero(w)
-        w_new = Mux(zw, s["w"], Mux(e_w == 0, 0, Cat(e_w[:W.exp_bits], w.sign)))
+        # ZERO in, canonical ZERO (code 0) out, as golden (a "-0" loses its sign bit)
+        w_new = Mux(zw | (e_w == 0), 0, Cat(e_w[:W.exp_bits], w.sign))
         with m.If(adv):
             m.d.sync += o.valid.eq(st.valid)
             m.d.sync += [o.payload.w_new.eq(w_new), o.payload.v_new.eq(s["v"]),

@@ -11,5 +11,7 @@ bit-exactly against the NumPy specification in :mod:`lnsmadam.golden`:
   written by ``lnsmadam generate``);
 * :mod:`lnsmadam.sim.stream`: cocotb-side stream source, monitor and scoreboard;
 * ``cocotb_mul``, ``cocotb_convert``, ``cocotb_mac``: the testbenches (cocotb modules, run
-  inside the simulator; ``cocotb_selftest`` checks the infrastructure on toy blocks).
+  inside the simulator; ``cocotb_selftest`` checks the infrastructure on toy blocks);
+* :mod:`lnsmadam.sim.twin`: the simulation twin, the SoC's Verilog in Verilator behind a
+  :class:`~lnsmadam.host.transport.Transport` (``lnsmadam train --sim``).
 """

@@ -23,9 +23,9 @@ import random
 import cocotb
 import numpy as np
 
-from lnsmadam.golden.convert import from_linear, to_linear
-from lnsmadam.golden.format import midpoint_table
-from lnsmadam.sim.stream import Bench, PipelineChecker, Scoreboard, load_params, to_signed
+from ..golden.convert import from_linear, to_linear
+from ..golden.format import midpoint_table
+from .stream import Bench, PipelineChecker, Scoreboard, load_params, to_signed
 
 
 def _sval(handle, width):

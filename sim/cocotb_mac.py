@@ -35,9 +35,9 @@ import random
 import cocotb
 import numpy as np
 
-from lnsmadam.golden.format import LNSFormat
-from lnsmadam.golden.mac import MACConfig, dot
-from lnsmadam.sim.stream import (Bench, Scoreboard, StreamSink, StreamSource, load_params)
+from ..golden.format import LNSFormat
+from ..golden.mac import MACConfig, dot
+from .stream import (Bench, Scoreboard, StreamSink, StreamSource, load_params)
 
 
 class Model:
@@ -208,8 +208,11 @@ class Model:
         return vecs
 
 
-async def _run(dut, p, vectors, valid_prob, ready_prob, check_timing):
-    model = Model(p)
+async def run_vectors(dut, p, vectors, valid_prob, ready_prob, check_timing, model=None):
+    """Drive ``vectors`` and check every result against ``model`` (default ``Model(p)``;
+    any object with ``kind``, ``expected(a, b)`` and ``beats(a, b)``, e.g. the FP baselines'
+    model in :mod:`lnsmadam.sim.cocotb_fpmac`)."""
+    model = model if model is not None else Model(p)
     rng = random.Random(p["seed"] * 7919 + int(check_timing))
     sb = Scoreboard(f"{model.kind}_mac", dut._log)
     accepted_last: list[int] = []      # cycle in which each vector's last beat was taken
@@ -282,7 +285,7 @@ async def full_rate(dut):
     need += ["saturated_hi", "saturated_lo"] if model.saturate else ["wrapped"]
     missing = [k for k in need if not cov[k]]
     assert not missing, f"stimulus misses corner cases {missing}: {cov}"
-    await _run(dut, p, vectors, 1.0, 1.0, check_timing=True)
+    await run_vectors(dut, p, vectors, 1.0, 1.0, check_timing=True)
 
 
 @cocotb.test()
@@ -292,4 +295,4 @@ async def random_backpressure(dut):
     rng = random.Random(p["seed"] + 1)
     vectors = [model.random_vector(rng) for _ in range(p["n_random"])]
     vectors += model.corner_vectors(rng)[:6]
-    await _run(dut, p, vectors, p["valid_prob"], p["ready_prob"], check_timing=False)
+    await run_vectors(dut, p, vectors, p["valid_prob"], p["ready_prob"], check_timing=False)

@@ -15,9 +15,9 @@ import random
 
 import cocotb
 
-from lnsmadam.golden.format import LNSFormat
-from lnsmadam.golden.mul import mul
-from lnsmadam.sim.stream import Bench, PipelineChecker, Scoreboard, load_params
+from ..golden.format import LNSFormat
+from ..golden.mul import mul
+from .stream import Bench, PipelineChecker, Scoreboard, load_params
 
 
 def corner_pairs(fmt: LNSFormat, shift: int) -> list[tuple[int, int]]:

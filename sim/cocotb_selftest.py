@@ -18,7 +18,7 @@ import random
 
 import cocotb
 
-from lnsmadam.sim.stream import (Bench, Packer, PipelineChecker, Scoreboard, StreamSink,
+from .stream import (Bench, Packer, PipelineChecker, Scoreboard, StreamSink,
                                  StreamSource, load_params, ports_by_name)
 
 
@@ -53,8 +53,8 @@ async def pipeline(dut):
     p = load_params()
     if p["kind"] != "toy_mul":
         return
-    from lnsmadam.golden.format import LNSFormat
-    from lnsmadam.golden.mul import mul
+    from ..golden.format import LNSFormat
+    from ..golden.mul import mul
 
     fmt = LNSFormat(p["bits"], p["frac_bits"])
     rng = random.Random(p["seed"])

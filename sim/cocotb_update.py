@@ -37,9 +37,9 @@ import random
 import cocotb
 import numpy as np
 
-from lnsmadam.golden.update import BiasCorrection, madam_step
-from lnsmadam.hw.update import MadamUpdate, config_from_dict
-from lnsmadam.sim.stream import (Bench, Scoreboard, StreamSink, StreamSource, load_params,
+from ..golden.update import BiasCorrection, madam_step
+from ..hw.update import MadamUpdate, config_from_dict
+from .stream import (Bench, Scoreboard, StreamSink, StreamSource, load_params,
                                  ports_by_name)
 
 

@@ -19,7 +19,8 @@ import re
 from amaranth.hdl import Shape, ShapeCastable
 from amaranth.lib import data, wiring
 
-__all__ = ["describe_ports", "layout_fields", "verilog_ports", "check_ports_match"]
+__all__ = ["describe_ports", "layout_fields", "verilog_ports", "check_ports_match",
+           "instance_template", "lint_waivers", "LINT_WAIVERS"]
 
 
 def _shape(obj) -> Shape:
@@ -103,3 +104,53 @@ def check_ports_match(ports: list[dict], verilog_text: str, module: str) -> None
     if mine != vp:
         raise ValueError(f"port list of {module} does not match its Verilog: "
                          f"described {mine}, Verilog {vp}")
+
+
+def instance_template(module: str, ports: list[dict], header: str = "") -> str:
+    """A Verilog snippet instantiating ``module``: one wire per port (width, signedness)
+    and the instance ``u_<module>`` connecting them, with each structured payload's fields
+    listed beside its wire (LSB offset and width). Paste it into a module and rename the
+    wires."""
+    lines = [f"// {header}" if header else "", f"// Instantiation template of {module}: "
+             "declare (or rename) the wires, then keep the instance.", ""]
+    for p in ports:
+        rng = f"[{p['width'] - 1}:0] " if p["width"] > 1 else ""
+        sgn = "signed " if p.get("signed") else ""
+        note = f"  // {p['direction']}"
+        if p.get("fields"):
+            note += ": " + ", ".join(f"{f['path']} [{f['offset'] + f['width'] - 1}:"
+                                     f"{f['offset']}]" for f in p["fields"])
+        lines.append(f"wire {sgn}{rng}{p['name']};{note}")
+    lines += ["", f"{module} u_{module} ("]
+    lines += [f"    .{p['name']}({p['name']}){',' if k < len(ports) - 1 else ''}"
+              for k, p in enumerate(ports)]
+    lines.append(");")
+    return "\n".join(line for line in lines[1 if not header else 0:]) + "\n"
+
+
+#: Verilator -Wall warnings that the Verilog Amaranth/Yosys writes always trips, and why
+#: each is harmless; ``<name>.vlt`` waives exactly these for the generated files.
+LINT_WAIVERS = {
+    "DECLFILENAME": "submodules are written into the top's file as <top>.<sub>",
+    "PROCASSINIT": "registers carry their reset value as a declaration initialiser (the "
+                   "power-on value) as well as in the reset logic",
+    "UNUSEDSIGNAL": "Yosys keeps full-width temporaries of which only some bits are used, "
+                    "and a time-zero trigger register",
+    "WIDTHEXPAND": "operands are written at their natural widths and extended by Verilog's "
+                   "rules, which are the Amaranth semantics the design was checked with",
+    "WIDTHTRUNC": "results are truncated by assignment, likewise",
+}
+
+
+def lint_waivers(files: list[str], header: str = "") -> str:
+    """A Verilator configuration file (``verilator --lint-only -Wall <name>.vlt <name>.v``)
+    waiving :data:`LINT_WAIVERS` for ``files`` only, each with its reason."""
+    out = ["`verilator_config"]
+    if header:
+        out.append(f"// {header}")
+    out.append("// Lint waivers of the generated Verilog: with this file, verilator "
+               "--lint-only -Wall reports nothing.")
+    for rule, why in LINT_WAIVERS.items():
+        out.append(f"// {rule}: {why}")
+        out += [f'lint_off -rule {rule} -file "*{f}"' for f in files]
+    return "\n".join(out) + "\n"

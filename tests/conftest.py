@@ -1,6 +1,7 @@
 """Shared fixtures."""
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ def bench_module():
         spec = importlib.util.spec_from_file_location(f"lnsmadam_bench_{name}",
                                                       BENCH / f"{name}.py")
         mod = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = mod        # dataclasses look their module up there
         spec.loader.exec_module(mod)
         return mod
     return load

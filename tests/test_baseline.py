@@ -1,4 +1,4 @@
-"""Tests of the FP32 baseline MLP and the shared init/shuffle helpers (golden/baseline.py)."""
+"""Tests of the FP32 baseline MLP (golden/baseline.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from lnsmadam.golden.baseline import FloatMLP, epoch_order, init_mlp, train_float
+from lnsmadam.golden.baseline import FloatMLP, train_float
+from lnsmadam.golden.seeded import init_mlp
 from lnsmadam.golden.data import load_digits_split
 
 #: Test accuracy the short Adam run (3 epochs, lr 3e-3, 64-16-10) must exceed.
@@ -20,44 +21,15 @@ def digits():
     return load_digits_split(0)
 
 
-def test_init_mlp_distribution_and_determinism():
-    layers = init_mlp((64, 16, 10), seed=3)
-    assert [(w.shape, b.shape) for w, b in layers] == [((16, 64), (16,)), ((10, 16), (10,))]
-    for (w, b), fan_in in zip(layers, (64, 16)):
-        k = 1 / np.sqrt(fan_in)
-        assert w.dtype == np.float32 and b.dtype == np.float32
-        assert np.all(np.abs(w) <= k) and np.all(np.abs(b) <= k) and np.all(b != 0)
-    # exactly the documented draws: one generator, W then b per layer
-    rng = np.random.default_rng(3)
-    w1 = rng.uniform(-1 / 8, 1 / 8, (16, 64)).astype(np.float32)
-    b1 = rng.uniform(-1 / 8, 1 / 8, 16).astype(np.float32)
-    w2 = rng.uniform(-0.25, 0.25, (10, 16)).astype(np.float32)
-    assert np.array_equal(layers[0][0], w1) and np.array_equal(layers[0][1], b1)
-    assert np.array_equal(layers[1][0], w2)
-    again = init_mlp([64, 16, 10], 3)
-    assert all(np.array_equal(a, b) for la, lb in zip(layers, again) for a, b in zip(la, lb))
-    assert not np.array_equal(init_mlp((64, 16, 10), 4)[0][0], layers[0][0])
-
-
-def test_init_mlp_bad_arguments():
-    for sizes in [(64,), (64, 0, 10), (64, 1.5, 10), ()]:
-        with pytest.raises(ValueError, match="sizes"):
-            init_mlp(sizes, 0)
-    with pytest.raises(ValueError, match="seed"):
-        init_mlp((4, 2), -1)
-
-
-def test_epoch_order():
-    a = epoch_order(1437, 0, 0)
-    assert sorted(a.tolist()) == list(range(1437))
-    # the on-device shuffle (golden/shuffle.py) is the one order every trainer uses
-    from lnsmadam.golden import shuffle
-    assert np.array_equal(a, shuffle.epoch_order(1437, 0, 0))
-    assert np.array_equal(a, epoch_order(1437, 0, 0))
-    assert not np.array_equal(a, epoch_order(1437, 0, 1))
-    assert not np.array_equal(a, epoch_order(1437, 1, 0))
-    with pytest.raises(ValueError, match="epoch"):
-        epoch_order(10, 0, -1)
+def test_train_float_he_init(digits):
+    r = train_float("sgd", {"lr": 0.01}, (64, 8, 8, 10), epochs=1, seed=2, data=digits, init="he")
+    assert r["config"]["init"] == "he"
+    start = FloatMLP((64, 8, 8, 10), init=init_mlp((64, 8, 8, 10), 2, "he"))
+    ref = train_float("sgd", {"lr": 0.01}, (64, 8, 8, 10), epochs=0, seed=2, data=digits,
+                      init="he")["model"]
+    assert all(np.array_equal(a, b) for a, b in zip(ref.params, start.params))
+    with pytest.raises(ValueError, match=r"init must be one of \['he', 'torch'\]"):
+        train_float("sgd", {}, (64, 4, 10), epochs=1, seed=0, data=digits, init="xavier")
 
 
 def test_params_layout_matches_nn_linear():

@@ -44,3 +44,22 @@ def test_unit_variants_and_out_pipeline_option(bench_module):
         area.unit("lns_out", 2)
     with pytest.raises(SystemExit):
         area.main(["--pnr-out-pipelines", "5", "--json", ""])
+
+
+def test_baseline_designs(bench_module):
+    """The FP8/FP32 baselines are selectable (--baselines) and synthesise for iCE40."""
+    import pytest
+
+    area = bench_module("area")
+    fp8 = area.unit("fp8e5", 2)
+    fp8._MustUse__silence = True
+    assert fp8.cfg.a_fmt == "e5m2" and fp8.lanes == 2
+    res = area.synth(area.unit("fp8", 1), "ice40")
+    assert res["lut4"] > 0 and res["dsp"] == 0
+    fp32 = area.unit("fp32", 1)
+    fp32._MustUse__silence = True
+    assert fp32.latency == 4
+    with pytest.raises(ValueError, match="1 lane"):
+        area.unit("fp32", 2)
+    with pytest.raises(SystemExit):
+        area.main(["--baselines", "fp16", "--json", ""])

@@ -58,10 +58,6 @@ def test_default_configs_construct():
     for b in BOARDS.values():
         cfg = make_config(b, "standin")
         assert cfg.clk_freq == b.config.get("clk_freq", b.clk_freq)
-    try:
-        import lnsmadam.hw.soc  # noqa: F401
-    except ImportError:
-        pytest.skip("hw/soc.py not importable")
     for b in BOARDS.values():
         cfg = make_config(b, "soc")
         assert cfg.clk_freq == b.config.get("clk_freq", b.clk_freq) and cfg.divisor >= 4
@@ -243,7 +239,7 @@ def test_cli_unknown_board_one_line():
 def test_cli_build_bad_options():
     res = CliRunner().invoke(cli(), ["build", "--design", "standin", "--set", "lanes"])
     assert res.exit_code == 2 and res.output.strip() == \
-        "error: --set must be KEY=VALUE, got 'lanes'"
+        "error: --set must be KEY=VALUE with KEY a config field name, got 'lanes'"
     res = CliRunner().invoke(cli(), ["build", "--design", "standin", "--lanes", "2", "-q"])
     assert res.exit_code == 2
     assert res.output.strip().startswith("error: unknown config option(s) lanes")
@@ -309,29 +305,58 @@ def test_identify_no_port():
         P.identify("icebreaker", "/dev/nonexistent-lnsmadam", wait=0)
 
 
-def test_square_wave_period():
-    """The LED blinker toggles every clk_freq / (2 hz) cycles (3 Hz training LED, 1 Hz
-    heartbeat)."""
-    from amaranth.hdl import Module, Signal
-    from amaranth.sim import Simulator
+# -- output directories and tool overrides ---------------------------------------------------
+def test_build_output_dirs_are_owned(tmp_path, monkeypatch):
+    """A build writes only into a new, empty or marked directory (checked before any work),
+    one per configuration by default, and keeps its intermediate files in the cache."""
+    from lnsmadam.boards.build import (OUT_MARKER, _earlier_build, build, default_out_dir,
+                                       make_config)
+    from lnsmadam.sim.files import OutputPathError, check_owned_dir
 
-    from lnsmadam.hw.soc import square_wave
+    ice = get_board("icebreaker")
+    assert default_out_dir(ice, "soc", make_config(ice)) == tmp_path.__class__("out/build/icebreaker")
+    other = default_out_dir(ice, "soc", make_config(ice, "soc", {"lanes": 2}))
+    assert other.name.startswith("icebreaker-") and other.name != "icebreaker"
+    assert default_out_dir(ice, "soc", make_config(ice, "soc", {"lanes": 4})) != other
+    assert default_out_dir(ice, "standin", make_config(ice, "standin")).name == \
+        "icebreaker-standin"
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(OutputPathError, match="already holds files that lnsmadam did not "
+                                              "write"):
+        build(ice, design="standin", out_dir=mine, progress=None)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    assert check_owned_dir(tmp_path / "new" / "dir", "out", OUT_MARKER) == \
+        tmp_path / "new" / "dir"
+    (mine / OUT_MARKER).write_text("{}")
+    assert check_owned_dir(mine, "out", OUT_MARKER) == mine
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "report.json").write_text('{"format": "lnsmadam-build-report"}')
+    assert _earlier_build(old) and not _earlier_build(mine)
+    with pytest.raises(OutputPathError, match="must be a directory"):
+        check_owned_dir(mine / "notes.txt", "out", OUT_MARKER)
 
-    m = Module()
-    out = Signal()
-    m.d.comb += out.eq(square_wave(m, 1200, 50))       # toggles every 12 cycles
-    edges = []
 
-    async def bench(ctx):
-        prev = ctx.get(out)
-        for t in range(100):
-            await ctx.tick()
-            if ctx.get(out) != prev:
-                edges.append(t)
-                prev = ctx.get(out)
+def test_program_honours_tool_overrides(tmp_path):
+    from lnsmadam.boards import program as P
 
-    sim = Simulator(m)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
-    assert len(edges) >= 7 and {b - a for a, b in zip(edges, edges[1:])} == {12}
+    ice = get_board("icebreaker")
+    which = {"/opt/x/iceprog": "/opt/x/iceprog", "openFPGALoader": "/bin/openFPGALoader"}.get
+    tool, path, _ = P.find_programmer(ice, which=which, environ={"ICEPROG": "/opt/x/iceprog"})
+    assert (tool, path) == ("iceprog", "/opt/x/iceprog")
+    # without the override iceprog is not installed: openFPGALoader
+    assert P.find_programmer(ice, which=which, environ={})[0] == "openFPGALoader"
+    with pytest.raises(P.ProgramError, match="ICEPROG=/nope/iceprog .* is not an executable"):
+        P.find_programmer(ice, which=which, environ={"ICEPROG": "/nope/iceprog"})
+    with pytest.raises(P.ProgramError, match="OPENFPGALOADER=true disables openFPGALoader"):
+        P.find_programmer(get_board("ulx3s-85f"), which=which,
+                          environ={"OPENFPGALOADER": "true"})
+    bit = tmp_path / "icebreaker.bin"
+    bit.write_bytes(b"\0")
+    ok = subprocess.CompletedProcess([], 0, "", "")
+    cmd = P.program(ice, bit, run=lambda c, **k: ok, which=lambda n: n if "/" in n else None,
+                    environ={"ICEPROG": "/opt/iceprog"})
+    assert cmd.startswith("/opt/iceprog ")
+    assert P.tool_env("openFPGALoader") == "OPENFPGALOADER"

@@ -1,6 +1,6 @@
 """Hardware fixture replay: recorded UART sessions played back through the host library.
 
-``boards/fixtures/session-model.json`` was recorded from ``host.protocol.DeviceModel``
+``boards/fixtures/session-model.json`` was recorded from ``golden.link.DeviceModel``
 (``python -m lnsmadam.boards.fixture model``), NOT from a board or the twin: no board
 session has been recorded yet. It includes seeded bit flips in both directions, so the
 replay covers retries too. A board session recorded with
@@ -16,7 +16,7 @@ import pytest
 
 from lnsmadam.boards.fixture import (RecordingTransport, ReplayMismatch, ReplayTransport,
                                      load_session, model_data, recording)
-from lnsmadam.host import protocol as P
+from lnsmadam.golden import link as P
 from lnsmadam.host.device import Device
 from lnsmadam.host.transport import CallbackTransport
 
@@ -159,7 +159,7 @@ def test_replay_twin_training_session():
     import numpy as np
 
     from lnsmadam.boards.fixture import twin_data
-    from lnsmadam.golden.baseline import epoch_order
+    from lnsmadam.golden.seeded import epoch_order
     from lnsmadam.golden.mlp import LNSMLP, MLPConfig, train_lns
     from lnsmadam.host import session
 

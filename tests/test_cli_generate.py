@@ -127,6 +127,33 @@ def test_bad_parameters_one_line_error(tmp_path, capsys, monkeypatch, args, need
     assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
 
 
+def test_options_are_the_block_parameters():
+    """Each generate subcommand has one option per flat parameter of its block
+    (lnsmadam.hw.blockparams, which verify, asic and the sweep grids take too), with the
+    same type, default, choices and requiredness."""
+    import click
+
+    from lnsmadam.cli.generate import BLOCKS, generate
+    from lnsmadam.hw import blockparams
+
+    assert list(BLOCKS) == list(blockparams.KINDS) == list(generate.commands)
+    for kind, cmd in generate.commands.items():
+        opts = {o.name: o for o in cmd.params if o.name not in ("out_dir", "axis")}
+        params = blockparams.parameters(kind)
+        assert sorted(opts) == sorted(params), kind
+        for name, p in params.items():
+            o = opts[name]
+            where = f"{kind} {name}"
+            assert o.required == p.required and (p.required or o.default == p.default), where
+            if p.choices is not None:
+                assert isinstance(o.type, click.Choice), where
+                assert tuple(o.type.choices) == p.choices, where
+            else:
+                want = {int: click.types.IntParamType, bool: click.types.BoolParamType,
+                        str: click.types.StringParamType}[p.type]
+                assert isinstance(o.type, want), where
+
+
 def test_missing_output_dir_is_a_usage_error():
     res = CliRunner().invoke(cli, ["generate", "mac"])
     assert res.exit_code == 2 and "--out" in res.output
@@ -144,31 +171,18 @@ def test_console_script(tmp_path):
     assert bad.stderr == "error: --lanes must be in [1, 256], got 300\n"
 
 
-def _generate_design(tmp_path, kind, args, name):
-    """Run ``lnsmadam generate KIND ARGS``; its JSON manifest and a runner ``Design``."""
-    from lnsmadam.sim.runner import Design
-
-    res = CliRunner().invoke(cli, ["generate", kind, *args, "-o", str(tmp_path)])
-    assert res.exit_code == 0, res.output
-    meta = json.loads((tmp_path / f"{name}.json").read_text())
-    return meta, Design(tmp_path / f"{name}.v", name, meta["ports"])
-
-
 def test_generated_mac_simulates_bit_exact(tmp_path):
-    """End to end: the CLI's .v and .json drive the cocotb regression (Icarus)."""
-    from lnsmadam.sim.runner import run_cocotb
+    """End to end: the CLI's .v and .json drive the cocotb regression (Icarus), through the
+    code `lnsmadam verify` runs."""
+    from lnsmadam.sim.verify import verify_files
 
     args = ["--bits", "6", "--gamma", "4", "--lanes", "4", "--acc-bits", "19", "--window",
             "12", "--lut-frac", "6", "--pipeline", "2", "--name", "cli_mac"]
-    meta, design = _generate_design(tmp_path, "mac", args, "cli_mac")
-    p = meta["parameters"]
-    run_cocotb(design, "lnsmadam.sim.cocotb_mac", sim="icarus", build_root=tmp_path / "b",
-               params={"kind": "lns", "bits": p["bits"], "frac_bits": p["frac_bits"],
-                       "lut_frac": p["lut_frac"], "window": p["window"],
-                       "acc_bits": p["acc_bits"], "saturate": p["saturate"],
-                       "lanes": p["lanes"], "mid_bits": p["mid_bits"],
-                       "latency": meta["timing"]["latency_cycles"], "seed": 2,
-                       "n_random": 40, "valid_prob": 0.8, "ready_prob": 0.6})
+    res = CliRunner().invoke(cli, ["generate", "mac", *args, "-o", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    (r,) = verify_files(tmp_path / "cli_mac.json", ["icarus"], build_root=tmp_path / "b",
+                        check=True, seed=2, n_random=40, valid_prob=0.8, ready_prob=0.6)
+    assert r.passed and r.tests == 2
 
 
 # -- generate update (the LNS-Madam update engine) ----------------------------------------
@@ -246,16 +260,14 @@ def test_update_bad_parameters_one_line_error(tmp_path, capsys, monkeypatch, arg
 
 def test_generated_update_simulates_bit_exact(tmp_path):
     """End to end: the CLI's .v and .json drive the update engine's cocotb regression."""
-    from lnsmadam.sim.runner import run_cocotb
+    from lnsmadam.sim.verify import verify_files
 
     args = ["--bits", "6", "--gamma", "4", "--weight-bits", "10", "--weight-gamma", "32",
             "--state-exp-bits", "4", "--state-man-bits", "6", "--state-offset", "-20",
             "--beta-k", "3", "--lr-step", "3", "--g-bound", "4", "--bias-correction",
             "--pipeline", "2", "--name", "cli_update"]
-    meta, design = _generate_design(tmp_path, "update", args, "cli_update")
-    p = meta["parameters"]
-    run_cocotb(design, "lnsmadam.sim.cocotb_update", sim="icarus", build_root=tmp_path / "b",
-               params={"config": p["config"], "pipeline": p["pipeline"],
-                       "bias_bits": p["bias_bits"],
-                       "latency": meta["timing"]["latency_cycles"], "seed": 3,
-                       "n_weights": 32, "n_steps": 40, "valid_prob": 0.8, "ready_prob": 0.6})
+    res = CliRunner().invoke(cli, ["generate", "update", *args, "-o", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    verify_files(tmp_path / "cli_update.json", ["icarus"], build_root=tmp_path / "b",
+                 check=True, seed=3, n_weights=32, n_steps=40, valid_prob=0.8,
+                 ready_prob=0.6)

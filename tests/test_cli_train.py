@@ -39,6 +39,18 @@ def test_train_other_format_and_no_baseline(tmp_path):
     assert out["lns_config"]["p_scale"] == 12 and out["lns_config"]["bias_correction"]
 
 
+def test_train_deep_sizes(tmp_path):
+    js = tmp_path / "r.json"
+    res = CliRunner().invoke(cli, ["train", "--backend", "golden", "--epochs", "1",
+                                   "--sizes", "64-8-8-8-10", "--baseline", "adam",
+                                   "--json", str(js), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "digits MLP 64-8-8-8-10" in res.output
+    out = json.loads(js.read_text())
+    assert out["lns_config"]["sizes"] == [64, 8, 8, 8, 10]
+    assert out["runs"]["adam"]["config"]["sizes"] == [64, 8, 8, 8, 10]
+
+
 @pytest.mark.parametrize("args, needle", [
     (["--gamma", "6"], "power of two"),
     (["--bits", "4", "--gamma", "8"], "gamma must be in [1, 4]"),
@@ -53,3 +65,19 @@ def test_bad_input_is_one_clear_error(args, needle):
     assert res.exit_code == 2
     assert needle in res.output
     assert "Traceback" not in res.output
+
+
+def test_config_file_set_and_effective_config(tmp_path):
+    """--config FILE and --set, one definition with build's; the JSON records the effective
+    configuration (the MAC lanes too); a device-only field from the file is warned about."""
+    cfg = tmp_path / "soc.toml"
+    cfg.write_text("sizes = [64, 8, 10]\nlr_step = 3\nclk_freq = 12e6\n")
+    js = tmp_path / "r.json"
+    res = CliRunner().invoke(cli, ["train", "--backend", "golden", "--epochs", "1",
+                                   "--baseline", "none", "--config", str(cfg), "--set",
+                                   "lr_step=2", "--lanes", "2", "--json", str(js),
+                                   "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert f"warning: clk_freq in {cfg}: not used by --backend golden" in res.output
+    out = json.loads(js.read_text())["lns_config"]
+    assert out["sizes"] == [64, 8, 10] and out["lr_step"] == 2 and out["mac"]["lanes"] == 2

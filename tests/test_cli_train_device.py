@@ -8,7 +8,16 @@ from click.testing import CliRunner
 from lnsmadam.cli.main import cli
 
 
-def test_sim_run_is_bit_exact_and_writes_json(tmp_path):
+def test_sim_run_is_bit_exact_and_writes_json(tmp_path, monkeypatch):
+    from lnsmadam.hw.trainer import Trainer
+
+    built, init = [], Trainer.__init__
+
+    def counting(self, *args, **kwargs):
+        built.append(self)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "__init__", counting)
     js, png = tmp_path / "r.json", tmp_path / "r.png"
     res = CliRunner().invoke(cli, ["train", "--sim", "--epochs", "1", "--seed", "2",
                                    "--baseline", "none", "--json", str(js), "--plot", str(png),
@@ -22,7 +31,11 @@ def test_sim_run_is_bit_exact_and_writes_json(tmp_path):
     assert dev["history"] == gold["history"] and dev["final_test_acc"] > 0.6
     assert 2000 < dev["cycles"] / 1437 < 3790      # below the lane-bound ideal of 64-16-10
     assert out["device"]["identify"]["protocol"] == 1
+    # the effective configuration: the MAC the device ran, and the whole SoC config
+    assert out["lns_config"]["mac"]["lanes"] == out["device"]["identify"]["config"]["lanes"]
+    assert out["device_config"]["sizes"] == [64, 16, 10] and out["device_config"]["lanes"] == 1
     assert png.read_bytes()[:4] == b"\x89PNG"
+    assert len(built) == 1        # the generator's; the configuration checks itself
 
 
 @pytest.mark.parametrize("args, needle, code", [
@@ -32,10 +45,37 @@ def test_sim_run_is_bit_exact_and_writes_json(tmp_path):
     (["--sim", "--backend", "golden"], "--sim", 2),
     (["--backend", "board"], "--board", 2),
     (["--sim", "--lanes", "3"], "lanes", 2),
-    (["--board", "icebreaker", "--lanes", "2"], "--lanes", 2),
+    (["--board", "icebreaker", "--port", "/dev/none", "--lanes", "2"], "/dev/none", 1),
+    (["--sim", "--port", "/dev/ttyUSB1"], "--port has no effect without --board", 2),
 ])
 def test_bad_host_input_is_one_clear_line(args, needle, code):
     res = CliRunner().invoke(cli, ["train", "--epochs", "1", "--no-progress"] + args)
     assert res.exit_code == code, res.output
     assert needle in res.output
     assert "Traceback" not in res.output
+
+
+def test_board_fields_must_match_the_device():
+    """On a board the config options describe the design it was built with: fields left
+    out come from the device, fields given must match it (one line naming the option)."""
+    import click
+
+    from lnsmadam.cli.options import ConfigValues
+    from lnsmadam.cli.train import _device_config
+    from lnsmadam.golden.soc import SoCConfig
+
+    # the identify JSON a device built with this config answers with (golden owns it)
+    ident = SoCConfig(sizes=(64, 32, 10), lanes=2, clk_freq=24e6).identify_json()
+    cv = ConfigValues()
+    assert _device_config(ident, cv) == SoCConfig(sizes=(64, 32, 10), lanes=2, clk_freq=24e6)
+    cv.values, cv.source = {"lanes": 2, "clk_freq": 24e6}, {"lanes": "--lanes",
+                                                          "clk_freq": "--clk-freq"}
+    assert _device_config(ident, cv).lanes == 2
+    cv.values, cv.source = {"lanes": 4}, {"lanes": "--lanes"}
+    with pytest.raises(click.ClickException, match=r"the board's design has lanes = 2, the "
+                                                   r"run asks for 4 \(--lanes\)"):
+        _device_config(ident, cv)
+    cv.values, cv.source = {"sizes": (64, 16, 10)}, {"sizes": "--hidden"}
+    with pytest.raises(click.ClickException, match=r"sizes = \[64, 32, 10\], the run asks "
+                                                   r"for \[64, 16, 10\] \(--hidden\)"):
+        _device_config(ident, cv)

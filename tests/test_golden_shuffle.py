@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lnsmadam.golden import baseline
 from lnsmadam.golden.shuffle import (N_MAX, epoch_order, mixed_state, random_words,
                                      seed_state, xorshift32)
 
@@ -89,11 +88,6 @@ def test_deterministic_and_distinct():
         assert same < 0.01
 
 
-def test_baseline_uses_it():
-    assert np.array_equal(baseline.epoch_order(100, 3, 4), epoch_order(100, 3, 4))
-    assert baseline.epoch_order(100, 3, 4).dtype == np.int64
-
-
 def _chi2(counts, expected):
     counts = np.asarray(counts, dtype=float)
     return float(((counts - expected) ** 2 / expected).sum())
@@ -138,15 +132,3 @@ def test_uniform_j_last_element():
 def test_range_errors(args, name):
     with pytest.raises(ValueError, match=name):
         epoch_order(*args)
-    if name != "n" or args[0] != N_MAX + 1:
-        with pytest.raises(ValueError, match=name):
-            baseline.epoch_order(*args)
-
-
-def test_baseline_range_errors():
-    with pytest.raises(ValueError, match="n must be in"):
-        baseline.epoch_order(N_MAX + 1, 0, 0)
-    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
-        baseline.epoch_order(3, -1, 0)
-    with pytest.raises(ValueError, match="epoch must be a non-negative integer"):
-        baseline.epoch_order(3, 0, -2)

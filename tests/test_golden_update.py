@@ -63,12 +63,13 @@ def test_zero_gradient():
 
 
 def test_zero_weight_stays_zero():
+    """A ZERO weight stays ZERO, always as the canonical code 0 (a "-0" loses its sign)."""
     g = int(G.encode(0.5, GB))
     for w0 in (0, NEG):
         w, v, n = step(w0, 0, g)
-        assert w == w0 and n == 0
+        assert w == 0 and n == 0
         w, v, n = step(w0, v, g | GNEG)
-        assert w == w0
+        assert w == 0
 
 
 def test_g_bound_clamp_and_rounding():
@@ -191,7 +192,7 @@ def scalar_step(w, v, g, gb, clamp, cfg, bc=0):
         z = 2 * xg - xv
         n = sum(z >= t for t in round_threshold_table(Gf.frac_bits, cfg.g_bound))
     if ew == 0:
-        return w, v_new
+        return 0, v_new          # a ZERO weight stays ZERO, as the canonical code 0 (§1)
     d = -n if sw == sg else n
     ew = min(max(ew + d * cfg.lr_step, 1), clamp)
     return (sw << Wf.exp_bits) | ew, v_new

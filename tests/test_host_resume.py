@@ -6,30 +6,27 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from lnsmadam.golden import link as P
 from lnsmadam.golden.data import load_digits_split
+from lnsmadam.golden.device import GoldenDevice
 from lnsmadam.golden.mlp import LNSMLP, MLPConfig, train_lns
-from lnsmadam.host import protocol as P
+from lnsmadam.golden.soc import SoCConfig
 from lnsmadam.host import session
 from lnsmadam.host.checkpoint import Checkpoint, CheckpointError
 from lnsmadam.host.device import Device, DeviceError
-from lnsmadam.host.golden_device import GoldenDevice
 from lnsmadam.host.transport import CallbackTransport
-
-# SoCConfig validates by constructing (never elaborating) Trainer objects
-pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 
 SIZES = (64, 6, 10)
 N_TRAIN, N_TEST, EPOCHS = 30, 10, 3
 
 
-def _ident(lanes=2, n_records=48):
-    from lnsmadam.hw.soc import SoC, SoCConfig
-    return SoC(SoCConfig(sizes=SIZES, lanes=lanes, n_records=n_records)).identify_json()
+def _soc(lanes=2, n_records=48):
+    return SoCConfig(sizes=SIZES, lanes=lanes, n_records=n_records)
 
 
 @pytest.fixture(scope="module")
-def ident():
-    return _ident()
+def soc():
+    return _soc()
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +36,11 @@ def data():
                            x_test=d.x_test[:N_TEST], y_test=d.y_test[:N_TEST])
 
 
-CFG = MLPConfig(sizes=SIZES)
+CFG = _soc().mlp_config()
 
 
-def golden_device(ident, per_frame=3, **kw):
-    gd = GoldenDevice(ident, CFG, per_frame=per_frame, **kw)
+def golden_device(soc, per_frame=3, **kw):
+    gd = GoldenDevice(soc, per_frame=per_frame, **kw)
     return gd, Device(CallbackTransport(gd.feed), poll=0)
 
 
@@ -72,8 +69,8 @@ def _check_end(dev, res, whole):
     assert res.steps == EPOCHS * N_TRAIN and not res.stopped
 
 
-def test_golden_device_trains_like_train_lns(ident, data, whole, tmp_path):
-    gd, dev = golden_device(ident)
+def test_golden_device_trains_like_train_lns(soc, data, whole, tmp_path):
+    gd, dev = golden_device(soc)
     session.prepare(dev, LNSMLP(CFG, 5), data)
     res = session.train(dev, data, EPOCHS, 5, checkpoint=tmp_path / "c.npz")
     _check_end(dev, res, whole)
@@ -83,13 +80,13 @@ def test_golden_device_trains_like_train_lns(ident, data, whole, tmp_path):
 
 
 @pytest.mark.parametrize("draw", range(4))
-def test_stop_at_random_sample_then_resume_is_bit_exact(ident, data, whole, tmp_path, draw):
+def test_stop_at_random_sample_then_resume_is_bit_exact(soc, data, whole, tmp_path, draw):
     """STOP at a random sample (twice), checkpoint, save, load, resume on a fresh device:
     the end state equals the uninterrupted run's (weights, state, steps, every epoch's
     accuracies)."""
     rng = np.random.default_rng(draw)
     path = tmp_path / "run.npz"
-    gd, dev = golden_device(ident, per_frame=int(rng.integers(1, 5)))
+    gd, dev = golden_device(soc, per_frame=int(rng.integers(1, 5)))
     session.prepare(dev, LNSMLP(CFG, 5), data)
     targets = sorted(rng.choice(np.arange(1, EPOCHS * N_TRAIN), 2, replace=False))
     res = session.train(dev, data, EPOCHS, 5, progress=_stop_at(dev, targets[0]),
@@ -101,7 +98,7 @@ def test_stop_at_random_sample_then_resume_is_bit_exact(ident, data, whole, tmp_
         p = ck.position
         stops.append((p.epochs_done, p.sample))
         assert p.run["p_scale"] == CFG.p_scale and p.run["seed"] == 5
-        gd, dev = golden_device(ident, per_frame=int(rng.integers(1, 5)))   # a new session
+        gd, dev = golden_device(soc, per_frame=int(rng.integers(1, 5)))   # a new session
         session.prepare(dev, LNSMLP(CFG, 99), data, resume=ck)
         done = p.epochs_done * N_TRAIN + p.sample
         prog = None if t is None else _stop_at(dev, max(1, t - done))
@@ -110,9 +107,9 @@ def test_stop_at_random_sample_then_resume_is_bit_exact(ident, data, whole, tmp_
     _check_end(dev, res, whole)
 
 
-def test_ctrl_c_writes_a_checkpoint_and_resumes(ident, data, whole, tmp_path):
+def test_ctrl_c_writes_a_checkpoint_and_resumes(soc, data, whole, tmp_path):
     path = tmp_path / "c.npz"
-    gd, dev = golden_device(ident)
+    gd, dev = golden_device(soc)
     session.prepare(dev, LNSMLP(CFG, 5), data)
     seen = [0]
 
@@ -125,27 +122,27 @@ def test_ctrl_c_writes_a_checkpoint_and_resumes(ident, data, whole, tmp_path):
     assert dev.status().state == 0
     ck = Checkpoint.load(path)
     assert ck.position.epochs_done == 1 and 10 <= ck.position.sample < N_TRAIN
-    gd, dev = golden_device(ident)
+    gd, dev = golden_device(soc)
     session.prepare(dev, LNSMLP(CFG, 5), data, resume=ck)
     _check_end(dev, session.train(dev, data, 0, 0, resume=ck), whole)
 
 
-def test_pipelined_mode_and_its_refusal(ident, data):
-    gd, dev = golden_device(ident)
+def test_pipelined_mode_and_its_refusal(soc, data):
+    gd, dev = golden_device(soc)
     session.prepare(dev, LNSMLP(CFG, 2), data)
     res = session.train(dev, data, 2, 2, mode=1)
     ref = train_lns(CFG, data, 2, 2, mode="pipelined")
     assert res.history == ref["history"]
     u, v = dev.read_weights()
     assert all(np.array_equal(a, b) for a, b in zip(u + v, ref["model"].u + ref["model"].v))
-    gd, dev = golden_device(ident, pipelined=False)
+    gd, dev = golden_device(soc, pipelined=False)
     session.prepare(dev, LNSMLP(CFG, 2), data)
     with pytest.raises(DeviceError, match="error 1 .command refused"):
         session.train(dev, data, 1, 2, mode=1)
 
 
-def test_bad_label_on_the_device_stops_with_error_2(ident, data):
-    gd, dev = golden_device(ident)
+def test_bad_label_on_the_device_stops_with_error_2(soc, data):
+    gd, dev = golden_device(soc)
     session.prepare(dev, LNSMLP(CFG, 2), data)
     rec = 5                                           # overwrite record 5's label word
     dev.write_region("data", (rec + 1) * 33 - 1, [10])
@@ -157,8 +154,8 @@ def test_bad_label_on_the_device_stops_with_error_2(ident, data):
         dev.upload_dataset(np.zeros((2, 64), np.int64), np.array([0, 10]), 1)
 
 
-def test_checkpoint_refusals(ident, data, tmp_path):
-    gd, dev = golden_device(ident)
+def test_checkpoint_refusals(soc, data, tmp_path):
+    gd, dev = golden_device(soc)
     session.prepare(dev, LNSMLP(CFG, 5), data)
     res = session.train(dev, data, 1, 5, progress=_stop_at(dev, 7), checkpoint=tmp_path / "c.npz")
     assert res.stopped
@@ -183,20 +180,20 @@ def test_checkpoint_refusals(ident, data, tmp_path):
     with pytest.raises(CheckpointError, match="format version 99; this lnsmadam reads version 1"):
         Checkpoint.load(bad)
     ck = Checkpoint.load(tmp_path / "c.npz")
-    gd, other = golden_device(_ident(lanes=1))        # another configuration
-    other.identify()
+    gd, other = golden_device(_soc(lanes=1))          # another configuration
     with pytest.raises(CheckpointError, match="another configuration"):
-        session.prepare(other, LNSMLP(CFG, 5), data, resume=ck)
-    gd, dev = golden_device(ident)
+        session.prepare(other, LNSMLP(_soc(lanes=1).mlp_config(), 5), data, resume=ck)
+    gd, dev = golden_device(soc)
     more = SimpleNamespace(x_train=data.x_train[:-1], y_train=data.y_train[:-1],
                            x_test=data.x_test, y_test=data.y_test)
     with pytest.raises(CheckpointError, match="another data set"):
         session.prepare(dev, LNSMLP(CFG, 5), more, resume=ck)
 
 
-def test_position_registers_on_a_design_without_them(ident):
+def test_position_registers_on_a_design_without_them(soc):
     """Today's gateware has no sample_base/mode: a resume at an epoch boundary still works
     (epoch_base only), one inside an epoch is refused before anything is written."""
+    ident = soc.identify_json()
     model = P.DeviceModel(ident["regions"], identify=P.identify_blob(ident))
     dev = Device(CallbackTransport(model.feed), poll=0)
     dev.write_position(7)
@@ -214,14 +211,13 @@ def test_twin_stop_and_resume_is_bit_exact(tmp_path):
     d = load_digits_split(0)
     data = SimpleNamespace(x_train=d.x_train[:96], y_train=d.y_train[:96],
                            x_test=d.x_test[:24], y_test=d.y_test[:24])
-    from lnsmadam.hw.soc import SoC
+    from lnsmadam.sim.twin import open_twin, twin_config
 
     cfg = MLPConfig()
-    soc = SoC(session.twin_config())
-    if "sample_base" not in soc.identify_json()["config"].get("regs", {}):
+    if "sample_base" not in twin_config().identify_json()["config"].get("regs", {}):
         pytest.skip("the twin's design has no sample_base register (the fused engine, "
                     "branch engine, adds it)")
-    tr = session.open_twin()
+    tr = open_twin()
     try:
         dev = Device(tr)
         session.prepare(dev, LNSMLP(cfg, 3), data)

@@ -1,16 +1,15 @@
 # amaranth: UnusedElaboratable=no
-"""hw/format.py: the LNS word layout, the ZERO test, ROMs and requantisation, against golden."""
+"""hw/format.py: the LNS word layout, the ZERO test and requantisation, against golden."""
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
-from lnsmadam.golden.format import LNSFormat, pow2_table
-from lnsmadam.hw.format import (Requantize, check_bool, is_zero, lns_layout, rom,
-                                signed_bits)
+from lnsmadam.golden.format import LNSFormat
+from lnsmadam.hw.format import Requantize, check_bool, is_zero, lns_layout, signed_bits
 
 FORMATS = [LNSFormat(8, 3), LNSFormat(6, 2, underflow="min"), LNSFormat(3, 0),
            LNSFormat(12, 7, underflow="min")]
@@ -61,33 +60,6 @@ def test_layout_is_the_golden_code(fmt):
     # a constant built from fields packs to the golden code (non-zero codes)
     for sign, exp in [(0, 1), (1, 1), (1, fmt.emax), (0, fmt.emax // 2)]:
         assert layout.const({"exp": exp, "sign": sign}).as_value().value == fmt.join(sign, exp)
-
-
-class _Rom(wiring.Component):
-    def __init__(self, table, index_bits):
-        self.table = table
-        super().__init__({"index": In(index_bits), "value": Out(32)})
-
-    def elaborate(self, platform):
-        m = Module()
-        m.d.comb += self.value.eq(rom(self.table, self.index))
-        return m
-
-
-@pytest.mark.parametrize("f, F", [(3, 8), (0, 4), (5, 12)])
-def test_rom_returns_golden_table(f, F):
-    table = pow2_table(f, F)
-    dut = _Rom(table, max(f, 1) if f else 0)
-    got = []
-
-    async def tb(ctx):
-        for i in range(len(table)):
-            if f:
-                ctx.set(dut.index, i)
-            got.append(ctx.get(dut.value))
-
-    _run(dut, tb)
-    assert tuple(got) == table
 
 
 def _requant_case(fmt, x_bits, bias_bits, n, seed):
@@ -153,50 +125,5 @@ def test_validation():
         Requantize(LNSFormat(8, 3), x_bits=1)
     with pytest.raises(ValueError, match=r"bias_bits must be in \[2, 64\]"):
         Requantize(LNSFormat(8, 3), bias_bits=65)
-    with pytest.raises(ValueError, match="rom table"):
-        rom([], Signal(2))
     with pytest.raises(ValueError, match="registered must be a bool"):
         check_bool("registered", 1)
-
-
-def test_registered_read():
-    """One cycle of latency, the old word on a same-address write (as in simulation; on an
-    FPGA that read is undefined under no_rw_check), ``en`` low holds the data."""
-    from amaranth.hdl import Module
-    from amaranth.lib.memory import Memory
-    from amaranth.sim import Simulator
-
-    from lnsmadam.hw.format import RegisteredRead
-
-    with pytest.raises(ValueError, match="no_rw_check"):
-        RegisteredRead(Module(), Memory(shape=8, depth=4, init=[]))
-    m = Module()
-    mem = m.submodules.mem = Memory(shape=8, depth=4, init=[10, 11, 12, 13],
-                                    attrs={"no_rw_check": 1})
-    rd, wp = RegisteredRead(m, mem, "t", enable=True), mem.write_port()
-    assert not hasattr(RegisteredRead(Module(), Memory(shape=8, depth=4, init=[],
-                                                       attrs={"no_rw_check": 1})), "en")
-    seen = []
-
-    async def bench(ctx):
-        ctx.set(rd.addr, 2)
-        await ctx.tick()
-        seen.append(ctx.get(rd.data))                        # 12
-        ctx.set(wp.addr, 2), ctx.set(wp.data, 99), ctx.set(wp.en, 1)
-        await ctx.tick()
-        ctx.set(wp.en, 0)
-        seen.append(ctx.get(rd.data))                        # old word 12
-        await ctx.tick()
-        seen.append(ctx.get(rd.data))                        # 99
-        ctx.set(rd.en, 0), ctx.set(rd.addr, 3)
-        await ctx.tick()
-        seen.append(ctx.get(rd.data))                        # held 99
-        ctx.set(rd.en, 1)
-        await ctx.tick()
-        seen.append(ctx.get(rd.data))                        # 13
-
-    sim = Simulator(m)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
-    assert seen == [12, 12, 99, 99, 13]

@@ -1,7 +1,7 @@
 # amaranth: UnusedElaboratable=no
-"""hw/link.py against host/protocol.py's DeviceModel, through the UART pins.
+"""hw/link.py against golden/link.py's DeviceModel, through the UART pins.
 
-A testbench drives ``uart_rx`` bit by bit with SLIP frames built by ``host.protocol``; a
+A testbench drives ``uart_rx`` bit by bit with SLIP frames built by ``golden.link``; a
 monitor decodes ``uart_tx``; a bus server answers ``bus`` from a dict with random ready and
 response delays (including a response in the handshake cycle); a control monitor logs the
 ``ctl`` pulses (and checks they last one cycle). Every wire byte is also fed to a
@@ -14,10 +14,12 @@ access and no pulse.
 import random
 
 import pytest
+from amaranth.hdl import Shape
 from amaranth.sim import Simulator
 
-from lnsmadam.host import protocol as P
-from lnsmadam.host.protocol import DeviceModel, SlipDecoder, TrainerStatus
+from lnsmadam.golden import link as P
+from lnsmadam.golden.link import DeviceModel, SlipDecoder, TrainerStatus
+from lnsmadam.hw.bus import ControlSignature, MemBus
 from lnsmadam.hw.link import Link
 
 T = 1e-6                        # clock period of the simulation
@@ -474,3 +476,14 @@ def test_parameters():
         Link(BLOB, [(0, "x", 0, 4)], 4)
     with pytest.raises(ValueError, match="duplicate"):
         Link(BLOB, [(0, "x", 8, 4), (0, "y", 8, 4)], 4)
+
+
+def test_bus_widths_are_the_wire_format():
+    """hw/bus.py takes the START and STATUS field widths and the region/address/word widths
+    from golden/link.py."""
+    members = ControlSignature.members
+    for name, size in {**P.START_FIELDS, **P.STATUS_FIELDS}.items():
+        assert Shape.cast(members[name].shape).width == 8 * size, name
+    bus = MemBus.members
+    assert [Shape.cast(bus[n].shape).width for n in ("cmd_region", "cmd_addr", "cmd_wdata")] \
+        == [P.REGION_BITS, P.ADDR_BITS, P.WORD_BITS]

@@ -179,6 +179,21 @@ def test_lns_random_vectors(cfg, pipeline, out_pipeline):
     assert any(ov and not orr and not ir for _, ir, _, ov, orr in log)
 
 
+@pytest.mark.parametrize("pipeline", [1, 2, 3])
+def test_lns_first_cut_log(pipeline):
+    """The first register after the exponent adders instead of after the shifters."""
+    cfg = MACConfig(lanes=3)
+    rng = np.random.default_rng(pipeline)
+    vectors = [(random_codes(rng, cfg.fmt, k), random_codes(rng, cfg.fmt, k))
+               for k in rng.integers(1, 20, 60)]
+    dut = LNSMAC(cfg, pipeline=pipeline, out_pipeline=1, first_cut="log")
+    assert dut.cut_order[:3] == ("sum", "tree", "lin")
+    assert dut.latency == pipeline + 3
+    check_lns(dut, vectors, seed=pipeline)
+    with pytest.raises(ValueError, match="first_cut must be 'linear' or 'log', got 'x'"):
+        LNSMAC(cfg, first_cut="x")
+
+
 def test_lns_exhaustive_single_products():
     """All 2**16 operand pairs of the 8-bit format, each a one-element vector, at full
     rate (one pair per clock): the MAC's product path equals MACConfig.products."""

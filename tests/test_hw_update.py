@@ -183,7 +183,7 @@ def test_zero_weights_stay_zero():
     g = [int(G8.encode(x, GB)) for x in (0.5, 0.01)]
     w, v, n = one_step(DEFAULT, [0, NEG, 0, NEG], [0, 0, vcode(1e-8), vcode(1e-8)],
                        [g[0], g[1] | GNEG, g[0], g[0] | GNEG], GB)
-    assert w == [0, NEG, 0, NEG] and n == [0, 0, 0, 0]     # the code, sign bit included
+    assert w == [0, 0, 0, 0] and n == [0, 0, 0, 0]         # canonical ZERO, sign bit cleared
     assert v[0] != 0                                      # the state still updates
 
 
@@ -507,3 +507,19 @@ def test_validation():
         MadamUpdate(DEFAULT, bias_bits=64)
     with pytest.raises(ValueError, match="state must be a StateFormat"):
         state_layout(LNSFormat(8, 3))
+
+
+def test_gamma_1024_elaborates_and_is_exact():
+    """The largest gradient gammas are legal (up to 4096): gamma = 1024 (1,024 midpoint
+    comparators) elaborates (its OR tree is balanced: a chain hit Python's recursion limit)
+    and equals golden on random weights across the whole g_bias range."""
+    cfg = MadamConfig(grad=LNSFormat(12, 10), state=StateFormat(6, 12, -52))
+    dut = MadamUpdate(cfg, pipeline=5)
+    rng = np.random.default_rng(1024)
+    W, G, V = cfg.weight, cfg.grad, cfg.state
+    gbs = np.linspace(dut.U0 - G.emax, dut.X_HI, 5).astype(int)
+    steps = [Step(rng.integers(0, W.ncodes, 24), rng.integers(0, 1 << V.bits, 24),
+                  rng.integers(0, G.ncodes, 24), gb, W.emax) for gb in gbs]
+    got, _ = run_steps(dut, lambda k, prev: steps[k] if k < len(steps) else None, seed=3)
+    check_steps(cfg, got)
+    assert sum(int(np.count_nonzero(st.out[2])) for st in got) > 10   # real steps taken

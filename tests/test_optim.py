@@ -83,22 +83,29 @@ class Native:
         return 2.0 ** t
 
 
+def torch_madam_normed(p, g, state, *, p_scale, g_bound, ops):
+    """The state and clamped, normalised gradient that jxbz/madam madam.py, int_madam.py and
+    lns-madam lns_madam.py share, in the authors' order."""
+    if len(state) == 0:
+        state["max"] = p_scale * ops.sqrt((p * p).mean()).item()
+        state["step"] = 0
+        state["exp_avg_sq"] = torch.zeros_like(p)
+    state["step"] += 1
+    bias_correction = 1 - 0.999 ** state["step"]
+    state["exp_avg_sq"] = 0.999 * state["exp_avg_sq"] + 0.001 * g ** 2
+    g_normed = g / ops.sqrt(state["exp_avg_sq"] / bias_correction)
+    g_normed[torch.isnan(g_normed)] = 0
+    g_normed.clamp_(-g_bound, g_bound)
+    return g_normed
+
+
 def torch_madam_step(params, grads, states, *, lr, p_scale, g_bound, ops,
                      rounded=False, wd=None):
     """jxbz/madam madam.py (rounded=False) or lns-madam lns_madam.py (rounded=True)."""
     for p, g, state in zip(params, grads, states):
         if g is None:
             continue
-        if len(state) == 0:
-            state["max"] = p_scale * ops.sqrt((p * p).mean()).item()
-            state["step"] = 0
-            state["exp_avg_sq"] = torch.zeros_like(p)
-        state["step"] += 1
-        bias_correction = 1 - 0.999 ** state["step"]
-        state["exp_avg_sq"] = 0.999 * state["exp_avg_sq"] + 0.001 * g ** 2
-        g_normed = g / ops.sqrt(state["exp_avg_sq"] / bias_correction)
-        g_normed[torch.isnan(g_normed)] = 0
-        g_normed.clamp_(-g_bound, g_bound)
+        g_normed = torch_madam_normed(p, g, state, p_scale=p_scale, g_bound=g_bound, ops=ops)
         if not rounded:
             p *= ops.exp(-lr * g_normed * torch.sign(p))
         else:
@@ -108,6 +115,28 @@ def torch_madam_step(params, grads, states, *, lr, p_scale, g_bound, ops,
             else:
                 p *= ops.pow2(-lr * g_normed * torch.sign(p))
         p.clamp_(-state["max"], state["max"])
+
+
+def torch_int_madam_step(params, grads, states, codes, *, base_lr, lr_factor, levels, p_scale,
+                         g_bound, ops):
+    """jxbz/madam int_madam.py; ``codes[i]`` is tensor i's ``randint_like`` draw, made beforehand
+    (:func:`torch_codes`) so that the golden optimiser can be given the same codes."""
+    for p, g, state, c in zip(params, grads, states, codes):
+        if g is None:
+            continue
+        fresh = len(state) == 0
+        g_normed = torch_madam_normed(p, g, state, p_scale=p_scale, g_bound=g_bound, ops=ops)
+        if fresh:
+            state["integer"] = c.clone()
+        rounded = torch.round(g_normed * lr_factor) * torch.sign(p)
+        state["integer"] = (state["integer"] + rounded).clamp_(0, levels - 1)
+        p.data = torch.sign(p) * state["max"] * ops.exp(-base_lr * state["integer"])
+
+
+def torch_codes(seed, levels, shapes=SHAPES):
+    """The authors' initial codes: ``torch.randint_like(p, low=0, high=levels-1)`` (float32)."""
+    torch.manual_seed(seed)
+    return [torch.randint_like(torch.zeros(s), low=0, high=levels - 1) for s in shapes]
 
 
 def torch_fromage_step(params, grads, states, *, lr, p_bound):
@@ -453,6 +482,193 @@ def test_lns_madam_weight_decay_uses_base_e():
 
 
 # ---------------------------------------------------------------------------------------
+# IntegerMadam
+# ---------------------------------------------------------------------------------------
+
+INT_MADAM_CASES = [
+    (0, {}),                                                    # the authors' defaults
+    (1, dict(base_lr=0.005, lr_factor=16, levels=1024, p_scale=20.0)),
+    (2, dict(base_lr=0.02, lr_factor=2.5, levels=64, g_bound=4.0)),     # clamps at both ends
+    (3, dict(lr_factor=1, levels=2)),
+]
+
+
+def int_madam_pair(seed, kw, ops):
+    full = dict(base_lr=0.001, lr_factor=10, levels=4096, p_scale=3.0, g_bound=10.0) | kw
+    codes = torch_codes(seed, full["levels"])
+    states = [{} for _ in SHAPES]
+    opt = O.IntegerMadam(**kw, init_codes=[c.numpy() for c in codes])
+    seen = {}
+
+    def step(ps, gs):
+        seen["grads"] = [None if g is None else g.numpy() for g in gs]
+        torch_int_madam_step(ps, gs, states, codes, ops=ops, **full)
+    return opt, states, run_pair(seed, opt, step), full, seen
+
+
+@pytest.mark.parametrize("seed,kw", INT_MADAM_CASES)
+def test_int_madam_bit_exact_vs_torch(seed, kw):
+    opt, states, pairs, full, _ = int_madam_pair(seed, kw, CorrectlyRounded)
+    hit_floor = hit_top = False
+    for t, ours, theirs in pairs:
+        for i, (a, b) in enumerate(zip(ours, theirs)):
+            assert_bits_equal(a, b, f"step {t} tensor {i}")
+        for st_ours, st_torch in zip(opt.state, states):
+            if st_torch:
+                assert np.array_equal(st_ours["integer"], st_torch["integer"].numpy())
+                hit_floor |= bool(np.any(st_ours["integer"] == 0))
+                hit_top |= bool(np.any(st_ours["integer"] == full["levels"] - 1))
+    for st_ours, st_torch in zip(opt.state, states):
+        if st_torch:
+            assert st_ours["max"] == st_torch["max"] and st_ours["step"] == st_torch["step"]
+            assert_bits_equal(st_ours["exp_avg_sq"], st_torch["exp_avg_sq"].numpy())
+    assert hit_floor and hit_top or full["levels"] > 64        # small grids reach both clamps
+
+
+def test_int_madam_vs_unmodified_torch():
+    """MKL's exp/sqrt: every code matches except where lr_factor * gn is within an ulp of a
+    half-integer (those are re-synchronised after the check), the weights stay within
+    2 ulp (one ulp of exp, then the product with sigma*) and never drift: each step
+    recomputes them from the codes.  sigma* (through sqrt) is taken from torch."""
+    opt, states, pairs, full, seen = int_madam_pair(12, {}, Native)
+    worst, near_ties = 0, 0
+    for t, ours, theirs in pairs:
+        for i, (st_ours, st_torch) in enumerate(zip(opt.state, states)):
+            if not st_torch:
+                continue
+            if st_ours["step"] == 1:
+                assert abs(F32(st_ours["max"]) - F32(st_torch["max"])) <= np.spacing(
+                    F32(st_torch["max"]))
+                if st_ours["max"] != st_torch["max"]:           # resync sigma* and W
+                    st_ours["max"] = st_torch["max"]
+                    ours[i][...] = theirs[i]
+                    continue
+            n_ours, n_torch = st_ours["integer"], st_torch["integer"].numpy()
+            diff = n_ours != n_torch
+            if diff.any():
+                # this step's |lr_factor * gn| (float64) must be a near-tie where they differ
+                v = st_ours["exp_avg_sq"].astype(np.float64)
+                bc = 1 - 0.999 ** st_ours["step"]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    z = np.abs(full["lr_factor"] * seen["grads"][i] / np.sqrt(v / bc))
+                assert np.all(np.abs(z[diff] - np.floor(z[diff]) - 0.5) < 1e-4)
+                assert np.all(np.abs(n_ours[diff] - n_torch[diff]) == 1)
+                near_ties += int(diff.sum())
+                n_ours[diff] = n_torch[diff]
+                ours[i][...] = theirs[i]
+                continue
+            d = int(ulp_distance(ours[i], theirs[i]).max())
+            worst = max(worst, d)
+            assert d <= 2
+    print(f"IntegerMadam vs unmodified torch: max {worst} ulp, {near_ties} near-tie codes")
+
+
+def test_int_madam_round_half_to_even_and_dead_zone():
+    opt = O.IntegerMadam(lr_factor=4)
+    targets = [0.125, 0.375, 0.625, -0.875, -0.125, 0.1, 0.51 / 4]
+    g = unit_v_state(opt, targets)                      # gn == g exactly
+    opt.state[0]["max"] = 0.5
+    opt.state[0]["integer"] = np.full(len(targets), 100, np.int64)
+    w = np.full(len(targets), 0.3, F32)
+    opt.step([w], [g])
+    # 0.5 -> 0, 1.5 -> 2, 2.5 -> 2, -3.5 -> -4, -0.5 -> 0, 0.4 -> 0, 0.51 -> 1
+    n = np.array([100, 102, 102, 96, 100, 100, 101])
+    assert np.array_equal(opt.state[0]["integer"], n)
+    assert_bits_equal(w, F32(0.5) * O.exp32(F32(-0.001) * n.astype(F32)))
+    # a tie made in float32: f32(0.05) * 10 is 0.5000000075, which rounds to 0.5 in float32
+    opt = O.IntegerMadam()
+    g = unit_v_state(opt, [0.05, -0.05, 0.25, 0.85, 0.15])
+    # 8.50000024 exactly, a tie once rounded to float32: half to even gives 8, not 9
+    assert F32(0.85) * F32(10) == F32(8.5) and float(F32(0.85)) * 10 > 8.5
+    opt.state[0]["max"] = 1.0
+    opt.state[0]["integer"] = np.full(5, 7, np.int64)
+    w = np.array([1.0, -1.0, 1.0, 1.0, 1.0], F32)
+    opt.step([w], [g])
+    assert np.array_equal(opt.state[0]["integer"], [7, 7, 9, 15, 9])   # 0.5 0.5 2.5 8.5 1.5
+
+
+def test_int_madam_code_clamps():
+    levels = 8
+    opt = O.IntegerMadam(base_lr=0.1, lr_factor=1, levels=levels)
+    g = unit_v_state(opt, [-1.0, 1.0, 2.0, -2.0, 4.0, -3.0, 50.0, 0.0])
+    opt.state[0]["max"] = 2.0
+    opt.state[0]["integer"] = np.array([0, 0, 7, 7, 3, 3, 0, 5], np.int64)
+    w = np.array([1, -1, 1, -1, 1, 1, 1, -1], F32)
+    opt.step([w], [g])
+    # below 0 and above 7 clamp; 3+4 and 3-3 land on the ends exactly; 50 -> g_bound 10 -> 7
+    n = np.array([0, 0, 7, 7, 7, 0, 7, 5])
+    assert np.array_equal(opt.state[0]["integer"], n)
+    expect = np.sign(w) * F32(2.0) * O.exp32(F32(-0.1) * n.astype(F32))
+    assert_bits_equal(w, expect)
+    assert w[0] == F32(2.0) and w[1] == F32(-2.0)           # code 0 is sigma* exactly
+    # a step far beyond the grid (lr_factor * g_bound = 2**24) still just clamps
+    big = O.IntegerMadam(lr_factor=2 ** 10, g_bound=2 ** 14, levels=4)
+    g = unit_v_state(big, [2.0 ** 14, -2.0 ** 14])
+    big.state[0]["max"] = 1.0
+    big.state[0]["integer"] = np.array([1, 2], np.int64)
+    w = np.array([1, 1], F32)
+    big.step([w], [g])
+    assert np.array_equal(big.state[0]["integer"], [3, 0])
+
+
+def test_int_madam_first_step_replaces_magnitudes_and_keeps_zeros():
+    rng = np.random.default_rng(9)
+    w = (rng.standard_normal(50) * 0.3).astype(F32)
+    w[:3] = 0
+    w0 = w.copy()
+    codes = rng.integers(0, 4095, 50)
+    g = (rng.standard_normal(50)).astype(F32)
+    opt = O.IntegerMadam(init_codes=[codes])
+    opt.step([w], [g])
+    sigma = 3.0 * float(O.sqrt32(O.mean32(w0 * w0)))
+    assert opt.state[0]["max"] == sigma
+    # first step: |gn| = 1 for every non-zero gradient, so the code moves by 10 * sign
+    n = np.where(w0 == 0, codes, np.clip(codes + 10 * np.sign(g) * np.sign(w0), 0, 4095))
+    assert np.array_equal(opt.state[0]["integer"], n)
+    assert_bits_equal(w, np.sign(w0) * F32(sigma) * O.exp32(F32(-0.001) * n.astype(F32)))
+    assert np.all(w[:3] == 0)
+    for _ in range(20):
+        opt.step([w], [rng.standard_normal(50).astype(F32)])
+        assert np.all(w[:3] == 0) and np.array_equal(opt.state[0]["integer"][:3], codes[:3])
+
+
+def test_int_madam_default_codes():
+    a = [np.ones((64, 64), F32), np.ones(64, F32)]
+    g = [np.ones((64, 64), F32), np.ones(64, F32)]
+    opt = O.IntegerMadam(levels=4, lr_factor=1e-9)          # steps round to 0: codes stay
+    opt.step([x.copy() for x in a], g)
+    c0, c1 = opt.state[0]["integer"], opt.state[1]["integer"]
+    # the authors' distribution: uniform on [0, levels - 2] (randint's high is exclusive)
+    assert set(np.unique(c0)) == {0, 1, 2}
+    assert np.all(np.abs(np.bincount(c0.ravel()) / c0.size - 1 / 3) < 0.03)
+    assert np.array_equal(c0, np.random.default_rng((0, 0)).integers(0, 3, (64, 64)))
+    assert np.array_equal(c1, np.random.default_rng((0, 1)).integers(0, 3, 64))
+    again = O.IntegerMadam(levels=4, lr_factor=1e-9)
+    again.step([x.copy() for x in a], g)
+    assert np.array_equal(again.state[0]["integer"], c0)
+    other = O.IntegerMadam(levels=4, lr_factor=1e-9, seed=1)
+    other.step([x.copy() for x in a], g)
+    assert not np.array_equal(other.state[0]["integer"], c0)
+    # given codes for one tensor, drawn ones for the other
+    mixed = O.IntegerMadam(levels=4, lr_factor=1e-9, init_codes=[None, np.full(64, 3)])
+    mixed.step([x.copy() for x in a], g)
+    assert np.array_equal(mixed.state[0]["integer"], c0)
+    assert np.all(mixed.state[1]["integer"] == 3)
+
+
+def test_int_madam_init_codes_checked_against_the_tensors():
+    w = [np.ones(4, F32), np.ones(3, F32)]
+    g = [np.ones(4, F32), np.ones(3, F32)]
+    with pytest.raises(ValueError, match=r"init_codes\[1\] has shape \(2,\), params\[1\] \(3,\)"):
+        O.IntegerMadam(init_codes=[np.zeros(4), np.zeros(2)]).step(w, g)
+    with pytest.raises(ValueError, match="init_codes has 1 entries, but 2 tensors"):
+        O.IntegerMadam(init_codes=[np.zeros(4)]).step(w, g)
+    opt = O.IntegerMadam(init_codes=[torch.tensor([1.0, 2.0, 3.0, 4.0]), None])  # torch codes
+    opt.step(w, g)
+    assert opt.state[0]["integer"].tolist() == [11, 12, 13, 14]
+
+
+# ---------------------------------------------------------------------------------------
 # Fromage
 # ---------------------------------------------------------------------------------------
 
@@ -615,7 +831,9 @@ def test_none_gradient_skips_tensor_and_creates_no_state():
 
 
 def test_registry():
-    assert set(O.OPTIMIZERS) == {"madam", "lns-madam-float", "fromage", "adam", "sgd"}
+    assert set(O.OPTIMIZERS) == {"madam", "lns-madam-float", "int-madam", "fromage", "adam",
+                                 "sgd"}
+    assert isinstance(O.make_optimizer("int-madam", base_lr=0.002), O.IntegerMadam)
     assert isinstance(O.make_optimizer("lns-madam-float", lr=1 / 64), O.LNSMadamFloat)
     assert O.make_optimizer("adam", lr=3e-3).lr == 3e-3
     with pytest.raises(ValueError, match="optimizer"):
@@ -635,6 +853,20 @@ def test_registry():
     (O.SGD, dict(lr=0), "lr"), (O.SGD, dict(momentum=-0.5), "momentum"),
     (O.SGD, dict(dampening=2), "dampening"), (O.SGD, dict(weight_decay=-1), "weight_decay"),
     (O.SGD, dict(nesterov=True), "nesterov"),
+    (O.IntegerMadam, dict(base_lr=0), "base_lr"), (O.IntegerMadam, dict(lr_factor=-1), "lr_factor"),
+    (O.IntegerMadam, dict(levels=1), r"levels must be an integer in \[2, 16777216\]"),
+    (O.IntegerMadam, dict(levels=2 ** 24 + 1), "levels"),
+    (O.IntegerMadam, dict(levels=4096.0), "levels"), (O.IntegerMadam, dict(levels=True), "levels"),
+    (O.IntegerMadam, dict(p_scale=0), "p_scale"), (O.IntegerMadam, dict(g_bound=-1), "g_bound"),
+    (O.IntegerMadam, dict(lr_factor=1e6, g_bound=100), r"lr_factor \* g_bound must be <="),
+    (O.IntegerMadam, dict(seed=-1), "seed"), (O.IntegerMadam, dict(seed=1.5), "seed"),
+    (O.IntegerMadam, dict(init_codes=np.zeros(3)), "init_codes must be None or a list"),
+    (O.IntegerMadam, dict(init_codes=[np.array([0.5])]), r"init_codes\[0\].*not all integers"),
+    (O.IntegerMadam, dict(levels=16, init_codes=[np.array([16])]), r"\[0, levels - 1 = 15\]"),
+    (O.IntegerMadam, dict(init_codes=[np.array([-1])]), r"init_codes\[0\]"),
+    (O.IntegerMadam, dict(init_codes=[None, np.array([np.nan])]), r"init_codes\[1\]"),
+    (O.IntegerMadam, dict(init_codes=[np.array([])]), r"init_codes\[0\]"),
+    (O.IntegerMadam, dict(init_codes=["abc"]), r"init_codes\[0\]"),
 ])
 def test_bad_arguments_raise_value_error(cls, kw, param):
     with pytest.raises(ValueError, match=param):

@@ -3,7 +3,8 @@
 Icarus and Verilator; every output is compared bit for bit with
 lnsmadam.golden.convert.to_linear/from_linear (sim/cocotb_convert.py): the whole exponent
 range around the window, every midpoint boundary at every leading-one position, the
-accumulator extremes, and random values. LNSMADAM_WAVES=1 records waveforms.
+accumulator extremes, and random values, through lnsmadam.sim.verify (the code of
+`lnsmadam verify`). LNSMADAM_WAVES=1 (or WAVES=1) records waveforms.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import pytest
 
 from lnsmadam.golden.format import LNSFormat
 from lnsmadam.golden.mac import MACConfig
-from lnsmadam.hw.convert import FromLinear, ToLinear
-from lnsmadam.sim.runner import SIMULATORS, default_build_root, export_verilog, run_cocotb
+from lnsmadam.hw import blocks
+from lnsmadam.sim.runner import SIMULATORS
+from lnsmadam.sim.verify import verify_block
 
 
 def _from_mac(cfg: MACConfig, registered=False) -> dict:
@@ -37,24 +39,16 @@ CONFIGS = {
 
 def _block(name, kind):
     c = CONFIGS[name]
-    f = c["fmt"].frac_bits
-    common = {"kind": kind, "frac_bits": f, "latency": int(c["registered"]), "seed": 3,
-              "n_random": 300}
+    top = f"{kind}_{name}"
     if kind == "to_linear":
-        comp = ToLinear(c["fmt"], c["lut_frac"], c["q_lo"], c["window"],
-                        registered=c["registered"])
-        return comp, {**common, "lut_frac": c["lut_frac"], "q_lo": c["q_lo"],
-                      "window": c["window"], "p_bits": comp.p_bits}
-    comp = FromLinear(c["acc_width"], f, c["mid_bits"], c["lsb_q"], registered=c["registered"])
-    return comp, {**common, "acc_width": c["acc_width"], "mid_bits": c["mid_bits"],
-                  "lsb_q": c["lsb_q"]}
+        return blocks.to_linear(c["fmt"], c["lut_frac"], c["q_lo"], c["window"],
+                                c["registered"], name=top)
+    return blocks.from_linear(c["fmt"], c["acc_width"], c["mid_bits"], c["lsb_q"],
+                              c["registered"], name=top)
 
 
 @pytest.mark.parametrize("sim", SIMULATORS)
 @pytest.mark.parametrize("kind", ["to_linear", "from_linear"])
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_convert_verilog(name, kind, sim):
-    comp, params = _block(name, kind)
-    top = f"{kind}_{name}"
-    design = export_verilog(comp, top, default_build_root() / "verilog")
-    run_cocotb(design, "lnsmadam.sim.cocotb_convert", sim=sim, test_name=top, params=params)
+    verify_block(_block(name, kind), [sim], check=True, seed=3, n_random=300)

@@ -2,7 +2,8 @@
 
 Every output is compared bit for bit with lnsmadam.golden.mul.mul (sim/cocotb_mul.py):
 all corner pairs (ZERO with either sign, ±min, ±max, saturation and flush boundaries) and
-random pairs, one per cycle. Set LNSMADAM_WAVES=1 for waveforms (path in the test dir).
+random pairs, one per cycle, through lnsmadam.sim.verify (the code of `lnsmadam verify`).
+Set LNSMADAM_WAVES=1 (or WAVES=1) for waveforms (path in the test dir).
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 import pytest
 
 from lnsmadam.golden.format import LNSFormat
-from lnsmadam.hw.mul import LNSMul
-from lnsmadam.sim.runner import SIMULATORS, default_build_root, export_verilog, run_cocotb
+from lnsmadam.hw import blocks
+from lnsmadam.sim.runner import SIMULATORS
+from lnsmadam.sim.verify import verify_block
 
 # name: (bits, gamma, underflow, shift, registered)
 CONFIGS = {
@@ -26,9 +28,5 @@ CONFIGS = {
 def test_mul_verilog(name, sim):
     bits, gamma, underflow, shift, registered = CONFIGS[name]
     fmt = LNSFormat.from_gamma(bits, gamma, underflow=underflow)
-    top = f"lns_mul_{name}"
-    design = export_verilog(LNSMul(fmt, shift=shift, registered=registered), top,
-                            default_build_root() / "verilog")
-    run_cocotb(design, "lnsmadam.sim.cocotb_mul", sim=sim, test_name=name, params={
-        "bits": bits, "frac_bits": fmt.frac_bits, "underflow": underflow, "shift": shift,
-        "latency": 1 if registered else 0, "seed": 1, "n_random": 400})
+    block = blocks.mul(fmt, shift, registered, name=f"lns_mul_{name}")
+    verify_block(block, [sim], test_name=name, check=True, seed=1, n_random=400)

@@ -7,7 +7,8 @@ per pair of tensors), and a small one (10-bit gamma=32 weights, 6-bit gamma=4 gr
 bit with lnsmadam.golden.update.madam_step (sim/cocotb_update.py): corner steps at full rate
 (latency and one weight per cycle checked cycle by cycle), then a closed-loop training run
 (the engine's outputs fed back as the next step's inputs) with random valid gaps and
-backpressure. LNSMADAM_WAVES=1 records waveforms.
+backpressure. The benches run through lnsmadam.sim.verify, the code of `lnsmadam verify`.
+LNSMADAM_WAVES=1 (or WAVES=1) records waveforms.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import pytest
 
 from lnsmadam.golden.format import LNSFormat
 from lnsmadam.golden.update import MadamConfig, StateFormat
-from lnsmadam.hw.update import MadamUpdate, config_to_dict
-from lnsmadam.sim.runner import SIMULATORS, default_build_root, export_verilog, run_cocotb
+from lnsmadam.hw import blocks
+from lnsmadam.sim.runner import SIMULATORS
+from lnsmadam.sim.verify import verify_block
 
 # name: (MadamConfig, pipeline)
 CONFIGS = {
@@ -34,10 +36,7 @@ RUN = {"verilator": (128, 80), "icarus": (128, 80)}
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_update_verilog(name, sim):
     cfg, pipeline = CONFIGS[name]
-    dut = MadamUpdate(cfg, pipeline=pipeline)
-    design = export_verilog(dut, f"madam_update_{name}", default_build_root() / "verilog")
     n_weights, n_steps = RUN[sim]
-    run_cocotb(design, "lnsmadam.sim.cocotb_update", sim=sim, test_name=name, params={
-        "config": config_to_dict(cfg), "pipeline": pipeline, "bias_bits": dut.bias_bits,
-        "latency": dut.latency, "seed": 7, "n_weights": n_weights, "n_steps": n_steps,
-        "valid_prob": 0.75, "ready_prob": 0.6})
+    block = blocks.update(cfg, pipeline, name=f"madam_update_{name}")
+    verify_block(block, [sim], test_name=name, check=True, seed=7, n_weights=n_weights,
+                 n_steps=n_steps, valid_prob=0.75, ready_prob=0.6)

@@ -13,17 +13,18 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from lnsmadam.golden.baseline import epoch_order
 from lnsmadam.golden.data import load_digits_split
 from lnsmadam.golden.mlp import LNSMLP, MLPConfig, train_lns
+from lnsmadam.golden.seeded import epoch_order
 from lnsmadam.host import session
 from lnsmadam.host.device import Device
 from lnsmadam.host.faults import FaultyTransport
+from lnsmadam.sim.twin import open_twin
 
 
 @pytest.fixture(scope="module")
 def twin():
-    tr = session.open_twin()
+    tr = open_twin()
     yield tr
     tr.close()
 

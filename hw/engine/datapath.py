@@ -40,9 +40,11 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ...golden.format import check_int
+from ...golden.image import words_per_row
 from ...golden.mlp import MLPConfig
 from ..convert import FromLinear
-from ..format import RegisteredRead, is_zero, lns_layout, requantize
+from ..format import is_zero, lns_layout, requantize
+from ..util.registered_read import RegisteredRead
 from ..softmax import SoftmaxError
 from ..update import MadamUpdate
 from .mac import LaneMAC
@@ -50,17 +52,12 @@ from .pipe import VisitCounter, delay, table
 from .softmax import ParallelSoftmax
 from .vectors import Shared, exp_entry, lin_entry, read_exp, requant_pos
 
-__all__ = ["PassUnit", "KIND_F", "KIND_UF", "KIND_U", "KIND_BU", "BIAS_BITS", "wpr",
+__all__ = ["PassUnit", "KIND_F", "KIND_UF", "KIND_U", "KIND_BU", "BIAS_BITS",
            "unit_geometry"]
 
 KIND_F, KIND_UF, KIND_U, KIND_BU = 0, 1, 2, 3
 #: width of every runtime tensor bias register
 BIAS_BITS = 16
-
-
-def wpr(cols: int, lanes: int) -> int:
-    """Words per row of a ``cols``-column layer in ``lanes`` column banks."""
-    return -(-cols // lanes)
 
 
 def pick(m: Module, values, index, name: str) -> Signal:
@@ -80,7 +77,7 @@ def unit_geometry(cfg: MLPConfig, lanes: int, bias_lane: bool) -> dict:
     acc_bits = cfg.mac.exact_acc_bits(max(longest, 2))
     return {"rows": [cfg.sizes[l + 1] for l in range(nl)], "cols": cols,
             # the banked columns: all of them, or the inputs only when the bias has a lane
-            "wpr": [wpr(c - int(bias_lane), lanes) for c in cols],
+            "wpr": [words_per_row(c, lanes, bias_lane) for c in cols],
             "acc_bits": acc_bits,
             "x_bits": FromLinear.x_bits_for(acc_bits, cfg.fmt.frac_bits, cfg.mac.lsb_q),
             # backward errors of hidden layers leave `lanes` accumulators at once: linear

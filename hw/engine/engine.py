@@ -32,21 +32,18 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In
 
-from ...golden.format import check_int
+from ...golden.image import REGS, record_words, region_table, register_map, regs_depth
 from ...golden.mlp import MLPConfig
-from ...golden.trainer import ERR_LABEL, ERR_REFUSED, REGS
-from ...host.image import LAYER_REGS, record_words
+from ...golden.soc import check_engine
+from ...golden.trainer import ERR_LABEL, ERR_REFUSED
 from ..bus import ControlSignature, MemBus
-from ..format import RegisteredRead
 from ..shuffle import Shuffler
+from ..util.registered_read import RegisteredRead
 from .datapath import BIAS_BITS, KIND_BU, KIND_F, KIND_U, KIND_UF, PassUnit, unit_geometry
 from .loader import Loader
 from .vectors import Shared
 
-__all__ = ["Engine", "DESIGN_VERSION"]
-
-#: identify JSON design version of the SoC built around this engine
-DESIGN_VERSION = "0.2.0"
+__all__ = ["Engine"]
 
 
 class Engine(wiring.Component):
@@ -100,7 +97,7 @@ class Engine(wiring.Component):
 
     Notes
     -----
-    The region map is ``docs/protocol.md`` §7 (column banks, as ``host/image.py`` packs).
+    The region map is ``docs/protocol.md`` §7 (column banks, as ``golden/image.py`` packs).
     """
 
     def __init__(self, cfg: MLPConfig, lanes: int = 1, max_records: int = 1797,
@@ -109,41 +106,16 @@ class Engine(wiring.Component):
                  fast_shuffle: bool = False, pipelined: bool = False):
         # a rejected configuration is not an unused elaboratable (no warning for it)
         self._MustUse__silence = True
-        if not isinstance(cfg, MLPConfig):
-            raise ValueError(f"cfg must be an MLPConfig, got {cfg!r}")
-        self.lanes = check_int("lanes", lanes, 1, 64)
-        if lanes & (lanes - 1):
-            raise ValueError(f"lanes must be a power of two in 1..64, got {lanes}")
-        self.max_records = check_int("max_records", max_records, 1, 65535)
-        if cfg.fmt.bits > 8:
-            raise ValueError(f"the engine stores two codes per 16-bit word: fmt.bits must be "
-                             f"3..8, got {cfg.fmt.bits}")
-        if cfg.madam.bias_correction:
-            raise ValueError("the engine implements the seeding mode: "
-                             "madam.bias_correction must be False")
-        for i, s in enumerate(cfg.sizes):
-            check_int(f"sizes[{i}]", s, 1, 1024)
-        longest = max(max(cfg.sizes[:-1]) + 1, max(cfg.sizes[1:]))
-        need = cfg.mac.exact_acc_bits(longest)
-        if cfg.mac.acc_bits < need:
-            raise ValueError(f"mac.acc_bits must be >= {need} (exact for {longest}-term dot "
-                             f"products), got {cfg.mac.acc_bits}")
+        check_engine(cfg, lanes=lanes, max_records=max_records, read_reg=read_reg,
+                     conv_pipeline=conv_pipeline, mac_pipeline=mac_pipeline,
+                     update_pipeline=update_pipeline, softmax=softmax, bias_lane=bias_lane,
+                     fast_shuffle=fast_shuffle, pipelined=pipelined)
+        self.lanes, self.max_records = lanes, max_records
         self.rec = record_words(cfg.sizes[0])
-        if self.max_records * self.rec > 65536:
-            raise ValueError(f"max_records must be <= {65536 // self.rec} for "
-                             f"{cfg.sizes[0]} inputs (65536 data words), got {max_records}")
-        for name, v in (("bias_lane", bias_lane), ("fast_shuffle", fast_shuffle),
-                        ("pipelined", pipelined)):
-            if not isinstance(v, bool):
-                raise ValueError(f"{name} must be a bool, got {v!r}")
         self.cfg = cfg
         self.n_layers = nl = len(cfg.sizes) - 1
-        if pipelined and nl < 2:
-            raise ValueError(f"pipelined needs at least two layers (stage B is layers 1.."
-                             f"{nl - 1}), got sizes {cfg.sizes}")
         self.rows = [cfg.sizes[l + 1] for l in range(nl)]
-        self.mac_pipeline = check_int("mac_pipeline", mac_pipeline, 0,
-                                      2 + (lanes + int(bias_lane) - 1).bit_length())
+        self.mac_pipeline = mac_pipeline
         self.bias_lane, self.fast_shuffle, self.pipelined = bias_lane, fast_shuffle, pipelined
         self.read_reg, self.conv_pipeline = read_reg, conv_pipeline
         self.update_pipeline, self.softmax = update_pipeline, softmax
@@ -172,32 +144,12 @@ class Engine(wiring.Component):
 
     # -- region map -------------------------------------------------------------------------
     def regions(self) -> list[tuple[int, str, int, int]]:
-        """``(id, name, width, depth)`` of every host-visible region, in id order."""
+        """``(id, name, width, depth)`` of every host-visible region, in id order
+        (:func:`~lnsmadam.golden.image.region_table`; a SoC's is its
+        :meth:`~lnsmadam.golden.soc.SoCConfig.regions`)."""
         md = self.cfg.madam
-        out = [(0, "regs", 32, LAYER_REGS + 4 * self.n_layers),
-               (1, "data", 16, self.max_records * self.rec)]
-        for l in range(self.n_layers):
-            depth = [self.rows[l] * self.wpr[l]] * self.lanes + [self.rows[l]] * self.bias_lane
-            for b, d in enumerate(depth):
-                out.append((len(out), f"u{l}.{b}", md.weight.bits, d))
-            for b, d in enumerate(depth):
-                out.append((len(out), f"v{l}.{b}", md.state.bits, d))
-        return out
-
-    def describe(self) -> dict:
-        """The ``config`` object of the identify JSON."""
-        d = self.cfg.to_dict()
-        d.update({"lanes": self.lanes, "max_records": self.max_records,
-                  "record_words": self.rec, "fmt_underflow": self.cfg.fmt.underflow,
-                  "weight_underflow": self.cfg.madam.weight.underflow,
-                  "engine": {"read_reg": self.read_reg, "conv_pipeline": self.conv_pipeline,
-                             "mac_pipeline": self.mac_pipeline,
-                             "update_pipeline": self.update_pipeline,
-                             "softmax": self.softmax, "fast_shuffle": self.fast_shuffle},
-                  "pipelined": self.pipelined, "bias_lane": self.bias_lane,
-                  "regs": {**REGS, "layer_base": LAYER_REGS, "layer_stride": 4,
-                           "layer_fields": ["u_bias", "f_bias", "e_clamp"]}})
-        return d
+        return region_table(self.cfg.sizes, self.lanes, self.max_records, md.weight.bits,
+                            md.state.bits, self.bias_lane)
 
     # -- elaboration ------------------------------------------------------------------------
     def elaborate(self, platform):
@@ -256,10 +208,11 @@ class Engine(wiring.Component):
         r.regmap = {REGS[k]: [r.lo[k].eq(wd[:16])] +
                     ([r.big[k].eq(wd[16:] != 0)] if k in r.big else []) for k in r.lo}
         r.regmap[REGS["mode"]] = [r.mode0.eq(wd[0]), r.mode_rest.eq(wd[1:] != 0)]
+        addr = register_map(nl)
         for l in range(nl):
-            r.regmap[LAYER_REGS + 4 * l] = [u_bias[l].eq(wd)]
-            r.regmap[LAYER_REGS + 4 * l + 1] = [f_bias[l].eq(wd)]
-            r.regmap[LAYER_REGS + 4 * l + 2] = [e_clamp[l].eq(wd)]
+            for f, sig in (("u_bias", u_bias[l]), ("f_bias", f_bias[l]),
+                           ("e_clamp", e_clamp[l])):
+                r.regmap[addr[f"{f}{l}"]] = [sig.eq(wd)]
         return r
 
     def _bus(self, m, r, d_rp, d_wp):
@@ -269,7 +222,7 @@ class Engine(wiring.Component):
         nl, NU = self.n_layers, len(self.units)
         rd_pending, rd_kind = Signal(self.read_reg + 1), Signal(2)
         wr_ack = Signal()
-        n_reg = LAYER_REGS + 4 * nl
+        n_reg = regs_depth(nl)
         regfile = Memory(shape=unsigned(32), depth=n_reg, init=[], attrs={"no_rw_check": 1})
         m.submodules.regfile = regfile
         reg_wp = regfile.write_port()

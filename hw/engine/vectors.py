@@ -30,7 +30,7 @@ from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
 from ...golden.format import LNSFormat
-from ..format import RegisteredRead
+from ..util.registered_read import RegisteredRead
 
 __all__ = ["VecMem", "exp_entry", "lin_entry", "read_exp", "requant_pos", "const_entry_init"]
 

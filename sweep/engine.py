@@ -1,0 +1,230 @@
+"""Run a grid's jobs on Dask and keep every result in ``DIR``; resumable.
+
+Layout of ``DIR``::
+
+    grid.toml                        the grid file last run here
+    points/<key>/point.json          the point's config and jobs
+    points/<key>/<job>.json          the job's result: written last, atomically (done marker)
+    points/<key>/<job>/...           the job's artefacts (reports, Verilog, logs)
+    points/<key>/<job>.error.json    a failure: one-line error, host, time
+    points/<key>/<job>.traceback.txt ... and its traceback
+
+A (point, job) pair is done when ``<job>.json`` exists; a run skips those, so a sweep
+killed at any moment (Ctrl-C, SIGKILL, a crashed machine) resumes where it stopped when run
+again. Failed pairs are tried again on the next run.
+
+Each pair is one Dask task (:func:`execute`) on a worker process with one thread, so a
+YoWASP build or a Verilator twin has a core to itself. The task runs in a temporary folder
+on the worker and returns the result and the artefacts' bytes; only this process (the
+client) writes into ``DIR``, so workers need no shared filesystem, only the same
+``lnsmadam`` installed. ``jobs=N`` starts a ``LocalCluster`` of N worker processes
+(``memory_limit`` each: Dask restarts a worker that passes it and the task fails);
+``scheduler="tcp://host:8786"`` uses a running scheduler and its workers instead.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import socket
+import tempfile
+import time
+import traceback
+from contextlib import redirect_stderr, redirect_stdout
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import jobs as registry
+from .grid import Grid, Point
+
+__all__ = ["run", "execute", "pending", "is_done", "write_json", "MAX_ARTEFACT_BYTES"]
+
+#: Artefacts larger than this stay on the worker (noted in the result).
+MAX_ARTEFACT_BYTES = 16 << 20
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def write_json(path: Path, data) -> None:
+    """Write ``data`` as JSON to ``path`` atomically (a reader sees the old file or the new
+    one, never a part)."""
+    write_bytes(path, (json.dumps(data, indent=1, default=str) + "\n").encode())
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def execute(job: str, config: dict) -> dict:
+    """Run one job on one point's config in a fresh temporary folder (on a worker).
+
+    Returns ``{"ok", "result" | "error", "traceback", "artefacts": {path: bytes}, "seconds",
+    "host", "pid"}``; an exception inside the job is caught and returned, not raised."""
+    t0 = time.monotonic()
+    out = {"host": socket.gethostname(), "pid": os.getpid(), "started": _now()}
+    log = io.StringIO()
+    with tempfile.TemporaryDirectory(prefix="lnsmadam-sweep-") as tmp:
+        work = Path(tmp)
+        try:
+            with redirect_stdout(log), redirect_stderr(log):
+                result = registry.get(job).run(dict(config), work)
+            names = list(result.pop("artefacts", []))
+            out.update(ok=True, result=result)
+        except Exception as e:     # a failed point is data, the sweep goes on
+            names = [p.name for p in work.iterdir() if p.suffix in (".log", ".rpt", ".json")]
+            out.update(ok=False, error=_one_line(e), traceback=traceback.format_exc())
+        art, skipped = {}, []
+        for name in names:
+            path = work / name
+            if path.is_file() and path.stat().st_size <= MAX_ARTEFACT_BYTES:
+                art[name] = path.read_bytes()
+            elif path.is_file():
+                skipped.append(f"{name} ({path.stat().st_size} bytes)")
+        if log.getvalue():
+            art["output.log"] = log.getvalue().encode()
+        out["artefacts"], out["artefacts_skipped"] = art, skipped
+    out["seconds"] = round(time.monotonic() - t0, 2)
+    return out
+
+
+def _result_path(out: Path, key: str, job: str) -> Path:
+    return out / "points" / key / f"{job}.json"
+
+
+def is_done(out: Path, key: str, job: str) -> bool:
+    try:
+        return json.loads(_result_path(out, key, job).read_text()).get("ok") is True
+    except (OSError, ValueError):
+        return False
+
+
+def pending(grid: Grid, out) -> list[tuple[Point, str]]:
+    """The (point, job) pairs of ``grid`` not yet done in ``out``."""
+    out = Path(out)
+    return [(p, j) for p in grid.points for j in p.jobs if not is_done(out, p.key, j)]
+
+
+def store(out: Path, point: Point, job: str, payload: dict) -> bool:
+    """Write a task's payload under ``out/points/<key>/``; True if the job succeeded."""
+    folder = out / "points" / point.key
+    for name, data in payload.get("artefacts", {}).items():
+        write_bytes(folder / job / name, data)
+    meta = {"format": "lnsmadam-sweep-result", "version": 1, "point": point.key, "job": job,
+            "config": point.job_config(job), "host": payload.get("host"),
+            "started": payload.get("started"), "finished": _now(),
+            "seconds": payload.get("seconds"),
+            "artefacts": sorted(payload.get("artefacts", {})),
+            "artefacts_skipped": payload.get("artefacts_skipped", [])}
+    err, tb = folder / f"{job}.error.json", folder / f"{job}.traceback.txt"
+    if payload.get("ok"):
+        write_json(_result_path(out, point.key, job), {**meta, "ok": True,
+                                                       "result": payload["result"]})
+        err.unlink(missing_ok=True)
+        tb.unlink(missing_ok=True)
+        return True
+    write_bytes(tb, payload.get("traceback", "").encode())
+    write_json(err, {**meta, "ok": False, "error": payload.get("error")})
+    return False
+
+
+def _failure(exc: BaseException) -> dict:
+    """The payload of a task that died outside :func:`execute` (a killed worker, ...)."""
+    return {"ok": False, "error": _one_line(exc),
+            "traceback": "".join(traceback.format_exception(exc))}
+
+
+def _client(jobs: int, scheduler: str | None, memory_limit, wait_s: float):
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout=f"{int(wait_s)}s")
+        except (OSError, TimeoutError) as e:
+            raise ValueError(f"--scheduler: cannot connect to {scheduler}: {_one_line(e)}") \
+                from None
+        try:
+            client.wait_for_workers(1, timeout=wait_s)
+        except (TimeoutError, OSError):
+            client.close()
+            raise ValueError(f"--scheduler: no worker joined {scheduler} within {wait_s:g} s; "
+                             f"start one with `dask worker {scheduler}`") from None
+        return client, None
+    cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                           memory_limit=memory_limit, dashboard_address=None,
+                           silence_logs=logging.ERROR)
+    return Client(cluster), cluster
+
+
+def run(grid: Grid, out_dir, *, jobs: int = 2, scheduler: str | None = None,
+        memory_limit="auto", wait_s: float = 60.0, progress: bool = True) -> dict:
+    """Run every job of every point of ``grid`` not yet done in ``out_dir``.
+
+    Returns ``{"points", "tasks", "skipped", "ran", "failed", "seconds"}``. Ctrl-C stops
+    the run (what finished is kept) and re-raises KeyboardInterrupt."""
+    from dask.distributed import as_completed
+    from tqdm import tqdm
+
+    if not scheduler and not (isinstance(jobs, int) and 1 <= jobs <= 1024):
+        raise ValueError(f"--jobs must be in [1, 1024], got {jobs}")
+    t0 = time.monotonic()
+    out = Path(out_dir)
+    write_bytes(out / "grid.toml", grid.text.encode())
+    for p in grid.points:
+        meta = out / "points" / p.key / "point.json"
+        if not meta.exists():
+            write_json(meta, {"key": p.key, "config": p.config, "jobs": list(p.jobs)})
+    todo = pending(grid, out)
+    left = {}
+    for p, j in todo:
+        left.setdefault(p.key, set()).add(j)
+    summary = {"points": len(grid.points), "tasks": len(grid.points) * len(grid.jobs),
+               "skipped": len(grid.points) * len(grid.jobs) - len(todo), "ran": 0, "failed": 0}
+    if todo:
+        client, cluster = _client(jobs, scheduler, memory_limit, wait_s)
+        bar = tqdm(total=len(grid.points), initial=len(grid.points) - len(left), unit="point",
+                   desc="sweep", disable=not progress, dynamic_ncols=True)
+        futures = {}
+        try:
+            for p, j in todo:
+                f = client.submit(execute, j, p.job_config(j), pure=False,
+                                  key=f"{j}-{p.key}-{os.urandom(4).hex()}")
+                futures[f] = (p, j)
+            for f in as_completed(futures):
+                p, j = futures[f]
+                try:
+                    payload = f.result()
+                except Exception as e:      # the worker died (memory limit), or similar
+                    payload = _failure(e)
+                ok = store(out, p, j, payload)
+                summary["ran"] += 1
+                summary["failed"] += not ok
+                left[p.key].discard(j)
+                if not left[p.key]:
+                    bar.update(1)
+                if not ok:
+                    bar.write(f"failed: {j} on point {p.key}: {payload['error'][:200]}")
+                bar.set_postfix(failed=summary["failed"])
+        finally:
+            bar.close()
+            for f in futures:
+                f.cancel()
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    summary["seconds"] = round(time.monotonic() - t0, 1)
+    return summary

@@ -1,0 +1,97 @@
+"""The job registry: one module per job kind.
+
+A job module defines
+
+* ``params(config) -> dict[str, Param]``: the point keys it reads (may depend on the point,
+  e.g. ``generate``'s depend on ``block``); a grid key no job of the grid reads is an error;
+* ``run(config, workdir) -> dict``: do the work for one point (``config`` holds only the
+  keys of ``params``; missing keys take the job's defaults) in the empty folder ``workdir``
+  and return a JSON-able result; ``result["artefacts"]`` may list files under ``workdir``
+  (relative paths) that travel back to the client with the result;
+* ``metrics(result) -> dict``: the flat scalar columns of the combined report;
+* optionally ``AVAILABLE = False`` and ``NEEDS = "..."`` when the code it calls is not in
+  this installation (the grid is then refused with that message).
+
+Jobs run in Dask worker processes, possibly on other machines: they use the Python API, not
+the command line through a shell, and never assume a shared filesystem.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+__all__ = ["Param", "JOBS", "get", "names", "available"]
+
+#: job name -> module (relative to this package)
+JOBS = {
+    "generate": ".generate",
+    "synth": ".synth",
+    "build": ".build",
+    "cycles": ".cycles",
+    "train-golden": ".train_golden",
+    "verify": ".verify",
+    "asic": ".asic",
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter a job reads from a point.
+
+    kind: ``int``, ``float`` (an integer is accepted), ``bool``, ``str`` or ``ints`` (a list
+    of integers); ``choices`` restricts the values; ``lo``/``hi`` bound numbers."""
+
+    kind: str
+    help: str
+    choices: tuple | None = None
+    lo: float | None = None
+    hi: float | None = None
+
+    def check(self, name: str, value) -> None:
+        """Raise ValueError (one line, naming ``name``) if ``value`` is not allowed."""
+        ok = {
+            "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+            "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+            "bool": lambda v: isinstance(v, bool),
+            "str": lambda v: isinstance(v, str),
+            "ints": lambda v: isinstance(v, list) and len(v) > 0 and all(
+                isinstance(x, int) and not isinstance(x, bool) for x in v),
+        }[self.kind]
+        what = {"int": "an integer", "float": "a number", "bool": "true or false",
+                "str": "a string", "ints": "a non-empty list of integers"}[self.kind]
+        if not ok(value):
+            raise ValueError(f"{name} must be {what} ({self.help}), got {value!r}")
+        if self.choices is not None and value not in self.choices:
+            raise ValueError(f"{name} must be one of {', '.join(map(str, self.choices))}, "
+                             f"got {value!r}")
+        vals = value if self.kind == "ints" else [value]
+        for v in vals:
+            if (self.lo is not None and v < self.lo) or (self.hi is not None and v > self.hi):
+                lo = "-inf" if self.lo is None else f"{self.lo:g}"
+                hi = "inf" if self.hi is None else f"{self.hi:g}"
+                raise ValueError(f"{name} must be in [{lo}, {hi}] ({self.help}), got {value!r}")
+
+
+def names() -> list[str]:
+    return list(JOBS)
+
+
+def _module(name: str):
+    return importlib.import_module(JOBS[name], __name__)
+
+
+def get(name: str):
+    """The module of job ``name``; ValueError if unknown or not available here."""
+    if name not in JOBS:
+        raise ValueError(f"unknown job {name!r} (known: {', '.join(JOBS)})")
+    mod = _module(name)
+    if not getattr(mod, "AVAILABLE", True):
+        raise ValueError(f"job {name!r} needs {mod.NEEDS}, which this installation does not "
+                         "have")
+    return mod
+
+
+def available() -> list[str]:
+    """The jobs that can run in this installation."""
+    return [n for n in JOBS if getattr(_module(n), "AVAILABLE", True)]

@@ -1,0 +1,34 @@
+"""What the block jobs (``generate``, ``synth``, ``verify``, ``asic``) share: a point names a
+block kind (``block``) and gives that block's flat parameters, the options of ``lnsmadam
+generate BLOCK`` under their Python names (``lanes``, ``acc_bits``, ``saturate`` for
+``--saturate/--wrap``, ...), which :mod:`lnsmadam.hw.blockparams` turns into the block. The
+parameters, their types, choices and defaults are read from there, so a grid takes exactly
+what the command line takes.
+"""
+
+from __future__ import annotations
+
+from ...hw import blockparams
+from . import Param
+
+_KIND = {int: "int", bool: "bool", str: "str"}
+
+
+def params(config: dict, own: dict | None = None) -> dict[str, Param]:
+    """``block``, the job's ``own`` parameters and those of the point's block (none while
+    ``block`` is missing or unknown: the grid check then refuses it)."""
+    out = {"block": Param("str", "which block", choices=tuple(blockparams.KINDS)),
+           **(own or {})}
+    kind = config.get("block")
+    if kind in blockparams.KINDS:
+        for p in blockparams.parameters(kind).values():
+            out.setdefault(p.name, Param(_KIND[p.type], f"a parameter of block {kind}",
+                                         choices=p.choices))
+    return out
+
+
+def build(config: dict, own=()):
+    """The :class:`~lnsmadam.hw.blocks.Block` of a point (the keys in ``own`` are the job's,
+    not the block's)."""
+    return blockparams.build(config.get("block"), {k: v for k, v in config.items()
+                                                   if k != "block" and k not in own})

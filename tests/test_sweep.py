@@ -1,0 +1,334 @@
+"""``lnsmadam sweep``: grid files, jobs, the Dask engine (local and remote), resume, report.
+
+* grid validation and point keys: pure Python, instant;
+* ``test_local_cluster_four_points``: generate + synth of the LNS multiplier at 4 configs
+  on a 2-worker LocalCluster, then a second run that skips everything;
+* ``test_killed_sweep_resumes``: ``lnsmadam sweep`` killed (SIGKILL, its whole process
+  group) after its first finished job; the rerun does only the rest;
+* ``test_remote_scheduler``: ``dask scheduler`` and ``dask worker`` started here on
+  loopback, the sweep pointed at the scheduler's address, one failing point recorded;
+* the jobs one by one without Dask: partial builds, golden training, the twin's cycles, a
+  generated block with its AXI4-Stream wrapper, a cocotb verification, an ASIC area report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lnsmadam.sweep import engine, report
+from lnsmadam.sweep.grid import GridError, parse, point_key
+
+LNSMADAM = Path(sys.executable).parent / "lnsmadam"
+DASK = Path(sys.executable).parent / "dask"
+
+MUL_GRID = """
+title = "mul"
+jobs = ["generate", "synth"]
+[fixed]
+block = "mul"
+[axes]
+bits = [6, 8]
+registered = [true, false]
+"""
+
+
+def _cli(*args):
+    from lnsmadam.cli.sweep import sweep
+    return CliRunner().invoke(sweep, list(args))
+
+
+# -- grid files ------------------------------------------------------------------------
+@pytest.mark.parametrize("text, message", [
+    ('jobs = ["nope"]', "jobs: unknown job 'nope' (known: generate, synth, build"),
+    ('jobs = []', "jobs must be a non-empty list"),
+    ('jobs = ["generate"]\n[axes]\nblock = ["mul"]\nlanez = [1]',
+     "axes.lanez: no job of this grid (generate) has a parameter 'lanez'"),
+    ('jobs = ["generate"]\n[axes]\nblock = []', "axes.block is empty"),
+    ('jobs = ["generate"]\n[axes]\nblock = "mul"', "axes.block must be a list of values"),
+    ('jobs = ["synth"]\n[fixed]\nblock = "mac"\nlanes = "8"',
+     "fixed.lanes: lanes must be an integer"),
+    ('jobs = ["synth"]\n[fixed]\nblock = "mac"\ntarget = "xilinx"',
+     "fixed.target: target must be one of ice40, ecp5, got 'xilinx' (job synth)"),
+    ('jobs = ["generate"]\n[fixed]\nblock = "adder"', "block must be one of"),
+    ('jobs = ["build"]\n[fixed]\nlanes = 1\n[axes]\nlanes = [1, 2]',
+     "axes.lanes: also set in fixed.lanes"),
+    ('jobs = ["cycles"]\n[axes]\nsizes = [[64, 16, 10], 7]',
+     "axes.sizes: sizes must be a non-empty list of integers"),
+    ('jobs = ["train-golden"]\n[fixed]\noptimizer = "rmsprop"', "optimizer must be one of"),
+    ('jobs = ["cycles"]\nwhat = 1', "unknown top-level entry 'what'"),
+    ('jobs = ["cycles"]\n[axes\n', "not valid TOML"),
+])
+def test_grid_errors_are_one_line(text, message):
+    with pytest.raises(GridError) as e:
+        parse(text, "g.toml")
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith("g.toml: ") and message in msg, msg
+
+
+def test_grid_verify_and_asic_need_their_extras(monkeypatch):
+    from lnsmadam.sweep import jobs
+    from lnsmadam.sweep.jobs import asic, verify
+    assert {"verify", "asic"} <= set(jobs.available())     # [dev] has [sim] and [boards]
+    for mod, extra in ((verify, "sim"), (asic, "boards")):
+        monkeypatch.setattr(mod, "AVAILABLE", False)
+        name = mod.__name__.rsplit(".", 1)[1]
+        with pytest.raises(GridError, match=rf"job '{name}' needs .*\[{extra}\] extra"):
+            parse(f'jobs = ["{name}"]\n[fixed]\nblock = "mul"')
+
+
+def test_grid_expansion_cases_and_keys():
+    g = parse("""
+jobs = ["build"]
+[fixed]
+pnr_seed = 1
+[axes]
+lanes = [1, 2]
+[[cases]]
+board = "icebreaker"
+[[cases]]
+board = "ulx3s-85f"
+clk_freq = 30e6
+""")
+    assert [(p.config["lanes"], p.config["board"]) for p in g.points] == [
+        (1, "icebreaker"), (1, "ulx3s-85f"), (2, "icebreaker"), (2, "ulx3s-85f")]
+    assert g.points[1].config == {"pnr_seed": 1, "lanes": 1, "board": "ulx3s-85f",
+                                  "clk_freq": 30e6}
+    assert g.varied == ["lanes", "board", "clk_freq"]
+    # the key does not depend on key order or on 30e6 being written as a float
+    assert point_key({"clk_freq": 30000000, "board": "ulx3s-85f", "lanes": 1, "pnr_seed": 1}) \
+        == g.points[1].key
+    assert len({p.key for p in g.points}) == 4
+    assert g.points[0].job_config("build") == g.points[0].config
+
+
+def test_grid_twice_the_same_point_is_refused():
+    with pytest.raises(GridError, match="same config"):
+        parse('jobs = ["cycles"]\n[axes]\nlanes = [1, 1]')
+
+
+# -- the report ------------------------------------------------------------------------
+def test_pareto_front():
+    rows = [{"logic": 100, "us_per_sample": 10.0, "test_acc": 0.9},
+            {"logic": 200, "us_per_sample": 5.0, "test_acc": 0.9},
+            {"logic": 200, "us_per_sample": 10.0, "test_acc": 0.9},     # dominated by both
+            {"logic": 300, "us_per_sample": 20.0, "test_acc": 0.95},    # best accuracy
+            {"logic": 50, "status": "failed"}]
+    assert report.pareto(rows) == [True, True, False, True, None]
+    assert report.pareto([{"logic": 1}, {"logic": 2}]) == [None, None]   # one objective
+
+
+# -- the engine ------------------------------------------------------------------------
+def test_local_cluster_four_points(tmp_path):
+    grid = tmp_path / "mul.toml"
+    grid.write_text(MUL_GRID)
+    out = tmp_path / "out"
+    res = _cli(str(grid), "-o", str(out), "--jobs", "2", "-q")
+    assert res.exit_code == 0, res.output
+    assert "8 jobs run, 0 already done, 0 failed" in res.output
+    doc = json.loads((out / "sweep.json").read_text())
+    assert [(p["bits"], p["registered"], p["status"]) for p in doc["points"]] == [
+        (6, True, "done"), (6, False, "done"), (8, True, "done"), (8, False, "done")]
+    for p in doc["points"]:
+        folder = out / "points" / p["point"]
+        gen = json.loads((folder / "generate.json").read_text())
+        assert gen["ok"] and gen["config"]["bits"] == p["bits"]
+        (v,) = [a for a in gen["artefacts"] if a.endswith(".v")]
+        assert "module lns_mul_b" in (folder / "generate" / v).read_text()
+        syn = json.loads((folder / "synth.json").read_text())["result"]
+        assert syn["parameters"]["registered"] == p["registered"]
+        assert p["lut4"] == syn["lut4"] > 0
+        assert p["ff"] == (p["bits"] if p["registered"] else 0)   # the output register
+        assert p["latency_cycles"] == int(p["registered"])
+    csv = (out / "sweep.csv").read_text().splitlines()
+    assert len(csv) == 5 and csv[0].startswith("point,bits,registered,status")
+    assert "| point | bits | registered | status |" in (out / "sweep.md").read_text()
+    # a second run finds everything done and starts no cluster
+    t0 = time.monotonic()
+    res = _cli(str(grid), "-o", str(out), "-q")
+    assert res.exit_code == 0 and "0 jobs run, 8 already done" in res.output
+    assert time.monotonic() - t0 < 5
+    # the report is rebuilt from the folder alone
+    (out / "sweep.json").unlink()
+    res = _cli("--report-only", "-o", str(out))
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "sweep.json").read_text())["points"] == doc["points"]
+
+
+def _done(out: Path) -> list[Path]:
+    return [p for p in (out / "points").glob("*/train-golden.json")] \
+        if (out / "points").exists() else []
+
+
+def test_killed_sweep_resumes(tmp_path):
+    grid = tmp_path / "train.toml"
+    grid.write_text('jobs = ["train-golden"]\n[fixed]\nsizes = [64, 4, 10]\nepochs = 1\n'
+                    '[axes]\nseed = [0, 1, 2, 3]\n')
+    out = tmp_path / "out"
+    cmd = [str(LNSMADAM), "sweep", str(grid), "-o", str(out), "--jobs", "1", "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not _done(out) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)     # the sweep and its Dask workers
+        proc.wait()
+    first = {p: p.stat().st_mtime_ns for p in _done(out)}
+    assert 1 <= len(first) < 4, "the sweep was not killed mid-run"
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert f"{4 - len(first)} jobs run, {len(first)} already done, 0 failed" in res.stderr
+    assert {p: p.stat().st_mtime_ns for p in first} == first     # not redone
+    doc = json.loads((out / "sweep.json").read_text())
+    assert [p["seed"] for p in doc["points"]] == list(range(4))
+    assert all(p["status"] == "done" and 0 < p["test_acc"] <= 1 for p in doc["points"])
+    assert not list(out.rglob(".*.tmp"))
+
+
+def test_remote_scheduler(tmp_path):
+    sched_file = tmp_path / "scheduler.json"
+    common = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL,
+              "cwd": tmp_path, "start_new_session": True}
+    sched = subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0",
+                              "--no-dashboard", "--scheduler-file", str(sched_file)], **common)
+    procs = [sched]
+    try:
+        deadline = time.monotonic() + 60
+        while not sched_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        address = json.loads(sched_file.read_text())["address"]
+        assert address.startswith("tcp://127.0.0.1:")
+        procs.append(subprocess.Popen(
+            [str(DASK), "worker", address, "--nworkers", "1", "--nthreads", "1",
+             "--host", "127.0.0.1", "--no-dashboard", "--memory-limit", "2GiB"], **common))
+        grid = tmp_path / "g.toml"
+        grid.write_text('jobs = ["generate"]\n[fixed]\nblock = "mac"\n'
+                        '[axes]\nlanes = [2, 300]\n')        # 300 lanes: out of range
+        out = tmp_path / "out"
+        res = _cli(str(grid), "-o", str(out), "--scheduler", address, "-q")
+        assert res.exit_code == 1, res.output
+        assert "2 jobs run, 0 already done, 1 failed" in res.output
+        doc = json.loads((out / "sweep.json").read_text())
+        ok, bad = doc["points"]
+        assert ok["status"] == "done" and ok["ports"] > 0
+        assert bad["status"] == "failed"
+        assert "ValueError: lanes must be in [1, 256], got 300" in bad["errors"]["generate"]
+        tb = (out / "points" / bad["point"] / "generate.traceback.txt").read_text()
+        assert "Traceback" in tb and "ValueError" in tb
+        assert "lanes must be in [1, 256]" in (out / "sweep.md").read_text()
+    finally:
+        for p in reversed(procs):
+            os.killpg(p.pid, signal.SIGTERM)
+        for p in reversed(procs):
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
+
+def test_no_scheduler_is_one_line_error(tmp_path):
+    grid = tmp_path / "g.toml"
+    grid.write_text('jobs = ["generate"]\n[fixed]\nblock = "mul"\n')
+    res = _cli(str(grid), "-o", str(tmp_path / "o"), "--scheduler", "tcp://127.0.0.1:9",
+               "--wait", "2", "-q")
+    assert res.exit_code == 2
+    assert "error: --scheduler: cannot connect to tcp://127.0.0.1:9" in res.output
+
+
+# -- the jobs without Dask -------------------------------------------------------------
+def test_execute_records_a_failure_and_its_logs():
+    p = engine.execute("generate", {"block": "mul", "bits": 2})
+    assert not p["ok"] and p["error"].startswith("ValueError: bits must be in [3, ")
+    assert "Traceback" in p["traceback"]
+
+
+@pytest.mark.parametrize("until", ["synth", "pack"])
+def test_build_job_partial(tmp_path, until):
+    from lnsmadam.sweep.jobs import build
+    r = build.run({"board": "icebreaker", "design": "standin", "until": until}, tmp_path)
+    m = build.metrics(r)
+    assert r["until"] == until and r["ok"] and r["bitstream"] is None
+    assert m["fmax_mhz"] is None and m["lut4"] > 0 and m["build_ok"]
+    assert ("logic" in m) == (until == "pack")
+    if until == "pack":
+        assert m["spram"] == 4 and m["logic"] > 0
+    assert r["artefacts"] == ["report.json", "report.md"]
+
+
+def test_train_golden_job_matches_experiment(tmp_path):
+    from lnsmadam.golden.data import load_digits_split
+    from lnsmadam.golden.experiment import run
+    from lnsmadam.golden.mlp import MLPConfig
+    from lnsmadam.golden.update import MadamConfig
+    from lnsmadam.sweep.jobs import train_golden
+    cfg = {"sizes": [64, 4, 10], "epochs": 1, "seed": 3, "lr_step": 2, "p_scale": 20.0}
+    r = train_golden.run(cfg, tmp_path)
+    want = run("lns-madam", load_digits_split(0), 1, 3, lns_config=MLPConfig(
+        sizes=(64, 4, 10), madam=MadamConfig(lr_step=2), p_scale=20.0))
+    assert r["history"] == want.history
+    r = train_golden.run({"optimizer": "sgd", "epochs": 1, "lr": 0.01}, tmp_path)
+    assert r["config"]["lr"] == 0.01 and 0 < train_golden.metrics(r)["test_acc"] <= 1
+    with pytest.raises(ValueError, match="optimizer sgd has no parameter bits"):
+        train_golden.run({"optimizer": "sgd", "bits": 6}, tmp_path)
+
+
+def test_cycles_job_on_the_twin(tmp_path):
+    from lnsmadam.sweep.jobs import cycles
+    r = cycles.run({"sizes": [64, 16, 10], "lanes": 1, "clock_mhz": 12.0}, tmp_path)
+    m = cycles.metrics(r)
+    assert r["ideal_per_sample"] == 3790 and r["n_train"] == 1437
+    assert 0.5 < m["ratio_to_ideal"] < 1.0
+    assert m["epoch_s"] == pytest.approx(r["epoch_cycles"] / 12e6)
+    row = {"required_mhz": None, **m}
+    report._derive(row, {"clock_mhz": 12.0})
+    assert row["us_per_sample"] == pytest.approx(m["cycles_per_sample"] / 12.0)
+
+
+def test_generate_job_with_axis(tmp_path):
+    from lnsmadam.sweep.jobs import generate
+    r = generate.run({"block": "fp32-mac", "pipeline": 1, "axis": True}, tmp_path)
+    assert r["name"] == "fp32_mac" and r["timing"]["latency_cycles"] == 3
+    assert sorted(r["artefacts"]) == ["fp32_mac.json", "fp32_mac.v", "fp32_mac.vlt",
+                                      "fp32_mac_axis.v", "fp32_mac_inst.vh"]
+    assert all((tmp_path / a).is_file() for a in r["artefacts"])
+    with pytest.raises(ValueError, match="axis applies to the streaming blocks"):
+        generate.run({"block": "mul", "axis": True}, tmp_path / "mul")
+
+
+def test_verify_job(tmp_path, monkeypatch):
+    from lnsmadam.sweep.jobs import verify
+    monkeypatch.setenv("LNSMADAM_SIM_BUILD", str(tmp_path / "build"))
+    (tmp_path / "work").mkdir()
+    r = verify.run({"block": "mul", "bits": 5, "gamma": 2, "sim": "icarus", "waves": True,
+                    "seed": 2}, tmp_path / "work")
+    assert r["passed"] and verify.metrics(r) == {"verified": True}
+    assert r["simulators"]["icarus"]["tests"] == 1 and list(r["simulators"]) == ["icarus"]
+    assert r["artefacts"] == ["verify.log", "lns_mul_b5g2_icarus.fst"]
+    assert "icarus: PASS" in (tmp_path / "work" / "verify.log").read_text()
+    assert (tmp_path / "work" / "lns_mul_b5g2_icarus.fst").stat().st_size > 0
+
+
+def test_asic_job(tmp_path):
+    from lnsmadam.sweep.jobs import asic
+    r = asic.run({"block": "mul", "bits": 5, "gamma": 2, "lib": "sky130-area"}, tmp_path)
+    m = asic.metrics(r)
+    assert r["block"] == "mul" and r["report"]["parameters"]["bits"] == 5
+    assert m["area_um2"] == r["report"]["area_um2"] > 0 and m["asic_cells"] > 0
+    assert "fmax_mhz" not in m and "energy_per_op_pj" not in m          # area only
+    assert {"report.json", "report.md", "net.v", "asic.log"} <= set(r["artefacts"])
+    with pytest.raises(ValueError, match=r"clock_ns has no effect with lib sky130-area "
+                                         r"\(area only\)"):
+        asic.run({"block": "mul", "lib": "sky130-area", "clock_ns": 5.0}, tmp_path / "x")
+    with pytest.raises(ValueError, match="block 'mul' has no training stimulus"):
+        asic.run({"block": "mul"}, tmp_path / "y")
