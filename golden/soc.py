@@ -78,8 +78,9 @@ def check_engine(mlp: MLPConfig, *, lanes: int, max_records: int, read_reg: int,
                          f"longest has {longest}")
     rec = record_words(mlp.sizes[0])
     if max_records * rec > 1 << ADDR_BITS:
-        raise ValueError(f"n_records must be <= {(1 << ADDR_BITS) // rec} for {mlp.sizes[0]} "
-                         f"inputs ({1 << ADDR_BITS} data words), got {max_records}")
+        raise ValueError(f"max_records must be <= {(1 << ADDR_BITS) // rec} for "
+                         f"{mlp.sizes[0]} inputs ({1 << ADDR_BITS} data words), got "
+                         f"{max_records}")
     n_layers = len(mlp.sizes) - 1
     if pipelined and n_layers < 2:
         raise ValueError(f"pipelined needs at least two layers (stage B is layers 1.."
@@ -179,7 +180,11 @@ class SoCConfig:
         if not 4 <= d <= 65535:
             raise ValueError(f"clk_freq / baud must round to 4..65535 cycles per bit, got {d} "
                              f"({self.clk_freq:g} Hz / {self.baud} baud)")
-        check_engine(self.mlp_config(), **self.engine_options())
+        try:
+            check_engine(self.mlp_config(), **self.engine_options())
+        except ValueError as e:
+            # the engine's max_records is this config's n_records
+            raise ValueError(str(e).replace("max_records", "n_records")) from None
 
     # -- derived -----------------------------------------------------------------------
     @property

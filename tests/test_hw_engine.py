@@ -16,11 +16,11 @@ from amaranth.sim import Simulator
 from lnsmadam.golden.format import LNSFormat
 from lnsmadam.golden.mlp import LNSMLP, MLPConfig
 from lnsmadam.golden.trainer import DeviceTrainer
-from lnsmadam.host import image
+from lnsmadam.golden import image
 from lnsmadam.hw.engine.engine import Engine
 
 STATUS = ("state", "error", "epoch", "sample", "correct", "last_correct", "steps")
-REGS = {"n_train": 0, "n_test": 1, "epoch_base": 2, "sample_base": 3, "mode": 4}
+REGS = image.REGS
 
 
 class BusDriver:
