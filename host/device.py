@@ -266,7 +266,10 @@ class Device:
         regs = self.config.get("regs", {})
         base = int(regs.get("layer_base", image.LAYER_REGS))
         stride = int(regs.get("layer_stride", image.LAYER_STRIDE))
-        names = {k: int(regs.get(k, v)) for k, v in image.REGS.items()}
+        # a design that reports no map has the first three at their addresses; sample_base
+        # and mode only where the device reports them (design 0.2 on)
+        names = {k: int(regs.get(k, v)) for k, v in image.REGS.items()
+                 if k in regs or k in ("n_train", "n_test", "epoch_base")}
         return names, base, stride
 
     def upload_dataset(self, codes, labels, n_train: int) -> None:
@@ -428,12 +431,7 @@ class Device:
     def run_registers(self) -> dict[str, int]:
         """Name -> word address of the run-control registers this device has (its identify
         ``regs`` map; ``sample_base`` and ``mode`` only on designs that have them)."""
-        names, _, _ = self._regs()
-        regs = self.config.get("regs", {})
-        for k in ("sample_base", "mode"):
-            if k in regs:
-                names[k] = int(regs[k])
-        return names
+        return self._regs()[0]
 
     def write_position(self, epoch_base: int, sample_base: int = 0, mode: int = 0) -> None:
         """Where the next START begins: ``epoch_base`` (0..2**32-1), ``sample_base`` (its
