@@ -191,9 +191,10 @@ def _trainer(sizes=(2, 2, 2), lanes=1, max_records=4):
 
 
 def _harness(make, memory=False, mutate=None):
-    # the engine answers a bus read 1 + read_reg cycles after the command; its region table
-    # is its own (the SoC's is the same, from golden.image.region_table)
-    return TrainerHarness(make, memory=memory, rsp_latency=1 + SoCConfig().read_reg,
+    # the engine answers a bus write in the next cycle and a read 1 + read_reg cycles after
+    # the command; its region table is its own (the SoC's is the same, from
+    # golden.image.region_table)
+    return TrainerHarness(make, memory=memory, rsp_latency=(1, 1 + SoCConfig().read_reg),
                           mutate=mutate, regions=lambda dut: dut.regions())
 
 
