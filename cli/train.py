@@ -326,6 +326,9 @@ def _train_device(backend, board_name, port, cv, hidden, *, epochs, seed, p_scal
             from ..golden.soc import SoCConfig
             base = SoCConfig()
         apply_hidden(cv, hidden, base.sizes)
+        if backend == "sim" and mode == "pipelined" and "pipelined" not in cv.values:
+            # a pipelined run needs a twin built with the capability (unless told otherwise)
+            base = dataclasses.replace(base, pipelined=True)
         soc_cfg = _with_fields(base, cv.values, cv.names())
         if ck is not None:                         # refused before the twin is built
             from ..golden.device import GoldenDevice
