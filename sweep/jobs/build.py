@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import Param
 
-_SOC = {
+SOC_PARAMS = {
     "sizes": Param("ints", "MLP layer widths, input first", lo=1, hi=1024),
     "lanes": Param("int", "weights per cycle per datapath", choices=(1, 2, 4, 8, 16, 32, 64)),
     "n_records": Param("int", "samples the on-chip data memory holds", lo=1, hi=65535),
@@ -48,12 +48,12 @@ def params(config: dict) -> dict:
             "pnr_seed": Param("int", "nextpnr placement seed", lo=0, hi=2**31 - 1),
             "until": Param("str", "how far the flow goes", choices=UNTIL),
             "synth_opts": Param("str", "Yosys synthesis options (default: the board's)"),
-            **_SOC}
+            **SOC_PARAMS}
 
 
 def run(config: dict, workdir: Path) -> dict:
     from ...boards.build import build
-    over = {k: (tuple(v) if k == "sizes" else v) for k, v in config.items() if k in _SOC}
+    over = {k: (tuple(v) if k == "sizes" else v) for k, v in config.items() if k in SOC_PARAMS}
     rep = build(config.get("board", "icebreaker"), design=config.get("design", "soc"),
                 overrides=over, out_dir=workdir, seed=config.get("pnr_seed", 1),
                 progress=None, synth_opts=config.get("synth_opts"),
