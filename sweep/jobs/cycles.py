@@ -17,7 +17,8 @@ Parameters: ``sizes`` (default [64, 16, 10]), ``lanes`` (1), ``mode`` (``exact``
 ``pipelined``; the twin is built with the pipelined capability for the latter), ``seed``
 (0: initial weights and sample order), ``epochs`` (1), ``clock_mhz`` (a board clock for the
 ``us_per_sample`` and ``epoch_s`` columns; default none), and the engine's SoCConfig fields
-of :data:`ENGINE_FIELDS` (default: the twin's). Result: cycles per
+of :data:`ENGINE_FIELDS` (default: those of the point's ``board`` when it has one, else the
+twin's). Result: cycles per
 sample, the ideal, the efficiency, evaluation cycles per test sample, the accuracies after
 each epoch, the twin's wall times.
 """
@@ -77,7 +78,12 @@ def run(config: dict, workdir: Path) -> dict:
     lanes, seed = config.get("lanes", 1), config.get("seed", 0)
     epochs, mode = config.get("epochs", 1), config.get("mode", "exact")
     data = load_digits_split(0)
-    extra = {k: config[k] for k in ENGINE_FIELDS if k in config}
+    extra = {}
+    if "board" in config:            # a point that also builds for a board: its engine fields
+        from ...boards.platforms import get_board
+        extra = {k: v for k, v in get_board(config["board"]).config.items()
+                 if k in ENGINE_FIELDS}
+    extra.update({k: config[k] for k in ENGINE_FIELDS if k in config})
     soc = dataclasses.replace(twin_config(sizes=sizes, lanes=lanes),
                               pipelined=mode == "pipelined", **extra)
     t0 = time.perf_counter()
