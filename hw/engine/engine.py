@@ -87,7 +87,7 @@ class Engine(wiring.Component):
     Latency
     -------
     Per training sample about ``visits / lanes`` cycles plus each pass's drain and the
-    softmax unit in exact mode (``docs/engine.md``, measured by ``bench/trainer_cycles.py``);
+    softmax unit in exact mode (``docs/engine.md``, measured by ``bench/grids/trainer_cycles.toml``);
     in pipelined mode the longer of the two stages.
 
     Throughput
