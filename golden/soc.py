@@ -82,6 +82,13 @@ def check_engine(mlp: MLPConfig, *, lanes: int, max_records: int, read_reg: int,
                          f"{mlp.sizes[0]} inputs ({1 << ADDR_BITS} data words), got "
                          f"{max_records}")
     n_layers = len(mlp.sizes) - 1
+    n_regions = 2 + 2 * n_layers * (lanes + int(bias_lane))
+    if n_regions > 256:
+        most = 1 << ((254 // (2 * n_layers) - int(bias_lane)).bit_length() - 1)
+        raise ValueError(f"lanes must be at most {most} for {n_layers} layers"
+                         f"{' with a bias lane' if bias_lane else ''}: the protocol addresses "
+                         f"256 regions (regs, data, a weight and a state bank per lane and "
+                         f"layer), this design needs {n_regions}")
     if pipelined and n_layers < 2:
         raise ValueError(f"pipelined needs at least two layers (stage B is layers 1.."
                          f"{n_layers - 1}), got sizes {tuple(mlp.sizes)}")

@@ -82,6 +82,8 @@ def test_mlp_config():
     ({"sizes": (64, 128, 10)}, r"sizes must give dot products of at most 128 terms .* 129"),
     ({"lanes": 3}, r"lanes must be a power of two in 1\.\.64, got 3"),
     ({"lanes": 128}, r"lanes must be in \[1, 64\]"),
+    ({"lanes": 64, "sizes": (64, 64, 10)}, r"lanes must be at most 32 for 2 layers: the "
+                                             r"protocol addresses 256 regions"),
     ({"n_records": 0}, r"n_records must be in \[1, 65535\]"),
     ({"n_records": 1986}, r"n_records must be <= 1985 for 64 inputs \(65536 data words\)"),
     ({"bits": 9}, r"bits must be in \[3, 8\]"),
@@ -119,7 +121,8 @@ def test_limits_are_reachable():
     SoCConfig(n_records=1985)
     SoCConfig(sizes=(1, 1), n_records=65535 // 2 + 1)   # 2 words per record: 65536 words
     SoCConfig(lanes=16, mac_pipeline=6)
-    SoCConfig(lanes=64, mac_pipeline=8, sizes=(64, 64, 10))
+    SoCConfig(lanes=64, mac_pipeline=8, sizes=(64, 10))       # 258 regions for 2 layers
+    SoCConfig(lanes=32, sizes=(64, 64, 10))
     SoCConfig(lanes=4, bias_lane=True, mac_pipeline=5)
     SoCConfig(clk_freq=4e6, baud=1_000_000)              # divisor 4
 

@@ -58,7 +58,7 @@ CLI_CASES = {
                    "No such option '--lanes'"),
     "mac first-cut": (["generate", "mac", "--first-cut", "middle", "-o", "x"], 2,
                       "'--first-cut'"),
-    "build lanes": (["build", "--lanes", "3"], 2, "--lanes must be a power of two in 1..16"),
+    "build lanes": (["build", "--lanes", "3"], 2, "--lanes must be a power of two in 1..64"),
     "build clk": (["build", "--clk-freq", "0"], 2, "--clk-freq must be a finite number in "
                                                    "[0.001, 1000] MHz"),
     "train hidden": (["train", "--backend", "golden", "--hidden", "0"], 2,
