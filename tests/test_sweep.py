@@ -66,6 +66,12 @@ def _cli(*args):
     ('jobs = ["train-golden"]\n[fixed]\noptimizer = "rmsprop"', "optimizer must be one of"),
     ('jobs = ["cycles"]\nwhat = 1', "unknown top-level entry 'what'"),
     ('jobs = ["cycles"]\n[axes\n', "not valid TOML"),
+    ('jobs = ["cycles"]\n[axes]\nseed = [0, 1]\n[report]\naggregate = "lanes"',
+     "report.aggregate must be a key that varies between points (seed), got 'lanes'"),
+    ('jobs = ["cycles"]\n[axes]\nseed = [0, 1]\n[report]\naggregate = "seed"\nmetrics = "a"',
+     "report.metrics must be a non-empty list of column names"),
+    ('jobs = ["cycles"]\n[report]\nmetrics = ["a"]', "report.metrics needs report.aggregate"),
+    ('jobs = ["cycles"]\n[report]\nmedian = true', "report.median: unknown entry"),
 ])
 def test_grid_errors_are_one_line(text, message):
     with pytest.raises(GridError) as e:
@@ -124,6 +130,50 @@ def test_pareto_front():
             {"logic": 50, "status": "failed"}]
     assert report.pareto(rows) == [True, True, False, True, None]
     assert report.pareto([{"logic": 1}, {"logic": 2}]) == [None, None]   # one objective
+
+
+def test_report_aggregates_over_seeds(tmp_path):
+    """2 settings x 3 seeds (FP32 baselines, 2 epochs: fast), run job by job without Dask
+    (engine.execute and store, what a worker and the client do); one point left pending."""
+    import statistics
+    grid = parse("""
+jobs = ["train-golden"]
+[fixed]
+sizes = [64, 4, 10]
+epochs = 2
+[axes]
+optimizer = ["sgd", "adam"]
+seed = [0, 1, 2]
+[report]
+aggregate = "seed"
+metrics = ["test_acc", "train_acc"]
+""", "tiny.toml")
+    out = tmp_path / "out"
+    for p in grid.points[:-1]:
+        assert engine.store(out, p, "train-golden", engine.execute("train-golden", p.config))
+    doc = report.build(out, grid)
+    acc = {(r["optimizer"], r["seed"]): r["test_acc"] for r in doc["points"]
+           if r["status"] == "done"}
+    assert len(acc) == 5 and len(set(acc.values())) > 1
+    sgd, adam = doc["groups"]
+    assert sgd["optimizer"] == "sgd" and sgd["seed"] == [0, 1, 2] and sgd["n"] == 3
+    vals = [acc["sgd", s] for s in range(3)]
+    assert (sgd["test_acc_median"], sgd["test_acc_min"], sgd["test_acc_max"]) == (
+        statistics.median(vals), min(vals), max(vals))
+    assert adam["seed"] == [0, 1] and adam["n"] == 2 and adam["missing"] == 1
+    assert adam["test_acc_median"] == statistics.median([acc["adam", 0], acc["adam", 1]])
+    assert sgd["train_acc_min"] <= sgd["train_acc_median"] <= sgd["train_acc_max"]
+    md = (out / "sweep.md").read_text()
+    assert "## Over seed: median (min..max)" in md
+    assert "| optimizer | seed | n | test_acc | train_acc |" in md
+    assert f"| adam | 0, 1 | 2 (1 missing) | {report._fmt(adam['test_acc_median'])} (" in md
+    lines = (out / "sweep_groups.csv").read_text().splitlines()
+    assert lines[0].startswith("optimizer,seed,n,missing,test_acc_median,test_acc_min")
+    assert len(lines) == 3
+    # without [report] there are no groups and no groups file
+    plain = parse(grid.text.split("[report]")[0], "plain.toml")
+    assert report.build(tmp_path / "plain", plain)["groups"] == []
+    assert not (tmp_path / "plain" / "sweep_groups.csv").exists()
 
 
 # -- the engine ------------------------------------------------------------------------
