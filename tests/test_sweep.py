@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -331,6 +332,36 @@ def test_train_golden_job_matches_experiment(tmp_path):
     assert r["config"]["lr"] == 0.01 and 0 < train_golden.metrics(r)["test_acc"] <= 1
     with pytest.raises(ValueError, match="optimizer sgd has no parameter bits"):
         train_golden.run({"optimizer": "sgd", "bits": 6}, tmp_path)
+
+
+def test_train_golden_job_storage_updater(tmp_path):
+    """lns-sgd: the integer model at 5 bits with 5-bit stored weights that SGD updates
+    directly (docs/results.md §3); the job's flat keys give that MLPConfig."""
+    from lnsmadam.golden.data import load_digits_split
+    from lnsmadam.golden.experiment import StorageUpdater, run
+    from lnsmadam.golden.format import LNSFormat
+    from lnsmadam.golden.mlp import LNSMLP, MLPConfig
+    from lnsmadam.golden.update import MadamConfig
+    from lnsmadam.sweep.jobs import train_golden
+    fmt, w = LNSFormat.from_gamma(5, 2), LNSFormat.from_gamma(5, 2, underflow="min")
+    cfg = MLPConfig(sizes=(64, 4, 10), fmt=fmt, madam=MadamConfig(weight=w))
+    r = train_golden.run({"optimizer": "lns-sgd", "sizes": [64, 4, 10], "epochs": 1,
+                          "bits": 5, "gamma": 2, "weight_bits": 5, "weight_gamma": 2,
+                          "lr": 0.1}, tmp_path)
+    want = run("lns-sgd", load_digits_split(0), 1, 0, lns_config=cfg, opt_kwargs={"lr": 0.1})
+    assert r["history"] == want.history and r["config"]["weight_format"]["bits"] == 5
+    assert r["config"]["updater"] == {"optimizer": "sgd", "lr": 0.1}
+    # one step by hand: decode, w - lr * g, re-encode
+    model = LNSMLP(cfg, 0)
+    _, grads = model.gradients(load_digits_split(0).x_train[0], 3)
+    before = [w.decode(u, b) for u, b in zip(model.u, model.u_bias)]
+    StorageUpdater("sgd", {"lr": 0.1})(model, grads)
+    for l, g in enumerate(grads):
+        step = before[l].astype(np.float32) - np.float32(0.1) * fmt.decode(
+            g.codes, g.bias).astype(np.float32)
+        assert np.array_equal(model.u[l], w.encode(step, model.u_bias[l]))
+    with pytest.raises(ValueError, match="optimizer lns-adam has no parameter lr_step"):
+        train_golden.run({"optimizer": "lns-adam", "lr_step": 2}, tmp_path)
 
 
 def test_cycles_job_on_the_twin(tmp_path):
