@@ -41,7 +41,7 @@ from ...hw.link import Link
 from .harness import Elaborated, Harness, fsm_encoding
 from .mutants import Rewrite
 
-__all__ = ["LinkHarness", "RESPONSE_BOUND"]
+__all__ = ["LinkHarness", "RESPONSE_BOUND", "region_info"]
 
 # docs/protocol.md, written down again here as the harness's own spec
 END, ESC, ESC_END, ESC_ESC = 0xC0, 0xDB, 0xDC, 0xDD
@@ -67,6 +67,21 @@ def _crc16(crc, byte):
         top = crc[15] ^ byte[i]
         crc = Cat(Const(0, 1), crc[:15]) ^ Mux(top, Const(0x1021, 16), Const(0, 16))
     return crc
+
+
+def region_info(m, region, regions):
+    """The region table as ``docs/protocol.md`` §5 uses it, for the region id ``region``:
+    ``(known, word bytes, top-byte mask, depth)`` (0 for an unknown id)."""
+    known = Const(0)
+    wb, top, depth = Signal(3), Signal(8), Signal(17)
+    for r in regions:
+        hit = region == r.id
+        known = known | hit
+        with m.If(hit):
+            m.d.comb += [wb.eq(r.word_bytes),
+                         top.eq((1 << (r.width - 8 * (r.word_bytes - 1))) - 1),
+                         depth.eq(r.depth)]
+    return known, wb, top, depth
 
 
 class LinkHarness(Harness):
@@ -168,18 +183,7 @@ class LinkHarness(Harness):
         addr, count = Signal(16), Signal(8)
         epochs, lr, seed = Signal(16), Signal(8), Signal(32)
         wpos, hibits = Signal(2), Signal()
-        regs = dut.regions
-        known = Const(0)
-        wb = Signal(3)
-        top = Signal(8)
-        depth = Signal(17)
-        for r in regs:
-            hit = region == r.id
-            known = known | hit
-            with m.If(hit):
-                m.d.comb += [wb.eq(r.word_bytes),
-                             top.eq((1 << (r.width - 8 * (r.word_bytes - 1))) - 1),
-                             depth.eq(r.depth)]
+        known, wb, top, depth = region_info(m, region, dut.regions)
 
         is_end = b == END
         dec = Mux(esc, Mux(b == ESC_END, END, ESC), b)

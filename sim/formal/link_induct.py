@@ -1,0 +1,310 @@
+"""Inductive proofs of the host link (:class:`~lnsmadam.hw.link.Link`): the WRITE path and
+the bounded response.
+
+The link keeps a request in its frame buffer and decides on it while it walks the buffer,
+after the frame has ended; a shadow that computes the CRC as the bytes arrive (the bounded
+harness in :mod:`.link`) can only be related to that walk prefix by prefix, which no
+induction of useful depth closes. These proofs split the claim in two, both inductive:
+
+* ``walk_reads_frame``: the byte the link reads in its ``t``-th walk clock is the frame's
+  ``t``-th decoded payload byte. A symbolic index ``j`` (any buffer position, fixed per
+  trace) is checked; the shadow keeps only byte ``j`` of the frame (SLIP decoding,
+  ``docs/protocol.md`` §2), and the buffer word ``j`` is observed through an extra
+  combinational read port added to the link's buffer in the harness (read only). As ``j``
+  is any position, every walked byte is the frame's.
+* an observer parses the walked bytes as ``docs/protocol.md`` §3 and §5 define a request
+  (CRC-16/CCITT-FALSE bit by bit, the header, WRITE's words and their top bytes) and gives
+  the protocol's verdict; ``write_checked``: a bus write happens only for a WRITE frame
+  whose every check passed (SLIP, length, CRC, op, region, exact length for ``count``
+  words, range, data bits), to its region and inside ``[addr, addr + count)``;
+  ``write_not_busy``: never while ``busy``.
+
+Together: a write happens only for a frame that passed every check of the protocol.
+
+``response``: with a responsive bus and transmitter (every command answered at once, the
+UART always ready) ``back_to_recv``: the link accepts frames again at most
+``L + 2 * reply_bytes + 10 * words_written + RESPONSE_SLACK`` clocks after leaving
+reception, ``L`` the payload bytes kept, ``reply_bytes`` the reply's payload bytes as the
+protocol defines them for that request (a reply byte may need two wire bytes) and
+``words_written`` the WRITE's words: the device always returns to accepting frames, for
+every request, good or bad.
+
+The invariants that close the inductions relate the link's registers (probed by name: FSM
+state, byte count, read pointer, CRC, parse registers, word counters) to the shadow's and
+the observer's; they are asserted and proved with the properties (``inv_*``).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+
+from ...hw.link import Link
+from .harness import Elaborated, Harness, fsm_encoding
+from .link import (END, ESC, ESC_END, ESC_ESC, IDENTIFY, LR_STEP_MAX, MAX_BODY, MAX_PAYLOAD,
+                   OP_IDENTIFY, OP_READ, OP_START, OP_STATUS, OP_WRITE, REGIONS, _crc16,
+                   region_info)
+from .mutants import Rewrite
+
+__all__ = ["LinkInductHarness", "RESPONSE_SLACK", "STATUS_BODY"]
+
+#: bounded response: clocks beyond the walk, the reply's bytes and the written words (the
+#: check, the WRITE's count re-read, the reply's END bytes and the bus access of READ)
+RESPONSE_SLACK = 8
+#: docs/protocol.md §5: the STATUS body
+STATUS_BODY = 16
+
+
+class LinkInductHarness(Harness):
+    """``prop``: ``"write"`` (the WRITE path, any bus and ``busy`` behaviour) or
+    ``"response"`` (the bounded response, responsive environment)."""
+
+    block = "link"
+
+    def __init__(self, make=None, prop: str = "write", mutate=None, only=None,
+                 back_to_back: bool = False):
+        super().__init__(make or (lambda: Link(IDENTIFY, REGIONS, 4)), mutate, only)
+        if prop not in ("write", "response"):
+            raise ValueError(f"prop must be 'write' or 'response', got {prop!r}")
+        self.prop = prop
+        #: the host sends a byte in every cycle the link accepts frames (for the bounded
+        #: mutant runs: a fixed frame timing)
+        self.back_to_back = back_to_back
+
+    def build(self, m: Module, platform):
+        dut: Link = self.make()
+        rx_valid, rx_byte = self.free(1, "rx_valid"), self.free(8, "rx_byte")
+        tx_ready = Const(1) if self.prop == "response" else self.free(1, "tx_ready")
+        cut = Rewrite(use={"o__valid": lambda s: rx_valid, "o__payload": lambda s: rx_byte,
+                           "i__ready": lambda s: tx_ready})
+        user = self.mutate or (lambda f: f)
+        el = Elaborated(dut, platform, lambda f: user(cut(f)))
+        m.submodules.dut = el.fragment
+        self.el, self.dut = el, dut
+        state = el.probe("link_state")
+        enc = fsm_encoding(state)
+        self.st = {name: state == value for name, value in enc.items()}
+        in_recv = self.st["RECV"]
+        self.check(m, "inv_state", state < len(enc))
+        self.assume(m, "host_half_duplex", ~rx_valid | in_recv)
+        if self.back_to_back:
+            self.assume(m, "host_back_to_back", rx_valid == in_recv)
+        self._environment(m)
+
+        # the buffer, observed at the symbolic position j and at the count byte (5)
+        buf = {name: sub for sub, name, _ in el.fragment.subfragments}["buf"]
+        abits = len(buf._read_ports[0]._addr)
+        self.j = self.anyconst(m, abits, "j")
+        self.assume(m, "j_in_buffer", self.j < MAX_PAYLOAD)
+        self.buf_j, self.buf_5 = Signal(8), Signal(8)
+        buf.read_port(domain="comb", addr=self.j, data=self.buf_j, en=Const(1),
+                      transparent_for=())
+        buf.read_port(domain="comb", addr=Const(5, abits), data=self.buf_5, en=Const(1),
+                      transparent_for=())
+        self.data = buf._read_ports[0]._data       # what the link reads (address ptr)
+
+        sh = self._shadow(m, rx_valid & in_recv, rx_byte)
+        ob = self._observer(m, sh)
+        self._reception_invariants(m, sh)
+        self._walk_invariants(m, sh, ob)
+        if self.prop == "write":
+            self._write_path(m, sh, ob)
+        else:
+            self._response(m, sh, ob)
+
+    def r(self, name):
+        return self.el.probe(name)
+
+    # -- the trainer side ----------------------------------------------------------------
+    def _environment(self, m):
+        bus, ctl = self.dut.bus, self.dut.ctl
+        if self.prop == "response":
+            m.d.comb += [bus.cmd_ready.eq(1), bus.rsp_valid.eq(bus.cmd_valid),
+                         ctl.busy.eq(0)]
+        else:
+            # any bus (no assumption on its answers); busy rises only after a pulse
+            busy = self.free(1, "busy")
+            m.d.comb += [bus.cmd_ready.eq(self.free(1, "cmd_ready")),
+                         bus.rsp_valid.eq(self.free(1, "rsp_valid")), ctl.busy.eq(busy)]
+            rose = busy & ~self.past(m, busy)
+            self.assume(m, "busy_after_start", ~self.started | ~rose
+                        | self.past(m, ctl.start | ctl.evaluate))
+        m.d.comb += bus.rsp_rdata.eq(0)
+        for name in ("state", "error", "epoch", "sample", "correct", "last_correct", "steps"):
+            m.d.comb += getattr(ctl, name).eq(0)
+
+    # -- the shadow receiver: SLIP decoding (docs/protocol.md §2) -------------------------
+    def _shadow(self, m, got, b):
+        n = Signal(range(MAX_PAYLOAD + 2), name="sh_n")   # MAX_PAYLOAD + 1: overlong
+        esc, bad, raw = Signal(name="sh_esc"), Signal(name="sh_bad"), Signal(name="sh_raw")
+        bj = Signal(8, name="sh_bj")                      # payload byte j
+        over = n == MAX_PAYLOAD + 1
+        is_end = b == END
+        dec = Mux(esc, Mux(b == ESC_END, END, ESC), b)
+        live = got & ~is_end & ~bad & ~over               # after an error: discarded
+        put = live & Mux(esc, (b == ESC_END) | (b == ESC_ESC), b != ESC)
+        with m.If(got & ~is_end):
+            m.d.sync += raw.eq(1)
+        with m.If(live):
+            with m.If(esc):
+                m.d.sync += [esc.eq(0), bad.eq((b != ESC_END) & (b != ESC_ESC))]
+            with m.Elif(b == ESC):
+                m.d.sync += esc.eq(1)
+        with m.If(put):
+            m.d.sync += n.eq(n + 1)
+            with m.If(n == self.j):
+                m.d.sync += bj.eq(dec)
+        closing = got & is_end & raw
+        with m.If(got & is_end):
+            m.d.sync += [n.eq(0), esc.eq(0), bad.eq(0), raw.eq(0)]
+        # the frame just closed: its length (kept bytes), whether SLIP and length passed
+        f_n = Signal(range(MAX_PAYLOAD + 2), name="sh_frame_n")
+        f_ok = Signal(name="sh_frame_ok")
+        with m.If(closing):
+            m.d.sync += [f_n.eq(n), f_ok.eq(~bad & ~esc & ~over)]
+        kept = Mux(over, MAX_PAYLOAD, n)
+        f_kept = Mux(f_n == MAX_PAYLOAD + 1, MAX_PAYLOAD, f_n)
+        return dict(n=n, esc=esc, bad=bad, raw=raw, bj=bj, over=over, kept=kept,
+                    closing=closing, f_n=f_n, f_ok=f_ok, L=f_kept)
+
+    # -- the observer: the walked bytes parsed as a request (§3, §5) -----------------------
+    def _observer(self, m, sh):
+        L, d = sh["L"], self.data
+        t = Signal(range(MAX_PAYLOAD + 1), name="ob_t")   # walk clocks seen
+        crc = Signal(16, init=0xFFFF, name="ob_crc")
+        mism = Signal(name="ob_mism")                      # a CRC byte differs
+        seq, op, region, count = (Signal(8, name=f"ob_{x}") for x in
+                                  ("seq", "op", "region", "count"))
+        addr = Signal(16, name="ob_addr")
+        arg = Signal(56, name="ob_arg")                    # START: epochs, lr_step, seed
+        wpos, words = Signal(2, name="ob_wpos"), Signal(9, name="ob_words")
+        hibits = Signal(name="ob_hibits")
+        known, wb, top, depth = region_info(m, region, self.dut.regions)
+        in_recv = self.st["RECV"]
+        with m.If(sh["closing"]):
+            m.d.sync += [t.eq(0), crc.eq(0xFFFF), mism.eq(0), wpos.eq(0), words.eq(0),
+                         hibits.eq(0)]
+        with m.Elif(~in_recv & (t < L)):
+            m.d.sync += t.eq(t + 1)
+            with m.If(t + 2 < L):
+                m.d.sync += crc.eq(_crc16(crc, d))
+                with m.Switch(t):
+                    with m.Case(0):
+                        m.d.sync += seq.eq(d)
+                    with m.Case(1):
+                        m.d.sync += op.eq(d)
+                    with m.Case(2):
+                        m.d.sync += region.eq(d)
+                    with m.Case(3):
+                        m.d.sync += addr[0:8].eq(d)
+                    with m.Case(4):
+                        m.d.sync += addr[8:16].eq(d)
+                    with m.Case(5):
+                        m.d.sync += count.eq(d)
+                    with m.Default():
+                        # WRITE data: count the words, check every word's top byte
+                        last = wpos == wb - 1
+                        m.d.sync += wpos.eq(Mux(last, 0, wpos + 1))
+                        with m.If(last):
+                            m.d.sync += words.eq(words + 1)
+                            with m.If((d & ~top) != 0):
+                                m.d.sync += hibits.eq(1)
+                with m.If((t >= 2) & (t < 9)):
+                    m.d.sync += arg.eq(Cat(arg[8:], d))
+            with m.Elif(t + 2 == L):
+                m.d.sync += mism.eq(mism | (d != crc[0:8]))
+            with m.Else():
+                m.d.sync += mism.eq(mism | (d != crc[8:16]))
+
+        # the verdict once the walk is over (the checks of §3 in order, §5's WRITE rules)
+        body = sh["f_n"] - 4
+        passed = sh["f_ok"] & (sh["f_n"] >= 4) & ~mism
+        in_range = (count != 0) & (addr + count <= depth)
+        w = Signal(name="ob_write_ok")
+        m.d.comb += w.eq(passed & (op == OP_WRITE) & (body <= MAX_BODY) & known
+                         & (body == 4 + count * wb) & in_range & ~hibits)
+        return dict(t=t, crc=crc, mism=mism, seq=seq, op=op, region=region, addr=addr,
+                    count=count, arg=arg, wpos=wpos, words=words, hibits=hibits,
+                    known=known, wb=wb, depth=depth, w=w, passed=passed, body=body, done=t == L)
+
+    # -- invariants ---------------------------------------------------------------------
+    def _reception_invariants(self, m, sh):
+        r, j = self.r, self.j
+        in_recv = self.st["RECV"]
+        self.check(m, "inv_no_skip", ~r("skip"))
+        self.check(m, "inv_recv", ~in_recv | (
+            (r("nlen") == sh["kept"]) & (r("over") == sh["over"]) & (r("raw") == sh["raw"])
+            & (sh["over"] | ((r("esc") == sh["esc"]) & (r("bad") == sh["bad"])))
+            & (r("ptr") == 0) & (r("crc") == 0xFFFF) & ~r("issued")
+            & (sh["raw"] | ((sh["n"] == 0) & ~sh["esc"] & ~sh["bad"]))))
+        self.check(m, "inv_recv_buffer", ~in_recv | (j >= sh["kept"]) | (self.buf_j == sh["bj"]))
+        self.check(m, "inv_away", in_recv | (
+            (r("nlen") == sh["L"]) & (sh["n"] == 0) & ~sh["esc"] & ~sh["bad"] & ~sh["raw"]
+            & (sh["f_ok"] == (~r("bad") & ~r("esc") & ~r("over")))
+            & ((sh["f_n"] == MAX_PAYLOAD + 1) == r("over"))))
+        self.check(m, "inv_away_buffer", in_recv | (j >= sh["L"]) | (self.buf_j == sh["bj"]))
+        self.check(m, "inv_pulse", ~(self.dut.ctl.start | self.dut.ctl.stop
+                                     | self.dut.ctl.evaluate) | self.st["H_END"])
+
+    def _walk_invariants(self, m, sh, ob):
+        r, L, t = self.r, sh["L"], ob["t"]
+        walk, check, in_recv = self.st["WALK"], self.st["CHECK"], self.st["RECV"]
+        self.check(m, "walk_reads_frame", in_recv | (t >= L) | (t != self.j)
+                   | (self.data == sh["bj"]))
+        self.check(m, "inv_walk", ~walk | (
+            (r("ptr") == t + 1) & ((t < L) | ((L == 0) & (t == 0))) & (r("crc") == ob["crc"])
+            & ((L == 0) | (r("crc_bad") == ob["mism"]))))
+        self.check(m, "inv_walked", in_recv | walk | ob["done"])
+        self.check(m, "inv_ranges", (sh["n"] <= MAX_PAYLOAD + 1) & (sh["f_n"] <= MAX_PAYLOAD + 1)
+                   & (t <= L) & (ob["words"] <= t))
+        parsing = walk | check
+        hdr = L >= 8
+        self.check(m, "inv_op", ~parsing | ~(hdr & (t >= 2)) | (
+            (r("op3") == ob["op"][0:3])
+            & (r("op_ok") == ((ob["op"][3:8] == 0) & (ob["op"][0:3] != 0)))))
+        is_w = ob["op"] == OP_WRITE
+        # region, addr and count shift through cnt -> addr -> region (bytes 2..5)
+        cnt, addr, oa = r("cnt"), r("addr"), ob["addr"]
+        self.check(m, "inv_header", ~parsing | ~(hdr & is_w) | (
+            ((t != 3) | (cnt == ob["region"]))
+            & ((t != 4) | ((cnt == oa[0:8]) & (addr[8:16] == ob["region"])))
+            & ((t != 5) | ((cnt == oa[8:16]) & (addr == Cat(ob["region"], oa[0:8]))))
+            & ((t < 6) | ((r("region") == ob["region"]) & (addr == oa)))))
+        in_range = (ob["count"] != 0) & (ob["addr"] + ob["count"] <= ob["depth"])
+        self.check(m, "inv_range", ~parsing | ~(hdr & (t >= 7) & is_w & ob["known"])
+                   | (r("range_bad") == ~in_range))
+        data_bytes = Mux(t + 2 <= L, t, L - 2) - 6     # WRITE data bytes parsed so far
+        self.check(m, "inv_words", ~parsing | ~(hdr & (t >= 6) & is_w & ob["known"]) | (
+            (ob["wpos"] < ob["wb"]) & (ob["words"] * ob["wb"] + ob["wpos"] == data_bytes)
+            & (r("k") == ob["wpos"]) & (r("cnt") == (ob["count"] - ob["words"])[0:8])
+            & (r("hi_bits") == ob["hibits"])))
+        self.check(m, "inv_no_data_yet", ~parsing | (t > 6) | (
+            (r("k") == 0) & ~r("hi_bits") & (ob["words"] == 0) & (ob["wpos"] == 0)
+            & ~ob["hibits"]))
+        self.check(m, "inv_count_byte", in_recv | ~(hdr & (t >= 6)) | (self.buf_5 == ob["count"]))
+
+    # -- the WRITE path --------------------------------------------------------------------
+    def _write_path(self, m, sh, ob):
+        r, st, bus, ctl = self.r, self.st, self.dut.bus, self.dut.ctl
+        writing = st["WCNT"] | st["WLOAD"] | (st["BUS"] & (r("op3") == OP_WRITE))
+        end = ob["addr"] + ob["count"]
+        self.check(m, "inv_exec", ~writing | (
+            ob["done"] & ob["w"] & (r("op3") == OP_WRITE) & (r("region") == ob["region"])
+            & ~ctl.busy))
+        self.check(m, "inv_exec_count", ~st["WCNT"] | (
+            (r("addr") == ob["addr"]) & (r("ptr") == 5) & (r("k") <= 1)))
+        self.check(m, "inv_exec_words", ~(st["WLOAD"] | (st["BUS"] & (r("op3") == OP_WRITE)))
+                   | ((r("addr") + r("cnt") == end) & (r("cnt") != 0)
+                      & (r("addr") >= ob["addr"])))
+        wr = bus.cmd_valid & bus.cmd_write
+        self.check(m, "write_checked", ~wr | (
+            ~self.st["RECV"] & ob["done"] & ob["w"] & (bus.cmd_region == ob["region"])
+            & (bus.cmd_addr >= ob["addr"]) & (bus.cmd_addr < end)))
+        self.check(m, "write_not_busy", ~wr | ~ctl.busy)
+        self.check(m, "inv_cmd", (~bus.cmd_valid | st["BUS"]) & (~r("issued") | st["BUS"]))
+        self.check(m, "inv_read_states", (~st["RSEND"] | (r("op3") == OP_READ))
+                   & (~st["BUS"] | (r("op3") == OP_READ) | (r("op3") == OP_WRITE)))
+
+    # -- the bounded response ----------------------------------------------------------------
+    def _response(self, m, sh, ob):
+        raise NotImplementedError
+
