@@ -52,6 +52,12 @@ __all__ = ["LinkInductHarness", "RESPONSE_SLACK", "STATUS_BODY"]
 RESPONSE_SLACK = 8
 #: docs/protocol.md §5: the STATUS body
 STATUS_BODY = 16
+#: bounded response: clocks per reply byte at most (two wire bytes if escaped, each taken
+#: in one clock after a clock in which the transmitter is not ready)
+BYTE = 4
+#: clocks of a reply's CRC bytes and closing END; of a whole reply without a body
+TAIL = 3 * BYTE
+REPLY_PLAIN = 4 * BYTE + TAIL
 
 
 class LinkInductHarness(Harness):
@@ -73,7 +79,13 @@ class LinkInductHarness(Harness):
     def build(self, m: Module, platform):
         dut: Link = self.make()
         rx_valid, rx_byte = self.free(1, "rx_valid"), self.free(8, "rx_byte")
-        tx_ready = Const(1) if self.prop == "response" else self.free(1, "tx_ready")
+        if self.prop == "response":
+            # the fastest transmitter a UART can be: never ready in the clock after it took
+            # a byte (the real one takes the next byte 10 * divisor clocks later)
+            self.gap = Signal(name="tx_gap")
+            tx_ready = ~self.gap
+        else:
+            tx_ready = self.free(1, "tx_ready")
         cut = Rewrite(use={"o__valid": lambda s: rx_valid, "o__payload": lambda s: rx_byte,
                            "i__ready": lambda s: tx_ready})
         user = self.mutate or (lambda f: f)
@@ -101,6 +113,8 @@ class LinkInductHarness(Harness):
         buf.read_port(domain="comb", addr=Const(5, abits), data=self.buf_5, en=Const(1),
                       transparent_for=())
         self.data = buf._read_ports[0]._data       # what the link reads (address ptr)
+        if self.prop == "response":
+            m.d.sync += self.gap.eq(el.probe("i__valid") & ~self.gap)
 
         sh = self._shadow(m, rx_valid & in_recv, rx_byte)
         ob = self._observer(m, sh)
@@ -242,6 +256,10 @@ class LinkInductHarness(Harness):
             & (sh["f_ok"] == (~r("bad") & ~r("esc") & ~r("over")))
             & ((sh["f_n"] == MAX_PAYLOAD + 1) == r("over"))))
         self.check(m, "inv_away_buffer", in_recv | (j >= sh["L"]) | (self.buf_j == sh["bj"]))
+        st, bus = self.st, self.dut.bus
+        self.check(m, "inv_cmd", (~bus.cmd_valid | st["BUS"]) & (~r("issued") | st["BUS"]))
+        self.check(m, "inv_read_states", (~st["RSEND"] | (r("op3") == OP_READ))
+                   & (~st["BUS"] | (r("op3") == OP_READ) | (r("op3") == OP_WRITE)))
         self.check(m, "inv_pulse", ~(self.dut.ctl.start | self.dut.ctl.stop
                                      | self.dut.ctl.evaluate) | self.st["H_END"])
 
@@ -300,11 +318,86 @@ class LinkInductHarness(Harness):
             ~self.st["RECV"] & ob["done"] & ob["w"] & (bus.cmd_region == ob["region"])
             & (bus.cmd_addr >= ob["addr"]) & (bus.cmd_addr < end)))
         self.check(m, "write_not_busy", ~wr | ~ctl.busy)
-        self.check(m, "inv_cmd", (~bus.cmd_valid | st["BUS"]) & (~r("issued") | st["BUS"]))
-        self.check(m, "inv_read_states", (~st["RSEND"] | (r("op3") == OP_READ))
-                   & (~st["BUS"] | (r("op3") == OP_READ) | (r("op3") == OP_WRITE)))
 
     # -- the bounded response ----------------------------------------------------------------
+    def rank_max(self) -> int:
+        """The largest rank the check can leave (``U`` of CHECK over every register value):
+        the bound beyond the walk."""
+        ident = min(len(self.dut.identify), MAX_BODY)
+        wb = max(r.word_bytes for r in self.dut.regions)
+        body = max(BYTE * ident + 1 + TAIL, 255 * (1 + BYTE * wb) + TAIL,
+                   BYTE * STATUS_BODY + TAIL)
+        return 1 + max(2 + 9 * 255 + REPLY_PLAIN, 4 * BYTE + body)
+
     def _response(self, m, sh, ob):
-        raise NotImplementedError
+        r, st = self.r, self.st
+        in_recv, walk = st["RECV"], st["WALK"]
+        e, k, cnt, ptr, addr = r("esc_pend"), r("k"), r("cnt"), r("ptr"), r("addr")
+        op3, status, wb = r("op3"), r("status"), r("r_wb1") + 1
+        is_read, is_write = op3 == OP_READ, op3 == OP_WRITE
+        ident = len(self.dut.identify)
+        word = 1 + BYTE * wb              # READ: a bus access and the word's bytes
+        half = 2 * e                      # the first half of an escaped byte is sent
+
+        def id_left(p):                   # IDENTIFY body bytes still to send
+            return Mux(addr >= ident, 0, Mux(ident - addr < 2 + MAX_BODY - p, ident - addr,
+                                             2 + MAX_BODY - p))
+
+        def body(ok):                     # rank when H_ST hands over (its next state)
+            return Mux(ok & (op3 == OP_IDENTIFY), BYTE * id_left(2) + 1 + TAIL,
+                       Mux(ok & is_read, cnt * word + TAIL,
+                           Mux(ok & (op3 == OP_STATUS), BYTE * STATUS_BODY + TAIL, TAIL)))
+
+        body_now = body(status == 0)
+        rmax = self.rank_max()
+        lw = Mux(sh["L"] == 0, 1, sh["L"])
+        u = {
+            "WALK": lw - ob["t"] + rmax,
+            "CHECK": 1 + Mux(is_write, 2 + 9 * self.buf_5 + REPLY_PLAIN, 4 * BYTE + body(1)),
+            "WCNT": 2 - k + 9 * self.buf_5 + REPLY_PLAIN,
+            "WLOAD": 8 - k + 1 + 9 * (cnt - 1) + REPLY_PLAIN,
+            "BUS": Mux(is_write, 1 + 9 * (cnt - 1) + REPLY_PLAIN, cnt * word + TAIL),
+            "H_END": 4 * BYTE + body_now,
+            "HDR": BYTE * (2 - ptr[0]) - half + BYTE + body_now,
+            "H_ST": BYTE - half + body_now,
+            "B_ID": BYTE * id_left(ptr) - half + 1 + TAIL,
+            "B_SR": BYTE * (2 + STATUS_BODY - ptr) - half + TAIL,
+            "RSEND": BYTE * (wb - k) - half + (cnt - 1) * word + TAIL,
+            "CRC": BYTE * (2 - k[0]) - half + BYTE,
+            "T_END": BYTE,
+        }
+        rank = Signal(range(4 * (MAX_PAYLOAD + rmax)), name="rank")
+        with m.Switch(self.el.probe("link_state")):
+            for name, value in fsm_encoding(self.el.probe("link_state")).items():
+                if name in u:
+                    with m.Case(value):
+                        m.d.comb += rank.eq(u[name] + self.gap)
+        away = Signal(range(4 * (MAX_PAYLOAD + self.rank_max())), name="away")
+        m.d.sync += away.eq(Mux(in_recv, 0, away + 1))
+        budget = lw + self.rank_max()
+        self.check(m, "back_to_recv", in_recv | (away < budget))
+        self.check(m, "rank_decreases", ~self.started | self.past(m, in_recv)
+                   | in_recv | (rank < self.past(m, rank)))
+        self.check(m, "inv_rank_budget", in_recv | ((rank >= 1) & (away + rank <= budget)))
+        self.check(m, "inv_walk_away", ~walk | (away == ob["t"]))
+
+        # the registers the rank reads stay in their ranges
+        sending = st["HDR"] | st["H_ST"] | st["B_ID"] | st["B_SR"] | st["RSEND"] | st["CRC"]
+        reply_ok_read = (status == 0) & is_read
+        pb = r("p_byte")
+        self.check(m, "inv_reply_ranges", (~e | (sending & ((pb == END) | (pb == ESC))))
+                   & (~st["HDR"] | (ptr <= 1)) & (~st["H_ST"] | (ptr == 2))
+                   & (~st["B_ID"] | ((ptr >= 2) & (ptr <= 2 + MAX_BODY)))
+                   & (~st["B_SR"] | ((ptr >= 2) & (ptr <= 1 + STATUS_BODY)))
+                   & (~st["CRC"] | (k <= 1)) & (~(st["B_ID"] | st["B_SR"]) | (k == 0))
+                   & (~st["RSEND"] | ((k < wb) & (cnt != 0) & is_read))
+                   & (~(st["H_END"] | st["HDR"] | st["H_ST"]) | ~reply_ok_read | (cnt != 0)))
+        # a bus that answers at once: the command is never left issued and unanswered
+        self.check(m, "inv_exec_ranges", ~r("issued") & (~st["WCNT"] | ((k <= 1) & (ptr == 5) & (self.buf_5 != 0) & is_write))
+                   & (~st["WLOAD"] | ((cnt != 0) & is_write))
+                   & (~st["BUS"] | ((k == 0) & (cnt != 0) & (is_read | is_write))))
+        parsing = walk | st["CHECK"]
+        self.check(m, "inv_read_count", ~parsing | ~((sh["L"] >= 8) & (ob["t"] >= 7) & is_read
+                                                     & r("op_ok"))
+                   | r("range_bad") | (cnt != 0))
 
