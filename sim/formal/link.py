@@ -21,15 +21,10 @@ FALSE, the request layout and checks), decodes the same bytes. Asserted:
 * ``no_access_while_busy``: no bus command, ``start`` or ``evaluate`` while ``busy``;
 * ``bus_cmd_held``: a bus command is held, unchanged, until ``cmd_ready``.
 
-``responsive=True`` (a bus that answers at once, a transmitter always ready, only requests
-that read or write at most two words): ``back_to_recv``: after a frame of ``n`` payload
-bytes the link accepts frames again within ``n + RESPONSE_BOUND`` cycles (bounded
-response; the depth must exceed the shortest frame plus the bound for it to bite); covers
-``write_done`` and ``recv_again`` show a write and the return reachable.
-
-Everything here is a bounded model check (the frame buffer and the shadow's CRC have no
-inductive relation short of the whole frame), from reset, over every byte sequence that fits
-the depth.
+The WRITE path and the bounded response are proved by induction
+in :mod:`.link_induct`. Everything here is a bounded model check (the frame buffer and the
+shadow's CRC have no inductive relation short of the whole frame), from reset, over every
+byte sequence that fits the depth.
 """
 
 from __future__ import annotations
@@ -41,19 +36,13 @@ from ...hw.link import Link
 from .harness import Elaborated, Harness, fsm_encoding
 from .mutants import Rewrite
 
-__all__ = ["LinkHarness", "RESPONSE_BOUND", "region_info"]
+__all__ = ["LinkHarness", "region_info"]
 
 # docs/protocol.md, written down again here as the harness's own spec
 END, ESC, ESC_END, ESC_ESC = 0xC0, 0xDB, 0xDC, 0xDD
 MAX_PAYLOAD, MAX_BODY, LR_STEP_MAX = 270, 256, 64
 OP_IDENTIFY, OP_READ, OP_WRITE, OP_START, OP_STOP, OP_STATUS, OP_EVALUATE = range(1, 8)
 BODY = {OP_IDENTIFY: 2, OP_READ: 4, OP_START: 7, OP_STOP: 0, OP_STATUS: 0, OP_EVALUATE: 0}
-
-#: responsive environment: cycles from leaving RECV to being back in it, beyond the frame's
-#: payload length, for the requests the harness then allows (at most two words read or
-#: written, replies of at most 8 body bytes): the walk takes ``n`` cycles, the check one, a
-#: two-word WRITE 20 and the reply at most 2 * 7 (every byte escaped)
-RESPONSE_BOUND = 40
 
 #: the harness's default device: a 4-byte identify blob and two small regions
 IDENTIFY = b"LNSM"
@@ -87,10 +76,9 @@ def region_info(m, region, regions):
 class LinkHarness(Harness):
     block = "link"
 
-    def __init__(self, make=None, responsive: bool = False, back_to_back: bool = False,
+    def __init__(self, make=None, back_to_back: bool = False,
                  mutate=None, only=None):
         super().__init__(make or (lambda: Link(IDENTIFY, REGIONS, 4)), mutate, only)
-        self.responsive = responsive
         #: the host sends a byte in every cycle in which the link accepts frames (the
         #: byte values stay free): fixes the frame's timing, which makes the bounded
         #: check much cheaper
@@ -100,7 +88,7 @@ class LinkHarness(Harness):
         dut: Link = self.make()
         rx_valid = self.free(1, "rx_valid")
         rx_byte = self.free(8, "rx_byte")
-        tx_ready = Const(1) if self.responsive else self.free(1, "tx_ready")
+        tx_ready = self.free(1, "tx_ready")
         cut = Rewrite(use={"o__valid": lambda s: rx_valid, "o__payload": lambda s: rx_byte,
                            "i__ready": lambda s: tx_ready})
         user = self.mutate or (lambda f: f)
@@ -136,39 +124,23 @@ class LinkHarness(Harness):
         self.check(m, "bus_cmd_held", ~self.started | ~waiting
                    | (bus.cmd_valid & (Cat(bus.cmd_write, bus.cmd_region, bus.cmd_addr,
                                            bus.cmd_wdata) == held)))
-        if self.responsive:
-            limit = MAX_PAYLOAD + 2 + RESPONSE_BOUND
-            away = Signal(range(limit + 1))
-            m.d.sync += away.eq(Mux(in_recv, 0, Mux(away == limit, away, away + 1)))
-            n_last = Signal(range(MAX_PAYLOAD + 2))
-            with m.If(sh["closing"]):
-                m.d.sync += n_last.eq(sh["n"])
-            self.check(m, "back_to_recv", in_recv | (away <= n_last + RESPONSE_BOUND))
-            self.assume(m, "short_replies", ~sh["closing"] | sh["short"])
-            self.cover(m, "write_done", acc & bus.cmd_write)
-            was_away = self.past(m, ~in_recv)
-            self.cover(m, "recv_again", was_away & in_recv & self.past(m, sh["w_ok"]))
 
     # -- the trainer side ----------------------------------------------------------------
     def _environment(self, m, bus, ctl):
-        if self.responsive:
-            m.d.comb += [bus.cmd_ready.eq(1), bus.rsp_valid.eq(bus.cmd_valid),
-                         ctl.busy.eq(0)]
-        else:
-            ready, rsp, busy = (self.free(1, "cmd_ready"), self.free(1, "rsp_valid"),
-                                self.free(1, "busy"))
-            m.d.comb += [bus.cmd_ready.eq(ready), bus.rsp_valid.eq(rsp), ctl.busy.eq(busy)]
-            # one response per accepted command, in or after the accepting cycle
-            pending = Signal()
-            accept = bus.cmd_valid & ready
-            with m.If(accept & ~rsp):
-                m.d.sync += pending.eq(1)
-            with m.Elif(rsp):
-                m.d.sync += pending.eq(0)
-            self.assume(m, "one_response", ~rsp | pending | accept)
-            rose = busy & ~self.past(m, busy)
-            self.assume(m, "busy_after_start", ~self.started | ~rose
-                        | self.past(m, ctl.start | ctl.evaluate))
+        ready, rsp, busy = (self.free(1, "cmd_ready"), self.free(1, "rsp_valid"),
+                            self.free(1, "busy"))
+        m.d.comb += [bus.cmd_ready.eq(ready), bus.rsp_valid.eq(rsp), ctl.busy.eq(busy)]
+        # one response per accepted command, in or after the accepting cycle
+        pending = Signal()
+        accept = bus.cmd_valid & ready
+        with m.If(accept & ~rsp):
+            m.d.sync += pending.eq(1)
+        with m.Elif(rsp):
+            m.d.sync += pending.eq(0)
+        self.assume(m, "one_response", ~rsp | pending | accept)
+        rose = busy & ~self.past(m, busy)
+        self.assume(m, "busy_after_start", ~self.started | ~rose
+                    | self.past(m, ctl.start | ctl.evaluate))
         m.d.comb += bus.rsp_rdata.eq(0)
         for name in ("state", "error", "epoch", "sample", "correct", "last_correct", "steps"):
             m.d.comb += getattr(ctl, name).eq(0)
@@ -258,7 +230,4 @@ class LinkHarness(Harness):
                          keep["lr"].eq(lr), keep["seed"].eq(seed)]
         with m.Elif(got):
             m.d.sync += [o.eq(0) for o in out.values()]
-        # responsive runs: short executions (READ and WRITE of at most 2 words; no STATUS,
-        # whose body is 16 bytes; IDENTIFY's blob is 4 bytes)
-        short = ~ok | (((op != OP_READ) & (op != OP_WRITE)) | (count <= 2)) & (op != OP_STATUS)
-        return {**out, **keep, "closing": closing, "short": short, "n": n}
+        return {**out, **keep}

@@ -17,17 +17,22 @@ induction of useful depth closes. These proofs split the claim in two, both indu
   the protocol's verdict; ``write_checked``: a bus write happens only for a WRITE frame
   whose every check passed (SLIP, length, CRC, op, region, exact length for ``count``
   words, range, data bits), to its region and inside ``[addr, addr + count)``;
-  ``write_not_busy``: never while ``busy``.
+  ``write_not_busy``: never while ``busy``; ``control_alone``: a ``start``/``stop``/
+  ``evaluate`` pulse never beside a bus command or a response still due, and one at a time
+  (what the trainer's harness assumes of its initiator).
 
 Together: a write happens only for a frame that passed every check of the protocol.
 
-``response``: with a responsive bus and transmitter (every command answered at once, the
-UART always ready) ``back_to_recv``: the link accepts frames again at most
-``L + 2 * reply_bytes + 10 * words_written + RESPONSE_SLACK`` clocks after leaving
-reception, ``L`` the payload bytes kept, ``reply_bytes`` the reply's payload bytes as the
-protocol defines them for that request (a reply byte may need two wire bytes) and
-``words_written`` the WRITE's words: the device always returns to accepting frames, for
-every request, good or bad.
+``response``: with a responsive trainer (every bus command answered at once, ``busy``
+low) and the fastest transmitter a UART can be (it takes a byte in any clock but the one
+after it took one; the real one waits ``10 * divisor`` clocks): ``rank_decreases``: a rank,
+an upper bound of the clocks left until reception computed from the link's registers (the
+walk's bytes, the WRITE's words, the reply's bytes at four clocks each, escaped or not),
+falls in every clock outside reception; ``back_to_recv``: the link accepts frames again
+at most ``max(L, 1) + rank_max`` clocks after leaving reception (``L`` the payload bytes
+kept; :meth:`LinkInductHarness.rank_max` the largest execution and reply of the
+configuration). The device always returns to accepting frames, for every request, good
+or bad, and the rank at the check is each request's own bound.
 
 The invariants that close the inductions relate the link's registers (probed by name: FSM
 state, byte count, read pointer, CRC, parse registers, word counters) to the shadow's and
@@ -40,16 +45,12 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 
 from ...hw.link import Link
 from .harness import Elaborated, Harness, fsm_encoding
-from .link import (END, ESC, ESC_END, ESC_ESC, IDENTIFY, LR_STEP_MAX, MAX_BODY, MAX_PAYLOAD,
-                   OP_IDENTIFY, OP_READ, OP_START, OP_STATUS, OP_WRITE, REGIONS, _crc16,
-                   region_info)
+from .link import (END, ESC, ESC_END, ESC_ESC, IDENTIFY, MAX_BODY, MAX_PAYLOAD, OP_IDENTIFY,
+                   OP_READ, OP_STATUS, OP_WRITE, REGIONS, _crc16, region_info)
 from .mutants import Rewrite
 
-__all__ = ["LinkInductHarness", "RESPONSE_SLACK", "STATUS_BODY"]
+__all__ = ["LinkInductHarness", "BYTE"]
 
-#: bounded response: clocks beyond the walk, the reply's bytes and the written words (the
-#: check, the WRITE's count re-read, the reply's END bytes and the bus access of READ)
-RESPONSE_SLACK = 8
 #: docs/protocol.md §5: the STATUS body
 STATUS_BODY = 16
 #: bounded response: clocks per reply byte at most (two wire bytes if escaped, each taken
@@ -186,10 +187,8 @@ class LinkInductHarness(Harness):
         t = Signal(range(MAX_PAYLOAD + 1), name="ob_t")   # walk clocks seen
         crc = Signal(16, init=0xFFFF, name="ob_crc")
         mism = Signal(name="ob_mism")                      # a CRC byte differs
-        seq, op, region, count = (Signal(8, name=f"ob_{x}") for x in
-                                  ("seq", "op", "region", "count"))
+        op, region, count = (Signal(8, name=f"ob_{x}") for x in ("op", "region", "count"))
         addr = Signal(16, name="ob_addr")
-        arg = Signal(56, name="ob_arg")                    # START: epochs, lr_step, seed
         wpos, words = Signal(2, name="ob_wpos"), Signal(9, name="ob_words")
         hibits = Signal(name="ob_hibits")
         known, wb, top, depth = region_info(m, region, self.dut.regions)
@@ -203,7 +202,7 @@ class LinkInductHarness(Harness):
                 m.d.sync += crc.eq(_crc16(crc, d))
                 with m.Switch(t):
                     with m.Case(0):
-                        m.d.sync += seq.eq(d)
+                        pass                        # seq: no check of the WRITE path
                     with m.Case(1):
                         m.d.sync += op.eq(d)
                     with m.Case(2):
@@ -222,8 +221,6 @@ class LinkInductHarness(Harness):
                             m.d.sync += words.eq(words + 1)
                             with m.If((d & ~top) != 0):
                                 m.d.sync += hibits.eq(1)
-                with m.If((t >= 2) & (t < 9)):
-                    m.d.sync += arg.eq(Cat(arg[8:], d))
             with m.Elif(t + 2 == L):
                 m.d.sync += mism.eq(mism | (d != crc[0:8]))
             with m.Else():
@@ -236,8 +233,8 @@ class LinkInductHarness(Harness):
         w = Signal(name="ob_write_ok")
         m.d.comb += w.eq(passed & (op == OP_WRITE) & (body <= MAX_BODY) & known
                          & (body == 4 + count * wb) & in_range & ~hibits)
-        return dict(t=t, crc=crc, mism=mism, seq=seq, op=op, region=region, addr=addr,
-                    count=count, arg=arg, wpos=wpos, words=words, hibits=hibits,
+        return dict(t=t, crc=crc, mism=mism, op=op, region=region, addr=addr,
+                    count=count, wpos=wpos, words=words, hibits=hibits,
                     known=known, wb=wb, depth=depth, w=w, passed=passed, body=body, done=t == L)
 
     # -- invariants ---------------------------------------------------------------------
@@ -318,6 +315,17 @@ class LinkInductHarness(Harness):
             ~self.st["RECV"] & ob["done"] & ob["w"] & (bus.cmd_region == ob["region"])
             & (bus.cmd_addr >= ob["addr"]) & (bus.cmd_addr < end)))
         self.check(m, "write_not_busy", ~wr | ~ctl.busy)
+        # what the trainer's harness assumes of its initiator (``control_alone``): a run
+        # control pulse never beside a bus command or a response still due, one at a time
+        pending = Signal(name="rsp_pending")
+        with m.If(bus.cmd_valid & bus.cmd_ready & ~bus.rsp_valid):
+            m.d.sync += pending.eq(1)
+        with m.Elif(bus.rsp_valid):
+            m.d.sync += pending.eq(0)
+        self.check(m, "inv_pending", pending == r("issued"))
+        pulses = Cat(ctl.start, ctl.stop, ctl.evaluate)
+        self.check(m, "control_alone", (pulses == 0) | (~bus.cmd_valid & ~pending
+                                                         & ((pulses & (pulses - 1)) == 0)))
 
     # -- the bounded response ----------------------------------------------------------------
     def rank_max(self) -> int:
