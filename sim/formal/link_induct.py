@@ -69,9 +69,10 @@ class LinkInductHarness(Harness):
 
     def __init__(self, make=None, prop: str = "write", mutate=None, only=None,
                  back_to_back: bool = False):
-        super().__init__(make or (lambda: Link(IDENTIFY, REGIONS, 4)), mutate, only)
         if prop not in ("write", "response"):
+            self._MustUse__silence = True       # never elaborated: no unused warning
             raise ValueError(f"prop must be 'write' or 'response', got {prop!r}")
+        super().__init__(make or (lambda: Link(IDENTIFY, REGIONS, 4)), mutate, only)
         self.prop = prop
         #: the host sends a byte in every cycle the link accepts frames (for the bounded
         #: mutant runs: a fixed frame timing)
