@@ -5,8 +5,9 @@ Abstraction: the UART receiver's byte stream and the transmitter's ``ready`` are
 timing, and any transmit pacing, is covered; the bytes on the pins are not. The host is
 half duplex as ``docs/protocol.md`` §2 requires: it sends only while the link accepts
 frames. With ``back_to_back`` the host sends a byte in every cycle in which the link accepts
-frames (values free, timing fixed). The trainer behind ``bus``/``ctl`` is free: ``busy`` rises only after a ``start`` or
-``evaluate`` pulse, and the bus target answers each accepted command once, at any time.
+frames (values free, timing fixed). The trainer behind ``bus``/``ctl`` is free: ``busy``
+rises only after a ``start`` or ``evaluate`` pulse, and the bus target answers each
+accepted command once, at any time.
 
 A shadow receiver in the harness, written from ``docs/protocol.md`` (SLIP, CRC-16/CCITT-
 FALSE, the request layout and checks), decodes the same bytes. Asserted:
@@ -36,7 +37,7 @@ from ...hw.link import Link
 from .harness import Elaborated, Harness, fsm_encoding
 from .mutants import Rewrite
 
-__all__ = ["LinkHarness", "region_info"]
+__all__ = ["LinkHarness", "region_info", "cut_uart", "quiet_trainer"]
 
 # docs/protocol.md, written down again here as the harness's own spec
 END, ESC, ESC_END, ESC_ESC = 0xC0, 0xDB, 0xDC, 0xDD
@@ -73,6 +74,33 @@ def region_info(m, region, regions):
     return known, wb, top, depth
 
 
+def cut_uart(h: Harness, m: Module, dut: Link, platform, tx_ready, back_to_back: bool):
+    """Add ``dut`` (mutated as ``h.mutate`` says) to ``m`` with its UART cut: the
+    receiver's byte stream becomes free inputs, the transmitter's ``ready`` is ``tx_ready``;
+    the host is half duplex (and, with ``back_to_back``, sends a byte in every clock in
+    which the link accepts frames). Returns ``(elaborated, rx_valid, rx_byte, states)``,
+    ``states`` mapping each FSM state's name to "the link is in it"."""
+    rx_valid, rx_byte = h.free(1, "rx_valid"), h.free(8, "rx_byte")
+    cut = Rewrite(use={"o__valid": lambda s: rx_valid, "o__payload": lambda s: rx_byte,
+                       "i__ready": lambda s: tx_ready})
+    user = h.mutate or (lambda f: f)
+    el = Elaborated(dut, platform, lambda f: user(cut(f)))
+    m.submodules.dut = el.fragment
+    state = el.probe("link_state")
+    st = {name: state == value for name, value in fsm_encoding(state).items()}
+    h.assume(m, "host_half_duplex", ~rx_valid | st["RECV"])
+    if back_to_back:
+        h.assume(m, "host_back_to_back", rx_valid == st["RECV"])
+    return el, rx_valid, rx_byte, st
+
+
+def quiet_trainer(m: Module, bus, ctl):
+    """The trainer's read data and status fields, which no property here reads, held at 0."""
+    m.d.comb += bus.rsp_rdata.eq(0)
+    for name in ("state", "error", "epoch", "sample", "correct", "last_correct", "steps"):
+        m.d.comb += getattr(ctl, name).eq(0)
+
+
 class LinkHarness(Harness):
     block = "link"
 
@@ -86,20 +114,10 @@ class LinkHarness(Harness):
 
     def build(self, m: Module, platform):
         dut: Link = self.make()
-        rx_valid = self.free(1, "rx_valid")
-        rx_byte = self.free(8, "rx_byte")
-        tx_ready = self.free(1, "tx_ready")
-        cut = Rewrite(use={"o__valid": lambda s: rx_valid, "o__payload": lambda s: rx_byte,
-                           "i__ready": lambda s: tx_ready})
-        user = self.mutate or (lambda f: f)
-        el = Elaborated(dut, platform, lambda f: user(cut(f)))
-        m.submodules.dut = el.fragment
-        state = el.probe("link_state")
-        in_recv = state == fsm_encoding(state)["RECV"]
+        el, rx_valid, rx_byte, st = cut_uart(self, m, dut, platform, self.free(1, "tx_ready"),
+                                             self.back_to_back)
+        in_recv = st["RECV"]
         bus, ctl = dut.bus, dut.ctl
-        self.assume(m, "host_half_duplex", ~rx_valid | in_recv)
-        if self.back_to_back:
-            self.assume(m, "host_back_to_back", rx_valid == in_recv)
         self._environment(m, bus, ctl)
         sh = self._shadow(m, dut, rx_valid & in_recv, rx_byte)
 
@@ -141,9 +159,7 @@ class LinkHarness(Harness):
         rose = busy & ~self.past(m, busy)
         self.assume(m, "busy_after_start", ~self.started | ~rose
                     | self.past(m, ctl.start | ctl.evaluate))
-        m.d.comb += bus.rsp_rdata.eq(0)
-        for name in ("state", "error", "epoch", "sample", "correct", "last_correct", "steps"):
-            m.d.comb += getattr(ctl, name).eq(0)
+        quiet_trainer(m, bus, ctl)
 
     # -- the shadow receiver (docs/protocol.md §2, §3, §5) ---------------------------------
     def _shadow(self, m, dut, got, b):

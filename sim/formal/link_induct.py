@@ -44,10 +44,10 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 
 from ...hw.link import Link
-from .harness import Elaborated, Harness, fsm_encoding
+from .harness import Harness, fsm_encoding
 from .link import (END, ESC, ESC_END, ESC_ESC, IDENTIFY, MAX_BODY, MAX_PAYLOAD, OP_IDENTIFY,
-                   OP_READ, OP_STATUS, OP_WRITE, REGIONS, _crc16, region_info)
-from .mutants import Rewrite
+                   OP_READ, OP_STATUS, OP_WRITE, REGIONS, _crc16, cut_uart, quiet_trainer,
+                   region_info)
 
 __all__ = ["LinkInductHarness", "BYTE"]
 
@@ -80,7 +80,6 @@ class LinkInductHarness(Harness):
 
     def build(self, m: Module, platform):
         dut: Link = self.make()
-        rx_valid, rx_byte = self.free(1, "rx_valid"), self.free(8, "rx_byte")
         if self.prop == "response":
             # the fastest transmitter a UART can be: never ready in the clock after it took
             # a byte (the real one takes the next byte 10 * divisor clocks later)
@@ -88,20 +87,11 @@ class LinkInductHarness(Harness):
             tx_ready = ~self.gap
         else:
             tx_ready = self.free(1, "tx_ready")
-        cut = Rewrite(use={"o__valid": lambda s: rx_valid, "o__payload": lambda s: rx_byte,
-                           "i__ready": lambda s: tx_ready})
-        user = self.mutate or (lambda f: f)
-        el = Elaborated(dut, platform, lambda f: user(cut(f)))
-        m.submodules.dut = el.fragment
+        el, rx_valid, rx_byte, self.st = cut_uart(self, m, dut, platform, tx_ready,
+                                                  self.back_to_back)
         self.el, self.dut = el, dut
-        state = el.probe("link_state")
-        enc = fsm_encoding(state)
-        self.st = {name: state == value for name, value in enc.items()}
         in_recv = self.st["RECV"]
-        self.check(m, "inv_state", state < len(enc))
-        self.assume(m, "host_half_duplex", ~rx_valid | in_recv)
-        if self.back_to_back:
-            self.assume(m, "host_back_to_back", rx_valid == in_recv)
+        self.check(m, "inv_state", el.probe("link_state") < len(self.st))
         self._environment(m)
 
         # the buffer, observed at the symbolic position j and at the count byte (5)
@@ -144,9 +134,7 @@ class LinkInductHarness(Harness):
             rose = busy & ~self.past(m, busy)
             self.assume(m, "busy_after_start", ~self.started | ~rose
                         | self.past(m, ctl.start | ctl.evaluate))
-        m.d.comb += bus.rsp_rdata.eq(0)
-        for name in ("state", "error", "epoch", "sample", "correct", "last_correct", "steps"):
-            m.d.comb += getattr(ctl, name).eq(0)
+        quiet_trainer(m, bus, ctl)
 
     # -- the shadow receiver: SLIP decoding (docs/protocol.md §2) -------------------------
     def _shadow(self, m, got, b):
@@ -402,7 +390,8 @@ class LinkInductHarness(Harness):
                    & (~st["RSEND"] | ((k < wb) & (cnt != 0) & is_read))
                    & (~(st["H_END"] | st["HDR"] | st["H_ST"]) | ~reply_ok_read | (cnt != 0)))
         # a bus that answers at once: the command is never left issued and unanswered
-        self.check(m, "inv_exec_ranges", ~r("issued") & (~st["WCNT"] | ((k <= 1) & (ptr == 5) & (self.buf_5 != 0) & is_write))
+        self.check(m, "inv_exec_ranges", ~r("issued")
+                   & (~st["WCNT"] | ((k <= 1) & (ptr == 5) & (self.buf_5 != 0) & is_write))
                    & (~st["WLOAD"] | ((cnt != 0) & is_write))
                    & (~st["BUS"] | ((k == 0) & (cnt != 0) & (is_read | is_write))))
         parsing = walk | st["CHECK"]
