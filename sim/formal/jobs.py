@@ -373,6 +373,10 @@ def mutant_jobs() -> list[Mutant]:
         Mutant("link", "write_short_body", "a WRITE is executed on a length mismatch (the "
                "BAD_LENGTH check of the body length skipped)", _link_write_mutant(
                    Rewrite(assign={"len_ok": set_to(1)})), ["link.write_checked"]),
+        Mutant("link", "write_data_flipped", "bit 0 of every word written to the bus "
+               "inverted", _link_write_mutant(
+                   Rewrite(assign={"bus__cmd_wdata": lambda rhs, lhs: rhs ^ 1}),
+                   ("write_data",)), ["link.write_data"]),
         Mutant("link", "stuck_after_bad_frame", "after the reply to a bad frame (BAD_FRAME) "
                "the link never returns to accepting frames",
                lambda: Job("link", "mutant", lambda: LinkInductHarness(
@@ -388,11 +392,11 @@ def mutant_jobs() -> list[Mutant]:
     ]
 
 
-def _link_write_mutant(mutate):
+def _link_write_mutant(mutate, only=("write_checked",)):
     """A bounded run of the link's WRITE-path harness from reset with a back-to-back host
-    (the frame's timing fixed, its bytes free)."""
+    (the frame's timing fixed, its bytes free), asserting ``only``."""
     return lambda: Job("link", "mutant", lambda: LinkInductHarness(
-        prop="write", mutate=mutate, back_to_back=True, only=("write_checked",)), "bmc",
+        prop="write", mutate=mutate, back_to_back=True, only=only), "bmc",
         LINK_DEPTH_WRITE, "boolector")
 
 

@@ -180,11 +180,12 @@ class LinkInductHarness(Harness):
         addr = Signal(16, name="ob_addr")
         wpos, words = Signal(2, name="ob_wpos"), Signal(9, name="ob_words")
         hibits = Signal(name="ob_hibits")
+        jdata, jw, jb = Signal(name="ob_jdata"), Signal(9, name="ob_jw"), Signal(2, name="ob_jb")
         known, wb, top, depth = region_info(m, region, self.dut.regions)
         in_recv = self.st["RECV"]
         with m.If(sh["closing"]):
             m.d.sync += [t.eq(0), crc.eq(0xFFFF), mism.eq(0), wpos.eq(0), words.eq(0),
-                         hibits.eq(0)]
+                         hibits.eq(0), jdata.eq(0)]
         with m.Elif(~in_recv & (t < L)):
             m.d.sync += t.eq(t + 1)
             with m.If(t + 2 < L):
@@ -210,6 +211,9 @@ class LinkInductHarness(Harness):
                             m.d.sync += words.eq(words + 1)
                             with m.If((d & ~top) != 0):
                                 m.d.sync += hibits.eq(1)
+                        # byte j is byte jb of data word jw
+                        with m.If(t == self.j):
+                            m.d.sync += [jdata.eq(1), jw.eq(words), jb.eq(wpos)]
             with m.Elif(t + 2 == L):
                 m.d.sync += mism.eq(mism | (d != crc[0:8]))
             with m.Else():
@@ -223,7 +227,8 @@ class LinkInductHarness(Harness):
         m.d.comb += w.eq(passed & (op == OP_WRITE) & (body <= MAX_BODY) & known
                          & (body == 4 + count * wb) & in_range & ~hibits)
         return dict(t=t, crc=crc, mism=mism, op=op, region=region, addr=addr,
-                    count=count, wpos=wpos, words=words, hibits=hibits,
+                    count=count, wpos=wpos, words=words, hibits=hibits, top=top,
+                    jdata=jdata, jw=jw, jb=jb,
                     known=known, wb=wb, depth=depth, w=w, passed=passed, body=body, done=t == L)
 
     # -- invariants ---------------------------------------------------------------------
@@ -304,6 +309,7 @@ class LinkInductHarness(Harness):
             ~self.st["RECV"] & ob["done"] & ob["w"] & (bus.cmd_region == ob["region"])
             & (bus.cmd_addr >= ob["addr"]) & (bus.cmd_addr < end)))
         self.check(m, "write_not_busy", ~wr | ~ctl.busy)
+        self._write_data(m, sh, ob, wr)
         # what the trainer's harness assumes of its initiator (``control_alone``): a run
         # control pulse never beside a bus command or a response still due, one at a time
         pending = Signal(name="rsp_pending")
@@ -315,6 +321,36 @@ class LinkInductHarness(Harness):
         pulses = Cat(ctl.start, ctl.stop, ctl.evaluate)
         self.check(m, "control_alone", (pulses == 0) | (~bus.cmd_valid & ~pending
                                                          & ((pulses & (pulses - 1)) == 0)))
+
+    def _write_data(self, m, sh, ob, wr):
+        """The written words: byte ``jb`` of word ``jw`` is the frame's byte ``j``, the top
+        byte has no bit above the width, the bytes above the word are zero."""
+        r, st = self.r, self.st
+        k, cnt, ptr, sr = r("k"), r("cnt"), r("ptr"), r("sr")
+        wb, bj = ob["wb"], sh["bj"]
+        loading = st["WLOAD"] | (st["BUS"] & (r("op3") == OP_WRITE))
+        w = (ob["count"] - cnt)[0:8]                  # words written before this one
+        shifts = Mux(st["BUS"], 4, k[1:3])            # bytes shifted into sr so far
+        mine = ob["jdata"] & (ob["jw"] == w)          # byte j belongs to this word
+        top_ok = (bj & ~ob["top"]) == 0
+        j, t = self.j, ob["t"]
+        self.check(m, "inv_j_data", ~ob["jdata"] | ((j >= 6) & (j + 2 < sh["L"]) & (j < t)))
+        self.check(m, "inv_j_word", ~(~st["RECV"] & ob["jdata"] & (ob["op"] == OP_WRITE)
+                                      & ob["known"] & (sh["L"] >= 8))
+                   | ((ob["jw"] * wb + ob["jb"] == j - 6) & (ob["jb"] < wb)
+                      & ((ob["jb"] != wb - 1) | top_ok | ob["hibits"])))
+        self.check(m, "inv_load_ptr", ~loading | (
+            (ptr == 6 + w * wb + Mux(shifts < wb, shifts, wb)) & (~st["BUS"] | (k == 0))))
+        self.check(m, "inv_word", ~loading | ~mine | (ob["jb"] >= shifts)
+                   | (sr.word_select((4 - shifts + ob["jb"]).as_unsigned(), 8) == bj))
+        pad = Const(1)
+        for i in range(4):
+            pad = pad & ((i >= shifts) | (i < wb) | (sr.word_select((4 - shifts + i).as_unsigned(), 8) == 0))
+        self.check(m, "inv_pad", ~loading | pad)
+        data = self.dut.bus.cmd_wdata
+        self.check(m, "write_data", ~wr | ~mine | (data.word_select(ob["jb"], 8) == bj))
+        self.check(m, "write_fits", ~wr | ((data >> (8 * wb)) == 0)
+                   & (~mine | (ob["jb"] != wb - 1) | top_ok))
 
     # -- the bounded response ----------------------------------------------------------------
     def rank_max(self) -> int:
