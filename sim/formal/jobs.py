@@ -42,10 +42,13 @@ __all__ = ["BLOCKS", "family_jobs", "ci_jobs", "mutant_jobs", "mac_jobs", "int8_
            "link_induct_jobs", "link_sizes",
            "trainer_jobs"]
 
-#: BMC depth of the link's READ checks: a READ reaches the bus at cycle 22, a START at 24
-LINK_DEPTH_CI = 24
-#: the link's bounded properties run (START's and the written data's need more depth)
+#: BMC depths of the link's bounded checks (back-to-back host): a READ reaches the bus at
+#: cycle 22, a START's pulse comes at cycle 24
+LINK_DEPTH_CI, LINK_DEPTH_START = 24, 26
+#: the link's bounded properties in CI (START's needs more depth: ``prove link``)
 LINK_CI_PROPS = ("read_checked", "no_access_while_busy", "bus_cmd_held")
+#: the bounded checks' device (the harness's default)
+LINK_SMALL_PARAMS = {"identify_bytes": 4, "regions": "0: 8b x 4, 2: 12b x 3", "divisor": 4}
 #: the bounded response's properties (what the stuck-link mutant must fail)
 LINK_RESPONSE_PROPS = ("back_to_recv", "rank_decreases", "inv_rank_budget")
 #: induction depth of the link's WRITE path and bounded response
@@ -210,11 +213,15 @@ def link_induct_jobs(size="small", engine="boolector") -> list[Job]:
 
 def link_jobs(engine="boolector") -> list[Job]:
     """The link: WRITE path and bounded response at every size of :func:`link_sizes`
-    (k-induction), READ, BUSY and the bus handshake (BMC, :func:`link_ci_job`)."""
+    (k-induction); READ, BUSY and the bus handshake (:func:`link_ci_job`) and START
+    (BMC, back-to-back host)."""
     jobs = []
     for size in link_sizes():
         jobs += link_induct_jobs(size, engine)
-    return jobs + [link_ci_job()]
+    return jobs + [link_ci_job(), Job(
+        "link", f"start_d{LINK_DEPTH_START}", lambda: LinkHarness(
+            back_to_back=True, only=("start_checked",)), "bmc", LINK_DEPTH_START, engine,
+        {**LINK_SMALL_PARAMS, "host": "back to back", "properties": ["start_checked"]})]
 
 
 def _trainer(sizes=(2, 2, 2), lanes=1, max_records=4):
@@ -264,8 +271,7 @@ def link_ci_job() -> Job:
     back-to-back host (the frame's timing fixed, its bytes free)."""
     return Job("link", f"ci_d{LINK_DEPTH_CI}", lambda: LinkHarness(
         back_to_back=True, only=LINK_CI_PROPS), "bmc", LINK_DEPTH_CI, "boolector",
-        {"identify_bytes": 4, "regions": "0: 8b x 4, 2: 12b x 3", "divisor": 4,
-         "host": "back to back", "properties": list(LINK_CI_PROPS)})
+        {**LINK_SMALL_PARAMS, "host": "back to back", "properties": list(LINK_CI_PROPS)})
 
 
 def family_jobs() -> list[Job]:

@@ -12,10 +12,6 @@ accepted command once, at any time.
 A shadow receiver in the harness, written from ``docs/protocol.md`` (SLIP, CRC-16/CCITT-
 FALSE, the request layout and checks), decodes the same bytes. Asserted:
 
-* ``write_checked``: a bus write happens only for a WRITE frame that passed every check
-  (SLIP, length, CRC, op, region, exact length for ``count`` words, range, data bits above
-  the width), to its region and inside ``[addr, addr + count)``;
-* ``write_fits``: no written word has a bit above its region's width;
 * ``read_checked``: a bus read only for a READ frame that passed every check, in range;
 * ``start_checked``: ``ctl.start`` only for a START frame that passed every check, with
   its ``epochs``, ``lr_step`` (1..64) and ``seed``;
@@ -123,15 +119,9 @@ class LinkHarness(Harness):
 
         acc = bus.cmd_valid
         a = bus.cmd_addr
-        in_w = (a >= sh["w_addr"]) & (a < sh["w_addr"] + sh["w_count"])
-        self.check(m, "write_checked", ~(acc & bus.cmd_write)
-                   | (sh["w_ok"] & (bus.cmd_region == sh["w_region"]) & in_w))
-        fits = Const(0)
-        for r in dut.regions:
-            fits = fits | ((bus.cmd_region == r.id) & ((bus.cmd_wdata >> r.width) == 0))
-        self.check(m, "write_fits", ~(acc & bus.cmd_write) | fits)
+        in_w = (a >= sh["addr"]) & (a < sh["addr"] + sh["count"])
         self.check(m, "read_checked", ~(acc & ~bus.cmd_write)
-                   | (sh["r_ok"] & (bus.cmd_region == sh["w_region"]) & in_w))
+                   | (sh["r_ok"] & (bus.cmd_region == sh["region"]) & in_w))
         self.check(m, "start_checked", ~ctl.start
                    | (sh["s_ok"] & (ctl.epochs == sh["epochs"]) & (ctl.lr_step == sh["lr"])
                       & (ctl.seed == sh["seed"])))
@@ -170,8 +160,7 @@ class LinkHarness(Harness):
         seq, op, region = Signal(8), Signal(8), Signal(8)
         addr, count = Signal(16), Signal(8)
         epochs, lr, seed = Signal(16), Signal(8), Signal(32)
-        wpos, hibits = Signal(2), Signal()
-        known, wb, top, depth = region_info(m, region, dut.regions)
+        known, wb, _, depth = region_info(m, region, dut.regions)
 
         is_end = b == END
         dec = Mux(esc, Mux(b == ESC_END, END, ESC), b)
@@ -206,18 +195,13 @@ class LinkHarness(Harness):
                     with m.Case(4):
                         m.d.sync += [addr[8:16].eq(d2), lr.eq(d2)]
                     with m.Case(5):
-                        m.d.sync += [count.eq(d2), seed[0:8].eq(d2), wpos.eq(0)]
+                        m.d.sync += [count.eq(d2), seed[0:8].eq(d2)]
                     with m.Default():
                         for j in (1, 2, 3):             # START: seed bytes 1..3
                             with m.If(i == 5 + j):
                                 m.d.sync += seed[8 * j:8 * j + 8].eq(d2)
-                        # WRITE data: the top byte of every word must fit the width
-                        m.d.sync += wpos.eq(Mux(wpos == wb - 1, 0, wpos + 1))
-                        with m.If((wpos == wb - 1) & ((d2 & ~top) != 0)):
-                            m.d.sync += hibits.eq(1)
         with m.If(got & is_end):
-            m.d.sync += [n.eq(0), esc.eq(0), bad.eq(0), raw.eq(0), crc.eq(0xFFFF),
-                         hibits.eq(0)]
+            m.d.sync += [n.eq(0), esc.eq(0), bad.eq(0), raw.eq(0), crc.eq(0xFFFF)]
 
         # the checks of a frame closed now (docs/protocol.md §3, in its order)
         body = n - 4
@@ -226,9 +210,6 @@ class LinkHarness(Harness):
         ok = frame & crc_ok
         end = addr + count
         in_range = (count != 0) & (end <= depth)
-        w = Signal()
-        m.d.comb += w.eq(ok & (op == OP_WRITE) & (body <= MAX_BODY) & known
-                         & (body == 4 + count * wb) & in_range & ~hibits)
         r = Signal()
         m.d.comb += r.eq(ok & (op == OP_READ) & (body == BODY[OP_READ]) & known & in_range
                          & (count * wb <= MAX_BODY))
@@ -236,13 +217,13 @@ class LinkHarness(Harness):
         m.d.comb += s.eq(ok & (op == OP_START) & (body == BODY[OP_START]) & (epochs != 0)
                          & (lr >= 1) & (lr <= LR_STEP_MAX))
         # the verdict of the last closed frame, until the next one starts
-        out = {k: Signal(name=f"sh_{k}") for k in ("w_ok", "r_ok", "s_ok")}
-        keep = {"w_region": Signal(8), "w_addr": Signal(16), "w_count": Signal(17),
+        out = {k: Signal(name=f"sh_{k}") for k in ("r_ok", "s_ok")}
+        keep = {"region": Signal(8), "addr": Signal(16), "count": Signal(17),
                 "epochs": Signal(16), "lr": Signal(8), "seed": Signal(32)}
         with m.If(closing):
-            m.d.sync += [out["w_ok"].eq(w), out["r_ok"].eq(r), out["s_ok"].eq(s),
-                         keep["w_region"].eq(region), keep["w_addr"].eq(addr),
-                         keep["w_count"].eq(count), keep["epochs"].eq(epochs),
+            m.d.sync += [out["r_ok"].eq(r), out["s_ok"].eq(s),
+                         keep["region"].eq(region), keep["addr"].eq(addr),
+                         keep["count"].eq(count), keep["epochs"].eq(epochs),
                          keep["lr"].eq(lr), keep["seed"].eq(seed)]
         with m.Elif(got):
             m.d.sync += [o.eq(0) for o in out.values()]
