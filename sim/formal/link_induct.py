@@ -17,7 +17,10 @@ induction of useful depth closes. These proofs split the claim in two, both indu
   the protocol's verdict; ``write_checked``: a bus write happens only for a WRITE frame
   whose every check passed (SLIP, length, CRC, op, region, exact length for ``count``
   words, range, data bits), to its region and inside ``[addr, addr + count)``;
-  ``write_not_busy``: never while ``busy``; ``control_alone``: a ``start``/``stop``/
+  ``write_data``/``write_fits``: every written word is the frame's word (its byte ``jb``
+  is the frame's byte ``j`` when ``j`` is byte ``jb`` of that word), with no bit above the
+  region's width and zeros above its bytes; ``write_not_busy``: never while ``busy``;
+  ``control_alone``: a ``start``/``stop``/
   ``evaluate`` pulse never beside a bus command or a response still due, and one at a time
   (what the trainer's harness assumes of its initiator).
 
