@@ -54,7 +54,7 @@ LINK_RESPONSE_PROPS = ("back_to_recv", "rank_decreases", "inv_rank_budget")
 #: induction depth of the link's WRITE path and bounded response
 LINK_K = 2
 #: bounded runs of the link's mutants: the shortest WRITE reaches the bus at cycle 30;
-#: a bad frame's reply ends at cycle 18 (UART-paced transmitter)
+#: the stuck mutant's counterexample (a bad frame and its reply) fits in 24 cycles
 LINK_DEPTH_WRITE, LINK_DEPTH_REPLY = 32, 24
 #: the small dot-product configuration of the end-to-end data checks (4-bit LNS, gamma 2)
 #: (the window covers every product, so a lane with a ZERO operand is not below it anyway)
