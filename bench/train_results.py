@@ -1,26 +1,22 @@
-"""Accuracy results of docs/results.md: optimiser table and bit-width sweep.
+"""Accuracy results of docs/results.md: optimiser table and second-moment formats.
 
     python bench/train_results.py table  [--seeds 0,1,2] [--epochs 30] [--json out/results_table.json]
                                          [--names lns-madam,int-madam,...]
-    python bench/train_results.py sweep  [--seeds 0,1,2] [--epochs 30] [--json out/results_sweep.json]
     python bench/train_results.py state  [--seeds 0,1,2] [--epochs 30] [--json out/results_state.json]
 
 ``table``: test accuracy (median over seeds, and min..max) on the digits MLP 64-16-10 of the
 8-bit integer LNS-Madam golden model and of the FP32 MLP with float LNS-Madam, Madam,
 IntegerMadam, Fromage, Adam and SGD (tuned hyper-parameters: golden/experiment.py
-FLOAT_DEFAULTS); ``--names`` runs a subset of them.
-
-``sweep``: at b in {4, 5, 6, 8} bits (gamma = 2**(b//2 - 1): 2, 2, 4, 8), the integer
-pipeline (every forward/backward tensor b-bit LNS, same MAC) trained by
-* LNS-Madam (integer update engine), and
-* SGD and Adam that update the stored LNS weights directly: decode, float step, re-encode
-  into the storage format after every step (no FP32 master copy; Adam's moments stay FP32).
-Two storage formats, the same for every optimiser: ``u12`` (sign + 11 bits, gamma_U = 128,
-the hardware's update format) and ``same`` (the stored weights are b-bit LNS too, so the
-smallest weight change is one b-bit step; LNS-Madam's lr is then one step of that format).
+FLOAT_DEFAULTS); ``--names`` runs a subset of them. The same runs as a sweep:
+``bench/grids/train_table.toml``.
 
 ``state``: 8-bit integer LNS-Madam with other second-moment formats / EMA constants
 (mantissa bits incl. the hidden one, beta = 1 - 2**-k), to show what the state bits buy.
+As a sweep: ``bench/grids/train_state.toml``.
+
+The bit-width sweep of docs/results.md §3 (LNS-Madam against SGD and Adam updating the
+stored LNS weights directly) is the grid ``bench/grids/train_bits.toml`` (the
+``train-golden`` job's ``lns-sgd`` and ``lns-adam``).
 
 Runs use both cores (multiprocessing); each configuration is independent.
 """
@@ -36,9 +32,9 @@ import sys
 import time
 from multiprocessing import Pool
 
-import numpy as np
 
-#: the configurations of the ``table`` mode (golden/experiment.py RUN_NAMES)
+#: the configurations of the ``table`` mode (golden/experiment.py RUN_NAMES, less the
+#: storage updaters of the bit-width grid)
 TABLE_NAMES = ["lns-madam", "lns-madam-float", "madam", "int-madam", "fromage", "adam", "sgd"]
 
 #: (label, state man_bits, beta_k): the second-moment variants of the ``state`` mode.
@@ -46,60 +42,22 @@ STATE_VARIANTS = [("m12_k10 (default, 17 b)", 12, 10), ("m10_k8 (15 b)", 10, 8),
                   ("m8_k6 (13 b)", 8, 6), ("m7_k5 (12 b)", 7, 5), ("m8_k10 (13 b)", 8, 10)]
 
 
-def _fmt(bits):
-    from lnsmadam.golden.format import LNSFormat
-    return LNSFormat(bits, bits // 2 - 1)
-
-
-def _lns_config(bits, storage):
-    from lnsmadam.golden.format import LNSFormat
-    from lnsmadam.golden.mlp import MLPConfig
-    from lnsmadam.golden.update import MadamConfig
-    fmt = _fmt(bits)
-    if storage == "u12":
-        w = LNSFormat(12, 7, underflow="min")
-    else:
-        w = LNSFormat(bits, fmt.frac_bits, underflow="min")
-    return MLPConfig(fmt=fmt, madam=MadamConfig(weight=w))
-
-
-class StorageUpdater:
-    """SGD/Adam on the stored LNS weights: decode, float32 step, re-encode (no master copy)."""
-
-    def __init__(self, name, kw):
-        from lnsmadam.golden.optim import make_optimizer
-        self.opt = make_optimizer(name, **kw)
-
-    def __call__(self, model, grads):
-        W, G = model.cfg.madam.weight, model.cfg.fmt
-        ws = [W.decode(u, b).astype(np.float32) for u, b in zip(model.u, model.u_bias)]
-        gs = [G.decode(g.codes, g.bias).astype(np.float32) for g in grads]
-        self.opt.step(ws, gs)
-        for l, w in enumerate(ws):
-            model.u[l] = W.encode(w, model.u_bias[l])
-
-
 def _job(args):
     kind, name, seed, epochs, extra = args
     from lnsmadam.golden.data import load_digits_split
-    from lnsmadam.golden.experiment import FLOAT_DEFAULTS, run
+    from lnsmadam.golden.experiment import run
     from lnsmadam.golden.mlp import train_lns
     data = load_digits_split(0)
     t = time.perf_counter()
     if kind == "table":
         r = run(name, data, epochs, seed)
         hist = r.history
-    elif kind == "state":
+    else:
         from lnsmadam.golden.mlp import MLPConfig
         from lnsmadam.golden.update import MadamConfig, StateFormat
         _, man, k = extra
         cfg = MLPConfig(madam=MadamConfig(state=StateFormat(man_bits=man), beta_k=k))
         hist = train_lns(cfg, data, epochs, seed)["history"]
-    else:
-        bits, storage = extra
-        cfg = _lns_config(bits, storage)
-        upd = None if name == "lns-madam" else StorageUpdater(name, FLOAT_DEFAULTS[name])
-        hist = train_lns(cfg, data, epochs, seed, updater=upd)["history"]
     return {"kind": kind, "name": name, "seed": seed, "extra": extra, "history": hist,
             "final_test_acc": hist[-1]["test_acc"], "seconds": time.perf_counter() - t}
 
@@ -111,11 +69,9 @@ def _summ(accs):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["table", "sweep", "state"])
+    ap.add_argument("what", choices=["table", "state"])
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--epochs", type=int, default=30)
-    ap.add_argument("--bits", default="4,5,6,8")
-    ap.add_argument("--storage", default="u12,same")
     ap.add_argument("--names", default=",".join(TABLE_NAMES),
                     help="table: the configurations to run (comma-separated)")
     ap.add_argument("--procs", type=int, default=2)
@@ -128,13 +84,9 @@ def main(argv=None):
         if bad or not names:
             ap.error(f"--names must be some of {','.join(TABLE_NAMES)}, got {args.names!r}")
         jobs = [("table", n, s, args.epochs, None) for n in names for s in seeds]
-    elif args.what == "state":
+    else:
         names = [v[0] for v in STATE_VARIANTS]
         jobs = [("state", v[0], s, args.epochs, v) for v in STATE_VARIANTS for s in seeds]
-    else:
-        names = ["lns-madam", "sgd", "adam"]
-        jobs = [("sweep", n, s, args.epochs, (b, st)) for st in args.storage.split(",")
-                for b in [int(x) for x in args.bits.split(",")] for n in names for s in seeds]
     t0 = time.perf_counter()
     with Pool(args.procs) as pool:
         res = []
@@ -145,21 +97,12 @@ def main(argv=None):
     wall = time.perf_counter() - t0
     groups = {}
     for r in res:
-        key = (r["name"],) + (tuple(r["extra"]) if r["extra"] and r["kind"] == "sweep" else ())
-        groups.setdefault(key, []).append(100 * r["final_test_acc"])
-    summary = {"|".join(map(str, k)): _summ(sorted(v)) for k, v in groups.items()}
-    if args.what in ("table", "state"):
-        print(f"{'configuration':>24} {'median test %':>14} {'min..max':>14}")
-        for n in names:
-            s = summary[n]
-            print(f"{n:>24} {s['median']:14.2f} {s['min']:6.2f}..{s['max']:6.2f}")
-    else:
-        for st in args.storage.split(","):
-            print(f"storage {st}: median test accuracy % over seeds {args.seeds}")
-            print(f"{'bits':>5} {'gamma':>6} " + " ".join(f"{n:>12}" for n in names))
-            for b in [int(x) for x in args.bits.split(",")]:
-                print(f"{b:>5} {_fmt(b).gamma:>6} " + " ".join(
-                    f"{summary['|'.join([n, str(b), st])]['median']:12.2f}" for n in names))
+        groups.setdefault(r["name"], []).append(100 * r["final_test_acc"])
+    summary = {k: _summ(sorted(v)) for k, v in groups.items()}
+    print(f"{'configuration':>24} {'median test %':>14} {'min..max':>14}")
+    for n in names:
+        s = summary[n]
+        print(f"{n:>24} {s['median']:14.2f} {s['min']:6.2f}..{s['max']:6.2f}")
     print(f"wall time {wall:.0f} s on {args.procs} processes")
     if args.json:
         os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)

@@ -48,11 +48,9 @@ from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-# bench/ is not a package: load the shared yosys/nextpnr helpers from area.py beside this file
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import area as _area  # noqa: E402
-from area import run_nextpnr, tool_versions  # noqa: E402
-
+from lnsmadam.boards import area as _area
+from lnsmadam.boards.area import run_nextpnr
+from lnsmadam.boards.build import tool_versions
 from lnsmadam.golden.format import LNSFormat
 from lnsmadam.golden.update import MadamConfig, StateFormat
 from lnsmadam.hw.update import MadamUpdate
@@ -84,7 +82,7 @@ CONFIGS = {
 }
 
 
-# -- tools: the synthesis and place-and-route helpers of bench/area.py -------------------
+# -- tools: the synthesis and place-and-route helpers of lnsmadam.boards.area ----------
 def synth(dut, target: str, workdir=None, json_out: bool = False) -> dict:
     """Synthesise an Amaranth component (top ``top``) with :data:`PRE` (no ``booth`` pass);
     cell counts of ``stat -json`` (:func:`area.parse_stat`)."""
@@ -199,7 +197,7 @@ def run(configs=("default", "small"), pipelines=(5,), targets=("ice40", "ecp5"),
     return {
         "meta": {
             "command": "python bench/update_area.py " + " ".join(sys.argv[1:]),
-            "tools": tool_versions(),
+            "tools": {**tool_versions("ice40"), **tool_versions("ecp5")},
             "script": f"{PRE}; <synth>; tee -q -o stat.json stat -json",
             "synth": SYNTH,
             "pnr": {t: " ".join([exe, *args]) for t, (exe, args) in PNR.items()},

@@ -97,5 +97,6 @@ def sweep(grid_file, out_dir, jobs, scheduler, memory_limit, wait_s, report_only
 def _summary(doc: dict, out_dir) -> None:
     from pathlib import Path
     out = Path(out_dir)
-    files = ["sweep.json", "sweep.csv", "sweep.md", *doc["plots"]]
+    files = ["sweep.json", "sweep.csv", *(["sweep_groups.csv"] if doc["groups"] else []),
+             "sweep.md", *doc["plots"]]
     click.echo("wrote " + ", ".join(str(out / f) for f in files), err=True)

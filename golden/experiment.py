@@ -6,6 +6,10 @@
 * ``"adam"``, ``"sgd"``, ``"madam"``, ``"fromage"``, ``"lns-madam-float"``, ``"int-madam"``:
   the FP32 MLP (:mod:`lnsmadam.golden.baseline`) with the float reference optimisers
   (:mod:`lnsmadam.golden.optim`).
+* ``"lns-sgd"``, ``"lns-adam"``: the integer model (``lns_config``: every tensor LNS) whose
+  stored LNS weights SGD or Adam update directly (:class:`StorageUpdater`: decode, float32
+  step, re-encode after every sample; no FP32 master copy; Adam's moments stay FP32), at
+  the tuned FP32 learning rates; ``docs/results.md`` §3.
 
 Default hyper-parameters are the tuned ones recorded in ``docs/results.md``.
 """
@@ -16,10 +20,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
+
 from .format import check_int
 from .mlp import MLPConfig, train_lns
 
-__all__ = ["RunResult", "run", "FLOAT_DEFAULTS", "RUN_NAMES"]
+__all__ = ["RunResult", "run", "FLOAT_DEFAULTS", "RUN_NAMES", "STORAGE_UPDATERS",
+           "StorageUpdater"]
 
 #: Tuned defaults of the float baselines (bench/tune_float.py, docs/results.md).
 FLOAT_DEFAULTS: dict[str, dict] = {
@@ -30,7 +37,28 @@ FLOAT_DEFAULTS: dict[str, dict] = {
     "int-madam": {"base_lr": 1e-3, "lr_factor": 10, "levels": 4096, "p_scale": 20.0},
     "fromage": {"lr": 0.01},
 }
-RUN_NAMES = ("lns-madam",) + tuple(FLOAT_DEFAULTS)
+#: the integer model with its stored weights updated by a float optimiser: name -> optimiser
+STORAGE_UPDATERS = {"lns-sgd": "sgd", "lns-adam": "adam"}
+RUN_NAMES = ("lns-madam",) + tuple(FLOAT_DEFAULTS) + tuple(STORAGE_UPDATERS)
+
+
+class StorageUpdater:
+    """SGD or Adam on an :class:`~.mlp.LNSMLP`'s stored weights (``train_lns(updater=)``):
+    decode them and the LNS gradients, take the float32 step, re-encode into the storage
+    format with the layer's bias; nothing else is kept between steps but the optimiser's
+    own state."""
+
+    def __init__(self, name: str, kw: dict):
+        from .optim import make_optimizer
+        self.opt = make_optimizer(name, **kw)
+
+    def __call__(self, model, grads):
+        W, G = model.cfg.madam.weight, model.cfg.fmt
+        ws = [W.decode(u, b).astype(np.float32) for u, b in zip(model.u, model.u_bias)]
+        gs = [G.decode(g.codes, g.bias).astype(np.float32) for g in grads]
+        self.opt.step(ws, gs)
+        for l, w in enumerate(ws):
+            model.u[l] = W.encode(w, model.u_bias[l])
 
 
 @dataclass
@@ -61,11 +89,18 @@ def run(name: str, data, epochs: int, seed: int, *, sizes=(64, 16, 10),
     check_int("epochs", epochs, 1, 100000)
     check_int("seed", seed, 0, 2**32 - 1)
     t0 = time.perf_counter()
-    if name == "lns-madam":
+    if name == "lns-madam" or name in STORAGE_UPDATERS:
         cfg = lns_config if lns_config is not None else MLPConfig(sizes=tuple(sizes))
-        r = train_lns(cfg, data, epochs, seed, callback=on_epoch, progress=progress, mode=mode)
-        return RunResult(name, r["history"], r["config"], time.perf_counter() - t0,
-                         extra={"model": r["model"]})
+        upd, config = None, {}
+        if name in STORAGE_UPDATERS:
+            opt = STORAGE_UPDATERS[name]
+            config = {"updater": {"optimizer": opt, **FLOAT_DEFAULTS[opt], **(opt_kwargs or {})}}
+            upd = StorageUpdater(opt, {k: v for k, v in config["updater"].items()
+                                       if k != "optimizer"})
+        r = train_lns(cfg, data, epochs, seed, callback=on_epoch, updater=upd,
+                      progress=progress, mode=mode)
+        return RunResult(name, r["history"], {**r["config"], **config},
+                         time.perf_counter() - t0, extra={"model": r["model"]})
     from .baseline import train_float
     kw = dict(FLOAT_DEFAULTS[name])
     kw.update(opt_kwargs or {})

@@ -330,7 +330,9 @@ class _Logic:
             m.d.comb += [self.p_byte.eq(d), self.walking.eq(1)]
             m.d.sync += ptr.eq(ptr + 1)
             at_hi = ptr == nlen
-            with m.If(at_hi | (ptr + 1 == nlen)):
+            # a frame of no payload bytes (a bad escape at once) is done after one clock,
+            # not after ``ptr`` wrapped round to 0 (512 clocks over unwritten addresses)
+            with m.If(at_hi | (ptr + 1 == nlen) | (nlen == 0)):
                 m.d.comb += self.crc_hi.eq(at_hi)
                 with m.If(d != self.crc_sel):
                     m.d.sync += self.crc_bad.eq(1)

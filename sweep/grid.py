@@ -18,6 +18,10 @@ A grid file is TOML::
     board = "ulx3s-85f"
     clk_freq = 30e6
 
+    [report]                           # optional: a table aggregated over one key
+    aggregate = "seed"                 # median, min and max per group of points that
+    metrics = ["test_acc"]             # differ only in it (default: every numeric column)
+
 Points = every combination of the axes, times every case, over the fixed values. A key may
 be set in only one of ``fixed``, ``axes`` and ``cases``. Every key must be a parameter of
 at least one of the grid's jobs and have the type it expects; each job sees only its own
@@ -88,6 +92,7 @@ class Grid:
     cases: list
     points: list[Point]
     text: str
+    report: dict = field(default_factory=dict)
 
     @property
     def varied(self) -> list[str]:
@@ -116,10 +121,10 @@ def parse(text: str, name: str = "<grid>") -> Grid:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         fail(f"not valid TOML: {e}")
-    unknown = sorted(set(doc) - {"title", "jobs", "fixed", "axes", "cases"})
+    unknown = sorted(set(doc) - {"title", "jobs", "fixed", "axes", "cases", "report"})
     if unknown:
         fail(f"unknown top-level entry {unknown[0]!r} (allowed: title, jobs, fixed, axes, "
-             "cases)")
+             "cases, report)")
     title = doc.get("title", Path(name).stem)
     if not isinstance(title, str):
         fail(f"title must be a string, got {title!r}")
@@ -166,7 +171,32 @@ def parse(text: str, name: str = "<grid>") -> Grid:
         if p.key in seen:
             fail(f"two points have the same config {canonical(p.config)}")
         seen[p.key] = p
-    return Grid(title, tuple(jobs), fixed, axes, cases, points, text)
+    grid = Grid(title, tuple(jobs), fixed, axes, cases, points, text)
+    grid.report = _check_report(doc.get("report", {}), grid.varied, fail)
+    return grid
+
+
+def _check_report(rep, varied, fail) -> dict:
+    """The ``[report]`` table: ``aggregate`` (a key that varies) and ``metrics`` (a list of
+    column names, optional)."""
+    if not isinstance(rep, dict):
+        fail("report must be a table ([report])")
+    unknown = sorted(set(rep) - {"aggregate", "metrics"})
+    if unknown:
+        fail(f"report.{unknown[0]}: unknown entry (allowed: aggregate, metrics)")
+    over = rep.get("aggregate")
+    if over is None:
+        if "metrics" in rep:
+            fail("report.metrics needs report.aggregate (the key to aggregate over)")
+        return {}
+    if over not in varied:
+        fail(f"report.aggregate must be a key that varies between points "
+             f"({', '.join(varied) or 'none varies'}), got {over!r}")
+    metrics = rep.get("metrics")
+    if metrics is not None and (not isinstance(metrics, list) or not metrics or not all(
+            isinstance(m, str) for m in metrics)):
+        fail(f"report.metrics must be a non-empty list of column names, got {metrics!r}")
+    return dict(rep)
 
 
 def _check_points(points, jobs, where, fail):

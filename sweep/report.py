@@ -11,6 +11,13 @@ job module) and derived columns:
   (``area_um2``, else ``logic``, else ``lut4``: lower), ``us_per_sample`` (lower) and
   accuracy (``test_acc``, else ``twin_test_acc``: higher); needs at least two objectives.
 
+With ``[report] aggregate = KEY`` in the grid, the points that differ only in ``KEY`` (the
+seeds of one setting, say) form a group: one row per group with the other varied keys, the
+values of ``KEY`` its done points took, ``n`` (done points), ``missing`` (failed or
+pending ones) and, per metric (``[report] metrics``, default every numeric column),
+``<metric>_median``, ``_min`` and ``_max`` over the done points. It goes into ``sweep.json``
+(``groups``), ``sweep_groups.csv`` and a second table of ``sweep.md`` (median (min..max)).
+
 Plots (matplotlib, only when the columns exist): ``pareto.png`` (area against µs per
 sample, coloured by accuracy, the Pareto front marked) and ``fmax_lanes.png`` (Fmax
 against lanes, one line per board).
@@ -21,13 +28,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import statistics
 from pathlib import Path
 
 from . import jobs as registry
 from .engine import write_bytes, write_json
 from .grid import Grid, load
 
-__all__ = ["build", "rows", "pareto"]
+__all__ = ["build", "rows", "pareto", "groups"]
 
 AREA = ("area_um2", "logic", "lut4")
 ACCURACY = ("test_acc", "twin_test_acc")
@@ -108,6 +116,58 @@ def pareto(table: list[dict]) -> list[bool | None]:
     return [None if v is None else not dominated(v) for v in vecs]
 
 
+def _numeric(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def groups(grid: Grid, table: list[dict]) -> list[dict]:
+    """The rows of ``table`` aggregated over ``grid.report["aggregate"]`` (see the module
+    docstring); [] when the grid asks for no aggregate."""
+    over = grid.report.get("aggregate")
+    if not over:
+        return []
+    keys = [k for k in grid.varied if k != over]
+    done = [r for r in table if r["status"] == "done"]
+    metrics = grid.report.get("metrics") or [
+        c for c in _columns(done) if c not in (*grid.varied, "point", "status", "pareto")
+        and any(_numeric(r.get(c)) for r in done)]
+    buckets: dict[str, list[dict]] = {}
+    for r in table:
+        buckets.setdefault(json.dumps([r.get(k) for k in keys]), []).append(r)
+    out = []
+    for rs in buckets.values():
+        ok = [r for r in rs if r["status"] == "done"]
+        g = {**{k: rs[0].get(k) for k in keys}, over: [r.get(over) for r in ok],
+             "n": len(ok), "missing": len(rs) - len(ok)}
+        for m in metrics:
+            vals = [r[m] for r in ok if _numeric(r.get(m))]
+            g[f"{m}_median"] = statistics.median(vals) if vals else None
+            g[f"{m}_min"] = min(vals) if vals else None
+            g[f"{m}_max"] = max(vals) if vals else None
+        out.append(g)
+    return out
+
+
+def _group_markdown(grid: Grid, gs: list[dict]) -> list[str]:
+    over = grid.report["aggregate"]
+    keys = [k for k in grid.varied if k != over]
+    metrics = [c[:-len("_median")] for c in gs[0] if c.endswith("_median")]
+    lines = ["", f"## Over {over}: median (min..max)", "",
+             "| " + " | ".join([*keys, over, "n", *metrics]) + " |",
+             "|" + "---|" * (len(keys) + 2 + len(metrics))]
+    for g in gs:
+        cells = [_fmt(g[k]) for k in keys] + [", ".join(map(_fmt, g[over])) or "-",
+                                              f"{g['n']}" + (f" ({g['missing']} missing)"
+                                                             if g["missing"] else "")]
+        cells += [f"{_fmt(g[m + '_median'])} ({_fmt(g[m + '_min'])}..{_fmt(g[m + '_max'])})"
+                  if g[m + "_median"] is not None else "-" for m in metrics]
+        lines.append("| " + " | ".join(cells) + " |")
+    absent = [m for m in metrics if all(g[m + "_median"] is None for g in gs)]
+    if absent and any(g["n"] for g in gs):
+        lines += ["", f"report.metrics: no done point has the column(s) {', '.join(absent)}."]
+    return lines
+
+
 def _columns(table: list[dict]) -> list[str]:
     cols = []
     for r in table:
@@ -125,7 +185,7 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def markdown(grid: Grid, table: list[dict], plots: list[str]) -> str:
+def markdown(grid: Grid, table: list[dict], plots: list[str], gs=()) -> str:
     cols = _columns(table)
     n = {s: sum(r["status"] == s for r in table) for s in ("done", "failed", "pending")}
     lines = [f"# Sweep: {grid.title}", "",
@@ -137,6 +197,8 @@ def markdown(grid: Grid, table: list[dict], plots: list[str]) -> str:
     lines += ["", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in table:
         lines.append("| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |")
+    if gs:
+        lines += _group_markdown(grid, gs)
     failed = [r for r in table if r["errors"]]
     if failed:
         lines += ["", "## Failures", ""]
@@ -209,11 +271,21 @@ def build(out_dir, grid: Grid | None = None) -> dict:
             raise ValueError(f"-o {out}: no grid.toml there (not a sweep folder)")
         grid = load(out / "grid.toml")
     table = rows(grid, out)
+    gs = groups(grid, table)
     plots = _plots(table, out)
     doc = {"format": "lnsmadam-sweep", "version": 1, "title": grid.title,
            "jobs": list(grid.jobs), "fixed": grid.fixed, "axes": grid.axes,
-           "cases": grid.cases, "points": table, "plots": plots}
+           "cases": grid.cases, "report": grid.report, "points": table, "groups": gs,
+           "plots": plots}
     write_json(out / "sweep.json", doc)
+    write_bytes(out / "sweep.csv", _csv(table))
+    if gs:
+        write_bytes(out / "sweep_groups.csv", _csv(gs))
+    write_bytes(out / "sweep.md", markdown(grid, table, plots, gs).encode())
+    return doc
+
+
+def _csv(table: list[dict]) -> bytes:
     cols = _columns(table)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
@@ -221,6 +293,4 @@ def build(out_dir, grid: Grid | None = None) -> dict:
     for r in table:
         w.writerow({c: _fmt(r.get(c)) if isinstance(r.get(c), list) else r.get(c)
                     for c in cols})
-    write_bytes(out / "sweep.csv", buf.getvalue().encode())
-    write_bytes(out / "sweep.md", markdown(grid, table, plots).encode())
-    return doc
+    return buf.getvalue().encode()

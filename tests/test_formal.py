@@ -54,6 +54,23 @@ def test_mutant_is_caught(mutant):
     assert result.trace is not None and result.trace.exists()
 
 
+def test_link_sizes_include_the_default_soc():
+    from lnsmadam.golden.soc import SoCConfig
+
+    soc = SoCConfig()
+    assert J.link_sizes()["soc"] == (soc.identify_blob(), soc.regions(), soc.divisor)
+    ids = {j.id for j in J.link_jobs()}
+    for size in J.link_sizes():
+        assert {f"link.write_{size}", f"link.response_{size}"} <= ids
+
+
+def test_link_harness_names_its_bad_parameter():
+    from lnsmadam.sim.formal.link_induct import LinkInductHarness
+
+    with pytest.raises(ValueError, match="prop must be 'write' or 'response', got 'read'"):
+        LinkInductHarness(prop="read")
+
+
 def test_every_block_has_a_mutant():
     assert {mu.block for mu in _MUTANTS} == set(J.BLOCKS)
 

@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -66,6 +67,12 @@ def _cli(*args):
     ('jobs = ["train-golden"]\n[fixed]\noptimizer = "rmsprop"', "optimizer must be one of"),
     ('jobs = ["cycles"]\nwhat = 1', "unknown top-level entry 'what'"),
     ('jobs = ["cycles"]\n[axes\n', "not valid TOML"),
+    ('jobs = ["cycles"]\n[axes]\nseed = [0, 1]\n[report]\naggregate = "lanes"',
+     "report.aggregate must be a key that varies between points (seed), got 'lanes'"),
+    ('jobs = ["cycles"]\n[axes]\nseed = [0, 1]\n[report]\naggregate = "seed"\nmetrics = "a"',
+     "report.metrics must be a non-empty list of column names"),
+    ('jobs = ["cycles"]\n[report]\nmetrics = ["a"]', "report.metrics needs report.aggregate"),
+    ('jobs = ["cycles"]\n[report]\nmedian = true', "report.median: unknown entry"),
 ])
 def test_grid_errors_are_one_line(text, message):
     with pytest.raises(GridError) as e:
@@ -124,6 +131,50 @@ def test_pareto_front():
             {"logic": 50, "status": "failed"}]
     assert report.pareto(rows) == [True, True, False, True, None]
     assert report.pareto([{"logic": 1}, {"logic": 2}]) == [None, None]   # one objective
+
+
+def test_report_aggregates_over_seeds(tmp_path):
+    """2 settings x 3 seeds (FP32 baselines, 2 epochs: fast), run job by job without Dask
+    (engine.execute and store, what a worker and the client do); one point left pending."""
+    import statistics
+    grid = parse("""
+jobs = ["train-golden"]
+[fixed]
+sizes = [64, 4, 10]
+epochs = 2
+[axes]
+optimizer = ["sgd", "adam"]
+seed = [0, 1, 2]
+[report]
+aggregate = "seed"
+metrics = ["test_acc", "train_acc"]
+""", "tiny.toml")
+    out = tmp_path / "out"
+    for p in grid.points[:-1]:
+        assert engine.store(out, p, "train-golden", engine.execute("train-golden", p.config))
+    doc = report.build(out, grid)
+    acc = {(r["optimizer"], r["seed"]): r["test_acc"] for r in doc["points"]
+           if r["status"] == "done"}
+    assert len(acc) == 5 and len(set(acc.values())) > 1
+    sgd, adam = doc["groups"]
+    assert sgd["optimizer"] == "sgd" and sgd["seed"] == [0, 1, 2] and sgd["n"] == 3
+    vals = [acc["sgd", s] for s in range(3)]
+    assert (sgd["test_acc_median"], sgd["test_acc_min"], sgd["test_acc_max"]) == (
+        statistics.median(vals), min(vals), max(vals))
+    assert adam["seed"] == [0, 1] and adam["n"] == 2 and adam["missing"] == 1
+    assert adam["test_acc_median"] == statistics.median([acc["adam", 0], acc["adam", 1]])
+    assert sgd["train_acc_min"] <= sgd["train_acc_median"] <= sgd["train_acc_max"]
+    md = (out / "sweep.md").read_text()
+    assert "## Over seed: median (min..max)" in md
+    assert "| optimizer | seed | n | test_acc | train_acc |" in md
+    assert f"| adam | 0, 1 | 2 (1 missing) | {report._fmt(adam['test_acc_median'])} (" in md
+    lines = (out / "sweep_groups.csv").read_text().splitlines()
+    assert lines[0].startswith("optimizer,seed,n,missing,test_acc_median,test_acc_min")
+    assert len(lines) == 3
+    # without [report] there are no groups and no groups file
+    plain = parse(grid.text.split("[report]")[0], "plain.toml")
+    assert report.build(tmp_path / "plain", plain)["groups"] == []
+    assert not (tmp_path / "plain" / "sweep_groups.csv").exists()
 
 
 # -- the engine ------------------------------------------------------------------------
@@ -281,6 +332,36 @@ def test_train_golden_job_matches_experiment(tmp_path):
     assert r["config"]["lr"] == 0.01 and 0 < train_golden.metrics(r)["test_acc"] <= 1
     with pytest.raises(ValueError, match="optimizer sgd has no parameter bits"):
         train_golden.run({"optimizer": "sgd", "bits": 6}, tmp_path)
+
+
+def test_train_golden_job_storage_updater(tmp_path):
+    """lns-sgd: the integer model at 5 bits with 5-bit stored weights that SGD updates
+    directly (docs/results.md §3); the job's flat keys give that MLPConfig."""
+    from lnsmadam.golden.data import load_digits_split
+    from lnsmadam.golden.experiment import StorageUpdater, run
+    from lnsmadam.golden.format import LNSFormat
+    from lnsmadam.golden.mlp import LNSMLP, MLPConfig
+    from lnsmadam.golden.update import MadamConfig
+    from lnsmadam.sweep.jobs import train_golden
+    fmt, w = LNSFormat.from_gamma(5, 2), LNSFormat.from_gamma(5, 2, underflow="min")
+    cfg = MLPConfig(sizes=(64, 4, 10), fmt=fmt, madam=MadamConfig(weight=w))
+    r = train_golden.run({"optimizer": "lns-sgd", "sizes": [64, 4, 10], "epochs": 1,
+                          "bits": 5, "gamma": 2, "weight_bits": 5, "weight_gamma": 2,
+                          "lr": 0.1}, tmp_path)
+    want = run("lns-sgd", load_digits_split(0), 1, 0, lns_config=cfg, opt_kwargs={"lr": 0.1})
+    assert r["history"] == want.history and r["config"]["weight_format"]["bits"] == 5
+    assert r["config"]["updater"] == {"optimizer": "sgd", "lr": 0.1}
+    # one step by hand: decode, w - lr * g, re-encode
+    model = LNSMLP(cfg, 0)
+    _, grads = model.gradients(load_digits_split(0).x_train[0], 3)
+    before = [w.decode(u, b) for u, b in zip(model.u, model.u_bias)]
+    StorageUpdater("sgd", {"lr": 0.1})(model, grads)
+    for l, g in enumerate(grads):
+        step = before[l].astype(np.float32) - np.float32(0.1) * fmt.decode(
+            g.codes, g.bias).astype(np.float32)
+        assert np.array_equal(model.u[l], w.encode(step, model.u_bias[l]))
+    with pytest.raises(ValueError, match="optimizer lns-adam has no parameter lr_step"):
+        train_golden.run({"optimizer": "lns-adam", "lr_step": 2}, tmp_path)
 
 
 def test_cycles_job_on_the_twin(tmp_path):

@@ -13,7 +13,7 @@ from reset (see ``docs/verification.md`` for what that covers).
 
 from __future__ import annotations
 
-from amaranth.hdl import Const
+from amaranth.hdl import Const, Mux
 
 from ...golden.format import LNSFormat
 from ...golden.mac import MACConfig
@@ -25,8 +25,10 @@ from ...hw import shuffle as hw_shuffle
 from ...hw import softmax as hw_softmax
 from ...hw import update as hw_update
 from ...hw.engine.engine import Engine
+from ...hw.link import Link
 
-from .link import LinkHarness
+from .link import IDENTIFY, REGIONS, LinkHarness
+from .link_induct import LinkInductHarness
 from .mac import MACHarness
 from .mutants import Mutant, NoSaturation, Rewrite, set_to
 from .sby import Job
@@ -37,17 +39,23 @@ from .update import UpdateHarness
 
 __all__ = ["BLOCKS", "family_jobs", "ci_jobs", "mutant_jobs", "mac_jobs", "int8_mac_jobs",
            "update_jobs", "softmax_jobs", "shuffle_jobs", "link_jobs", "link_ci_job",
+           "link_induct_jobs", "link_sizes",
            "trainer_jobs"]
 
-#: BMC depths of the link: a READ reaches the bus at cycle 22, a START at 24, the
-#: shortest WRITE (one word) at 31; the bounded response needs the shortest frame
-#: (4 bytes), its walk and ``RESPONSE_BOUND`` inside the depth
-LINK_DEPTH_CI = 24
-#: the CI subset of the link's properties (the START and WRITE checks need more depth and
-#: several CPU minutes: ``lnsmadam prove link``)
+#: BMC depths of the link's bounded checks (back-to-back host): a READ reaches the bus at
+#: cycle 22, a START's pulse comes at cycle 24
+LINK_DEPTH_CI, LINK_DEPTH_START = 24, 26
+#: the link's bounded properties in CI (START's needs more depth: ``prove link``)
 LINK_CI_PROPS = ("read_checked", "no_access_while_busy", "bus_cmd_held")
-LINK_DEPTH = 34
-LINK_DEPTH_RESPONSE = 52
+#: the bounded checks' device (the harness's default)
+LINK_SMALL_PARAMS = {"identify_bytes": 4, "regions": "0: 8b x 4, 2: 12b x 3", "divisor": 4}
+#: the bounded response's properties (what the stuck-link mutant must fail)
+LINK_RESPONSE_PROPS = ("back_to_recv", "rank_decreases", "inv_rank_budget")
+#: induction depth of the link's WRITE path and bounded response
+LINK_K = 2
+#: bounded runs of the link's mutants: the shortest WRITE reaches the bus at cycle 30;
+#: the stuck mutant's counterexample (a bad frame and its reply) fits in 24 cycles
+LINK_DEPTH_WRITE, LINK_DEPTH_REPLY = 32, 24
 #: the small dot-product configuration of the end-to-end data checks (4-bit LNS, gamma 2)
 #: (the window covers every product, so a lane with a ZERO operand is not below it anyway)
 SMALL_LNS = dict(fmt=LNSFormat(4, 1), lut_frac=2, window=7, acc_bits=10)
@@ -170,19 +178,50 @@ def shuffle_jobs(n_max=1437, engine="z3") -> list[Job]:
                 engine, {"n_max": n_max})]
 
 
-def link_jobs(depth=LINK_DEPTH, response_depth=LINK_DEPTH_RESPONSE,
-              engine="boolector") -> list[Job]:
-    """Link with a 4-byte identify blob and regions (0: 8 bits x 4, 2: 12 bits x 3),
-    divisor 4: the checks (BMC) and, with ``response_depth``, the bounded response
-    (responsive environment)."""
-    params = {"identify_bytes": 4, "regions": "0: 8b x 4, 2: 12b x 3", "divisor": 4}
-    jobs = [Job("link", f"checks_d{depth}", lambda: LinkHarness(), "bmc", depth, engine,
-                params)]
-    if response_depth:
-        jobs.append(Job("link", f"response_d{response_depth}",
-                        lambda: LinkHarness(responsive=True), "bmc", response_depth, engine,
-                        {**params, "environment": "responsive"}))
-    return jobs
+def link_sizes() -> dict:
+    """The link configurations of the inductive proofs: ``(identify blob, regions,
+    divisor)``. ``small``: the harness's device (4-byte blob; 8 bits x 4, 12 bits x 3);
+    ``wide``: every word size (1, 2, 3, 4 bytes), the deepest region (65536 words) and a
+    blob longer than ``MAX_BODY``; ``soc``: the default SoC's blob and region table."""
+    soc = SoCConfig()
+    return {
+        "small": (IDENTIFY, REGIONS, 4),
+        "wide": (bytes(range(256)) + bytes(44),
+                 [(0, "w32", 32, 16), (1, "w16", 16, 65536), (5, "w24", 24, 100),
+                  (7, "w1", 1, 1)], 4),
+        "soc": (soc.identify_blob(), soc.regions(), soc.divisor),
+    }
+
+
+def link_induct_jobs(size="small", engine="boolector") -> list[Job]:
+    """The link's WRITE path and bounded response (k-induction, k=2) at one of
+    :func:`link_sizes`."""
+    identify, regions, divisor = link_sizes()[size]
+
+    def make():
+        return Link(identify, regions, divisor)
+
+    _check(make)
+    params = {"size": size, "identify_bytes": len(identify),
+              "regions": ", ".join(f"{i}: {w}b x {d}" for i, _, w, d in regions),
+              "divisor": divisor}
+    return [Job("link", f"write_{size}", lambda: LinkInductHarness(make, "write"), "prove",
+                LINK_K, engine, params),
+            Job("link", f"response_{size}", lambda: LinkInductHarness(make, "response"),
+                "prove", LINK_K, engine, {**params, "environment": "responsive"})]
+
+
+def link_jobs(engine="boolector") -> list[Job]:
+    """The link: WRITE path and bounded response at every size of :func:`link_sizes`
+    (k-induction); READ, BUSY and the bus handshake (:func:`link_ci_job`) and START
+    (BMC, back-to-back host)."""
+    jobs = []
+    for size in link_sizes():
+        jobs += link_induct_jobs(size, engine)
+    return jobs + [link_ci_job(), Job(
+        "link", f"start_d{LINK_DEPTH_START}", lambda: LinkHarness(
+            back_to_back=True, only=("start_checked",)), "bmc", LINK_DEPTH_START, engine,
+        {**LINK_SMALL_PARAMS, "host": "back to back", "properties": ["start_checked"]})]
 
 
 def _trainer(sizes=(2, 2, 2), lanes=1, max_records=4):
@@ -231,7 +270,7 @@ def ci_jobs() -> list[Job]:
             + update_jobs()
             + softmax_jobs()
             + shuffle_jobs(n_max=64)
-            + [link_ci_job()]
+            + [link_ci_job()] + link_induct_jobs("small")
             + trainer_jobs())
 
 
@@ -240,8 +279,7 @@ def link_ci_job() -> Job:
     back-to-back host (the frame's timing fixed, its bytes free)."""
     return Job("link", f"ci_d{LINK_DEPTH_CI}", lambda: LinkHarness(
         back_to_back=True, only=LINK_CI_PROPS), "bmc", LINK_DEPTH_CI, "boolector",
-        {"identify_bytes": 4, "regions": "0: 8b x 4, 2: 12b x 3", "divisor": 4,
-         "host": "back to back", "properties": list(LINK_CI_PROPS)})
+        {**LINK_SMALL_PARAMS, "host": "back to back", "properties": list(LINK_CI_PROPS)})
 
 
 def family_jobs() -> list[Job]:
@@ -343,6 +381,22 @@ def mutant_jobs() -> list[Mutant]:
                    mutate=Rewrite(assign={"crc_bad": set_to(0)}), back_to_back=True,
                    only=LINK_CI_PROPS), "bmc", LINK_DEPTH_CI, "boolector"),
                ["link.read_checked"]),
+        Mutant("link", "write_without_crc", "a WRITE is executed whatever its CRC (the "
+               "received CRC is never compared)", _link_write_mutant(
+                   Rewrite(assign={"crc_bad": set_to(0)})), ["link.write_checked"]),
+        Mutant("link", "write_short_body", "a WRITE is executed on a length mismatch (the "
+               "BAD_LENGTH check of the body length skipped)", _link_write_mutant(
+                   Rewrite(assign={"len_ok": set_to(1)})), ["link.write_checked"]),
+        Mutant("link", "write_data_flipped", "bit 0 of every word written to the bus "
+               "inverted", _link_write_mutant(
+                   Rewrite(assign={"bus__cmd_wdata": lambda rhs, lhs: rhs ^ 1}),
+                   ("write_data",)), ["link.write_data"]),
+        Mutant("link", "stuck_after_bad_frame", "after the reply to a bad frame (BAD_FRAME) "
+               "the link never returns to accepting frames",
+               lambda: Job("link", "mutant", lambda: LinkInductHarness(
+                   prop="response", mutate=_stuck_after_bad_frame, only=LINK_RESPONSE_PROPS),
+                   "bmc", LINK_DEPTH_REPLY, "boolector"),
+               ["link." + p for p in LINK_RESPONSE_PROPS]),
         Mutant("trainer", "write_not_acknowledged", "a bus write is never answered "
                "(rsp_valid only for reads)",
                lambda: Job("trainer", "mutant", lambda: _harness(
@@ -350,6 +404,31 @@ def mutant_jobs() -> list[Mutant]:
                    "bmc", 4, "boolector"),
                ["trainer.rsp_latency", "trainer.rsp_pending"]),
     ]
+
+
+def _link_write_mutant(mutate, only=("write_checked",)):
+    """A bounded run of the link's WRITE-path harness from reset with a back-to-back host
+    (the frame's timing fixed, its bytes free), asserting ``only``."""
+    return lambda: Job("link", "mutant", lambda: LinkInductHarness(
+        prop="write", mutate=mutate, back_to_back=True, only=only), "bmc",
+        LINK_DEPTH_WRITE, "boolector")
+
+
+def _stuck_after_bad_frame(frag):
+    """Rewrite of the link's FSM: the move back to RECV after the reply stays in T_END
+    while the frame's bad-escape flag is set."""
+    from amaranth.hdl._ast import Const as C
+
+    from .harness import fsm_encoding, probe
+
+    bad = probe(frag, "bad")
+
+    def fn(rhs, lhs):
+        enc = fsm_encoding(lhs)
+        if isinstance(rhs, C) and rhs.value == enc["RECV"]:
+            return Mux(bad, C(enc["T_END"], len(lhs)), rhs)
+        return rhs
+    return Rewrite(assign={"link_state": fn})(frag)
 
 
 def _zero_to_one(cfg):

@@ -5,31 +5,23 @@ Abstraction: the UART receiver's byte stream and the transmitter's ``ready`` are
 timing, and any transmit pacing, is covered; the bytes on the pins are not. The host is
 half duplex as ``docs/protocol.md`` §2 requires: it sends only while the link accepts
 frames. With ``back_to_back`` the host sends a byte in every cycle in which the link accepts
-frames (values free, timing fixed). The trainer behind ``bus``/``ctl`` is free: ``busy`` rises only after a ``start`` or
-``evaluate`` pulse, and the bus target answers each accepted command once, at any time.
+frames (values free, timing fixed). The trainer behind ``bus``/``ctl`` is free: ``busy``
+rises only after a ``start`` or ``evaluate`` pulse, and the bus target answers each
+accepted command once, at any time.
 
 A shadow receiver in the harness, written from ``docs/protocol.md`` (SLIP, CRC-16/CCITT-
 FALSE, the request layout and checks), decodes the same bytes. Asserted:
 
-* ``write_checked``: a bus write happens only for a WRITE frame that passed every check
-  (SLIP, length, CRC, op, region, exact length for ``count`` words, range, data bits above
-  the width), to its region and inside ``[addr, addr + count)``;
-* ``write_fits``: no written word has a bit above its region's width;
 * ``read_checked``: a bus read only for a READ frame that passed every check, in range;
 * ``start_checked``: ``ctl.start`` only for a START frame that passed every check, with
   its ``epochs``, ``lr_step`` (1..64) and ``seed``;
 * ``no_access_while_busy``: no bus command, ``start`` or ``evaluate`` while ``busy``;
 * ``bus_cmd_held``: a bus command is held, unchanged, until ``cmd_ready``.
 
-``responsive=True`` (a bus that answers at once, a transmitter always ready, only requests
-that read or write at most two words): ``back_to_recv``: after a frame of ``n`` payload
-bytes the link accepts frames again within ``n + RESPONSE_BOUND`` cycles (bounded
-response; the depth must exceed the shortest frame plus the bound for it to bite); covers
-``write_done`` and ``recv_again`` show a write and the return reachable.
-
-Everything here is a bounded model check (the frame buffer and the shadow's CRC have no
-inductive relation short of the whole frame), from reset, over every byte sequence that fits
-the depth.
+The WRITE path and the bounded response are proved by induction
+in :mod:`.link_induct`. Everything here is a bounded model check (the frame buffer and the
+shadow's CRC have no inductive relation short of the whole frame), from reset, over every
+byte sequence that fits the depth.
 """
 
 from __future__ import annotations
@@ -41,19 +33,13 @@ from ...hw.link import Link
 from .harness import Elaborated, Harness, fsm_encoding
 from .mutants import Rewrite
 
-__all__ = ["LinkHarness", "RESPONSE_BOUND"]
+__all__ = ["LinkHarness", "region_info", "cut_uart", "quiet_trainer"]
 
 # docs/protocol.md, written down again here as the harness's own spec
 END, ESC, ESC_END, ESC_ESC = 0xC0, 0xDB, 0xDC, 0xDD
 MAX_PAYLOAD, MAX_BODY, LR_STEP_MAX = 270, 256, 64
 OP_IDENTIFY, OP_READ, OP_WRITE, OP_START, OP_STOP, OP_STATUS, OP_EVALUATE = range(1, 8)
 BODY = {OP_IDENTIFY: 2, OP_READ: 4, OP_START: 7, OP_STOP: 0, OP_STATUS: 0, OP_EVALUATE: 0}
-
-#: responsive environment: cycles from leaving RECV to being back in it, beyond the frame's
-#: payload length, for the requests the harness then allows (at most two words read or
-#: written, replies of at most 8 body bytes): the walk takes ``n`` cycles, the check one, a
-#: two-word WRITE 20 and the reply at most 2 * 7 (every byte escaped)
-RESPONSE_BOUND = 40
 
 #: the harness's default device: a 4-byte identify blob and two small regions
 IDENTIFY = b"LNSM"
@@ -69,13 +55,54 @@ def _crc16(crc, byte):
     return crc
 
 
+def region_info(m, region, regions):
+    """The region table as ``docs/protocol.md`` §5 uses it, for the region id ``region``:
+    ``(known, word bytes, top-byte mask, depth)`` (0 for an unknown id)."""
+    known = Const(0)
+    wb, top, depth = Signal(3), Signal(8), Signal(17)
+    for r in regions:
+        hit = region == r.id
+        known = known | hit
+        with m.If(hit):
+            m.d.comb += [wb.eq(r.word_bytes),
+                         top.eq((1 << (r.width - 8 * (r.word_bytes - 1))) - 1),
+                         depth.eq(r.depth)]
+    return known, wb, top, depth
+
+
+def cut_uart(h: Harness, m: Module, dut: Link, platform, tx_ready, back_to_back: bool):
+    """Add ``dut`` (mutated as ``h.mutate`` says) to ``m`` with its UART cut: the
+    receiver's byte stream becomes free inputs, the transmitter's ``ready`` is ``tx_ready``;
+    the host is half duplex (and, with ``back_to_back``, sends a byte in every clock in
+    which the link accepts frames). Returns ``(elaborated, rx_valid, rx_byte, states)``,
+    ``states`` mapping each FSM state's name to "the link is in it"."""
+    rx_valid, rx_byte = h.free(1, "rx_valid"), h.free(8, "rx_byte")
+    cut = Rewrite(use={"o__valid": lambda s: rx_valid, "o__payload": lambda s: rx_byte,
+                       "i__ready": lambda s: tx_ready})
+    user = h.mutate or (lambda f: f)
+    el = Elaborated(dut, platform, lambda f: user(cut(f)))
+    m.submodules.dut = el.fragment
+    state = el.probe("link_state")
+    st = {name: state == value for name, value in fsm_encoding(state).items()}
+    h.assume(m, "host_half_duplex", ~rx_valid | st["RECV"])
+    if back_to_back:
+        h.assume(m, "host_back_to_back", rx_valid == st["RECV"])
+    return el, rx_valid, rx_byte, st
+
+
+def quiet_trainer(m: Module, bus, ctl):
+    """The trainer's read data and status fields, which no property here reads, held at 0."""
+    m.d.comb += bus.rsp_rdata.eq(0)
+    for name in ("state", "error", "epoch", "sample", "correct", "last_correct", "steps"):
+        m.d.comb += getattr(ctl, name).eq(0)
+
+
 class LinkHarness(Harness):
     block = "link"
 
-    def __init__(self, make=None, responsive: bool = False, back_to_back: bool = False,
+    def __init__(self, make=None, back_to_back: bool = False,
                  mutate=None, only=None):
         super().__init__(make or (lambda: Link(IDENTIFY, REGIONS, 4)), mutate, only)
-        self.responsive = responsive
         #: the host sends a byte in every cycle in which the link accepts frames (the
         #: byte values stay free): fixes the frame's timing, which makes the bounded
         #: check much cheaper
@@ -83,34 +110,18 @@ class LinkHarness(Harness):
 
     def build(self, m: Module, platform):
         dut: Link = self.make()
-        rx_valid = self.free(1, "rx_valid")
-        rx_byte = self.free(8, "rx_byte")
-        tx_ready = Const(1) if self.responsive else self.free(1, "tx_ready")
-        cut = Rewrite(use={"o__valid": lambda s: rx_valid, "o__payload": lambda s: rx_byte,
-                           "i__ready": lambda s: tx_ready})
-        user = self.mutate or (lambda f: f)
-        el = Elaborated(dut, platform, lambda f: user(cut(f)))
-        m.submodules.dut = el.fragment
-        state = el.probe("link_state")
-        in_recv = state == fsm_encoding(state)["RECV"]
+        el, rx_valid, rx_byte, st = cut_uart(self, m, dut, platform, self.free(1, "tx_ready"),
+                                             self.back_to_back)
+        in_recv = st["RECV"]
         bus, ctl = dut.bus, dut.ctl
-        self.assume(m, "host_half_duplex", ~rx_valid | in_recv)
-        if self.back_to_back:
-            self.assume(m, "host_back_to_back", rx_valid == in_recv)
         self._environment(m, bus, ctl)
         sh = self._shadow(m, dut, rx_valid & in_recv, rx_byte)
 
         acc = bus.cmd_valid
         a = bus.cmd_addr
-        in_w = (a >= sh["w_addr"]) & (a < sh["w_addr"] + sh["w_count"])
-        self.check(m, "write_checked", ~(acc & bus.cmd_write)
-                   | (sh["w_ok"] & (bus.cmd_region == sh["w_region"]) & in_w))
-        fits = Const(0)
-        for r in dut.regions:
-            fits = fits | ((bus.cmd_region == r.id) & ((bus.cmd_wdata >> r.width) == 0))
-        self.check(m, "write_fits", ~(acc & bus.cmd_write) | fits)
+        in_w = (a >= sh["addr"]) & (a < sh["addr"] + sh["count"])
         self.check(m, "read_checked", ~(acc & ~bus.cmd_write)
-                   | (sh["r_ok"] & (bus.cmd_region == sh["w_region"]) & in_w))
+                   | (sh["r_ok"] & (bus.cmd_region == sh["region"]) & in_w))
         self.check(m, "start_checked", ~ctl.start
                    | (sh["s_ok"] & (ctl.epochs == sh["epochs"]) & (ctl.lr_step == sh["lr"])
                       & (ctl.seed == sh["seed"])))
@@ -121,42 +132,24 @@ class LinkHarness(Harness):
         self.check(m, "bus_cmd_held", ~self.started | ~waiting
                    | (bus.cmd_valid & (Cat(bus.cmd_write, bus.cmd_region, bus.cmd_addr,
                                            bus.cmd_wdata) == held)))
-        if self.responsive:
-            limit = MAX_PAYLOAD + 2 + RESPONSE_BOUND
-            away = Signal(range(limit + 1))
-            m.d.sync += away.eq(Mux(in_recv, 0, Mux(away == limit, away, away + 1)))
-            n_last = Signal(range(MAX_PAYLOAD + 2))
-            with m.If(sh["closing"]):
-                m.d.sync += n_last.eq(sh["n"])
-            self.check(m, "back_to_recv", in_recv | (away <= n_last + RESPONSE_BOUND))
-            self.assume(m, "short_replies", ~sh["closing"] | sh["short"])
-            self.cover(m, "write_done", acc & bus.cmd_write)
-            was_away = self.past(m, ~in_recv)
-            self.cover(m, "recv_again", was_away & in_recv & self.past(m, sh["w_ok"]))
 
     # -- the trainer side ----------------------------------------------------------------
     def _environment(self, m, bus, ctl):
-        if self.responsive:
-            m.d.comb += [bus.cmd_ready.eq(1), bus.rsp_valid.eq(bus.cmd_valid),
-                         ctl.busy.eq(0)]
-        else:
-            ready, rsp, busy = (self.free(1, "cmd_ready"), self.free(1, "rsp_valid"),
-                                self.free(1, "busy"))
-            m.d.comb += [bus.cmd_ready.eq(ready), bus.rsp_valid.eq(rsp), ctl.busy.eq(busy)]
-            # one response per accepted command, in or after the accepting cycle
-            pending = Signal()
-            accept = bus.cmd_valid & ready
-            with m.If(accept & ~rsp):
-                m.d.sync += pending.eq(1)
-            with m.Elif(rsp):
-                m.d.sync += pending.eq(0)
-            self.assume(m, "one_response", ~rsp | pending | accept)
-            rose = busy & ~self.past(m, busy)
-            self.assume(m, "busy_after_start", ~self.started | ~rose
-                        | self.past(m, ctl.start | ctl.evaluate))
-        m.d.comb += bus.rsp_rdata.eq(0)
-        for name in ("state", "error", "epoch", "sample", "correct", "last_correct", "steps"):
-            m.d.comb += getattr(ctl, name).eq(0)
+        ready, rsp, busy = (self.free(1, "cmd_ready"), self.free(1, "rsp_valid"),
+                            self.free(1, "busy"))
+        m.d.comb += [bus.cmd_ready.eq(ready), bus.rsp_valid.eq(rsp), ctl.busy.eq(busy)]
+        # one response per accepted command, in or after the accepting cycle
+        pending = Signal()
+        accept = bus.cmd_valid & ready
+        with m.If(accept & ~rsp):
+            m.d.sync += pending.eq(1)
+        with m.Elif(rsp):
+            m.d.sync += pending.eq(0)
+        self.assume(m, "one_response", ~rsp | pending | accept)
+        rose = busy & ~self.past(m, busy)
+        self.assume(m, "busy_after_start", ~self.started | ~rose
+                    | self.past(m, ctl.start | ctl.evaluate))
+        quiet_trainer(m, bus, ctl)
 
     # -- the shadow receiver (docs/protocol.md §2, §3, §5) ---------------------------------
     def _shadow(self, m, dut, got, b):
@@ -167,19 +160,7 @@ class LinkHarness(Harness):
         seq, op, region = Signal(8), Signal(8), Signal(8)
         addr, count = Signal(16), Signal(8)
         epochs, lr, seed = Signal(16), Signal(8), Signal(32)
-        wpos, hibits = Signal(2), Signal()
-        regs = dut.regions
-        known = Const(0)
-        wb = Signal(3)
-        top = Signal(8)
-        depth = Signal(17)
-        for r in regs:
-            hit = region == r.id
-            known = known | hit
-            with m.If(hit):
-                m.d.comb += [wb.eq(r.word_bytes),
-                             top.eq((1 << (r.width - 8 * (r.word_bytes - 1))) - 1),
-                             depth.eq(r.depth)]
+        known, wb, _, depth = region_info(m, region, dut.regions)
 
         is_end = b == END
         dec = Mux(esc, Mux(b == ESC_END, END, ESC), b)
@@ -214,18 +195,13 @@ class LinkHarness(Harness):
                     with m.Case(4):
                         m.d.sync += [addr[8:16].eq(d2), lr.eq(d2)]
                     with m.Case(5):
-                        m.d.sync += [count.eq(d2), seed[0:8].eq(d2), wpos.eq(0)]
+                        m.d.sync += [count.eq(d2), seed[0:8].eq(d2)]
                     with m.Default():
                         for j in (1, 2, 3):             # START: seed bytes 1..3
                             with m.If(i == 5 + j):
                                 m.d.sync += seed[8 * j:8 * j + 8].eq(d2)
-                        # WRITE data: the top byte of every word must fit the width
-                        m.d.sync += wpos.eq(Mux(wpos == wb - 1, 0, wpos + 1))
-                        with m.If((wpos == wb - 1) & ((d2 & ~top) != 0)):
-                            m.d.sync += hibits.eq(1)
         with m.If(got & is_end):
-            m.d.sync += [n.eq(0), esc.eq(0), bad.eq(0), raw.eq(0), crc.eq(0xFFFF),
-                         hibits.eq(0)]
+            m.d.sync += [n.eq(0), esc.eq(0), bad.eq(0), raw.eq(0), crc.eq(0xFFFF)]
 
         # the checks of a frame closed now (docs/protocol.md §3, in its order)
         body = n - 4
@@ -234,9 +210,6 @@ class LinkHarness(Harness):
         ok = frame & crc_ok
         end = addr + count
         in_range = (count != 0) & (end <= depth)
-        w = Signal()
-        m.d.comb += w.eq(ok & (op == OP_WRITE) & (body <= MAX_BODY) & known
-                         & (body == 4 + count * wb) & in_range & ~hibits)
         r = Signal()
         m.d.comb += r.eq(ok & (op == OP_READ) & (body == BODY[OP_READ]) & known & in_range
                          & (count * wb <= MAX_BODY))
@@ -244,17 +217,14 @@ class LinkHarness(Harness):
         m.d.comb += s.eq(ok & (op == OP_START) & (body == BODY[OP_START]) & (epochs != 0)
                          & (lr >= 1) & (lr <= LR_STEP_MAX))
         # the verdict of the last closed frame, until the next one starts
-        out = {k: Signal(name=f"sh_{k}") for k in ("w_ok", "r_ok", "s_ok")}
-        keep = {"w_region": Signal(8), "w_addr": Signal(16), "w_count": Signal(17),
+        out = {k: Signal(name=f"sh_{k}") for k in ("r_ok", "s_ok")}
+        keep = {"region": Signal(8), "addr": Signal(16), "count": Signal(17),
                 "epochs": Signal(16), "lr": Signal(8), "seed": Signal(32)}
         with m.If(closing):
-            m.d.sync += [out["w_ok"].eq(w), out["r_ok"].eq(r), out["s_ok"].eq(s),
-                         keep["w_region"].eq(region), keep["w_addr"].eq(addr),
-                         keep["w_count"].eq(count), keep["epochs"].eq(epochs),
+            m.d.sync += [out["r_ok"].eq(r), out["s_ok"].eq(s),
+                         keep["region"].eq(region), keep["addr"].eq(addr),
+                         keep["count"].eq(count), keep["epochs"].eq(epochs),
                          keep["lr"].eq(lr), keep["seed"].eq(seed)]
         with m.Elif(got):
             m.d.sync += [o.eq(0) for o in out.values()]
-        # responsive runs: short executions (READ and WRITE of at most 2 words; no STATUS,
-        # whose body is 16 bytes; IDENTIFY's blob is 4 bytes)
-        short = ~ok | (((op != OP_READ) & (op != OP_WRITE)) | (count <= 2)) & (op != OP_STATUS)
-        return {**out, **keep, "closing": closing, "short": short, "n": n}
+        return {**out, **keep}

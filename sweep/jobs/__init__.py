@@ -32,6 +32,7 @@ JOBS = {
     "train-golden": ".train_golden",
     "verify": ".verify",
     "asic": ".asic",
+    "area": ".area",
 }
 
 
