@@ -199,8 +199,9 @@ BOARDS: dict[str, Board] = {
         programmers=(("iceprog", [], _ICEPROG_HINT),
                      ("openFPGALoader", ["-b", "ice40_generic"], _OFL_HINT)),
         bitstream_ext="bin",
-        config={},
-        notes="data set in the 4 SPRAMs (64k x 16), weights and state in EBR"),
+        config={"state_man_bits": 7, "beta_k": 5, "read_reg": 0},
+        notes="data set in the 4 SPRAMs (64k x 16), weights and state (state12: 24 bits "
+              "per weight) in EBR"),
     "ulx3s-12f": _ecp5("12", 12288, 32, 28, 2, {"n_records": 600, "clk_freq": 40e6},
                        "data set in EBR: 32 EBR hold about 600 records; 40 MHz from the PLL"),
     "ulx3s-25f": _ecp5("25", 24288, 56, 28, 2, {"n_records": 1300, "clk_freq": 40e6},

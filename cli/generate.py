@@ -211,7 +211,7 @@ _UPDATE_OPTIONS = [
                       "width)."),
     click.option("--bias-bits", type=int, default=32, show_default=True,
                  help="Width of the signed g_bias input (2..48; 32 holds every legal bias)."),
-    _pipeline(5, "Register cuts before the output register, 0..6 (latency = pipeline + 1)."),
+    _pipeline(5, "Register cuts before the output register, 0..7 (latency = pipeline + 1)."),
 ]
 
 

@@ -163,10 +163,13 @@ def _parse_value(key: str, value: str, where: str):
     if key == "sizes" and isinstance(value, str):
         text = value.strip().strip("()[]")
         return parse_sizes(text, where)
+    text = value.strip()
+    if text.lower() in ("true", "false"):          # TOML's spelling, as in --config files
+        return text.lower() == "true"
     try:
-        return ast.literal_eval(value.strip())
+        return ast.literal_eval(text)
     except (ValueError, SyntaxError):
-        return value.strip()
+        return text
 
 
 #: dedicated option (parameter name) -> SoCConfig field it sets
@@ -191,8 +194,8 @@ def config_options(f):
         click.option("--hidden", type=int, default=None,
                      help="Hidden width of a 3-layer MLP: --sizes 64,H,10 (default 16)."),
         click.option("--lanes", type=int, default=None,
-                     help="MAC lanes: 1, 2, 4, 8 or 16 on a device (default 1, or the "
-                          "board's)."),
+                     help="Weights per cycle in each datapath: 1, 2, 4, ..., 64 on a device "
+                          "(default 1, or the board's)."),
         click.option("--records", "n_records", type=int, default=None,
                      help="Samples the device's data memory holds, 1..65535 (default: "
                           "1797, or the board's)."),
@@ -211,7 +214,8 @@ def config_options(f):
                      help="UART rate, 300..50000000 (default 1000000); clk/baud must be "
                           "4..65535 clocks per bit."),
         click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-                     help="Any SoCConfig field, e.g. --set mac_pipeline=1 (repeatable)."),
+                     help="Any SoCConfig field, e.g. --set mac_pipeline=1, --set "
+                          "pipelined=true, --set softmax=parallel (repeatable)."),
     ]
     for o in reversed(opts):
         f = o(f)

@@ -26,8 +26,8 @@ from .options import (PLOT_SUFFIXES, OptionError, apply_hidden, checked, config_
 BASELINES = ("adam", "sgd", "madam", "fromage", "lns-madam-float")
 #: SoCConfig fields the golden model has no use for (the device's memories, clock, UART and
 #: pipelines; they change no result)
-DEVICE_ONLY = ("n_records", "clk_freq", "baud", "mac_pipeline", "mac_out_pipeline",
-               "update_pipeline")
+DEVICE_ONLY = ("n_records", "clk_freq", "baud", "softmax", "bias_lane", "fast_shuffle",
+               "pipelined", "read_reg", "mac_pipeline", "conv_pipeline", "update_pipeline")
 
 
 def _write_plot(path: str, runs, title: str) -> None:
@@ -326,6 +326,9 @@ def _train_device(backend, board_name, port, cv, hidden, *, epochs, seed, p_scal
             from ..golden.soc import SoCConfig
             base = SoCConfig()
         apply_hidden(cv, hidden, base.sizes)
+        if backend == "sim" and mode == "pipelined" and "pipelined" not in cv.values:
+            # a pipelined run needs a twin built with the capability (unless told otherwise)
+            base = dataclasses.replace(base, pipelined=True)
         soc_cfg = _with_fields(base, cv.values, cv.names())
         if ck is not None:                         # refused before the twin is built
             from ..golden.device import GoldenDevice

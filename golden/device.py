@@ -51,13 +51,11 @@ class GoldenDevice(DeviceModel):
 
     @staticmethod
     def identify_of(soc: SoCConfig, pipelined: bool = True) -> dict:
-        """The identify JSON of the golden device of ``soc``: the design's, its ``regs``
-        map with the run-control registers of :data:`~lnsmadam.golden.trainer.REGS` and
-        ``config.pipelined``."""
+        """The identify JSON of the golden device of ``soc``: the design's, with
+        ``config.pipelined`` as given (the golden model has both schedules whatever the
+        design was built with)."""
         ident = soc.identify_json()
-        conf = ident["config"]
-        conf["regs"] = {**conf["regs"], **REGS}
-        conf["pipelined"] = bool(pipelined)
+        ident["config"]["pipelined"] = bool(pipelined)
         return ident
 
     # -- the word store <-> the golden trainer -------------------------------------------------
@@ -79,14 +77,15 @@ class GoldenDevice(DeviceModel):
                                  image.LAYER_REGS + image.LAYER_STRIDE * l)
             for f, w in zip(image.LAYER_FIELDS, consts):
                 getattr(m, f)[l] = _signed(int(w))
-            depth = rows * image.words_per_row(cols, soc.lanes)
             for kind, dest in (("u", m.u), ("v", m.v)):
-                banks = [self._words(f"{kind}{l}.{b}", depth) for b in range(soc.lanes)]
-                dest[l] = image.from_banks(banks, rows, cols)
+                names = [f"{kind}{l}.{b}" for b in range(soc.lanes + soc.bias_lane)]
+                banks = [self._words(n, self.regions[self.ids[n]].depth) for n in names]
+                dest[l] = image.from_banks(banks, rows, cols, soc.bias_lane)
 
     def _save(self) -> None:
         """The trained weights and state back into the store's banks."""
-        for name, words in image.model_image(self.trainer.model, self.soc.lanes).items():
+        for name, words in image.model_image(self.trainer.model, self.soc.lanes,
+                                             self.soc.bias_lane).items():
             rid = self.ids[name]
             for a, w in enumerate(words):
                 self.store[(rid, a)] = int(w)

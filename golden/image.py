@@ -2,7 +2,7 @@
 
 Part of the host/device contract, so it lives in the specification, below both sides: the
 host client (:mod:`lnsmadam.host.device`) loads and reads the device through it, the RTL
-(:mod:`lnsmadam.hw.trainer`) takes its register map, record layout and bank layout from it,
+(:mod:`lnsmadam.hw.engine`) takes its register map, record layout and bank layout from it,
 and the trainer's tests load the hardware through the same functions. The region list of
 a configuration is :meth:`lnsmadam.golden.soc.SoCConfig.regions`. Pure NumPy.
 
@@ -15,7 +15,8 @@ a configuration is :meth:`lnsmadam.golden.soc.SoCConfig.regions`. Pure NumPy.
 * weight and state banks (regions ``u{l}.{b}``, ``v{l}.{b}``): weight ``(i, j)`` of a
   ``(rows, cols)`` matrix lives in bank ``j % lanes`` at ``i * wpr + j // lanes`` with
   ``wpr =`` :func:`words_per_row` ``(cols, lanes)`` (:func:`to_banks`, :func:`from_banks`);
-  padding is ZERO.
+  padding is ZERO. With a bias lane the bias column (the last) is bank ``lanes`` of its own
+  (``rows`` words) and the other ``cols - 1`` columns are banked as above.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ import numpy as np
 __all__ = ["REGS", "LAYER_REGS", "LAYER_STRIDE", "LAYER_FIELDS", "register_map",
            "regs_depth", "regs_description", "layer_regs", "RECORD_WORD_BITS", "record_words",
            "pack_dataset", "unpack_dataset", "layer_shapes", "words_per_row", "to_banks",
-           "from_banks", "model_image", "to_u32"]
+           "from_banks", "model_image", "to_u32", "region_table"]
 
-#: global registers of ``regs``: name -> word address (below :data:`LAYER_REGS`)
-REGS = {"n_train": 0, "n_test": 1, "epoch_base": 2}
+#: global registers of ``regs``: name -> word address (below :data:`LAYER_REGS`); the run
+#: control's (``docs/protocol.md`` §8): ``sample_base`` is where a run's first epoch starts,
+#: ``mode`` bit 0 selects the pipelined schedule
+REGS = {"n_train": 0, "n_test": 1, "epoch_base": 2, "sample_base": 3, "mode": 4}
 #: address of layer 0's registers; layer ``l``'s are at ``LAYER_REGS + LAYER_STRIDE * l``
 LAYER_REGS = 8
 LAYER_STRIDE = 4
@@ -116,14 +119,18 @@ def layer_shapes(sizes) -> list[tuple[int, int]]:
     return [(int(sizes[l + 1]), int(sizes[l]) + 1) for l in range(len(sizes) - 1)]
 
 
-def words_per_row(cols: int, lanes: int) -> int:
-    """Words one matrix row takes in each of ``lanes`` banks: ``ceil(cols / lanes)``."""
-    return -(-cols // lanes)
+def words_per_row(cols: int, lanes: int, bias_lane: bool = False) -> int:
+    """Words one matrix row takes in each of ``lanes`` column banks: ``ceil(cols / lanes)``,
+    or ``ceil((cols - 1) / lanes)`` when the bias column has a lane of its own."""
+    return -(-(cols - int(bias_lane)) // lanes)
 
 
-def to_banks(mat, lanes: int) -> list[np.ndarray]:
-    """Split a (rows, cols) matrix into ``lanes`` banks of ``rows * words_per_row`` words."""
+def to_banks(mat, lanes: int, bias_lane: bool = False) -> list[np.ndarray]:
+    """Split a (rows, cols) matrix into ``lanes`` banks of ``rows * words_per_row`` words
+    (and, with ``bias_lane``, the last column as one more bank of ``rows`` words)."""
     mat = np.asarray(mat, np.int64)
+    if bias_lane:
+        return to_banks(mat[:, :-1], lanes) + [mat[:, -1].copy()]
     rows, cols = mat.shape
     wpr = words_per_row(cols, lanes)
     pad = np.zeros((rows, wpr * lanes), np.int64)
@@ -131,8 +138,11 @@ def to_banks(mat, lanes: int) -> list[np.ndarray]:
     return [pad[:, b::lanes].reshape(-1).copy() for b in range(lanes)]
 
 
-def from_banks(banks, rows: int, cols: int) -> np.ndarray:
+def from_banks(banks, rows: int, cols: int, bias_lane: bool = False) -> np.ndarray:
     """Inverse of :func:`to_banks`."""
+    if bias_lane:
+        return np.concatenate([from_banks(banks[:-1], rows, cols - 1),
+                               np.asarray(banks[-1], np.int64).reshape(rows, 1)], 1)
     lanes = len(banks)
     wpr = words_per_row(cols, lanes)
     out = np.zeros((rows, wpr * lanes), np.int64)
@@ -141,12 +151,29 @@ def from_banks(banks, rows: int, cols: int) -> np.ndarray:
     return out[:, :cols]
 
 
-def model_image(model, lanes: int) -> dict[str, np.ndarray]:
-    """Region name -> words for the weights and state of ``model``."""
+def model_image(model, lanes: int, bias_lane: bool = False) -> dict[str, np.ndarray]:
+    """Region name -> words for the weights and state of ``model`` (the bias bank, with
+    ``bias_lane``, is ``u{l}.{lanes}`` / ``v{l}.{lanes}``)."""
     out = {}
     for l, (u, v) in enumerate(zip(model.u, model.v)):
-        for b, w in enumerate(to_banks(u, lanes)):
+        for b, w in enumerate(to_banks(u, lanes, bias_lane)):
             out[f"u{l}.{b}"] = w
-        for b, w in enumerate(to_banks(v, lanes)):
+        for b, w in enumerate(to_banks(v, lanes, bias_lane)):
             out[f"v{l}.{b}"] = w
+    return out
+
+
+def region_table(sizes, lanes: int, n_records: int, weight_bits: int, state_bits: int,
+                 bias_lane: bool = False) -> list[tuple[int, str, int, int]]:
+    """``(id, name, width, depth)`` of every host-visible region, in id order
+    (``docs/protocol.md`` §7): ``regs``, ``data``, then per layer its weight banks
+    ``u{l}.{b}`` and state banks ``v{l}.{b}`` (with ``bias_lane`` one more of each, ``rows``
+    deep, for the bias column)."""
+    out = [(0, "regs", 32, regs_depth(len(sizes) - 1)),
+           (1, "data", RECORD_WORD_BITS, n_records * record_words(sizes[0]))]
+    for l, (rows, cols) in enumerate(layer_shapes(sizes)):
+        depths = [rows * words_per_row(cols, lanes, bias_lane)] * lanes + [rows] * bias_lane
+        for kind, bits in (("u", weight_bits), ("v", state_bits)):
+            for b, depth in enumerate(depths):
+                out.append((len(out), f"{kind}{l}.{b}", bits, depth))
     return out

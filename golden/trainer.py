@@ -56,9 +56,8 @@ __all__ = ["DeviceTrainer", "REGS", "REG_MAX", "LR_STEP_MAX", "STATE_IDLE", "STA
            "STATE_EVALUATING", "ERR_NONE", "ERR_REFUSED", "ERR_LABEL", "MODE_PIPELINED"]
 
 #: word addresses of the run-control registers in region ``regs`` (per-layer constants follow
-#: at ``8 + 4l``): :data:`~lnsmadam.golden.image.REGS` plus ``sample_base`` and ``mode``, new
-#: with the fused engine (they move into ``image.REGS`` when the hardware has them)
-REGS = {**image.REGS, "sample_base": 3, "mode": 4}
+#: at ``8 + 4l``): the register table :data:`~lnsmadam.golden.image.REGS`
+REGS = image.REGS
 REG_MAX = 0xFFFFFFFF
 LR_STEP_MAX = 64
 STATE_IDLE, STATE_TRAINING, STATE_EVALUATING = 0, 1, 2

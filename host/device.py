@@ -254,6 +254,11 @@ class Device:
     def lanes(self) -> int:
         return int(self.config.get("lanes", 1))
 
+    @property
+    def bias_lane(self) -> bool:
+        """Whether each layer's bias column is a bank of its own (``u{l}.{lanes}``)."""
+        return bool(self.config.get("bias_lane", False))
+
     def _layer_shape(self, l: int) -> tuple[int, int]:
         return image.layer_shapes(self.sizes)[l]
 
@@ -261,7 +266,10 @@ class Device:
         regs = self.config.get("regs", {})
         base = int(regs.get("layer_base", image.LAYER_REGS))
         stride = int(regs.get("layer_stride", image.LAYER_STRIDE))
-        names = {k: int(regs.get(k, v)) for k, v in image.REGS.items()}
+        # a design that reports no map has the first three at their addresses; sample_base
+        # and mode only where the device reports them (design 0.2 on)
+        names = {k: int(regs.get(k, v)) for k, v in image.REGS.items()
+                 if k in regs or k in ("n_train", "n_test", "epoch_base")}
         return names, base, stride
 
     def upload_dataset(self, codes, labels, n_train: int) -> None:
@@ -315,7 +323,8 @@ class Device:
                     raise ValueError(f"{kind}_list[{l}] must be in [0, {(1 << width) - 1}], "
                                      f"got [{mat.min()}, {mat.max()}]")
                 banks += [(f"{kind}{l}.{b}", w)
-                          for b, w in enumerate(image.to_banks(mat, self.lanes))]
+                          for b, w in enumerate(image.to_banks(mat, self.lanes,
+                                                                self.bias_lane))]
         for name, words in banks:
             self.write_region(name, 0, words)
 
@@ -324,11 +333,10 @@ class Device:
         u_list, v_list = [], []
         for l in range(len(self.sizes) - 1):
             rows, cols = self._layer_shape(l)
-            wpr = image.words_per_row(cols, self.lanes)
             for kind, out in (("u", u_list), ("v", v_list)):
-                banks = [self.read_region(f"{kind}{l}.{b}", 0, rows * wpr)
-                         for b in range(self.lanes)]
-                out.append(image.from_banks(banks, rows, cols))
+                names = [f"{kind}{l}.{b}" for b in range(self.lanes + self.bias_lane)]
+                banks = [self.read_region(n, 0, self._region(n).depth) for n in names]
+                out.append(image.from_banks(banks, rows, cols, self.bias_lane))
         return u_list, v_list
 
     def write_layer_constants(self, u_bias: Sequence[int], f_bias: Sequence[int],
@@ -423,12 +431,7 @@ class Device:
     def run_registers(self) -> dict[str, int]:
         """Name -> word address of the run-control registers this device has (its identify
         ``regs`` map; ``sample_base`` and ``mode`` only on designs that have them)."""
-        names, _, _ = self._regs()
-        regs = self.config.get("regs", {})
-        for k in ("sample_base", "mode"):
-            if k in regs:
-                names[k] = int(regs[k])
-        return names
+        return self._regs()[0]
 
     def write_position(self, epoch_base: int, sample_base: int = 0, mode: int = 0) -> None:
         """Where the next START begins: ``epoch_base`` (0..2**32-1), ``sample_base`` (its

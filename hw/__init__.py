@@ -19,12 +19,13 @@ Modules (each the twin of the :mod:`lnsmadam.golden` module of the same name):
   engine (one weight per clock), the twin of :func:`lnsmadam.golden.update.madam_step`.
 * :mod:`~lnsmadam.hw.softmax` -- ``SoftmaxError``, the output layer's loss gradient;
   :mod:`~lnsmadam.hw.shuffle` -- ``Shuffler``, the on-device epoch order.
-* :mod:`~lnsmadam.hw.trainer` -- ``Trainer``, the on-device training sequencer (a package,
-  one file per concept), the twin of :mod:`lnsmadam.golden.trainer`.
+* :mod:`~lnsmadam.hw.engine` -- ``Engine``, the fused, lane-parallel training engine (a
+  package, one file per concept: run control, pass datapath, lane MAC, softmax, loader,
+  shared vectors), the twin of :mod:`lnsmadam.golden.trainer` (exact and pipelined mode).
 * :mod:`~lnsmadam.hw.link` -- ``Link``, the host link (UART, SLIP, checks), the twin of
   :mod:`lnsmadam.golden.link`; :mod:`~lnsmadam.hw.uart`, :mod:`~lnsmadam.hw.bus` (the
   signatures between link and trainer).
-* :mod:`~lnsmadam.hw.soc` -- ``SoC``, trainer + link, generated from a
+* :mod:`~lnsmadam.hw.soc` -- ``SoC``, engine + link, generated from a
   :class:`lnsmadam.golden.soc.SoCConfig`.
 * :mod:`~lnsmadam.hw.util` -- small gateware helpers, one per module.
 * :mod:`~lnsmadam.hw.fpmac` -- ``FP8MAC``, ``FP32MAC``, the FP baselines of the ASIC reports.

@@ -51,7 +51,7 @@ from amaranth.lib import enum, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..golden.format import check_int
+from ..golden.format import check_int, check_type
 from ..golden.shuffle import EPOCH_BITS, MIX_MUL, MIX_ROUNDS, N_MAX, SEED_BITS
 from ..golden.shuffle import xorshift32 as xorshift32_int
 from .util.registered_read import RegisteredRead
@@ -85,6 +85,9 @@ class Shuffler(wiring.Component):
     ----------
     n_max : int in [1, 65535]
         Depth of the order memory (``bits(n_max - 1)`` bits wide, at least 1).
+    fast : bool
+        ``r * (i + 1)`` by a multiplier (one cycle; DSP blocks on ECP5) instead of the
+        shift-add loop: ``4`` cycles per element instead of ``bits(n_max) + 3``.
 
     Members
     -------
@@ -99,7 +102,8 @@ class Shuffler(wiring.Component):
 
     Latency
     -------
-    ``busy`` for ``67 + n * (bits(n_max) + 3)`` cycles (:meth:`cycles`; 0 for ``n = 0``).
+    ``busy`` for ``67 + n * (bits(n_max) + 3)`` cycles, ``67 + 4 * n`` when ``fast``
+    (:meth:`cycles`; 0 for ``n = 0``).
 
     Throughput
     ----------
@@ -110,7 +114,8 @@ class Shuffler(wiring.Component):
     The module docstring gives the schedule and the size.
     """
 
-    def __init__(self, n_max: int):
+    def __init__(self, n_max: int, fast: bool = False):
+        self.fast = check_type("fast", fast, bool)
         self.n_max = check_int("n_max", n_max, 1, N_MAX)
         self.mul_bits = self.n_max.bit_length()
         self.data_bits = max(1, (self.n_max - 1).bit_length())
@@ -123,8 +128,9 @@ class Shuffler(wiring.Component):
 
     @property
     def cycles_per_element(self) -> int:
-        """``bits(n_max) + 3``: the shift-add multiply, one read, two writes."""
-        return self.mul_bits + 3
+        """``bits(n_max) + 3`` (the shift-add multiply, one read, two writes), or 4 with
+        ``fast``."""
+        return 4 if self.fast else self.mul_bits + 3
 
     def cycles(self, n: int) -> int:
         """Cycles from ``start`` until ``busy`` falls (0 for ``n = 0``)."""
@@ -179,9 +185,13 @@ class Shuffler(wiring.Component):
                 with m.If(k == 31):
                     m.d.sync += state.eq(_S.XS)
             with m.Case(_S.MUL):
-                m.d.sync += [acc.eq(total[1:]), mreg.eq(mreg >> 1), k.eq(k + 1)]
-                with m.If(k == W - 1):
-                    m.d.sync += state.eq(_S.RD)
+                if self.fast:
+                    # acc = (r * (i+1)) >> W, what the W shift-add steps leave
+                    m.d.sync += [acc.eq((r * mreg) >> W), state.eq(_S.RD)]
+                else:
+                    m.d.sync += [acc.eq(total[1:]), mreg.eq(mreg >> 1), k.eq(k + 1)]
+                    with m.If(k == W - 1):
+                        m.d.sync += state.eq(_S.RD)
             with m.Case(_S.RD):
                 m.d.sync += [r.eq(r_step), state.eq(_S.WR1)]
             with m.Case(_S.WR1):

@@ -1,4 +1,4 @@
-"""The training SoC: :class:`~.trainer.Trainer` + :class:`~.link.Link` + status LEDs.
+"""The training SoC: :class:`~.engine.engine.Engine` + :class:`~.link.Link` + status LEDs.
 
 One top for every board and for the simulation twin, generated from a
 :class:`~lnsmadam.golden.soc.SoCConfig` (which checks itself and describes the device: its
@@ -14,14 +14,14 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.soc import SoCConfig
 from .link import Link
-from .trainer import Trainer
+from .engine.engine import Engine
 from .util.square_wave import square_wave
 
 __all__ = ["SoC"]
 
 
 class SoC(wiring.Component):
-    """The trainer and its host link behind one UART, with status LEDs.
+    """The training engine and its host link behind one UART, with status LEDs.
 
     Parameters
     ----------
@@ -46,12 +46,13 @@ class SoC(wiring.Component):
 
     Latency
     -------
-    That of the :class:`~.link.Link` per request and of the :class:`~.trainer.Trainer` per
-    sample.
+    That of the :class:`~.link.Link` per request and of the :class:`~.engine.engine.Engine`
+    per sample.
 
     Throughput
     ----------
-    One request at a time at the UART's rate; one training sample at a time.
+    One request at a time at the UART's rate; one training sample at a time (two in
+    pipelined mode).
 
     Notes
     -----
@@ -62,7 +63,7 @@ class SoC(wiring.Component):
         if not isinstance(cfg, SoCConfig):
             raise ValueError(f"cfg must be a SoCConfig, got {cfg!r}")
         self.cfg = cfg
-        self.trainer = Trainer(cfg)
+        self.trainer = Engine(cfg.mlp_config(), **cfg.engine_options())
         ports = {"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1), "leds": Out(3)}
         if busy_port:
             ports["busy"] = Out(1)

@@ -21,8 +21,9 @@ exponent step ``n``, exactly :func:`lnsmadam.golden.update.madam_step` (``docs/f
    state saturation/underflow: ``v'``.
 5. ``z``: the log-domain normaliser: ``r_v`` (``gamma`` midpoint comparisons),
    ``z = 2*x_g - x_v [+ bc_exp]`` with ``x_v = gamma*(ev' + offset) + r_v``.
-6. ``n``: ``lr_step * n`` with ``n = #{j : z >= t[j]}`` (``g_bound`` threshold
-   comparisons read as a thermometer code), 0 for a ZERO gradient or ``v' = 0``, signed.
+6. ``thr``: the ``g_bound`` threshold comparisons of ``z``;
+   ``n``: ``lr_step * n`` with ``n = #{j : z >= t[j]}`` (the comparisons read as a
+   thermometer code), 0 for a ZERO gradient or ``v' = 0``, signed.
 7. (the output register) ``E' = clip(E + step, 1, e_clamp)``; ZERO weights stay ZERO
    (the canonical code 0).
 
@@ -150,9 +151,11 @@ class MadamUpdate(wiring.Component):
         ``guard_bits`` (0..8), ``bias_correction``, ``bc_bits`` (12..40), all validated by
         the dataclass. Hardware cost grows with ``gamma`` of the gradient format (``gamma``
         midpoint comparators; up to 4096 are legal) and ``g_bound`` (threshold comparators).
-    pipeline : int, 0..6 (default 5)
+    pipeline : int, 0..7 (default 5)
         Register cuts enabled, in the order ``CUT_ORDER``: ``sum``, ``align``, ``norm``,
-        ``n``, ``z``, ``in`` (the order of their measured effect on the iCE40 Fmax).
+        ``n``, ``z``, ``in`` (the order of their measured effect on the iCE40 Fmax), then
+        ``thr`` (between the threshold comparisons and the ``lr_step`` multiply: the
+        ECP5 clock with ``runtime_lr``).
     bias_bits : int, 2..48 (default 32: every legal LNS bias, ±2**30)
         Width of the signed ``g_bias`` input.
     runtime_lr : bool (default False)
@@ -203,9 +206,9 @@ class MadamUpdate(wiring.Component):
     """
 
     #: cut names along the datapath
-    CUTS = ("in", "align", "sum", "norm", "z", "n")
+    CUTS = ("in", "align", "sum", "norm", "z", "thr", "n")
     #: the order in which ``pipeline`` enables them (chosen by measured iCE40 Fmax)
-    CUT_ORDER = ("sum", "align", "norm", "n", "z", "in")
+    CUT_ORDER = ("sum", "align", "norm", "n", "z", "in", "thr")
 
     def __init__(self, cfg: MadamConfig, pipeline: int = 5, bias_bits: int = 32,
                  runtime_lr: bool = False):
@@ -376,13 +379,15 @@ class MadamUpdate(wiring.Component):
         # 6. n = round_half_even(min(2**(z/(2 gamma)), g_bound)) by thresholds, times
         #    lr_step (read off the thermometer code), signed: the magnitude shrinks when the
         #    weight and gradient signs agree
+        bits = Cat(*(ge_const(s["z"], t, m) for t in self.thr))
+        s = st.cut("thr", {"bits": bits, "nz": s["nz"], "v": s["v"], "sg": s["sg"],
+                           "w": s["w"]})
+        bits = [s["bits"][j] for j in range(len(self.thr))]
         w = data.View(lns_layout(W), s["w"])
         if self.runtime_lr:
-            mag = _thermometer_value([ge_const(s["z"], t, m) for t in self.thr],
-                                     list(range(cfg.g_bound + 1))) * self.lr_step
+            mag = _thermometer_value(bits, list(range(cfg.g_bound + 1))) * self.lr_step
         else:
-            mag = _thermometer_value([ge_const(s["z"], t, m) for t in self.thr],
-                                     [cfg.lr_step * j for j in range(cfg.g_bound + 1)])
+            mag = _thermometer_value(bits, [cfg.lr_step * j for j in range(cfg.g_bound + 1)])
         step = Signal(signed(_n_bits(cfg, self.runtime_lr)))
         m.d.comb += step.eq(Mux(s["nz"], 0, Mux(w.sign == s["sg"], -mag, mag)))
         s = st.cut("n", {"step": step, "v": s["v"], "w": s["w"]})

@@ -244,7 +244,7 @@ def test_generate_update(tmp_path, args, name):
     (["--guard-bits", "9"], "--guard-bits must be in [0, 8], got 9"),
     (["--bc-bits", "50"], "--bc-bits must be in [12, 40], got 50"),
     (["--bias-bits", "1"], "--bias-bits must be in [2, 48], got 1"),
-    (["--pipeline", "7"], "--pipeline must be in [0, 6], got 7"),
+    (["--pipeline", "8"], "--pipeline must be in [0, 7], got 8"),
     (["--name", "1x"], "--name must be a Verilog identifier"),
 ])
 def test_update_bad_parameters_one_line_error(tmp_path, capsys, monkeypatch, args, needle):

@@ -9,15 +9,15 @@ from lnsmadam.cli.main import cli
 
 
 def test_sim_run_is_bit_exact_and_writes_json(tmp_path, monkeypatch):
-    from lnsmadam.hw.trainer import Trainer
+    from lnsmadam.hw.engine.engine import Engine
 
-    built, init = [], Trainer.__init__
+    built, init = [], Engine.__init__
 
     def counting(self, *args, **kwargs):
         built.append(self)
         init(self, *args, **kwargs)
 
-    monkeypatch.setattr(Trainer, "__init__", counting)
+    monkeypatch.setattr(Engine, "__init__", counting)
     js, png = tmp_path / "r.json", tmp_path / "r.png"
     res = CliRunner().invoke(cli, ["train", "--sim", "--epochs", "1", "--seed", "2",
                                    "--baseline", "none", "--json", str(js), "--plot", str(png),
@@ -29,7 +29,9 @@ def test_sim_run_is_bit_exact_and_writes_json(tmp_path, monkeypatch):
     assert out["backend"] == "sim" and all(out["bit_exact"].values())
     dev, gold = out["runs"]["device"], out["runs"]["lns-madam"]
     assert dev["history"] == gold["history"] and dev["final_test_acc"] > 0.6
-    assert 2000 < dev["cycles"] / 1437 < 3790      # below the lane-bound ideal of 64-16-10
+    # the fused engine at 1 lane: at least the 1,380 weight visits of a 64-16-10 sample,
+    # and within 1.5x of them
+    assert 1380 <= dev["cycles"] / 1437 < 1.5 * 1380
     assert out["device"]["identify"]["protocol"] == 1
     # the effective configuration: the MAC the device ran, and the whole SoC config
     assert out["lns_config"]["mac"]["lanes"] == out["device"]["identify"]["config"]["lanes"]

@@ -158,7 +158,7 @@ def test_cli_prove_runs_and_counts():
 
 @pytest.mark.parametrize("args, message", [
     (["mac", "--lanes", "0"], "--lanes must be in [1, 256], got 0"),
-    (["update", "--pipeline", "9"], "--pipeline must be in [0, 6], got 9"),
+    (["update", "--pipeline", "9"], "--pipeline must be in [0, 7], got 9"),
     (["trainer", "--sizes", "2-x"], "--sizes must be two or more positive layer widths"),
     (["shuffle", "--depth", "0"], "--depth must be in [1, 1000], got 0"),
 ])

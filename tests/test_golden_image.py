@@ -11,12 +11,13 @@ from lnsmadam.golden.mlp import LNSMLP, MLPConfig
 
 def test_register_map():
     assert image.register_map(2) == {
-        "n_train": 0, "n_test": 1, "epoch_base": 2,
+        "n_train": 0, "n_test": 1, "epoch_base": 2, "sample_base": 3, "mode": 4,
         "u_bias0": 8, "f_bias0": 9, "e_clamp0": 10,
         "u_bias1": 12, "f_bias1": 13, "e_clamp1": 14}
     assert image.regs_depth(2) == 16
     assert image.regs_description() == {
-        "n_train": 0, "n_test": 1, "epoch_base": 2, "layer_base": 8, "layer_stride": 4,
+        "n_train": 0, "n_test": 1, "epoch_base": 2, "sample_base": 3, "mode": 4,
+        "layer_base": 8, "layer_stride": 4,
         "layer_fields": ["u_bias", "f_bias", "e_clamp"]}
     # the global registers stay below the first layer's, the layer fields within a stride
     assert max(image.REGS.values()) < image.LAYER_REGS
@@ -69,6 +70,25 @@ def test_banks_round_trip_and_layout(rows, cols, lanes, seed):
             want = mat[i, j] if j < cols else 0          # padding is ZERO
             assert banks[j % lanes][i * wpr + j // lanes] == want
     assert np.array_equal(image.from_banks(banks, rows, cols), mat)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 9), st.integers(2, 20), st.sampled_from([1, 2, 4, 8]),
+       st.integers(0, 2**32 - 1))
+def test_bias_lane_banks(rows, cols, lanes, seed):
+    """With a bias lane the last column is bank ``lanes`` (one word per row) and the others
+    are banked as without one."""
+    mat = np.random.default_rng(seed).integers(1, 1 << 12, (rows, cols))
+    wpr = image.words_per_row(cols, lanes, bias_lane=True)
+    assert wpr == -(-(cols - 1) // lanes)
+    banks = image.to_banks(mat, lanes, bias_lane=True)
+    assert len(banks) == lanes + 1 and list(banks[-1]) == list(mat[:, -1])
+    for b in range(lanes):
+        assert np.array_equal(banks[b], image.to_banks(mat[:, :-1], lanes)[b])
+    assert np.array_equal(image.from_banks(banks, rows, cols, bias_lane=True), mat)
+    table = image.region_table((cols - 1, rows), lanes, 3, 12, 17, bias_lane=True)
+    depth = {name: d for _, name, _, d in table}
+    assert depth["u0.0"] == rows * wpr and depth[f"v0.{lanes}"] == rows
 
 
 def test_layer_shapes_and_model_image():

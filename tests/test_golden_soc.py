@@ -14,10 +14,18 @@ CONFIGS = [
     SoCConfig(),
     SoCConfig(sizes=(64, 32, 10), lanes=4),
     SoCConfig(sizes=(5, 4, 3, 3), lanes=2, n_records=20, bits=6, gamma=4, lr_step=3,
-              clk_freq=8e6, mac_pipeline=1, mac_out_pipeline=0, update_pipeline=0),
+              clk_freq=8e6, mac_pipeline=1, conv_pipeline=0, update_pipeline=0),
     SoCConfig(sizes=(7, 3), lanes=16, n_records=1, bits=3, gamma=1, clk_freq=48e6,
-              baud=115200, mac_pipeline=6, mac_out_pipeline=4, update_pipeline=6),
+              baud=115200, mac_pipeline=6, conv_pipeline=4, update_pipeline=7),
 ]
+
+
+def test_bias_lane_regions():
+    cfg = SoCConfig(sizes=(64, 16, 10), lanes=4, bias_lane=True)
+    regions = {name: depth for _, name, _, depth in cfg.regions()}
+    assert regions["u0.0"] == 16 * 16 and regions["u0.4"] == regions["v0.4"] == 16
+    assert regions["u1.3"] == 10 * 4 and regions["u1.4"] == 10
+    assert "u0.5" not in regions
 
 
 def test_default_regions():
@@ -72,8 +80,10 @@ def test_mlp_config():
     ({"sizes": (200, 16, 10), "n_records": 100},
      r"sizes must give dot products of at most 128 terms .* 201"),
     ({"sizes": (64, 128, 10)}, r"sizes must give dot products of at most 128 terms .* 129"),
-    ({"lanes": 3}, r"lanes must be a power of two in 1\.\.16, got 3"),
-    ({"lanes": 32}, r"lanes must be in \[1, 16\]"),
+    ({"lanes": 3}, r"lanes must be a power of two in 1\.\.64, got 3"),
+    ({"lanes": 128}, r"lanes must be in \[1, 64\]"),
+    ({"lanes": 64, "sizes": (64, 64, 10)}, r"lanes must be at most 32 for 2 layers: the "
+                                             r"protocol addresses 256 regions"),
     ({"n_records": 0}, r"n_records must be in \[1, 65535\]"),
     ({"n_records": 1986}, r"n_records must be <= 1985 for 64 inputs \(65536 data words\)"),
     ({"bits": 9}, r"bits must be in \[3, 8\]"),
@@ -85,12 +95,21 @@ def test_mlp_config():
     ({"clk_freq": "12e6"}, r"clk_freq must be a number in \[1000, 1e\+09\] Hz"),
     ({"baud": 100}, r"baud must be in \[300, 50000000\]"),
     ({"clk_freq": 2e6, "baud": 1_000_000}, r"clk_freq / baud must round to 4\.\.65535"),
-    ({"mac_pipeline": 0}, r"mac_pipeline must be in \[1, 2\]"),
-    ({"mac_pipeline": 3}, r"mac_pipeline must be in \[1, 2\]"),
-    ({"lanes": 4, "mac_pipeline": 5}, r"mac_pipeline must be in \[1, 4\]"),
-    ({"mac_out_pipeline": 5}, r"mac_out_pipeline must be in \[0, 4\]"),
-    ({"update_pipeline": 7}, r"update_pipeline must be in \[0, 6\]"),
-    ({"update_pipeline": -1}, r"update_pipeline must be in \[0, 6\]"),
+    ({"mac_pipeline": -1}, r"mac_pipeline must be in \[0, 2\]"),
+    ({"mac_pipeline": 3}, r"mac_pipeline must be in \[0, 2\]"),
+    ({"lanes": 4, "mac_pipeline": 5}, r"mac_pipeline must be in \[0, 4\]"),
+    ({"lanes": 4, "bias_lane": True, "mac_pipeline": 6}, r"mac_pipeline must be in \[0, 5\]"),
+    ({"read_reg": 2}, r"read_reg must be in \[0, 1\]"),
+    ({"state_man_bits": 4}, r"state_man_bits must be in \[5, 16\]"),
+    ({"beta_k": 21}, r"beta_k must be in \[1, 20\]"),
+    ({"softmax": "fast"}, r"softmax must be one of serial, parallel, got 'fast'"),
+    ({"pipelined": 1}, r"pipelined must be"),
+    ({"bias_lane": "yes"}, r"bias_lane must be"),
+    ({"sizes": (64, 10), "pipelined": True}, r"pipelined needs at least two layers"),
+    ({"gamma": 32, "softmax": "parallel"}, r"softmax='parallel' needs gamma in \[1, 16\], got 32"),
+    ({"conv_pipeline": 5}, r"conv_pipeline must be in \[0, 4\]"),
+    ({"update_pipeline": 8}, r"update_pipeline must be in \[0, 7\]"),
+    ({"update_pipeline": -1}, r"update_pipeline must be in \[0, 7\]"),
 ])
 def test_every_error_names_the_field_and_range(kw, match):
     with pytest.raises(ValueError, match=match):
@@ -102,6 +121,9 @@ def test_limits_are_reachable():
     SoCConfig(n_records=1985)
     SoCConfig(sizes=(1, 1), n_records=65535 // 2 + 1)   # 2 words per record: 65536 words
     SoCConfig(lanes=16, mac_pipeline=6)
+    SoCConfig(lanes=64, mac_pipeline=8, sizes=(64, 10))       # 258 regions for 2 layers
+    SoCConfig(lanes=32, sizes=(64, 64, 10))
+    SoCConfig(lanes=4, bias_lane=True, mac_pipeline=5)
     SoCConfig(clk_freq=4e6, baud=1_000_000)              # divisor 4
 
 

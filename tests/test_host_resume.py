@@ -191,9 +191,12 @@ def test_checkpoint_refusals(soc, data, tmp_path):
 
 
 def test_position_registers_on_a_design_without_them(soc):
-    """Today's gateware has no sample_base/mode: a resume at an epoch boundary still works
-    (epoch_base only), one inside an epoch is refused before anything is written."""
+    """A design 0.1 device (the serial trainer) has no sample_base/mode: a resume at an epoch
+    boundary still works (epoch_base only), one inside an epoch is refused before anything
+    is written."""
     ident = soc.identify_json()
+    regs = ident["config"]["regs"]
+    ident["config"]["regs"] = {k: v for k, v in regs.items() if k not in ("sample_base", "mode")}
     model = P.DeviceModel(ident["regions"], identify=P.identify_blob(ident))
     dev = Device(CallbackTransport(model.feed), poll=0)
     dev.write_position(7)
@@ -207,16 +210,14 @@ def test_position_registers_on_a_design_without_them(soc):
 
 def test_twin_stop_and_resume_is_bit_exact(tmp_path):
     """The same story on the Verilator twin: STOP inside an epoch, checkpoint, resume in a
-    new session, bit-exact with the golden model. Needs the engine's sample_base register."""
+    new session, bit-exact with the golden model (the engine's sample_base register)."""
     d = load_digits_split(0)
     data = SimpleNamespace(x_train=d.x_train[:96], y_train=d.y_train[:96],
                            x_test=d.x_test[:24], y_test=d.y_test[:24])
     from lnsmadam.sim.twin import open_twin, twin_config
 
     cfg = MLPConfig()
-    if "sample_base" not in twin_config().identify_json()["config"].get("regs", {}):
-        pytest.skip("the twin's design has no sample_base register (the fused engine, "
-                    "branch engine, adds it)")
+    assert "sample_base" in twin_config().identify_json()["config"]["regs"]
     tr = open_twin()
     try:
         dev = Device(tr)

@@ -76,6 +76,25 @@ def test_bit_exact(n_max, cases):
     run(dut, tb)
 
 
+@pytest.mark.parametrize("n_max,cases", [
+    (2, [(2, 1, 0), (1, 9, 9)]),
+    (1437, [(1437, 0, 0), (777, 2**32 - 1, 65535)]),
+    (65535, [(300, 0xDEADBEEF, 12345)]),
+])
+def test_fast_multiplier_bit_exact(n_max, cases):
+    """``fast``: the element's multiply in one cycle, 4 cycles per element."""
+    dut = Shuffler(n_max, fast=True)
+    assert dut.cycles_per_element == 4
+
+    async def tb(ctx):
+        for n, seed, epoch in cases:
+            await shuffle(ctx, dut, n, seed, epoch)
+            got = await read_order(ctx, dut, n)
+            assert got == epoch_order(n, seed, epoch).tolist(), (n, seed, epoch)
+
+    run(dut, tb)
+
+
 def test_restart():
     n_max = 50
     dut = Shuffler(n_max)

@@ -262,7 +262,7 @@ def test_extreme_side_band_values():
 
 
 # -- random codes, every pipeline setting ------------------------------------------------
-@pytest.mark.parametrize("pipeline", range(7))
+@pytest.mark.parametrize("pipeline", range(8))
 def test_every_pipeline_random_codes(pipeline):
     """Uniformly random codes (any state code, any gradient) for each pipeline depth."""
     cfg = [DEFAULT, BC, SMALL][pipeline % 3]
@@ -482,8 +482,9 @@ def test_backpressure_holds_everything():
 def test_interfaces():
     dut = MadamUpdate(DEFAULT)
     assert dut.pipeline == 5 and dut.latency == 6
-    assert dut.cuts == ("align", "sum", "norm", "z", "n")                # all but "in"
-    assert MadamUpdate(DEFAULT, pipeline=6).cuts == MadamUpdate.CUTS
+    assert dut.cuts == ("align", "sum", "norm", "z", "n")          # all but "in" and "thr"
+    assert MadamUpdate(DEFAULT, pipeline=6).cuts == ("in", "align", "sum", "norm", "z", "n")
+    assert MadamUpdate(DEFAULT, pipeline=7).cuts == MadamUpdate.CUTS
     lay = dut.i_stream.payload.shape()
     assert [n for n, _ in lay] == ["w", "v", "g"] and lay.size == 12 + 17 + 8
     out = dut.o_stream.payload.shape()
@@ -501,8 +502,8 @@ def test_interfaces():
 def test_validation():
     with pytest.raises(ValueError, match="cfg must be a MadamConfig"):
         MadamUpdate(LNSFormat(8, 3))
-    with pytest.raises(ValueError, match=r"pipeline must be in \[0, 6\]"):
-        MadamUpdate(DEFAULT, pipeline=7)
+    with pytest.raises(ValueError, match=r"pipeline must be in \[0, 7\]"):
+        MadamUpdate(DEFAULT, pipeline=8)
     with pytest.raises(ValueError, match=r"bias_bits must be in \[2, 48\]"):
         MadamUpdate(DEFAULT, bias_bits=64)
     with pytest.raises(ValueError, match="state must be a StateFormat"):

@@ -368,9 +368,11 @@ def test_cycles_job_on_the_twin(tmp_path):
     from lnsmadam.sweep.jobs import cycles
     r = cycles.run({"sizes": [64, 16, 10], "lanes": 1, "clock_mhz": 12.0}, tmp_path)
     m = cycles.metrics(r)
-    assert r["ideal_per_sample"] == 3790 and r["n_train"] == 1437
-    assert 0.5 < m["ratio_to_ideal"] < 1.0
+    assert r["ideal_per_sample"] == 1380 and r["n_train"] == 1437 and r["mode"] == "exact"
+    assert 0.5 < m["efficiency"] <= 1.0 and m["bit_exact"]
     assert m["epoch_s"] == pytest.approx(r["epoch_cycles"] / 12e6)
+    assert cycles.ideal_cycles((64, 64, 10), 4) == 5460 / 4
+    assert cycles.ideal_cycles((64, 64, 10), 4, "pipelined") == 4160 / 4
     row = {"required_mhz": None, **m}
     report._derive(row, {"clock_mhz": 12.0})
     assert row["us_per_sample"] == pytest.approx(m["cycles_per_sample"] / 12.0)

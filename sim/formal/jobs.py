@@ -24,8 +24,8 @@ from ...hw import mac as hw_mac
 from ...hw import shuffle as hw_shuffle
 from ...hw import softmax as hw_softmax
 from ...hw import update as hw_update
+from ...hw.engine.engine import Engine
 from ...hw.link import Link
-from ...hw.trainer import Trainer
 
 from .link import IDENTIFY, REGIONS, LinkHarness
 from .link_induct import LinkInductHarness
@@ -225,7 +225,16 @@ def link_jobs(engine="boolector") -> list[Job]:
 
 
 def _trainer(sizes=(2, 2, 2), lanes=1, max_records=4):
-    return Trainer(SoCConfig(sizes=tuple(sizes), lanes=lanes, n_records=max_records))
+    cfg = SoCConfig(sizes=tuple(sizes), lanes=lanes, n_records=max_records)
+    return Engine(cfg.mlp_config(), **cfg.engine_options())
+
+
+def _harness(make, memory=False, mutate=None):
+    # the engine answers a bus write in the next cycle and a read 1 + read_reg cycles after
+    # the command; its region table is its own (the SoC's is the same, from
+    # golden.image.region_table)
+    return TrainerHarness(make, memory=memory, rsp_latency=(1, 1 + SoCConfig().read_reg),
+                          mutate=mutate, regions=lambda dut: dut.regions())
 
 
 def trainer_jobs(sizes=(2, 2, 2), lanes=1, max_records=4, depth=6, engine="z3") -> list[Job]:
@@ -238,9 +247,8 @@ def trainer_jobs(sizes=(2, 2, 2), lanes=1, max_records=4, depth=6, engine="z3") 
 
     tag = "x".join(map(str, sizes)) + f"l{lanes}r{max_records}"
     params = {"sizes": list(sizes), "lanes": lanes, "max_records": max_records}
-    return [Job("trainer", f"bus_{tag}", lambda: TrainerHarness(make), "prove", 2, engine,
-                params),
-            Job("trainer", f"memory_{tag}", lambda: TrainerHarness(make, memory=True), "bmc",
+    return [Job("trainer", f"bus_{tag}", lambda: _harness(make), "prove", 2, engine, params),
+            Job("trainer", f"memory_{tag}", lambda: _harness(make, memory=True), "bmc",
                 depth, "boolector", params)]
 
 
@@ -391,8 +399,8 @@ def mutant_jobs() -> list[Mutant]:
                ["link." + p for p in LINK_RESPONSE_PROPS]),
         Mutant("trainer", "write_not_acknowledged", "a bus write is never answered "
                "(rsp_valid only for reads)",
-               lambda: Job("trainer", "mutant", lambda: TrainerHarness(
-                   lambda: _trainer(), mutate=Rewrite(assign={"wr_ack": set_to(0)})),
+               lambda: Job("trainer", "mutant", lambda: _harness(
+                   _trainer, mutate=Rewrite(assign={"wr_ack": set_to(0)})),
                    "bmc", 4, "boolector"),
                ["trainer.rsp_latency", "trainer.rsp_pending"]),
     ]

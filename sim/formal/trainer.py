@@ -3,8 +3,8 @@
 The block under test is any component with ``bus: In(MemBus)``, ``ctl:
 In(ControlSignature)`` (:mod:`lnsmadam.hw.bus`) and a ``(id, name, width, depth)`` region
 table (by default ``dut.cfg.regions()``, a :class:`~lnsmadam.golden.soc.SoCConfig`'s), so
-the harness carries over to a replacement of :class:`~lnsmadam.hw.trainer.Trainer`
-unchanged; nothing inside it is probed.
+the harness carried over from the serial trainer to the fused
+:class:`~lnsmadam.hw.engine.engine.Engine` unchanged; nothing inside it is probed.
 
 Environment: the initiator keeps the :data:`~lnsmadam.hw.bus.MemBus` contract (one command
 at a time, held until ``cmd_ready``, only region ids and addresses of the table, no bit
@@ -15,9 +15,9 @@ response still due, as the link issues them); everything else is free.
 * ``no_access_while_busy`` (k-induction): no bus command is accepted while ``busy``: the
   trainer's side of the BUSY refusal;
 * ``rsp_matches``: a response only for an accepted command, one per command;
-  ``rsp_latency``: it comes exactly ``rsp_latency`` cycles after the command (1 for
-  :class:`~lnsmadam.hw.trainer.Trainer`; the bus allows any latency, so a replacement
-  with another one passes its own);
+  ``rsp_latency``: it comes exactly ``rsp_latency`` cycles after the command (one number,
+  or one for writes and one for reads: 1 and ``1 + read_reg`` for the engine; the bus
+  allows any latency, so each target passes its own);
 * ``word_kept`` (bounded): a symbolic word ``(region, addr)`` of a memory region (data,
   weights, state) reads back the last value written to it through the bus: no access to
   another word, in range or not, and nothing the trainer does while idle changes it.
@@ -37,14 +37,15 @@ __all__ = ["TrainerHarness"]
 class TrainerHarness(Harness):
     """Parameters: ``make`` (zero-argument callable returning the trainer), ``memory``
     (add the bounded ``word_kept`` property), ``rsp_latency`` (the target's documented
-    response latency in cycles, asserted exactly; None: only ``rsp_matches``), ``regions``
+    response latency in cycles, asserted exactly: an int, or ``(write, read)``; None: only
+    ``rsp_matches``), ``regions``
     (the block's region table from the block; default ``dut.cfg.regions()``, the
     :class:`~lnsmadam.golden.soc.SoCConfig`'s)."""
 
     block = "trainer"
 
-    def __init__(self, make, memory: bool = False, rsp_latency: int | None = 1, mutate=None,
-                 regions=None):
+    def __init__(self, make, memory: bool = False, rsp_latency: int | tuple | None = 1,
+                 mutate=None, regions=None):
         super().__init__(make, mutate)
         self.memory, self.rsp_latency = memory, rsp_latency
         self.regions = regions or (lambda dut: dut.cfg.regions())
@@ -93,12 +94,19 @@ class TrainerHarness(Harness):
         self.check(m, "no_access_while_busy", ~ctl.busy | ~bus.cmd_ready)
         self.check(m, "rsp_matches", ~bus.rsp_valid | pending | accept)
         if self.rsp_latency is not None:
-            late = accept
-            for _ in range(self.rsp_latency):
-                late = self.past(m, late)
+            lat = self.rsp_latency
+            w_lat, r_lat = (lat, lat) if isinstance(lat, int) else lat
+            late, due = Const(0), Const(0)
+            for kind, n in ((write, w_lat), (~write, r_lat)):
+                x = accept & kind
+                for _ in range(n):
+                    x = self.past(m, x)
+                    due = due | x              # accepted, answered in this cycle or later
+                late = late | x
             self.check(m, "rsp_latency", ~self.started | (bus.rsp_valid == late))
-            if self.rsp_latency == 1:
-                self.check(m, "rsp_pending", ~self.started | (pending == late))
+            # the harness's count of outstanding commands agrees with the latency (it
+            # strengthens the induction)
+            self.check(m, "rsp_pending", ~self.started | (pending == due))
         if self.memory:
             self._word_kept(m, dut, regions, bus, ctl, accept, pending)
 

@@ -6,7 +6,9 @@ Parameters: ``board``, ``design`` (``soc``/``standin``), ``pnr_seed`` (nextpnr's
 (``synth``: Yosys only, ``pack``: + nextpnr ``--pack-only``, ``bitstream``: the whole flow,
 the default), ``synth_opts``, and the SoCConfig fields over the board's default config
 (``sizes``, ``lanes``, ``n_records``, ``clk_freq`` in Hz, ``baud``, ``bits``, ``gamma``,
-``lr_step``, ``mac_pipeline``, ``mac_out_pipeline``, ``update_pipeline``). Result: the build
+``lr_step``, ``state_man_bits``, ``beta_k``, ``softmax``, ``bias_lane``, ``fast_shuffle``,
+``pipelined``, ``read_reg``, ``mac_pipeline``, ``conv_pipeline``, ``update_pipeline``; the
+SoCConfig checks them). Result: the build
 report (``report.json``); artefacts: ``report.json``, ``report.md`` and the bitstream.
 """
 
@@ -16,18 +18,25 @@ from pathlib import Path
 
 from . import Param
 
-_SOC = {
+SOC_PARAMS = {
     "sizes": Param("ints", "MLP layer widths, input first", lo=1, hi=1024),
-    "lanes": Param("int", "MAC lanes", choices=(1, 2, 4, 8, 16)),
+    "lanes": Param("int", "weights per cycle per datapath", choices=(1, 2, 4, 8, 16, 32, 64)),
     "n_records": Param("int", "samples the on-chip data memory holds", lo=1, hi=65535),
     "clk_freq": Param("float", "design clock in Hz", lo=1e3, hi=1e9),
     "baud": Param("int", "UART rate", lo=300, hi=50_000_000),
     "bits": Param("int", "LNS tensor width", lo=3, hi=8),
     "gamma": Param("int", "LNS base factor"),
     "lr_step": Param("int", "default LNS-Madam step", lo=1, hi=64),
-    "mac_pipeline": Param("int", "MAC register stages"),
-    "mac_out_pipeline": Param("int", "MAC output-converter stages", lo=0, hi=4),
-    "update_pipeline": Param("int", "update-engine register cuts", lo=0, hi=6),
+    "state_man_bits": Param("int", "second-moment mantissa bits", lo=5, hi=16),
+    "beta_k": Param("int", "second-moment decay 1 - 2**-beta_k", lo=1, hi=20),
+    "softmax": Param("str", "softmax-error unit", choices=("serial", "parallel")),
+    "bias_lane": Param("bool", "a lane of its own for the bias column"),
+    "fast_shuffle": Param("bool", "the epoch order's multiplies by a multiplier"),
+    "pipelined": Param("bool", "the pipelined-mode capability"),
+    "read_reg": Param("int", "register stages after the memories", lo=0, hi=1),
+    "mac_pipeline": Param("int", "lane-MAC register stages"),
+    "conv_pipeline": Param("int", "output-converter stages", lo=0, hi=4),
+    "update_pipeline": Param("int", "update-engine register cuts", lo=0, hi=7),
 }
 
 
@@ -39,12 +48,12 @@ def params(config: dict) -> dict:
             "pnr_seed": Param("int", "nextpnr placement seed", lo=0, hi=2**31 - 1),
             "until": Param("str", "how far the flow goes", choices=UNTIL),
             "synth_opts": Param("str", "Yosys synthesis options (default: the board's)"),
-            **_SOC}
+            **SOC_PARAMS}
 
 
 def run(config: dict, workdir: Path) -> dict:
     from ...boards.build import build
-    over = {k: (tuple(v) if k == "sizes" else v) for k, v in config.items() if k in _SOC}
+    over = {k: (tuple(v) if k == "sizes" else v) for k, v in config.items() if k in SOC_PARAMS}
     rep = build(config.get("board", "icebreaker"), design=config.get("design", "soc"),
                 overrides=over, out_dir=workdir, seed=config.get("pnr_seed", 1),
                 progress=None, synth_opts=config.get("synth_opts"),
