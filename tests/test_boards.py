@@ -63,7 +63,10 @@ def test_default_configs_construct():
         assert cfg.clk_freq == b.config.get("clk_freq", b.clk_freq) and cfg.divisor >= 4
         if cfg.clk_freq != b.clk_freq:
             assert b.pll(cfg.clk_freq).error == 0        # reachable exactly
-    assert make_config(get_board("icebreaker"), "soc").clk_freq == 12e6   # no PLL
+    ice = make_config(get_board("icebreaker"), "soc")
+    assert ice.clk_freq == 18e6 and ice.divisor == 18         # PLL 12 -> 18 MHz, 1 Mbaud
+    assert get_board("icebreaker").pll(18e6).params == {"DIVR": 0, "DIVF": 47, "DIVQ": 5,
+                                                        "FILTER_RANGE": 1, "_error": 0.0}
     with pytest.raises(ValueError, match="unknown config option"):
         make_config(get_board("icebreaker"), "soc", {"nonsense": 1})
 
@@ -254,7 +257,7 @@ def test_cli_boards_lists_everything():
     res = CliRunner().invoke(cli(), ["boards", "--json"])
     rows = json.loads(res.output)
     assert [r["name"] for r in rows] == list(BOARDS) and rows[0]["default"]
-    assert rows[0]["default_config"]["clk_freq"] == 12e6
+    assert rows[0]["default_config"]["clk_freq"] == 18e6
 
 
 def test_program_errors(tmp_path, monkeypatch):

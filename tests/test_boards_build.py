@@ -3,7 +3,7 @@
 * ``test_build_standin_icebreaker`` (~10 s): the whole flow on the small TEST design
   (UART echo through a 59k x 16 memory that must land in SPRAM and two EBR memories).
 * ``test_build_soc_icebreaker``: the training SoC at the iCEBreaker's default config must
-  fit the iCE40UP5K and meet 12 MHz. This is the CI check of issue 7; it takes about
+  fit the iCE40UP5K and meet its 18 MHz PLL clock. This is the CI check of issue 7; it takes about
   BUILD_TIME_ICEBREAKER on 2 cores with a warm YoWASP cache (the first YoWASP run on a
   machine compiles the WASM tools, about a minute, cached in ~/.cache/YoWASP).
 * slow: the SoC for ULX3S-85F, and a design that does not fit (exit status 1).
@@ -54,7 +54,7 @@ def test_build_standin_icebreaker(tmp_path):
     assert rep["resources"]["spram"]["used"] == 4
     assert rep["memories"]["zero_init_dropped"][0]["mapped_to"] == "$__ICE40_SPRAM_"
     assert rep["resources"]["bram"]["used"] >= 2
-    assert rep["config"]["divisor"] == 12
+    assert rep["config"]["divisor"] == 18       # the board's 18 MHz PLL clock, 1 Mbaud
 
 
 def test_build_soc_icebreaker(tmp_path):
@@ -64,7 +64,9 @@ def test_build_soc_icebreaker(tmp_path):
     data = [m for m in rep["memories"]["mapping"] if m["memory"].endswith("data_mem")]
     assert data and data[0]["via"] == "$__ICE40_SPRAM_"
     assert rep["resources"]["spram"]["used"] == 4
-    assert rep["timing"]["required_mhz"] == 12.0
+    # the PLL's 18 MHz (12 MHz oscillator): 1,717 cycles per sample -> 95 us
+    assert rep["timing"]["required_mhz"] == 18.0
+    assert rep["timing"]["pll"]["fout"] == 18e6
     assert rep["resources"]["logic"]["used"] <= rep["resources"]["logic"]["available"]
 
 
