@@ -369,10 +369,15 @@ TWIN_BAUD = 1_000_000
 
 
 def twin_config(sizes=(64, 16, 10), lanes: int = 1, bits: int = 8, gamma: int = 8,
-                n_records: int = 1797) -> SoCConfig:
-    """The SoCConfig of the simulation twin (the boards' design at a twin clock)."""
-    return SoCConfig(sizes=tuple(sizes), lanes=lanes, n_records=n_records, bits=bits,
-                     gamma=gamma, clk_freq=TWIN_CLK, baud=TWIN_BAUD)
+                n_records: int = 1797, **fields) -> SoCConfig:
+    """The SoCConfig of the simulation twin (the boards' design at a twin clock).
+
+    ``fields``: any other :class:`~lnsmadam.golden.soc.SoCConfig` field (``pipelined``,
+    ``softmax``, ``bias_lane``, ``fast_shuffle``, ``read_reg``, ...); an unknown name or a
+    bad value raises ValueError naming it."""
+    return SoCConfig.from_dict({"clk_freq": TWIN_CLK, "baud": TWIN_BAUD, **fields,
+                                "sizes": list(sizes), "lanes": lanes, "n_records": n_records,
+                                "bits": bits, "gamma": gamma})
 
 
 def open_twin(cfg: SoCConfig | None = None, **kw) -> TwinTransport:

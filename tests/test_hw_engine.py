@@ -6,7 +6,7 @@ checks, ``sample_base``, ``mode``, bad labels, STOP, exact resume) run in second
 and 4 lanes. The golden side is :class:`lnsmadam.golden.trainer.DeviceTrainer` given the
 same registers and commands; after every command the STATUS fields must agree, and at the
 end the weight and state banks. The digits MLP runs on the Verilator twin
-(``tests/test_twin_training.py``).
+(``tests/test_twin_training.py``; both modes at 4 and 8 lanes: ``tests/test_twin_modes.py``).
 """
 
 import numpy as np
