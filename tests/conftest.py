@@ -20,3 +20,18 @@ def bench_module():
         spec.loader.exec_module(mod)
         return mod
     return load
+
+
+@pytest.fixture
+def stop_at():
+    """``stop_at(dev, n)``: a ``session.train`` progress callback that sends STOP (without
+    waiting) once ``n`` samples were reported."""
+    def make(dev, target):
+        done = [0]
+
+        def progress(n):
+            done[0] += n
+            if done[0] >= target and not dev.stop_requested:
+                dev.stop(wait=False)
+        return progress
+    return make

@@ -50,17 +50,6 @@ def whole(data):
     return train_lns(CFG, data, EPOCHS, seed=5)
 
 
-def _stop_at(dev, target):
-    """A progress callback that sends STOP once ``target`` samples were reported."""
-    done = [0]
-
-    def progress(n):
-        done[0] += n
-        if done[0] >= target and not dev.stop_requested:
-            dev.stop(wait=False)
-    return progress
-
-
 def _check_end(dev, res, whole):
     u, v = dev.read_weights()
     m = whole["model"]
@@ -80,7 +69,8 @@ def test_golden_device_trains_like_train_lns(soc, data, whole, tmp_path):
 
 
 @pytest.mark.parametrize("draw", range(4))
-def test_stop_at_random_sample_then_resume_is_bit_exact(soc, data, whole, tmp_path, draw):
+def test_stop_at_random_sample_then_resume_is_bit_exact(soc, data, whole, tmp_path, draw,
+                                                         stop_at):
     """STOP at a random sample (twice), checkpoint, save, load, resume on a fresh device:
     the end state equals the uninterrupted run's (weights, state, steps, every epoch's
     accuracies)."""
@@ -89,7 +79,7 @@ def test_stop_at_random_sample_then_resume_is_bit_exact(soc, data, whole, tmp_pa
     gd, dev = golden_device(soc, per_frame=int(rng.integers(1, 5)))
     session.prepare(dev, LNSMLP(CFG, 5), data)
     targets = sorted(rng.choice(np.arange(1, EPOCHS * N_TRAIN), 2, replace=False))
-    res = session.train(dev, data, EPOCHS, 5, progress=_stop_at(dev, targets[0]),
+    res = session.train(dev, data, EPOCHS, 5, progress=stop_at(dev, targets[0]),
                         checkpoint=path, run={"p_scale": CFG.p_scale})
     assert res.stopped
     stops = []
@@ -101,7 +91,7 @@ def test_stop_at_random_sample_then_resume_is_bit_exact(soc, data, whole, tmp_pa
         gd, dev = golden_device(soc, per_frame=int(rng.integers(1, 5)))   # a new session
         session.prepare(dev, LNSMLP(CFG, 99), data, resume=ck)
         done = p.epochs_done * N_TRAIN + p.sample
-        prog = None if t is None else _stop_at(dev, max(1, t - done))
+        prog = None if t is None else stop_at(dev, max(1, t - done))
         res = session.train(dev, data, 0, 0, resume=ck, checkpoint=path, progress=prog)
     assert any(s for _, s in stops), stops         # at least one stop inside an epoch
     _check_end(dev, res, whole)
@@ -154,10 +144,10 @@ def test_bad_label_on_the_device_stops_with_error_2(soc, data):
         dev.upload_dataset(np.zeros((2, 64), np.int64), np.array([0, 10]), 1)
 
 
-def test_checkpoint_refusals(soc, data, tmp_path):
+def test_checkpoint_refusals(soc, data, tmp_path, stop_at):
     gd, dev = golden_device(soc)
     session.prepare(dev, LNSMLP(CFG, 5), data)
-    res = session.train(dev, data, 1, 5, progress=_stop_at(dev, 7), checkpoint=tmp_path / "c.npz")
+    res = session.train(dev, data, 1, 5, progress=stop_at(dev, 7), checkpoint=tmp_path / "c.npz")
     assert res.stopped
     good = (tmp_path / "c.npz").read_bytes()
     with pytest.raises(CheckpointError, match="does not exist"):
@@ -208,7 +198,7 @@ def test_position_registers_on_a_design_without_them(soc):
     assert len([e for e in model.events if e[0] == "write"]) == 1
 
 
-def test_twin_stop_and_resume_is_bit_exact(tmp_path):
+def test_twin_stop_and_resume_is_bit_exact(tmp_path, stop_at):
     """The same story on the Verilator twin: STOP inside an epoch, checkpoint, resume in a
     new session, bit-exact with the golden model (the engine's sample_base register)."""
     d = load_digits_split(0)
@@ -223,7 +213,7 @@ def test_twin_stop_and_resume_is_bit_exact(tmp_path):
         dev = Device(tr)
         session.prepare(dev, LNSMLP(cfg, 3), data)
         path = tmp_path / "twin.npz"
-        res = session.train(dev, data, 2, 3, progress=_stop_at(dev, 131), checkpoint=path)
+        res = session.train(dev, data, 2, 3, progress=stop_at(dev, 131), checkpoint=path)
         assert res.stopped
         ck = Checkpoint.load(path)
         assert ck.position.sample and ck.position.epochs_done == 1

@@ -78,17 +78,6 @@ def _same_model(u, v, model, what):
         np.testing.assert_array_equal(v[l], model.v[l], err_msg=f"{what}: state of layer {l}")
 
 
-def _stop_at(dev, target):
-    """A progress callback that sends STOP once ``target`` samples were reported."""
-    done = [0]
-
-    def progress(n):
-        done[0] += n
-        if done[0] >= target and not dev.stop_requested:
-            dev.stop(wait=False)
-    return progress
-
-
 def golden_stopped_run(cfg, data, epochs, seed, mode, stop=None):
     """The golden run control (``DeviceTrainer``, ``docs/protocol.md`` §9-§10) doing what
     ``session.train`` asks of a device: one START per epoch (``epoch_base`` = the epoch), an
@@ -149,7 +138,8 @@ def test_mode_and_lanes_train_bit_exact_on_the_twin(twins, data, name, fields, m
 
 
 @pytest.mark.parametrize("name,fields,mode", PIPELINED, ids=[c[0] for c in PIPELINED])
-def test_pipelined_stop_and_resume_on_the_twin(twins, data, tmp_path, name, fields, mode):
+def test_pipelined_stop_and_resume_on_the_twin(twins, data, tmp_path, name, fields, mode,
+                                               stop_at):
     """STOP early in epoch 2, checkpoint, resume in a new session: the checkpoint and the end
     state equal the golden run control's with the same STOP and resume (the pipeline
     refills: §10), and the refill made the result differ from the uninterrupted run's."""
@@ -159,7 +149,7 @@ def test_pipelined_stop_and_resume_on_the_twin(twins, data, tmp_path, name, fiel
     # poll STATUS back to back so that the STOP lands a few samples after STOP_AT
     dev = Device(tr, poll=0)
     session.prepare(dev, LNSMLP(cfg, SEED), data)
-    res = session.train(dev, data, EPOCHS, SEED, mode=1, progress=_stop_at(dev, STOP_AT),
+    res = session.train(dev, data, EPOCHS, SEED, mode=1, progress=stop_at(dev, STOP_AT),
                         checkpoint=path)
     assert res.stopped
     ck = Checkpoint.load(path)
