@@ -287,6 +287,19 @@ def _memory_mapping(yosys_log: str) -> list[dict]:
             for mem, via in re.findall(r"^mapping memory (\S+) via (\S+)", yosys_log, re.M)]
 
 
+def _drop_option(args: list, names: tuple) -> list:
+    """``args`` without each ``NAME VALUE`` pair whose NAME is in ``names``."""
+    out, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+        elif a in names:
+            skip = True
+        else:
+            out.append(a)
+    return out
+
+
 def build(board: str | Board, *, design: str = "soc", overrides: dict | None = None,
           out_dir: str | os.PathLike | None = None, seed: int = 1, progress=_say,
           synth_opts: str | None = None, command: str | None = None,
@@ -365,7 +378,12 @@ def _build(board, design, cfg, out: Path, work: Path, seed: int, synth_opts: str
         say(f"[{k + 2}/5] {label}")
         log = (work / "top.rpt" if tool == "yosys" else
                work / "top.tim" if "nextpnr" in tool else None)
-        rc, dt = _run_step([tool_path(exe), *argv[1:]], work, log, label, tool, progress)
+        args = argv[1:]
+        if until == "pack" and "nextpnr" in tool:
+            # nothing is placed, so there is no configuration to write; nextpnr-ice40 0.11
+            # throws while writing --asc for an unplaced SB_PLL40 (the iCEBreaker's clock)
+            args = _drop_option(args, ("--asc", "--textcfg"))
+        rc, dt = _run_step([tool_path(exe), *args], work, log, label, tool, progress)
         secs[step] = round(dt, 1)
         say(f"      {dt:.1f} s")
         if rc != 0:
