@@ -11,7 +11,8 @@
 The grid file format and the job parameters: :mod:`lnsmadam.sweep.grid`,
 :mod:`lnsmadam.sweep.jobs`. Results go to ``DIR/points/<key>/``; the combined report to
 ``DIR/sweep.json``, ``sweep.csv``, ``sweep.md`` and the plots. Running the same command
-again skips what is done. Exit status: 0 when every job succeeded, 1 when some failed,
+again skips what is done by the same lnsmadam code (results of other code are run again
+unless ``--reuse-stale``). Exit status: 0 when every job succeeded, 1 when some failed,
 2 for a bad grid or option, 130 on Ctrl-C.
 """
 
@@ -43,9 +44,12 @@ def _fail(msg, code: int = 2):
 @click.option("--report-only", is_flag=True,
               help="Rebuild the report of DIR from its grid.toml and results; run nothing.")
 @click.option("--list", "list_points", is_flag=True, help="List the grid's points and exit.")
+@click.option("--reuse-stale", is_flag=True,
+              help="Count results made by other lnsmadam code as done (default: run those "
+                   "again; the old result is kept as <job>.stale.json).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def sweep(grid_file, out_dir, jobs, scheduler, memory_limit, wait_s, report_only,
-          list_points, quiet):
+          list_points, reuse_stale, quiet):
     """Run the jobs of every point of GRID_FILE (TOML) and report (see module docs)."""
     from ..sweep import engine, report
     from ..sweep.grid import canonical, load
@@ -78,7 +82,8 @@ def sweep(grid_file, out_dir, jobs, scheduler, memory_limit, wait_s, report_only
                f"on {where} -> {out_dir}", err=True)
     try:
         s = engine.run(grid, out_dir, jobs=jobs, scheduler=scheduler,
-                       memory_limit=memory_limit, wait_s=wait_s, progress=not quiet)
+                       memory_limit=memory_limit, wait_s=wait_s, progress=not quiet,
+                       reuse_stale=reuse_stale)
     except KeyboardInterrupt:
         click.echo("interrupted: finished jobs are kept; run the same command again to "
                    "resume", err=True)
@@ -86,6 +91,11 @@ def sweep(grid_file, out_dir, jobs, scheduler, memory_limit, wait_s, report_only
         sys.exit(130)
     except ValueError as e:
         _fail(e)
+    if s["stale"]:
+        click.echo(f"{s['stale']} results were made by other lnsmadam code than this "
+                   f"({s['code']}): " + ("reused (--reuse-stale)" if reuse_stale else
+                                         "run again, the old ones kept as <job>.stale.json"),
+                   err=True)
     click.echo(f"{s['ran']} jobs run, {s['skipped']} already done, {s['failed']} failed "
                f"({s['seconds']:.0f} s)", err=True)
     doc = report.build(out_dir, grid)

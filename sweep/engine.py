@@ -9,9 +9,12 @@ Layout of ``DIR``::
     points/<key>/<job>.error.json    a failure: one-line error, host, time
     points/<key>/<job>.traceback.txt ... and its traceback
 
-A (point, job) pair is done when ``<job>.json`` exists; a run skips those, so a sweep
-killed at any moment (Ctrl-C, SIGKILL, a crashed machine) resumes where it stopped when run
-again. Failed pairs are tried again on the next run.
+A (point, job) pair is done when ``<job>.json`` exists and was made by the same
+``lnsmadam`` code (:func:`code_version`, a hash of the installed package's sources, which
+every result records); a run skips those, so a sweep killed at any moment (Ctrl-C, SIGKILL,
+a crashed machine) resumes where it stopped when run again. Failed pairs are tried again on
+the next run. A result of other code is stale: the run moves it to ``<job>.stale.json`` and
+runs the pair again (``reuse_stale=True`` keeps and counts it as done instead).
 
 Each pair is one Dask task (:func:`execute`) on a worker process with one thread, so a
 YoWASP build or a Verilator twin has a core to itself. The task runs in a temporary folder
@@ -24,6 +27,8 @@ client) writes into ``DIR``, so workers need no shared filesystem, only the same
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
 import json
 import logging
@@ -39,10 +44,39 @@ from pathlib import Path
 from . import jobs as registry
 from .grid import Grid, Point
 
-__all__ = ["run", "execute", "pending", "is_done", "write_json", "MAX_ARTEFACT_BYTES"]
+__all__ = ["run", "execute", "pending", "is_done", "code_version", "write_json",
+           "MAX_ARTEFACT_BYTES"]
 
 #: Artefacts larger than this stay on the worker (noted in the result).
 MAX_ARTEFACT_BYTES = 16 << 20
+
+
+#: The parts of the package whose sources decide a result.
+_PARTS = ("golden", "hw", "sim", "boards", "host", "cli", "sweep")
+_SOURCE_SUFFIXES = {".py", ".cpp", ".h", ".v", ".sv", ".toml"}
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """``<package version>+<12 hex digits>``: a SHA-256 over the relative path and bytes of
+    every source file of the installed ``lnsmadam`` (any edit changes it)."""
+    from importlib.metadata import PackageNotFoundError, version
+    from importlib.util import find_spec
+    h = hashlib.sha256()
+    for part in _PARTS:
+        spec = find_spec(f"lnsmadam.{part}")
+        for root in (spec.submodule_search_locations or []) if spec else []:
+            root = Path(root)
+            for f in sorted(root.rglob("*")):
+                if (f.suffix in _SOURCE_SUFFIXES and f.is_file()
+                        and "__pycache__" not in f.parts):
+                    h.update(f"{part}/{f.relative_to(root).as_posix()}\0".encode())
+                    h.update(f.read_bytes())
+    try:
+        ver = version("lnsmadam")
+    except PackageNotFoundError:
+        ver = "0"
+    return f"{ver}+{h.hexdigest()[:12]}"
 
 
 def _now() -> str:
@@ -76,7 +110,8 @@ def execute(job: str, config: dict) -> dict:
     Returns ``{"ok", "result" | "error", "traceback", "artefacts": {path: bytes}, "seconds",
     "host", "pid"}``; an exception inside the job is caught and returned, not raised."""
     t0 = time.monotonic()
-    out = {"host": socket.gethostname(), "pid": os.getpid(), "started": _now()}
+    out = {"host": socket.gethostname(), "pid": os.getpid(), "started": _now(),
+           "code": code_version()}
     log = io.StringIO()
     with tempfile.TemporaryDirectory(prefix="lnsmadam-sweep-") as tmp:
         work = Path(tmp)
@@ -106,17 +141,24 @@ def _result_path(out: Path, key: str, job: str) -> Path:
     return out / "points" / key / f"{job}.json"
 
 
-def is_done(out: Path, key: str, job: str) -> bool:
+def _stored(out: Path, key: str, job: str) -> dict | None:
     try:
-        return json.loads(_result_path(out, key, job).read_text()).get("ok") is True
+        res = json.loads(_result_path(out, key, job).read_text())
     except (OSError, ValueError):
-        return False
+        return None
+    return res if isinstance(res, dict) and res.get("ok") is True else None
 
 
-def pending(grid: Grid, out) -> list[tuple[Point, str]]:
-    """The (point, job) pairs of ``grid`` not yet done in ``out``."""
+def is_done(out: Path, key: str, job: str, code: str | None = None) -> bool:
+    """``<job>.json`` holds a success (made by ``code``, when given)."""
+    res = _stored(out, key, job)
+    return res is not None and (code is None or res.get("code") == code)
+
+
+def pending(grid: Grid, out, code: str | None = None) -> list[tuple[Point, str]]:
+    """The (point, job) pairs of ``grid`` not yet done in ``out`` (by ``code``, if given)."""
     out = Path(out)
-    return [(p, j) for p in grid.points for j in p.jobs if not is_done(out, p.key, j)]
+    return [(p, j) for p in grid.points for j in p.jobs if not is_done(out, p.key, j, code)]
 
 
 def store(out: Path, point: Point, job: str, payload: dict) -> bool:
@@ -125,7 +167,8 @@ def store(out: Path, point: Point, job: str, payload: dict) -> bool:
     for name, data in payload.get("artefacts", {}).items():
         write_bytes(folder / job / name, data)
     meta = {"format": "lnsmadam-sweep-result", "version": 1, "point": point.key, "job": job,
-            "config": point.job_config(job), "host": payload.get("host"),
+            "config": point.job_config(job), "code": payload.get("code"),
+            "host": payload.get("host"),
             "started": payload.get("started"), "finished": _now(),
             "seconds": payload.get("seconds"),
             "artefacts": sorted(payload.get("artefacts", {})),
@@ -171,10 +214,12 @@ def _client(jobs: int, scheduler: str | None, memory_limit, wait_s: float):
 
 
 def run(grid: Grid, out_dir, *, jobs: int = 2, scheduler: str | None = None,
-        memory_limit="auto", wait_s: float = 60.0, progress: bool = True) -> dict:
-    """Run every job of every point of ``grid`` not yet done in ``out_dir``.
+        memory_limit="auto", wait_s: float = 60.0, progress: bool = True,
+        reuse_stale: bool = False) -> dict:
+    """Run every job of every point of ``grid`` not yet done in ``out_dir`` by this code.
 
-    Returns ``{"points", "tasks", "skipped", "ran", "failed", "seconds"}``. Ctrl-C stops
+    Returns ``{"points", "tasks", "skipped", "stale", "ran", "failed", "seconds", "code"}``
+    (``stale``: results of other code, re-run, or kept when ``reuse_stale``). Ctrl-C stops
     the run (what finished is kept) and re-raises KeyboardInterrupt."""
     from dask.distributed import as_completed
     from tqdm import tqdm
@@ -188,12 +233,21 @@ def run(grid: Grid, out_dir, *, jobs: int = 2, scheduler: str | None = None,
         meta = out / "points" / p.key / "point.json"
         if not meta.exists():
             write_json(meta, {"key": p.key, "config": p.config, "jobs": list(p.jobs)})
-    todo = pending(grid, out)
+    code = code_version()
+    todo = pending(grid, out, None if reuse_stale else code)
+    stale = [(p, j) for p, j in (pending(grid, out, code) if reuse_stale else todo)
+             if is_done(out, p.key, j)]
+    if not reuse_stale:
+        # keep what the old code found beside the new result, never under its name
+        for p, j in stale:
+            os.replace(_result_path(out, p.key, j), out / "points" / p.key / f"{j}.stale.json")
     left = {}
     for p, j in todo:
         left.setdefault(p.key, set()).add(j)
     summary = {"points": len(grid.points), "tasks": len(grid.points) * len(grid.jobs),
-               "skipped": len(grid.points) * len(grid.jobs) - len(todo), "ran": 0, "failed": 0}
+               "skipped": len(grid.points) * len(grid.jobs) - len(todo), "stale": len(stale),
+               "ran": 0, "failed": 0, "code": code}
+    foreign = set()
     if todo:
         client, cluster = _client(jobs, scheduler, memory_limit, wait_s)
         bar = tqdm(total=len(grid.points), initial=len(grid.points) - len(left), unit="point",
@@ -211,6 +265,12 @@ def run(grid: Grid, out_dir, *, jobs: int = 2, scheduler: str | None = None,
                 except Exception as e:      # the worker died (memory limit), or similar
                     payload = _failure(e)
                 ok = store(out, p, j, payload)
+                theirs = payload.get("code")
+                if theirs and theirs != code and theirs not in foreign:
+                    foreign.add(theirs)
+                    bar.write(f"warning: worker {payload.get('host')} runs lnsmadam {theirs}, "
+                              f"this client {code}: its results count as stale here (install "
+                              f"the same lnsmadam on every worker)")
                 summary["ran"] += 1
                 summary["failed"] += not ok
                 left[p.key].discard(j)

@@ -207,7 +207,22 @@ def test_local_cluster_four_points(tmp_path):
     res = _cli(str(grid), "-o", str(out), "-q")
     assert res.exit_code == 0 and "0 jobs run, 8 already done" in res.output
     assert time.monotonic() - t0 < 5
+    # a result made by other code is stale: reused only when asked, else run again with
+    # the old result kept beside the new one
+    code = engine.code_version()
+    assert gen["code"] == code and code.startswith("0.1.0+")
+    old = json.loads((folder / "generate.json").read_text())
+    (folder / "generate.json").write_text(json.dumps({**old, "code": "0.0.9+0123456789ab"}))
+    res = _cli(str(grid), "-o", str(out), "-q", "--reuse-stale")
+    assert res.exit_code == 0 and "1 results were made by other lnsmadam code" in res.output
+    assert "reused (--reuse-stale)" in res.output and "0 jobs run, 8 already done" in res.output
+    res = _cli(str(grid), "-o", str(out), "-q")
+    assert res.exit_code == 0 and "1 jobs run, 7 already done" in res.output, res.output
+    assert "kept as <job>.stale.json" in res.output
+    assert json.loads((folder / "generate.stale.json").read_text())["code"] == "0.0.9+0123456789ab"
+    assert json.loads((folder / "generate.json").read_text())["code"] == code
     # the report is rebuilt from the folder alone
+    doc = json.loads((out / "sweep.json").read_text())
     (out / "sweep.json").unlink()
     res = _cli("--report-only", "-o", str(out))
     assert res.exit_code == 0, res.output

@@ -55,7 +55,7 @@ class Loader(wiring.Component):
 
     Latency
     -------
-    ``busy`` for ``3 + rec`` cycles (``lanes >= 2``: a word per cycle) or ``3 + n_in + 1``
+    ``busy`` for ``4 + rec`` cycles (``lanes >= 2``: a word per cycle) or ``4 + n_in + 1``
     cycles (one lane: a code per cycle).
 
     Throughput
@@ -94,9 +94,9 @@ class Loader(wiring.Component):
         n_items = n_in + 1 if one else rec
         pos, buf, ev = Signal(16), Signal(2), Signal()
         record = Signal(range(self.max_records + 1))
-        base = Signal.like(self.d_addr)
+        addr = Signal.like(self.d_addr)
         item = Signal(range(n_items + 1))
-        phase = Signal(range(3))            # 0 order read, 1 record, 2 reading
+        phase = Signal(range(4))            # 0 order read, 1 record, 2 base, 3 reading
         issuing, d_valid = Signal(), Signal()
         d_item = Signal.like(item)
         with m.If(self.start):
@@ -106,15 +106,23 @@ class Loader(wiring.Component):
         with m.If(self.busy & (phase == 0)):
             m.d.sync += phase.eq(1)
         with m.If(self.busy & (phase == 1)):
-            m.d.sync += [record.eq(Mux(ev, self.n_train + pos, self.sh_data)), phase.eq(2),
-                         issuing.eq(1)]
-        m.d.comb += base.eq(record * rec)
+            m.d.sync += [record.eq(Mux(ev, self.n_train + pos, self.sh_data)), phase.eq(2)]
+        # The data-memory address is a register of its own (not record * rec + offset): on
+        # a large ECP5 that sum fed ~60 block RAMs and was the whole SoC's critical path.
+        with m.If(self.busy & (phase == 2)):
+            m.d.sync += [addr.eq(record * rec), phase.eq(3), issuing.eq(1)]
+        m.d.comb += self.d_addr.eq(addr)
         last_item = item == n_items - 1
-        word = (item >> 1) if one else item
-        m.d.comb += self.d_addr.eq(base + Mux(last_item, rec - 1, word))
         m.d.sync += [d_valid.eq(issuing), d_item.eq(item)]
         with m.If(issuing):
             m.d.sync += item.eq(item + 1)
+            if one:
+                # codes 2k and 2k+1 share word k; the label has the record's last word,
+                # one further on when n_in is odd
+                step = item[0] | (item == n_in - 1) if n_in % 2 else item[0]
+                m.d.sync += addr.eq(addr + step)
+            else:
+                m.d.sync += addr.eq(addr + 1)
             with m.If(last_item):
                 m.d.sync += issuing.eq(0)
 
