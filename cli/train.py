@@ -5,8 +5,13 @@ over its UART) and ``golden`` (the bit-exact NumPy model only). The design confi
 options are the ones ``lnsmadam build`` takes (:func:`~.options.config_options`: ``--sizes``,
 ``--lanes``, ..., ``--set KEY=VALUE``, ``--config FILE``). On a board they describe the
 design it was built with: fields left out are read from the board, fields given must match
-it. Options the chosen backend would not use are refused (or, from a ``--config`` file,
-warned about); every output path is checked before training starts. ``--checkpoint`` and
+it. The data set, the 8x8 digits, fixes the input width (64) and the output width (10) of
+``--sizes``. Options the chosen backend would not use are refused (or, from a ``--config``
+file, warned about); the golden model checks ``--lanes`` (a power of two, 1..64) and
+``--bits`` (3..16) as a device does. Every output path is checked before training starts:
+``--json``, ``--plot`` and ``--checkpoint`` must name three different files (and not the
+``--resume`` checkpoint, which only ``--checkpoint`` may overwrite); ``--checkpoint`` never
+overwrites another file (:func:`.checkpoint.check_target`). ``--checkpoint`` and
 ``--resume`` stop and continue a run at any sample (:mod:`.checkpoint`).
 """
 
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import sys
 
@@ -28,6 +34,42 @@ BASELINES = ("adam", "sgd", "madam", "fromage", "lns-madam-float")
 #: pipelines; they change no result)
 DEVICE_ONLY = ("n_records", "clk_freq", "baud", "softmax", "bias_lane", "fast_shuffle",
                "pipelined", "read_reg", "mac_pipeline", "conv_pipeline", "update_pipeline")
+#: the data set's input and output widths (8x8 digits, 10 classes): --sizes must start and
+#: end with them
+DIGITS_IN, DIGITS_OUT = 64, 10
+#: widest LNS word the golden trainer takes (`train --help`: "3..16 in golden")
+GOLDEN_MAX_BITS = 16
+
+
+def _check_digits_sizes(sizes, source: str) -> None:
+    """Refuse layer widths ``sizes`` (set by option ``source``) that the digits cannot
+    train: the input must be 64 wide and the output 10. Malformed ones are left to
+    SoCConfig's own check."""
+    if (not isinstance(sizes, (list, tuple)) or len(sizes) < 2
+            or not all(isinstance(x, int) and not isinstance(x, bool) for x in sizes)):
+        return
+    if sizes[0] != DIGITS_IN or sizes[-1] != DIGITS_OUT:
+        raise OptionError(f"{source}: the 8x8 digits need an input width of {DIGITS_IN} "
+                          f"and an output width of {DIGITS_OUT} ({DIGITS_IN},...,{DIGITS_OUT}), "
+                          f"got {','.join(map(str, sizes))}")
+
+
+def _check_outputs(outputs: dict, resume_path) -> None:
+    """Refuse two outputs (option -> path or None) on one file, and any of them but
+    --checkpoint on the --resume checkpoint: one would silently replace the other."""
+    seen: list[tuple[str, str]] = []
+    for opt, path in outputs.items():
+        if path is None:
+            continue
+        for other, other_path in seen:
+            if ckpt.same_file(path, other_path):
+                raise OptionError(f"{other} and {opt} name the same file ({path}): give each "
+                                  "output its own path")
+        if opt != "--checkpoint" and resume_path is not None and ckpt.same_file(
+                path, resume_path):
+            raise OptionError(f"{opt} names the --resume checkpoint ({path}): it would be "
+                              "overwritten; give another path")
+        seen.append((opt, path))
 
 
 def _write_plot(path: str, runs, title: str) -> None:
@@ -107,6 +149,13 @@ def _golden_config(cv, p_scale, bias_correction):
     names = {**cv.names(), "p_scale": "--p-scale"}
 
     def make():
+        from ..golden.format import check_int
+        from ..golden.soc import MAX_LANES
+
+        check_int("bits", v["bits"], 3, GOLDEN_MAX_BITS)
+        lanes = check_int("lanes", v["lanes"], 1, MAX_LANES)
+        if lanes & (lanes - 1):
+            raise ValueError(f"lanes must be a power of two in 1..{MAX_LANES}, got {lanes}")
         fmt = LNSFormat.from_gamma(v["bits"], v["gamma"])
         return MLPConfig(sizes=v["sizes"], fmt=fmt,
                          mac=MACConfig.for_format(fmt, lanes=v["lanes"]),
@@ -141,7 +190,8 @@ def _golden_config(cv, p_scale, bias_correction):
 @click.option("--baseline", type=click.Choice(BASELINES + ("none",)), default="adam",
               show_default=True, help="FP32 optimiser trained side by side.")
 @click.option("--baseline-lr", type=click.FloatRange(0, min_open=True), default=None,
-              help="Learning rate of the baseline, > 0 (default: the tuned one).")
+              help="Learning rate of the baseline, a finite number > 0 (default: the tuned "
+                   "one).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Write per-epoch metrics, final accuracies and the config to this file.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
@@ -154,10 +204,12 @@ def _golden_config(cv, p_scale, bias_correction):
                    "schedule (layer 0 one sample stale; a device needs the capability).")
 @click.option("--checkpoint", "checkpoint_path", type=click.Path(dir_okay=False), default=None,
               help="Write a checkpoint (.npz) here after every epoch and on Ctrl-C; "
-                   "continue the run with --resume.")
+                   "continue the run with --resume. An existing file is overwritten only "
+                   "if it is the --resume checkpoint.")
 @click.option("--resume", "resume_path", type=click.Path(dir_okay=False), default=None,
-              help="Continue the run of this checkpoint exactly (its design, seed, lr and "
-                   "mode; --epochs sets the total).")
+              help="Continue the run of this checkpoint exactly (its design, seed, lr, mode "
+                   "and baseline; --epochs sets the total; without --backend, a golden "
+                   "checkpoint resumes on golden).")
 @click.pass_context
 def train(ctx, backend, use_sim, board_name, port, epochs, seed, p_scale, bias_correction,
           baseline, baseline_lr, json_path, plot_path, progress, mode, checkpoint_path,
@@ -170,24 +222,40 @@ def train(ctx, backend, use_sim, board_name, port, epochs, seed, p_scale, bias_c
     protocol's reference device (golden.device) so that it too stops and resumes at any
     sample.
     """
+    explicit = backend is not None or use_sim or board_name is not None
     backend = _backend(backend, use_sim, board_name)
     # everything that can be refused is refused before any work
     output_file(json_path, "--json")
     output_file(plot_path, "--plot", PLOT_SUFFIXES)
     output_file(checkpoint_path, "--checkpoint")
+    _check_outputs({"--json": json_path, "--plot": plot_path,
+                    "--checkpoint": checkpoint_path}, resume_path)
+    if baseline_lr is not None and not math.isfinite(baseline_lr):
+        raise OptionError(f"--baseline-lr must be a finite number > 0, got {baseline_lr}")
     if baseline == "none":
         refuse_given(ctx, ["baseline_lr"], "with --baseline none")
+    ck = ckpt.load(resume_path) if resume_path is not None else None
+    if ck is not None:
+        if not explicit and ckpt.backend_of(ck) == "golden":
+            backend = "golden"             # the golden device's checkpoint resumes there
+        ckpt.check_backend(ck, backend)
     if backend != "board":
         refuse_given(ctx, ["port"], "without --board")
+    elif port is not None and not port.strip():
+        raise OptionError("--port must not be empty: give a serial port such as "
+                          "/dev/ttyUSB1, or leave it out to find the board's")
     if bias_correction and backend != "golden":
         raise click.BadParameter("the SoC implements the seeding mode only (--seed-v)",
                                  param_hint="--bias-correction")
+    ckpt.check_target(checkpoint_path, resume_path)
     cv = config_values(ctx, params)
-    hidden, ck = params.get("hidden"), None
-    if resume_path is not None:
-        ck = ckpt.load(resume_path)
-        seed, p_scale, mode, epochs = ckpt.resume_options(
-            ctx, ck, cv, hidden, seed=seed, p_scale=p_scale, mode=mode, epochs=epochs)
+    if "sizes" in cv.values:
+        _check_digits_sizes(cv.values["sizes"], cv.source["sizes"])
+    hidden = params.get("hidden")
+    if ck is not None:
+        seed, p_scale, mode, epochs, baseline, baseline_lr = ckpt.resume_options(
+            ctx, ck, cv, hidden, seed=seed, p_scale=p_scale, mode=mode, epochs=epochs,
+            baseline=baseline, baseline_lr=baseline_lr)
         hidden = None
     epochs = epochs or (30 if backend == "golden" else 10)
     run = dict(epochs=epochs, seed=seed, p_scale=p_scale, baseline=baseline,
@@ -300,6 +368,15 @@ def _device_config(ident: dict, cv):
     return cfg
 
 
+def _check_board_sizes(sizes) -> None:
+    """A board built for other layer widths than the digits' cannot train them."""
+    if sizes[0] != DIGITS_IN or sizes[-1] != DIGITS_OUT:
+        raise click.ClickException(
+            f"the board's design has sizes = {list(sizes)}: the 8x8 digits need an input "
+            f"width of {DIGITS_IN} and an output width of {DIGITS_OUT}; build it with "
+            f"--sizes {DIGITS_IN},...,{DIGITS_OUT}")
+
+
 def _train_device(backend, board_name, port, cv, hidden, *, epochs, seed, p_scale, baseline,
                   baseline_lr, json_path, plot_path, show, mode="exact", ck=None,
                   checkpoint_path=None, resume_path=None):
@@ -333,7 +410,7 @@ def _train_device(backend, board_name, port, cv, hidden, *, epochs, seed, p_scal
         if ck is not None:                         # refused before the twin is built
             from ..golden.device import GoldenDevice
             ckpt.check_design(ck, soc_cfg.identify_json() if backend == "sim"
-                              else GoldenDevice.identify_of(soc_cfg))
+                              else GoldenDevice.identify_of(soc_cfg), backend)
     else:
         from ..boards.build import make_config
         from ..boards.platforms import UnknownBoard, get_board
@@ -369,6 +446,8 @@ def _train_device(backend, board_name, port, cv, hidden, *, epochs, seed, p_scal
         try:
             if backend == "board":
                 soc_cfg = _device_config(dev.identify(), cv)
+                if ck is None:
+                    _check_board_sizes(soc_cfg.sizes)
             cfg = dataclasses.replace(soc_cfg.mlp_config(), p_scale=p_scale)
             click.echo(f"digits MLP {'-'.join(map(str, cfg.sizes))}, {n} train / "
                        f"{len(data.x_test)} test samples, {epochs} epochs, seed {seed}, "
@@ -400,7 +479,8 @@ def _train_device(backend, board_name, port, cv, hidden, *, epochs, seed, p_scal
             drun = session.train(dev, data, epochs, seed, cfg.madam.lr_step, on_epoch=on_epoch,
                                  progress=bar.update, mode=ckpt.MODES.index(mode),
                                  checkpoint=checkpoint_path, resume=ck,
-                                 run={"p_scale": float(p_scale)})
+                                 run={"p_scale": float(p_scale), "backend": backend,
+                                      "baseline": baseline, "baseline_lr": baseline_lr})
         except KeyboardInterrupt:
             bar.close()
             hint = (f"; checkpoint written to {checkpoint_path}: continue with `lnsmadam "

@@ -18,6 +18,7 @@ comparisons, so they are bit-identical on every machine; hardware ROMs are gener
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
@@ -65,7 +66,7 @@ def check_float(name: str, value, lo: float | None = None, hi: float | None = No
     rng = f"{'(' if lo_open else '['}{lo_s}, {hi_s}]{unit}"
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
                                                                       np.floating)):
-        raise ValueError(f"{name} must be a number in {rng}, got {value!r}")
+        raise ParameterTypeError(f"{name} must be a number in {rng}, got {value!r}")
     try:
         v = float(value)
     except OverflowError:             # an int beyond float range
@@ -77,10 +78,16 @@ def check_float(name: str, value, lo: float | None = None, hi: float | None = No
 
 
 def check_int(name: str, value, lo: int | None = None, hi: int | None = None) -> int:
-    """Validate an integer parameter; raise ``ValueError`` naming it and its allowed range."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    value = int(value)
+    """Validate an integer parameter and return it as a plain ``int``; raise ``ValueError``
+    naming it and its allowed range. Any integer type is accepted (``int``, NumPy integers:
+    whatever has ``__index__``), never a bool or a float (a wrong type raises
+    :class:`ParameterTypeError`, also a ``ValueError``)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ParameterTypeError(f"{name} must be an integer, got {value!r}")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise ParameterTypeError(f"{name} must be an integer, got {value!r}") from None
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         lo_s = "-inf" if lo is None else str(lo)
         hi_s = "+inf" if hi is None else str(hi)

@@ -15,9 +15,12 @@ round-trip it through that JSON's ``config.soc``.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 
-from .format import LNSFormat, check_float, check_int, check_type
+import numpy as np
+
+from .format import LNSFormat, ParameterTypeError, check_float, check_int, check_type
 from .mac import MACConfig
 from .image import record_words, region_table, regs_description
 from .link import ADDR_BITS, LR_STEP_MAX, PROTOCOL_VERSION, identify_blob
@@ -38,6 +41,9 @@ MAX_LANES = 64
 #: (``len(FromLinear.CUTS)``, ``len(MadamUpdate.CUT_ORDER)``; a test keeps them equal)
 CONV_PIPELINE_MAX = 4
 UPDATE_PIPELINE_MAX = 7
+#: the integer fields of :class:`SoCConfig` (stored as plain ``int`` whatever the given type)
+_INT_FIELDS = ("lanes", "n_records", "bits", "gamma", "lr_step", "state_man_bits", "beta_k",
+               "baud", "read_reg", "mac_pipeline", "conv_pipeline", "update_pipeline")
 #: the softmax-error units: digit-serial (small; the iCE40's) or parallel (a multiplier)
 SOFTMAX_UNITS = ("serial", "parallel")
 
@@ -112,9 +118,12 @@ def check_engine(mlp: MLPConfig, *, lanes: int, max_records: int, read_reg: int,
 class SoCConfig:
     """Generator parameters of the training SoC (checked on construction).
 
-    sizes : MLP layer widths, input first (each 1..1024; default 64-16-10). Every dot product
-        (a layer's inputs + 1, and its outputs) must fit the exact accumulator: at most 128
-        terms at the default 8-bit format.
+    Integer fields take any integer type (NumPy's too: stored as ``int``), never a bool or
+    a float.
+
+    sizes : MLP layer widths, input first, a list or tuple (each 1..1024; default 64-16-10).
+        Every dot product (a layer's inputs + 1, and its outputs) must fit the exact
+        accumulator: at most 128 terms at the default 8-bit format.
     lanes : weights per cycle in every pass of each datapath (1, 2, 4, ..., 64).
     n_records : samples the on-chip data memory holds (train + test), 1..65535 and
         ``n_records * (ceil(n_in/2) + 1) <= 65536``.
@@ -164,15 +173,21 @@ class SoCConfig:
     update_pipeline: int = 5
 
     def __post_init__(self):
-        if isinstance(self.sizes, (str, bytes)) or not hasattr(self.sizes, "__iter__"):
-            raise ValueError(f"sizes must be a sequence of layer widths, got {self.sizes!r}")
+        if (isinstance(self.sizes, (str, bytes, bytearray))
+                or not isinstance(self.sizes, (Sequence, np.ndarray))):
+            raise ParameterTypeError(f"sizes must be a sequence (list or tuple) of layer "
+                                     f"widths, got {self.sizes!r}")
         object.__setattr__(self, "sizes", tuple(self.sizes))
         if len(self.sizes) < 2:
             raise ValueError(f"sizes must list at least an input and an output layer, got "
                              f"{self.sizes}")
-        for i, s in enumerate(self.sizes):
-            check_int(f"sizes[{i}]", s, 1, MAX_WIDTH)
-        object.__setattr__(self, "sizes", tuple(int(s) for s in self.sizes))
+        object.__setattr__(self, "sizes", tuple(check_int(f"sizes[{i}]", s, 1, MAX_WIDTH)
+                                                for i, s in enumerate(self.sizes)))
+        # integers of any type (NumPy's too) are stored as plain ints
+        for name in _INT_FIELDS:
+            object.__setattr__(self, name, check_int(name, getattr(self, name)))
+        if isinstance(self.clk_freq, np.generic):
+            object.__setattr__(self, "clk_freq", self.clk_freq.item())
         check_int("lanes", self.lanes, 1, MAX_LANES)
         if self.lanes & (self.lanes - 1):
             raise ValueError(f"lanes must be a power of two in 1..{MAX_LANES}, got {self.lanes}")
@@ -279,7 +294,7 @@ class SoCConfig:
         if not isinstance(d, dict):
             raise ValueError(f"a SoCConfig dict must be a dict, got {type(d).__name__}")
         names = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(d) - set(names) - {"divisor"})
+        unknown = sorted((str(k) for k in d if k not in names and k != "divisor"))
         if unknown:
             raise ValueError(f"unknown SoCConfig field(s) {', '.join(unknown)}; "
                              f"known: {', '.join(names)}")

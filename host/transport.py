@@ -8,6 +8,12 @@ A :class:`Transport` moves raw bytes; framing, CRCs and retries live above it
   bytes, or ``b""`` when nothing arrived within ``timeout`` seconds (``timeout=0`` polls);
 * ``close()`` releases the resource (idempotent); every transport is a context manager.
 
+Arguments of the wrong type (``write("text")``, ``read("5", 0)``), a negative ``n`` or a
+NaN or infinite ``timeout`` raise a ``ValueError`` naming the argument (a
+:class:`~lnsmadam.golden.format.ParameterTypeError`, also a ``TypeError``, for a wrong
+type): :func:`check_data`, :func:`check_read`. So do a bad ``port``/``baud`` or a
+``respond`` that is not callable, at construction.
+
 ``default_timeout`` is the reply timeout (seconds) that suits the transport, used by
 :class:`~lnsmadam.host.device.Device` when none is given.
 
@@ -23,9 +29,11 @@ import threading
 import time
 from collections.abc import Callable
 
+from ..golden.format import ParameterTypeError, check_float, check_int, check_type
+
 __all__ = [
     "LinkError", "Transport", "SerialTransport", "PipeTransport", "CallbackTransport",
-    "pipe_pair", "ByteQueue",
+    "pipe_pair", "ByteQueue", "check_data", "check_read",
 ]
 
 
@@ -34,6 +42,27 @@ class LinkError(RuntimeError):
 
     The message is one line naming what failed.
     """
+
+
+def check_data(data) -> bytes:
+    """``data`` (``write``'s argument) as ``bytes``; anything but bytes, bytearray or
+    memoryview raises :class:`~lnsmadam.golden.format.ParameterTypeError` naming it."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ParameterTypeError(f"data must be bytes, bytearray or memoryview, got "
+                                 f"{type(data).__name__}")
+    return bytes(data)
+
+
+def check_read(n, timeout) -> tuple[int, float]:
+    """``read``'s arguments checked: ``n`` an integer >= 0, ``timeout`` a finite number of
+    seconds (a negative one, a deadline already passed, polls like 0)."""
+    n = check_int("n", n, 0)
+    try:
+        timeout = check_float("timeout", timeout)
+    except ValueError as exc:        # ParameterTypeError for a wrong type
+        raise type(exc)(f"timeout must be a finite number of seconds (0 or less polls), got "
+                        f"{timeout!r}") from None
+    return n, max(0.0, timeout)
 
 
 class Transport:
@@ -105,17 +134,18 @@ class PipeTransport(Transport):
     default_timeout = 0.2
 
     def __init__(self, rx: ByteQueue, tx: ByteQueue):
-        self._rx = rx
-        self._tx = tx
+        self._rx = check_type("rx", rx, ByteQueue)
+        self._tx = check_type("tx", tx, ByteQueue)
         self.closed = False
 
     def write(self, data: bytes) -> None:
+        data = check_data(data)
         if self.closed:
             raise LinkError("write on a closed pipe transport")
-        self._tx.put(bytes(data))
+        self._tx.put(data)
 
     def read(self, n: int, timeout: float) -> bytes:
-        return self._rx.get(n, timeout)
+        return self._rx.get(*check_read(n, timeout))
 
     def close(self) -> None:
         self.closed = True
@@ -136,19 +166,23 @@ class CallbackTransport(Transport):
     default_timeout = 0.05
 
     def __init__(self, respond: Callable[[bytes], bytes | None]):
+        if not callable(respond):
+            raise ParameterTypeError(f"respond must be callable (bytes -> bytes or None), "
+                                     f"got {respond!r}")
         self._respond = respond
         self._rx = ByteQueue()
         self.closed = False
 
     def write(self, data: bytes) -> None:
+        data = check_data(data)
         if self.closed:
             raise LinkError("write on a closed loopback transport")
-        out = self._respond(bytes(data))
+        out = self._respond(data)
         if out:
             self._rx.put(bytes(out))
 
     def read(self, n: int, timeout: float) -> bytes:
-        return self._rx.get(n, timeout)
+        return self._rx.get(*check_read(n, timeout))
 
     def close(self) -> None:
         self.closed = True
@@ -158,15 +192,25 @@ class CallbackTransport(Transport):
 class SerialTransport(Transport):
     """A serial port (pyserial), 8N1 at ``baud``.
 
-    A missing or unopenable port raises :class:`LinkError` naming the port. The default
-    reply timeout is 0.25 s plus two maximal frames at this baud rate.
+    ``port``: a non-empty device name or pyserial URL (``/dev/ttyUSB1``, ``COM3``);
+    ``baud``: 300..50,000,000 (what a device's UART supports, as ``SoCConfig.baud``). A
+    wrong type or range raises ``ValueError`` naming the parameter; a missing or unopenable
+    port raises :class:`LinkError` naming the port. The default reply timeout is 0.25 s plus
+    two maximal frames at this baud rate.
     """
+
+    MIN_BAUD, MAX_BAUD = 300, 50_000_000
 
     def __init__(self, port: str, baud: int = 1_000_000):
         import serial
 
-        if not isinstance(baud, int) or isinstance(baud, bool) or baud <= 0:
-            raise ValueError(f"baud must be a positive integer, got {baud!r}")
+        if not isinstance(port, str):
+            raise ParameterTypeError(f"port must be a serial port name (a str such as "
+                                     f"/dev/ttyUSB1), got {port!r}")
+        if not port.strip():
+            raise ValueError(f"port must not be empty (a serial port such as /dev/ttyUSB1), "
+                             f"got {port!r}")
+        baud = check_int("baud", baud, self.MIN_BAUD, self.MAX_BAUD)
         self.port = port
         self.baud = baud
         self.default_timeout = 0.25 + 2 * 10 * 2 * 280 / baud
@@ -181,8 +225,9 @@ class SerialTransport(Transport):
     def write(self, data: bytes) -> None:
         import serial
 
+        data = check_data(data)
         try:
-            self._ser.write(bytes(data))
+            self._ser.write(data)
             self._ser.flush()
         except (serial.SerialException, OSError) as exc:
             raise LinkError(f"write to serial port {self.port!r} failed: {exc}") from None
@@ -190,10 +235,11 @@ class SerialTransport(Transport):
     def read(self, n: int, timeout: float) -> bytes:
         import serial
 
+        n, timeout = check_read(n, timeout)
         if n <= 0:
             return b""
         try:
-            self._ser.timeout = max(0.0, timeout)
+            self._ser.timeout = timeout
             first = self._ser.read(1)
             if not first:
                 return b""

@@ -59,11 +59,22 @@ def test_train_deep_sizes(tmp_path):
     (["--p-scale", "0"], "--p-scale"),
     (["--baseline", "rmsprop"], "--baseline"),
     (["--backend", "fpga"], "--backend"),
+    # golden checks what a device checks; the digits fix the ends of --sizes (fuzz 24-27)
+    (["--backend", "golden", "--bits", "17"], "--bits must be in [3, 16], got 17"),
+    (["--backend", "golden", "--lanes", "3"], "--lanes must be a power of two in 1..64"),
+    (["--backend", "golden", "--set", "lanes=128"], "--set lanes must be in [1, 64]"),
+    (["--backend", "golden", "--sizes", "64,16,11"], "--sizes: the 8x8 digits need an input "
+                                                     "width of 64 and an output width of 10"),
+    (["--backend", "golden", "--sizes", "63-16-10"], "got 63,16,10"),
+    (["--backend", "golden", "--baseline-lr", "inf"], "--baseline-lr must be a finite number "
+                                                      "> 0, got inf"),
+    (["--board", "icebreaker", "--port", " "], "--port must not be empty"),
 ])
 def test_bad_input_is_one_clear_error(args, needle):
     res = CliRunner().invoke(cli, ["train"] + args)
-    assert res.exit_code == 2
-    assert needle in res.output
+    assert res.exit_code == 2, res.output
+    assert needle in res.output, res.output
+    assert "digits MLP" not in res.output           # refused before the run's header
     assert "Traceback" not in res.output
 
 

@@ -81,3 +81,20 @@ def test_board_fields_must_match_the_device():
     with pytest.raises(click.ClickException, match=r"sizes = \[64, 32, 10\], the run asks "
                                                    r"for \[64, 16, 10\] \(--hidden\)"):
         _device_config(ident, cv)
+
+
+def test_board_built_for_other_sizes_cannot_train_the_digits():
+    """A board's design (read from the board) must have the digits' 64 inputs and 10
+    outputs (fuzz 24): one line naming the sizes and how to build it."""
+    import click
+
+    from lnsmadam.cli.train import _check_board_sizes
+
+    _check_board_sizes((64, 16, 10))
+    _check_board_sizes((64, 32, 32, 10))
+    for sizes in ((63, 16, 10), (64, 16, 11)):
+        with pytest.raises(click.ClickException, match=r"the board's design has sizes = "
+                                                       r"\[6.*: the 8x8 digits need an input "
+                                                       r"width of 64 and an output width of "
+                                                       r"10; build it with --sizes 64,...,10"):
+            _check_board_sizes(sizes)

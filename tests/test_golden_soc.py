@@ -144,3 +144,36 @@ def test_from_dict_errors():
 def test_fields_are_what_to_dict_holds():
     names = [f.name for f in dataclasses.fields(SoCConfig)]
     assert list(SoCConfig().to_dict()) == names + ["divisor"]
+
+
+def test_numpy_integers_are_stored_as_ints():
+    """Any integer type is accepted and stored as a plain int (fuzz 31); bools and floats,
+    NumPy's too, are refused as before."""
+    import numpy as np
+
+    cfg = SoCConfig(lanes=np.int64(4), bits=np.int8(8), sizes=[np.int16(64), 16, 10],
+                    mac_pipeline=np.uint8(4), baud=np.int32(1_000_000),
+                    clk_freq=np.float64(12e6))
+    assert cfg == SoCConfig(lanes=4, mac_pipeline=4)
+    for name in ("lanes", "bits", "mac_pipeline", "baud"):
+        assert type(getattr(cfg, name)) is int, name
+    assert all(type(s) is int for s in cfg.sizes) and type(cfg.clk_freq) is float
+    for kw, match in (({"lanes": np.True_}, "lanes must be an integer"),
+                      ({"bits": np.float32(8)}, "bits must be an integer"),
+                      ({"gamma": 8.0}, "gamma must be an integer")):
+        with pytest.raises(ValueError, match=match):
+            SoCConfig(**kw)
+
+
+def test_sizes_must_be_a_list_or_tuple():
+    """A dict (its keys), a set or a string are not layer widths (fuzz 34)."""
+    for bad in ({64: 1, 16: 1}, {64, 10}, "64,10", 64, None):
+        with pytest.raises(TypeError, match="sizes must be a sequence"):
+            SoCConfig(sizes=bad)
+    assert SoCConfig(sizes=[64, 8, 10]).sizes == (64, 8, 10)
+
+
+def test_from_dict_non_str_keys():
+    """Keys that are not strings are unknown fields, named in the message (fuzz 32)."""
+    with pytest.raises(ValueError, match=r"unknown SoCConfig field\(s\) 1, None; known: sizes"):
+        SoCConfig.from_dict({1: 4, None: 2})

@@ -119,6 +119,37 @@ CLI_CASES = {
     "baseline-lr": (["train", "--backend", "golden", "--baseline", "none", "--baseline-lr",
                      "0.1"], 2, "--baseline-lr has no effect with --baseline none"),
     "sim bias corr": (["train", "--sim", "--bias-correction"], 2, "seeding mode only"),
+    # train: what golden checks as a device does, the digits' widths, empty values (fuzz
+    # 24-27, 29)
+    "golden lanes 3": (["train", "--backend", "golden", "--lanes", "3"], 2,
+                       "--lanes must be a power of two in 1..64, got 3"),
+    "golden lanes 128": (["train", "--backend", "golden", "--lanes", "128"], 2,
+                         "--lanes must be in [1, 64], got 128"),
+    "golden set lanes": (["train", "--backend", "golden", "--set", "lanes=3"], 2,
+                         "--set lanes must be a power of two in 1..64, got 3"),
+    "golden bits 17": (["train", "--backend", "golden", "--bits", "17"], 2,
+                       "--bits must be in [3, 16], got 17"),
+    "digits input": (["train", "--backend", "golden", "--sizes", "63,16,10"], 2,
+                     "--sizes: the 8x8 digits need an input width of 64 and an output width "
+                     "of 10 (64,...,10), got 63,16,10"),
+    "digits output": (["train", "--backend", "golden", "--sizes", "64,16,9"], 2,
+                      "--sizes: the 8x8 digits need an input width of 64"),
+    "digits output 11": (["train", "--sim", "--set", "sizes=64,16,11"], 2,
+                         "--set sizes: the 8x8 digits need"),
+    "baseline-lr nan": (["train", "--backend", "golden", "--baseline-lr", "nan"], 2,
+                        "--baseline-lr must be a finite number > 0, got nan"),
+    "baseline-lr inf": (["train", "--backend", "golden", "--baseline-lr", "inf"], 2,
+                        "--baseline-lr must be a finite number > 0, got inf"),
+    "port empty": (["train", "--board", "icebreaker", "--port", ""], 2,
+                   "--port must not be empty"),
+    # train: outputs on one file, --checkpoint over a user's file (fuzz 22, 23)
+    "json = checkpoint": (["train", "--backend", "golden", "--json", "same",
+                           "--checkpoint", "./adir/../same"], 2,
+                          "--json and --checkpoint name the same file"),
+    "json = plot": (["train", "--backend", "golden", "--json", "x.png", "--plot", "x.png"], 2,
+                    "--json and --plot name the same file (x.png)"),
+    "checkpoint user file": (["train", "--backend", "golden", "--checkpoint", "afile"], 2,
+                             "--checkpoint: afile exists and is not an lnsmadam checkpoint"),
     "to-linear acc": (["generate", "convert", "--direction", "to-linear", "--acc-bits", "40",
                        "-o", "x"], 2, "--acc-bits has no effect with --direction to-linear"),
     "to-linear lsb": (["generate", "convert", "--direction", "to-linear", "--lsb-q", "3",
@@ -262,7 +293,8 @@ def _api_cases():
     from lnsmadam.golden.mul import mul
     from lnsmadam.golden.update import MadamConfig, StateFormat, madam_step
     from lnsmadam.host.device import Device
-    from lnsmadam.host.transport import pipe_pair
+    from lnsmadam.host.transport import (CallbackTransport, PipeTransport, SerialTransport,
+                                         pipe_pair)
     from lnsmadam.boards.asic import check_options
     from lnsmadam.golden.fpmac import FP8MACConfig
     from lnsmadam.hw import blockparams, blocks
@@ -359,6 +391,24 @@ def _api_cases():
                                                            "[0, 60] s"),
         "Device retries": (lambda: Device(tr, retries=0), "retries must be in [1, 255]"),
         "check_float": (lambda: check_float("x", "1.0", 0, 1), "x must be a number in [0, 1]"),
+        # NumPy integers, non-str keys, containers and transports (fuzz 31-34)
+        "SoCConfig np lanes": (lambda: SoCConfig(lanes=np.int64(3)),
+                               "lanes must be a power of two in 1..64, got 3"),
+        "SoCConfig np float": (lambda: SoCConfig(bits=np.float64(8)),
+                               "bits must be an integer, got np.float64(8.0)"),
+        "SoCConfig sizes dict": (lambda: SoCConfig(sizes={64: 1, 16: 1}),
+                                 "sizes must be a sequence"),
+        "SoCConfig key": (lambda: SoCConfig.from_dict({1: 4}),
+                          "unknown SoCConfig field(s) 1; known: sizes"),
+        "Serial None": (lambda: SerialTransport(None), "port must be a serial port name"),
+        "Serial baud": (lambda: SerialTransport("/dev/x", baud=10**15),
+                        "baud must be in [300, 50000000]"),
+        "Callback None": (lambda: CallbackTransport(None), "respond must be callable"),
+        "Pipe None": (lambda: PipeTransport(None, None), "rx must be an instance of ByteQueue"),
+        "Pipe read nan": (lambda: tr.read(5, math.nan), "timeout must be a finite number"),
+        "Pipe read -1": (lambda: tr.read(-1, 1), "n must be in [0, +inf], got -1"),
+        "Pipe read str": (lambda: tr.read("5", 0), "n must be an integer, got '5'"),
+        "Pipe write str": (lambda: tr.write("str"), "data must be bytes"),
     }
 
 

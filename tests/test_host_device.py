@@ -197,6 +197,50 @@ def test_argument_errors(ident):
     assert not model.store                               # nothing reached the device
 
 
+def test_transport_arguments_are_checked():
+    """Transports refuse bad arguments at construction and per call, naming them, with a
+    TypeError for a wrong type (fuzz 33, 34); pyserial's own errors never leak."""
+    import math
+
+    from lnsmadam.host.transport import PipeTransport, SerialTransport, pipe_pair
+
+    for make, match in ((lambda: CallbackTransport(None), "respond must be callable"),
+                        (lambda: CallbackTransport(5), "respond must be callable"),
+                        (lambda: PipeTransport(None, None), "rx must be an instance of "
+                                                            "ByteQueue"),
+                        (lambda: SerialTransport(None), "port must be a serial port name"),
+                        (lambda: SerialTransport(3), "port must be a serial port name"),
+                        (lambda: SerialTransport("/dev/x", baud="9600"), "baud must be an "
+                                                                         "integer")):
+        with pytest.raises(TypeError, match=match):
+            make()
+    with pytest.raises(ValueError, match="port must not be empty"):
+        SerialTransport("  ")
+    for baud in (10**15, 299, 50_000_001, 0):
+        with pytest.raises(ValueError, match=r"baud must be in \[300, 50000000\]"):
+            SerialTransport("/dev/does-not-exist", baud=baud)
+    with pytest.raises(LinkError, match="cannot open serial port '/dev/does-not-exist' at "
+                                        "115200 baud"):
+        SerialTransport("/dev/does-not-exist", baud=np.int64(115200))
+    a, b = pipe_pair()
+    cb = CallbackTransport(lambda d: d)
+    for tr in (a, cb):
+        with pytest.raises(TypeError, match="data must be bytes, bytearray or memoryview, "
+                                            "got str"):
+            tr.write("text")
+        with pytest.raises(TypeError, match="n must be an integer, got '5'"):
+            tr.read("5", 0)
+        with pytest.raises(ValueError, match=r"n must be in \[0, \+inf\], got -1"):
+            tr.read(-1, 0)
+        for t in (math.nan, math.inf, "1"):
+            with pytest.raises(ValueError, match="timeout must be a finite number of seconds"):
+                tr.read(5, t)
+    a.write(bytearray(b"ok"))
+    assert b.read(np.int64(5), -1) == b"ok"          # a past deadline polls
+    cb.write(memoryview(b"hi"))
+    assert cb.read(5, 0) == b"hi"
+
+
 def test_device_error_status(ident):
     model, tr, dev = loopback(ident)
     with pytest.raises(DeviceError, match="device answered BAD_REGION") as info:
