@@ -14,13 +14,25 @@ The grid file format and the job parameters: :mod:`lnsmadam.sweep.grid`,
 again skips what is done by the same lnsmadam code (results of other code are run again
 unless ``--reuse-stale``). Exit status: 0 when every job succeeded, 1 when some failed,
 2 for a bad grid or option, 130 on Ctrl-C.
+
+Every option, the grid and ``-o DIR`` are checked before anything starts or is written; a
+mistake is one ``error:`` line naming the option (or the grid entry) and what is allowed:
+``--jobs`` in [1, 1024], ``--memory-limit`` ``auto`` or a size in [256MiB, the RAM],
+``--wait`` seconds in [1, 86400], ``--scheduler`` an address ``[tcp://]host:port``;
+``--jobs``/``--memory-limit`` (local workers) and ``--scheduler``/``--wait`` (a cluster)
+exclude each other, and the options of a run are refused with ``--list`` and
+``--report-only``. ``DIR`` must be new, empty or an earlier sweep's folder, so that no file
+of the user's is overwritten. ``--report-only`` rebuilds the report from ``DIR/grid.toml``;
+a GRID_FILE given with it must be the same grid.
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 
 def _fail(msg, code: int = 2):
@@ -31,16 +43,19 @@ def _fail(msg, code: int = 2):
 @click.command("sweep", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("grid_file", required=False, type=click.Path(dir_okay=False))
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Sweep folder: results, report (required unless --list).")
+              help="Sweep folder: new, empty or an earlier sweep's; results, report "
+                   "(required unless --list).")
 @click.option("--jobs", "-j", type=int, default=2, show_default=True,
-              help="Local Dask worker processes (one job each at a time).")
+              help="Local Dask worker processes, 1 to 1024 (one job each at a time).")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Use a running Dask scheduler (tcp://host:8786) and its workers "
                    "instead of local ones.")
 @click.option("--memory-limit", default="auto", show_default=True,
-              help="Memory limit per local worker (e.g. 4GiB; auto = RAM / jobs).")
-@click.option("--wait", "wait_s", type=float, default=60.0, show_default=True,
-              help="Seconds to wait for the scheduler and its first worker.")
+              help="Memory limit per local worker: auto (RAM / jobs) or a size in "
+                   "[256MiB, the RAM], e.g. 4GiB.")
+@click.option("--wait", "wait_s", default="60", show_default=True, metavar="SECONDS",
+              help="Seconds (1 to 86400) to wait for the scheduler and its first worker "
+                   "(with --scheduler).")
 @click.option("--report-only", is_flag=True,
               help="Rebuild the report of DIR from its grid.toml and results; run nothing.")
 @click.option("--list", "list_points", is_flag=True, help="List the grid's points and exit.")
@@ -48,23 +63,59 @@ def _fail(msg, code: int = 2):
               help="Count results made by other lnsmadam code as done (default: run those "
                    "again; the old result is kept as <job>.stale.json).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def sweep(grid_file, out_dir, jobs, scheduler, memory_limit, wait_s, report_only,
+@click.pass_context
+def sweep(ctx, grid_file, out_dir, jobs, scheduler, memory_limit, wait_s, report_only,
           list_points, reuse_stale, quiet):
     """Run the jobs of every point of GRID_FILE (TOML) and report (see module docs)."""
     from ..sweep import engine, report
     from ..sweep.grid import canonical, load
 
+    def given(*names):
+        """The options among ``names`` the user typed, as spelt on the command line."""
+        return [max(p.opts, key=len) for p in ctx.command.params if p.name in names
+                and ctx.get_parameter_source(p.name) == ParameterSource.COMMANDLINE]
+
+    def refuse(names, why):
+        bad = given(*names)
+        if bad:
+            _fail(f"{', '.join(bad)} {'has' if len(bad) == 1 else 'have'} no effect {why}: "
+                  f"leave {'it' if len(bad) == 1 else 'them'} out")
+
+    run_options = ("jobs", "scheduler", "memory_limit", "wait_s", "reuse_stale")
     if report_only:
+        refuse(("list_points", *run_options), "with --report-only")
         if out_dir is None:
             _fail("--report-only needs -o DIR")
         try:
-            doc = report.build(out_dir, load(grid_file) if grid_file else None)
+            grid = _report_grid(Path(out_dir), grid_file)
+            doc = report.build(out_dir, grid)
         except ValueError as e:
             _fail(e)
         _summary(doc, out_dir)
         return
+    if list_points:
+        refuse(("out_dir", *run_options), "with --list")
+    # every option before anything is printed, loaded or started
+    try:
+        wait_s = engine.check_wait(wait_s)
+        if scheduler is not None:
+            scheduler = engine.check_scheduler(scheduler)
+            refuse(("jobs", "memory_limit"), "with --scheduler (its workers have their own)")
+        else:
+            refuse(("wait_s",), "without --scheduler")
+            jobs = engine.check_jobs(jobs)
+            memory_limit = engine.parse_memory_limit(memory_limit)
+    except ValueError as e:
+        _fail(e)
     if grid_file is None:
         _fail("give a GRID_FILE (or --report-only -o DIR)")
+    if not list_points:
+        if out_dir is None:
+            _fail("-o DIR is required")
+        try:
+            engine.check_out_dir(out_dir)
+        except ValueError as e:
+            _fail(e)
     try:
         grid = load(grid_file)
     except ValueError as e:
@@ -75,8 +126,6 @@ def sweep(grid_file, out_dir, jobs, scheduler, memory_limit, wait_s, report_only
         click.echo(f"{len(grid.points)} points x {len(grid.jobs)} jobs "
                    f"({', '.join(grid.jobs)})", err=True)
         return
-    if out_dir is None:
-        _fail("-o DIR is required")
     where = scheduler or f"{jobs} local worker{'s' if jobs != 1 else ''}"
     click.echo(f"sweep {grid.title}: {len(grid.points)} points x {', '.join(grid.jobs)} "
                f"on {where} -> {out_dir}", err=True)
@@ -104,8 +153,29 @@ def sweep(grid_file, out_dir, jobs, scheduler, memory_limit, wait_s, report_only
         sys.exit(1)
 
 
+def _report_grid(out: Path, grid_file):
+    """The grid of the sweep folder ``out`` (its ``grid.toml``); ``grid_file``, if given,
+    must be the same grid (then its title is kept), else ValueError: the report of ``out``
+    is never rebuilt from another grid."""
+    import tomllib
+
+    from ..sweep.grid import load
+
+    stored = out / "grid.toml"
+    if not stored.is_file():
+        raise ValueError(f"-o {out}: no grid.toml there (not a sweep folder)")
+    grid = load(stored)
+    if grid_file is None:
+        return grid
+    mine = load(grid_file)
+    if tomllib.loads(mine.text) != tomllib.loads(grid.text):
+        raise ValueError(f"--report-only: {grid_file} is not the grid of {out} (its "
+                         f"grid.toml differs): leave GRID_FILE out to rebuild the report of "
+                         f"{out}, or run {grid_file} without --report-only")
+    return mine
+
+
 def _summary(doc: dict, out_dir) -> None:
-    from pathlib import Path
     out = Path(out_dir)
     files = ["sweep.json", "sweep.csv", *(["sweep_groups.csv"] if doc["groups"] else []),
              "sweep.md", *doc["plots"]]

@@ -2,6 +2,7 @@
 
 Layout of ``DIR``::
 
+    .lnsmadam-sweep                  marks DIR as a sweep folder (written on first use)
     grid.toml                        the grid file last run here
     points/<key>/point.json          the point's config and jobs
     points/<key>/<job>.json          the job's result: written last, atomically (done marker)
@@ -23,6 +24,11 @@ client) writes into ``DIR``, so workers need no shared filesystem, only the same
 ``lnsmadam`` installed. ``jobs=N`` starts a ``LocalCluster`` of N worker processes
 (``memory_limit`` each: Dask restarts a worker that passes it and the task fails);
 ``scheduler="tcp://host:8786"`` uses a running scheduler and its workers instead.
+
+``DIR`` must be new, empty or a sweep folder (:func:`check_out_dir`): a folder of other
+files is refused, never written into. The option checks of the command line
+(:func:`parse_memory_limit`, :func:`check_wait`, :func:`check_scheduler`) raise
+``ValueError`` naming the option and its allowed range.
 """
 
 from __future__ import annotations
@@ -32,7 +38,9 @@ import hashlib
 import io
 import json
 import logging
+import math
 import os
+import re
 import socket
 import tempfile
 import time
@@ -45,10 +53,121 @@ from . import jobs as registry
 from .grid import Grid, Point
 
 __all__ = ["run", "execute", "pending", "is_done", "code_version", "write_json",
-           "MAX_ARTEFACT_BYTES"]
+           "MAX_ARTEFACT_BYTES", "OUT_MARKER", "MIN_MEMORY", "MAX_JOBS", "WAIT_RANGE",
+           "check_out_dir", "is_sweep_dir", "parse_memory_limit", "check_jobs", "check_wait",
+           "check_scheduler"]
 
 #: Artefacts larger than this stay on the worker (noted in the result).
 MAX_ARTEFACT_BYTES = 16 << 20
+
+
+#: The file that marks a folder as written by a sweep.
+OUT_MARKER = ".lnsmadam-sweep"
+#: The smallest --memory-limit per local worker (a job below it cannot even import numpy).
+MIN_MEMORY = 256 << 20
+#: The most local worker processes.
+MAX_JOBS = 1024
+#: --wait, seconds: the range allowed.
+WAIT_RANGE = (1.0, 86400.0)
+
+
+# -- option and folder checks (before any work) ---------------------------------------------
+def is_sweep_dir(path) -> bool:
+    """``path`` holds a sweep's files: the marker, or (a sweep from before the marker) its
+    ``grid.toml`` beside a ``points`` folder."""
+    p = Path(path)
+    return (p / OUT_MARKER).is_file() or ((p / "grid.toml").is_file()
+                                          and (p / "points").is_dir())
+
+
+def check_out_dir(out_dir, name: str = "-o") -> Path:
+    """``out_dir`` as a Path if a sweep may write there: a new directory (its parents are
+    created), an empty one or an earlier sweep's folder (:func:`is_sweep_dir`). Raises
+    ``ValueError`` naming ``name`` for anything else (a path under a file, a folder not
+    writable, a folder of other files: those are never written into). Creates nothing."""
+    from ..sim.files import check_writable
+
+    p = check_writable(out_dir, name, "dir")
+    if p.exists() and any(p.iterdir()) and not is_sweep_dir(p):
+        raise ValueError(f"{name}: {p} already holds files that lnsmadam did not write (not a "
+                         f"sweep folder: no {OUT_MARKER}, no grid.toml with points/): give a "
+                         f"new or empty directory, or an earlier sweep's folder")
+    return p
+
+
+def _ram() -> int:
+    """The memory this process may use (the cgroup's limit, else the machine's RAM)."""
+    try:
+        from distributed.system import MEMORY_LIMIT
+        return int(MEMORY_LIMIT)
+    except ImportError:       # pragma: no cover - distributed is a dependency
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _size(n: float) -> str:
+    for unit, f in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20)):
+        if n >= f:
+            return f"{n / f:.3g}{unit}"
+    return f"{n:.0f}B"
+
+
+_SIZE = re.compile(r"\s*((?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)\s*([a-zA-Z]+)\s*")
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
+
+
+def parse_memory_limit(text, name: str = "--memory-limit"):
+    """``"auto"`` (Dask's default: the RAM shared by the workers) or the bytes of a size
+    with a unit (``4GiB``, ``1.5GB``, ``800MiB``; B, kB, MB, GB, TB, KiB, MiB, GiB, TiB) in
+    [:data:`MIN_MEMORY`, the RAM]; ``ValueError`` naming ``name`` otherwise. An int is taken
+    as bytes."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        n = text
+    elif isinstance(text, str) and text.strip().lower() == "auto":
+        return "auto"
+    else:
+        m = _SIZE.fullmatch(text) if isinstance(text, str) else None
+        unit = _UNITS.get(m.group(2).lower()) if m else None
+        n = None if unit is None else float(m.group(1)) * unit     # inf past 1e308
+    ram = _ram()
+    if n is None or not MIN_MEMORY <= n <= ram:
+        raise ValueError(f"{name} must be 'auto' or a size in [{_size(MIN_MEMORY)}, "
+                         f"{_size(ram)}] (the RAM here; e.g. 4GiB), got {text!r}")
+    return int(n)
+
+
+def check_jobs(jobs, name: str = "--jobs") -> int:
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
+        raise ValueError(f"{name} must be in [1, {MAX_JOBS}], got {jobs}")
+    return jobs
+
+
+def check_wait(value, name: str = "--wait") -> float:
+    """Seconds, a finite number in :data:`WAIT_RANGE`; ``ValueError`` naming ``name``."""
+    lo, hi = WAIT_RANGE
+    try:
+        v = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        v = math.nan
+    if not (math.isfinite(v) and lo <= v <= hi):
+        raise ValueError(f"{name} must be a number of seconds in [{lo:g}, {hi:g}], "
+                         f"got {value!r}")
+    return v
+
+
+_ADDRESS = re.compile(r"(?:(tcp|tls|ucx|ws|wss)://)?(\[[0-9A-Fa-f:.]+\]|"
+                      r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):([0-9]{1,5})")
+
+
+def check_scheduler(address, name: str = "--scheduler") -> str:
+    """A Dask scheduler address, ``[tcp|tls|ucx|ws|wss://]host:port``; ``ValueError``
+    naming ``name`` otherwise."""
+    m = _ADDRESS.fullmatch(address) if isinstance(address, str) else None
+    if m is None or not 1 <= int(m.group(3)) <= 65535:
+        raise ValueError(f"{name} must be a scheduler address such as tcp://host:8786 "
+                         f"([tcp|tls|ucx|ws|wss://]host:port, port in [1, 65535]), "
+                         f"got {address!r}")
+    return address
 
 
 #: The parts of the package whose sources decide a result.
@@ -196,7 +315,7 @@ def _client(jobs: int, scheduler: str | None, memory_limit, wait_s: float):
 
     if scheduler:
         try:
-            client = Client(scheduler, timeout=f"{int(wait_s)}s")
+            client = Client(scheduler, timeout=wait_s)
         except (OSError, TimeoutError) as e:
             raise ValueError(f"--scheduler: cannot connect to {scheduler}: {_one_line(e)}") \
                 from None
@@ -224,10 +343,17 @@ def run(grid: Grid, out_dir, *, jobs: int = 2, scheduler: str | None = None,
     from dask.distributed import as_completed
     from tqdm import tqdm
 
-    if not scheduler and not (isinstance(jobs, int) and 1 <= jobs <= 1024):
-        raise ValueError(f"--jobs must be in [1, 1024], got {jobs}")
+    if scheduler:
+        check_scheduler(scheduler)
+        wait_s = check_wait(wait_s)
+    else:
+        check_jobs(jobs)
+        memory_limit = parse_memory_limit(memory_limit)
     t0 = time.monotonic()
-    out = Path(out_dir)
+    out = check_out_dir(out_dir)
+    if not (out / OUT_MARKER).exists():
+        write_json(out / OUT_MARKER, {"format": "lnsmadam-sweep-folder", "version": 1,
+                                      "created": _now(), "code": code_version()})
     write_bytes(out / "grid.toml", grid.text.encode())
     for p in grid.points:
         meta = out / "points" / p.key / "point.json"

@@ -22,11 +22,16 @@ A grid file is TOML::
     aggregate = "seed"                 # median, min and max per group of points that
     metrics = ["test_acc"]             # differ only in it (default: every numeric column)
 
-Points = every combination of the axes, times every case, over the fixed values. A key may
-be set in only one of ``fixed``, ``axes`` and ``cases``. Every key must be a parameter of
-at least one of the grid's jobs and have the type it expects; each job sees only its own
-keys. A point's key is the first 16 hex digits of the SHA-256 of its canonical config (keys
-sorted, integral floats as integers), so the same config always lands in the same folder.
+Points = every combination of the axes, times every case, over the fixed values; at most
+:data:`MAX_POINTS` (counted from the lengths before anything is expanded). A key may be set
+in only one of ``fixed``, ``axes`` and ``cases``; an empty axis, ``cases = []`` and an empty
+``[report]`` are refused. Every key must be a parameter of at least one of the grid's jobs
+and have the type it expects (a float: finite); each job sees only its own keys, and every
+point's config must pass the job's own ``check`` (the ranges and combinations its run
+would refuse: :mod:`lnsmadam.sweep.jobs`), so a bad value is refused when the grid is
+loaded, not when its point runs. A point's key is the first 16 hex digits of the SHA-256
+of its canonical config (keys sorted, integral floats as integers), so the same config
+always lands in the same folder.
 """
 
 from __future__ import annotations
@@ -34,13 +39,19 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import jobs as registry
 
-__all__ = ["Grid", "Point", "GridError", "load", "parse", "canonical", "point_key"]
+__all__ = ["Grid", "Point", "GridError", "MAX_POINTS", "load", "parse", "canonical",
+           "point_key"]
+
+#: The most points a grid may have (each is a folder of results; beyond this, split the grid).
+MAX_POINTS = 100_000
 
 
 class GridError(ValueError):
@@ -106,9 +117,14 @@ class Grid:
 def load(path) -> Grid:
     path = Path(path)
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as e:
         raise GridError(f"{path}: cannot read the grid file: {e.strerror or e}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise GridError(f"{path}: not valid TOML (not UTF-8 text: byte 0x{data[e.start]:02x} "
+                        f"at offset {e.start})") from None
     return parse(text, str(path))
 
 
@@ -146,6 +162,8 @@ def parse(text: str, name: str = "<grid>") -> Grid:
         fail("axes must be a table ([axes])")
     if not isinstance(cases, list) or not all(isinstance(c, dict) for c in cases):
         fail("cases must be an array of tables ([[cases]])")
+    if "cases" in doc and not cases:
+        fail("cases is empty: give at least one [[cases]] table, or leave cases out")
     where = {k: f"fixed.{k}" for k in fixed}
     for k, vals in axes.items():
         if not isinstance(vals, list):
@@ -163,6 +181,12 @@ def parse(text: str, name: str = "<grid>") -> Grid:
                 fail(f"cases[{i}].{k}: also set in {where[k]}")
             where.setdefault(k, f"cases[{i}].{k}")
 
+    n = math.prod(len(v) for v in axes.values()) * max(1, len(cases))
+    if n > MAX_POINTS:
+        sizes = [f"{len(v)} {k}" for k, v in axes.items()] + (
+            [f"{len(cases)} cases"] if cases else [])
+        fail(f"the grid has {n} points ({' x '.join(sizes)}), more than the maximum of "
+             f"{MAX_POINTS}: split it into smaller grids")
     combos = [dict(zip(axes, vals)) for vals in itertools.product(*axes.values())]
     points = [Point({**fixed, **a, **c}, tuple(jobs)) for a in combos for c in (cases or [{}])]
     _check_points(points, jobs, where, fail)
@@ -172,15 +196,30 @@ def parse(text: str, name: str = "<grid>") -> Grid:
             fail(f"two points have the same config {canonical(p.config)}")
         seen[p.key] = p
     grid = Grid(title, tuple(jobs), fixed, axes, cases, points, text)
-    grid.report = _check_report(doc.get("report", {}), grid.varied, fail)
+    grid.report = _check_report(doc.get("report", {}), grid.varied, fail, "report" in doc)
     return grid
 
 
-def _check_report(rep, varied, fail) -> dict:
+def _placed(msg: str, job: str, config: str, where: dict) -> str:
+    """A job's refusal of a point's config, placed in the grid file: at the entry of the key
+    the message starts with, else at the point."""
+    m = _LEADING.match(msg)
+    key = m.group(0) if m else None
+    if key in where:
+        return f"{where[key]}: {msg} (job {job})"
+    if key and msg.startswith(f"{key} is required"):
+        return f"{msg} (job {job}): set {key} in [fixed], [axes] or [[cases]]"
+    return f"point {config}: {msg} (job {job})"
+
+
+def _check_report(rep, varied, fail, has_table: bool = False) -> dict:
     """The ``[report]`` table: ``aggregate`` (a key that varies) and ``metrics`` (a list of
     column names, optional)."""
     if not isinstance(rep, dict):
         fail("report must be a table ([report])")
+    if rep == {} and has_table:
+        fail("report is empty: give report.aggregate (and optionally report.metrics), or "
+             "leave [report] out")
     unknown = sorted(set(rep) - {"aggregate", "metrics"})
     if unknown:
         fail(f"report.{unknown[0]}: unknown entry (allowed: aggregate, metrics)")
@@ -199,9 +238,13 @@ def _check_report(rep, varied, fail) -> dict:
     return dict(rep)
 
 
+_LEADING = re.compile(r"[A-Za-z_]\w*")
+
+
 def _check_points(points, jobs, where, fail):
     claimed = set()
     known = {}
+    checked = set()
     for p in points:
         for j in jobs:
             try:
@@ -216,6 +259,17 @@ def _check_points(points, jobs, where, fail):
                         spec[k].check(k, v)
                     except ValueError as e:
                         fail(f"{where[k]}: {e} (job {j})")
+            # the job's own check of the whole config (ranges that depend on other keys,
+            # required keys, ...), once per distinct config of this job
+            config = {k: v for k, v in p.config.items() if k in spec}
+            text = canonical(config)
+            if (j, text) in checked:
+                continue
+            checked.add((j, text))
+            try:
+                registry.check(j, config)
+            except ValueError as e:
+                fail(_placed(" ".join(str(e).split()), j, text, where))
     for k in where:
         if k not in claimed:
             have = sorted(set().union(*known.values()))

@@ -73,6 +73,46 @@ def _cli(*args):
      "report.metrics must be a non-empty list of column names"),
     ('jobs = ["cycles"]\n[report]\nmetrics = ["a"]', "report.metrics needs report.aggregate"),
     ('jobs = ["cycles"]\n[report]\nmedian = true', "report.median: unknown entry"),
+    # empty cases and [report] are refused like an empty axis
+    ('jobs = ["cycles"]\ncases = []', "cases is empty: give at least one [[cases]] table"),
+    ('jobs = ["cycles"]\n[report]', "report is empty: give report.aggregate"),
+    # the jobs' own checks run at load (--list included), not at run time
+    ('jobs = ["asic"]\n[fixed]\nblock = "mul"\nclock_ns = nan',
+     "fixed.clock_ns: clock_ns must be a finite number (clock period in ns), got nan (job "
+     "asic)"),
+    ('jobs = ["generate"]\n[fixed]\nblock = "mul"\nbits = 99',
+     "fixed.bits: bits must be in [3, 24], got 99 (job generate)"),
+    ('jobs = ["generate"]', "block is required (one of mac, int8-mac, fp8-mac, fp32-mac, mul, "
+     "convert, update) (job generate): set block in [fixed], [axes] or [[cases]]"),
+    ('jobs = ["synth"]\n[fixed]\nblock = "mul"\nname = "module"',
+     "fixed.name: name must not be a Verilog/SystemVerilog keyword, got 'module' (job synth)"),
+    ('jobs = ["generate"]\n[fixed]\nblock = "mul"\n[axes]\naxis = [false, true]',
+     "axes.axis: axis applies to the streaming blocks"),
+    ('jobs = ["generate"]\n[fixed]\nblock = "convert"\ndirection = "to-linear"\nacc_bits = 20',
+     "fixed.acc_bits: acc_bits has no effect with direction to-linear: leave it out (job "
+     "generate)"),
+    ('jobs = ["area"]\n[fixed]\ndesign = "fp32"\nlanes = 2',
+     'point {"design":"fp32","lanes":2}: the fp32 baseline has 1 lane (job area)'),
+    ('jobs = ["asic"]\n[fixed]\nblock = "mul"\nlib = "sky130-area"\nclock_ns = 5.0',
+     "fixed.clock_ns: clock_ns has no effect with lib sky130-area (area only)"),
+    ('jobs = ["train-golden"]\n[fixed]\noptimizer = "sgd"\nbits = 6',
+     "fixed.optimizer: optimizer sgd has no parameter bits (job train-golden)"),
+    ('jobs = ["train-golden"]\n[fixed]\nlr = inf', "fixed.lr: lr must be a finite number"),
+    ('jobs = ["area"]\n[fixed]\npnr_seed = 3', "fixed.pnr_seed: pnr_seed has no effect "
+     "without pnr = true (job area)"),
+    ('jobs = ["area"]\n[fixed]\ndesign = "lns.table"\nlanes = 2',
+     "fixed.lanes: lanes: lns.table is one lane's part, so lanes must be 1"),
+    ('jobs = ["build"]\n[fixed]\nboard = "icebreaker"\nn_records = 65535',
+     "fixed.n_records: n_records must be <= 1985 for 64 inputs"),
+    ('jobs = ["build"]\n[fixed]\ndesign = "standin"\nlanes = 2',
+     "point {\"design\":\"standin\",\"lanes\":2}: unknown config option(s) lanes"),
+    ('jobs = ["cycles"]\n[fixed]\nsizes = [64]',
+     "fixed.sizes: sizes must start with 64 (the digits' pixels) and end with 10"),
+    ('jobs = ["train-golden"]\n[axes]\nsizes = [[64, 4, 10], [10, 4, 10]]',
+     "axes.sizes: sizes must start with 64 (the digits' pixels) and end with 10 (their "
+     "classes), got [10, 4, 10] (job train-golden)"),
+    ('jobs = ["cycles"]\n[fixed]\nsizes = [64, 64, 10]\nlanes = 64',
+     "fixed.lanes: lanes must be at most 32 for 2 layers"),
 ])
 def test_grid_errors_are_one_line(text, message):
     with pytest.raises(GridError) as e:
@@ -115,6 +155,55 @@ clk_freq = 30e6
         == g.points[1].key
     assert len({p.key for p in g.points}) == 4
     assert g.points[0].job_config("build") == g.points[0].config
+
+
+def test_grid_size_is_counted_before_expanding():
+    """10^9 points: refused from the axes' lengths at once (it used to take all the RAM)."""
+    from lnsmadam.sweep.grid import MAX_POINTS
+    axes = "\n".join(f"{k} = {list(range(10))}" for k in
+                     ("seed", "epochs", "lr_step", "g_bound", "beta_k", "bits", "p_scale",
+                      "state_man_bits", "weight_bits"))
+    t0 = time.monotonic()
+    with pytest.raises(GridError) as e:
+        parse(f'jobs = ["train-golden"]\n[axes]\n{axes}', "astro.toml")
+    assert time.monotonic() - t0 < 1
+    assert str(e.value) == (
+        f"astro.toml: the grid has 1000000000 points (10 seed x 10 epochs x 10 lr_step x 10 "
+        f"g_bound x 10 beta_k x 10 bits x 10 p_scale x 10 state_man_bits x 10 weight_bits), "
+        f"more than the maximum of {MAX_POINTS}: split it into smaller grids")
+    # cases count too: 2 x 3 cases over the limit of 5
+    import lnsmadam.sweep.grid as grid_mod
+    text = ('jobs = ["cycles"]\ncases = [{lanes = 1}, {lanes = 2}, {lanes = 4}]\n'
+            '[axes]\nseed = [0, 1]')
+    assert len(parse(text).points) == 6
+    old, grid_mod.MAX_POINTS = grid_mod.MAX_POINTS, 5
+    try:
+        with pytest.raises(GridError, match=r"the grid has 6 points \(2 seed x 3 cases\), more "
+                                            r"than the maximum of 5"):
+            parse(text)
+    finally:
+        grid_mod.MAX_POINTS = old
+
+
+def test_grid_file_not_utf8(tmp_path):
+    from lnsmadam.sweep.grid import load
+    bad = tmp_path / "binary.toml"
+    bad.write_bytes(b"\xff\xfejobs = 1\n")
+    with pytest.raises(GridError) as e:
+        load(bad)
+    assert str(e.value) == f"{bad}: not valid TOML (not UTF-8 text: byte 0xff at offset 0)"
+    res = _cli(str(bad), "--list")
+    assert res.exit_code == 2 and res.output == f"error: {e.value}\n"
+
+
+def test_grid_job_checks_run_once_per_config():
+    """The block is built once per distinct block config (a name axis builds it once)."""
+    from lnsmadam.sweep.jobs import _blocks
+    _blocks._refusal.cache_clear()
+    g = parse('jobs = ["generate", "synth"]\n[fixed]\nblock = "mul"\n[axes]\n'
+              f'name = {[f"n{i}" for i in range(200)]}\ntarget = ["ice40", "ecp5"]'
+              .replace("'", '"'))
+    assert len(g.points) == 400 and _blocks._refusal.cache_info().misses == 1
 
 
 def test_grid_twice_the_same_point_is_refused():
@@ -277,14 +366,22 @@ def test_remote_scheduler(tmp_path):
         procs.append(subprocess.Popen(
             [str(DASK), "worker", address, "--nworkers", "1", "--nthreads", "1",
              "--host", "127.0.0.1", "--no-dashboard", "--memory-limit", "2GiB"], **common))
+        text = 'jobs = ["generate"]\n[fixed]\nblock = "mac"\n[axes]\nlanes = [2]\n'
         grid = tmp_path / "g.toml"
-        grid.write_text('jobs = ["generate"]\n[fixed]\nblock = "mac"\n'
-                        '[axes]\nlanes = [2, 300]\n')        # 300 lanes: out of range
+        grid.write_text(text)
         out = tmp_path / "out"
-        res = _cli(str(grid), "-o", str(out), "--scheduler", address, "-q")
-        assert res.exit_code == 1, res.output
-        assert "2 jobs run, 0 already done, 1 failed" in res.output
-        doc = json.loads((out / "sweep.json").read_text())
+        res = _cli(str(grid), "-o", str(out), "--scheduler", address, "--wait", "30", "-q")
+        assert res.exit_code == 0, res.output
+        assert "1 jobs run, 0 already done, 0 failed" in res.output
+        # a job failing on a worker is recorded: a point the grid check would refuse (300
+        # lanes), put into the grid by hand, fails at run time
+        from lnsmadam.sweep.grid import Point
+        g = parse(text, str(grid))
+        g.points.append(Point({"block": "mac", "lanes": 300}, g.jobs))
+        # (reuse_stale: the first result stays done even if the sources changed meanwhile)
+        s = engine.run(g, out, scheduler=address, progress=False, reuse_stale=True)
+        assert (s["ran"], s["skipped"], s["failed"]) == (1, 1, 1)
+        doc = report.build(out, g)
         ok, bad = doc["points"]
         assert ok["status"] == "done" and ok["ports"] > 0
         assert bad["status"] == "failed"
@@ -301,6 +398,131 @@ def test_remote_scheduler(tmp_path):
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
+
+
+# -- options, -o and --report-only: refused before anything starts ---------------------------
+def _one_error(res, *parts):
+    """One ``error:`` line containing ``parts``, exit status 2, nothing else printed (no
+    "sweep ... on N workers" header, no traceback)."""
+    assert res.exit_code == 2, res.output
+    assert res.output.count("\n") == 1 and res.output.startswith("error: "), res.output
+    for part in parts:
+        assert part in res.output, res.output
+
+
+@pytest.fixture
+def ok_grid(tmp_path):
+    grid = tmp_path / "ok.toml"
+    grid.write_text('jobs = ["generate"]\n[fixed]\nblock = "mul"\n[axes]\nbits = [6, 8]\n')
+    return grid
+
+
+@pytest.mark.parametrize("value", ["-1", "-5GiB", "1B", "100kB", "", "abc", "nan", "10%", "0",
+                                   "0GiB", "255MiB", "1e30GiB", "1000TiB", "4"])
+def test_memory_limit_refused(tmp_path, ok_grid, value):
+    res = _cli(str(ok_grid), "-o", str(tmp_path / "o"), "--memory-limit", value, "-q")
+    _one_error(res, "error: --memory-limit must be 'auto' or a size in [256MiB, ",
+               f"got {value!r}")
+    assert not (tmp_path / "o").exists()
+
+
+def test_memory_limit_parsed():
+    assert engine.parse_memory_limit("auto") == "auto"
+    assert engine.parse_memory_limit("512MiB") == 512 << 20
+    assert engine.parse_memory_limit(" 1.5 gb ") == 1_500_000_000
+    assert engine.parse_memory_limit("1GiB") == 1 << 30
+
+
+@pytest.mark.parametrize("value", ["inf", "1e308", "-1", "nan", "0", "0.5", "86401", "x"])
+def test_wait_refused(tmp_path, ok_grid, value):
+    res = _cli(str(ok_grid), "-o", str(tmp_path / "o"), "--scheduler", "tcp://127.0.0.1:9",
+               "--wait", value, "-q")
+    _one_error(res, f"error: --wait must be a number of seconds in [1, 86400], got {value!r}")
+
+
+@pytest.mark.parametrize("value", ["", "nonsense", "http://x:1", "tcp://host", "tcp://h:0",
+                                   "tcp://h:65536", "tcp://h:1/x"])
+def test_scheduler_address_refused(tmp_path, ok_grid, value):
+    res = _cli(str(ok_grid), "-o", str(tmp_path / "o"), "--scheduler", value, "-q")
+    _one_error(res, "error: --scheduler must be a scheduler address such as tcp://host:8786",
+               f"got {value!r}")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--scheduler", "tcp://h:1", "-j", "7", "--memory-limit", "3GiB"],
+     "error: --jobs, --memory-limit have no effect with --scheduler"),
+    (["--scheduler", "tcp://h:1", "--memory-limit", "auto"],
+     "error: --memory-limit has no effect with --scheduler"),
+    (["--wait", "5"], "error: --wait has no effect without --scheduler: leave it out"),
+    (["-j", "0"], "error: --jobs must be in [1, 1024], got 0"),
+])
+def test_option_conflicts_refused(tmp_path, ok_grid, args, message):
+    res = _cli(str(ok_grid), "-o", str(tmp_path / "o"), *args, "-q")
+    _one_error(res, message)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--list", "-o", "DIR"], "error: --out has no effect with --list"),
+    (["--list", "-j", "3", "--reuse-stale"], "error: --jobs, --reuse-stale have no effect "
+                                             "with --list: leave them out"),
+    (["--report-only", "-o", "DIR", "--scheduler", "tcp://h:1"],
+     "error: --scheduler has no effect with --report-only"),
+    (["--report-only", "-o", "DIR", "--list"], "error: --list has no effect with --report-only"),
+])
+def test_moot_options_refused(tmp_path, ok_grid, args, message):
+    res = _cli(str(ok_grid), *[str(tmp_path / a) if a == "DIR" else a for a in args])
+    _one_error(res, message)
+
+
+def test_out_under_a_file(tmp_path, ok_grid):
+    (tmp_path / "afile").write_text("hello\n")
+    res = _cli(str(ok_grid), "-o", str(tmp_path / "afile" / "sub"), "-q")
+    _one_error(res, f"error: -o: cannot create {tmp_path / 'afile' / 'sub'}: "
+                    f"{tmp_path / 'afile'} is a file")
+
+
+def test_out_of_user_files_is_never_written(tmp_path, ok_grid):
+    user = tmp_path / "user"
+    (user / "points").mkdir(parents=True)
+    files = {"notes.txt": "important\n", "sweep.md": "x\n", "sweep.json": '{"mine":true}\n'}
+    for name, text in files.items():
+        (user / name).write_text(text)
+    res = _cli(str(ok_grid), "-o", str(user), "-q")
+    _one_error(res, f"error: -o: {user} already holds files that lnsmadam did not write",
+               "give a new or empty directory, or an earlier sweep's folder")
+    assert sorted(p.name for p in user.iterdir()) == sorted([*files, "points"])
+    assert all((user / n).read_text() == t for n, t in files.items())
+    # new, empty, marked and earlier (unmarked: grid.toml beside points/) folders are fine
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "old" / "points").mkdir(parents=True)
+    (tmp_path / "old" / "grid.toml").write_text(ok_grid.read_text())
+    (tmp_path / "marked").mkdir()
+    (tmp_path / "marked" / engine.OUT_MARKER).write_text("{}")
+    (tmp_path / "marked" / "notes.txt").write_text("mine")
+    for name in ("new/sub", "empty", "old", "marked"):
+        assert engine.check_out_dir(tmp_path / name) == tmp_path / name
+    assert not (tmp_path / "new").exists()
+
+
+def test_report_only_refuses_another_grid(tmp_path, ok_grid):
+    out = tmp_path / "out"
+    (out / "points").mkdir(parents=True)
+    (out / "grid.toml").write_text(ok_grid.read_text())
+    other = tmp_path / "other.toml"
+    other.write_text('jobs = ["generate"]\n[fixed]\nblock = "mul"\n[axes]\nbits = [5]\n')
+    res = _cli(str(other), "--report-only", "-o", str(out))
+    _one_error(res, f"error: --report-only: {other} is not the grid of {out} (its grid.toml "
+                    f"differs): leave GRID_FILE out")
+    assert not (out / "sweep.json").exists()
+    # the same grid (even spelt differently) is used, with its title
+    same = tmp_path / "same.toml"
+    same.write_text("# the same grid\n" + ok_grid.read_text().replace("[6, 8]", "[6,8]"))
+    res = _cli(str(same), "--report-only", "-o", str(out))
+    assert res.exit_code == 0, res.output
+    doc = json.loads((out / "sweep.json").read_text())
+    assert doc["title"] == "same" and [p["status"] for p in doc["points"]] == ["pending"] * 2
+    res = _cli("--report-only", "-o", str(out))
+    assert res.exit_code == 0, res.output
 
 
 def test_no_scheduler_is_one_line_error(tmp_path):

@@ -9,6 +9,11 @@ A job module defines
   and return a JSON-able result; ``result["artefacts"]`` may list files under ``workdir``
   (relative paths) that travel back to the client with the result;
 * ``metrics(result) -> dict``: the flat scalar columns of the combined report;
+* optionally ``check(config)``: raise ``ValueError`` (one line, starting with the name of
+  the offending key where there is one) for a config ``run`` would refuse, so that the grid
+  is refused when it is loaded (``--list`` included), not point by point at run time.
+  ``config`` holds only the keys of ``params``, each already checked on its own; the check
+  must be quick (no tools, no files): it runs on every distinct config of the grid;
 * optionally ``AVAILABLE = False`` and ``NEEDS = "..."`` when the code it calls is not in
   this installation (the grid is then refused with that message).
 
@@ -19,9 +24,10 @@ the command line through a shell, and never assume a shared filesystem.
 from __future__ import annotations
 
 import importlib
+import math
 from dataclasses import dataclass
 
-__all__ = ["Param", "JOBS", "get", "names", "available"]
+__all__ = ["Param", "JOBS", "get", "names", "available", "check"]
 
 #: job name -> module (relative to this package)
 JOBS = {
@@ -40,8 +46,9 @@ JOBS = {
 class Param:
     """One parameter a job reads from a point.
 
-    kind: ``int``, ``float`` (an integer is accepted), ``bool``, ``str`` or ``ints`` (a list
-    of integers); ``choices`` restricts the values; ``lo``/``hi`` bound numbers."""
+    kind: ``int``, ``float`` (a finite number; an integer is accepted), ``bool``, ``str`` or
+    ``ints`` (a list of integers); ``choices`` restricts the values; ``lo``/``hi`` bound
+    numbers."""
 
     kind: str
     help: str
@@ -53,13 +60,14 @@ class Param:
         """Raise ValueError (one line, naming ``name``) if ``value`` is not allowed."""
         ok = {
             "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
-            "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+            "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+            and (isinstance(v, int) or math.isfinite(v)),
             "bool": lambda v: isinstance(v, bool),
             "str": lambda v: isinstance(v, str),
             "ints": lambda v: isinstance(v, list) and len(v) > 0 and all(
                 isinstance(x, int) and not isinstance(x, bool) for x in v),
         }[self.kind]
-        what = {"int": "an integer", "float": "a number", "bool": "true or false",
+        what = {"int": "an integer", "float": "a finite number", "bool": "true or false",
                 "str": "a string", "ints": "a non-empty list of integers"}[self.kind]
         if not ok(value):
             raise ValueError(f"{name} must be {what} ({self.help}), got {value!r}")
@@ -96,3 +104,22 @@ def get(name: str):
 def available() -> list[str]:
     """The jobs that can run in this installation."""
     return [n for n in JOBS if getattr(_module(n), "AVAILABLE", True)]
+
+
+def check_digits_sizes(config: dict) -> None:
+    """``sizes`` (if set) fits the digits data set the training jobs use: 64 inputs first,
+    10 classes last."""
+    from ...golden.data import N_CLASSES, N_FEATURES
+
+    sizes = config.get("sizes")
+    if sizes is not None and (len(sizes) < 2 or sizes[0] != N_FEATURES
+                              or sizes[-1] != N_CLASSES):
+        raise ValueError(f"sizes must start with {N_FEATURES} (the digits' pixels) and end "
+                         f"with {N_CLASSES} (their classes), got {sizes}")
+
+
+def check(name: str, config: dict) -> None:
+    """Job ``name``'s ``check(config)`` hook, if it has one (module docstring)."""
+    hook = getattr(get(name), "check", None)
+    if hook is not None:
+        hook(dict(config))

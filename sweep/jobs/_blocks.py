@@ -8,6 +8,9 @@ what the command line takes.
 
 from __future__ import annotations
 
+import functools
+import json
+
 from ...hw import blockparams
 from . import Param
 
@@ -32,3 +35,31 @@ def build(config: dict, own=()):
     not the block's)."""
     return blockparams.build(config.get("block"), {k: v for k, v in config.items()
                                                    if k != "block" and k not in own})
+
+
+def check(config: dict, own=()) -> None:
+    """Refuse, before anything runs, what :func:`build` would refuse at run time: a point
+    without ``block``, or block parameters the block's builder rejects (a range, a
+    combination, a Verilog keyword as ``name``); the keys in ``own`` are the job's. The block
+    is built (not elaborated, a few ms) once per distinct set of block parameters other than
+    ``name``."""
+    from ...hw.blocks import check_module_name
+
+    if config.get("block") is None:
+        raise ValueError(f"block is required (one of {', '.join(blockparams.KINDS)})")
+    if config.get("name") is not None:     # only names the module: checked on its own
+        check_module_name(config["name"])
+    msg = _refusal(json.dumps({k: v for k, v in config.items() if k not in own
+                               and k != "name"}, sort_keys=True))
+    if msg:
+        raise ValueError(msg)
+
+
+@functools.lru_cache(maxsize=4096)
+def _refusal(params_json: str) -> str | None:
+    params = json.loads(params_json)
+    try:
+        build(params)
+    except ValueError as e:
+        return " ".join(str(e).split())
+    return None

@@ -19,6 +19,7 @@ and metrics: ``lut4``, ``ff``, ``carry``, ``lut4_eq`` (LUT4 + 2*CCU2C on ECP5); 
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
 
@@ -35,6 +36,35 @@ def params(config: dict) -> dict:
             "target": Param("str", "FPGA family", choices=tuple(SYNTH)),
             "pnr": Param("bool", "place and route the wrapped unit"),
             "pnr_seed": Param("int", "nextpnr placement seed", lo=0, hi=2**31 - 1)}
+
+
+def check(config: dict) -> None:
+    """What :func:`run` refuses (a moot ``pnr_seed``, a part placed and routed, a lane count
+    the design does not take), without running a tool: the design is built, not
+    synthesised, once per (design, lanes)."""
+    from ...boards import area
+
+    name, lanes = config.get("design", "lns"), config.get("lanes", 1)
+    if not config.get("pnr", False):
+        if "pnr_seed" in config:
+            raise ValueError("pnr_seed has no effect without pnr = true")
+    elif name not in area.DESIGNS + area.OUT_DESIGNS + area.BASELINES:
+        raise ValueError(f"design: only whole units are placed and routed "
+                         f"({', '.join(area.DESIGNS + area.OUT_DESIGNS + area.BASELINES)}), "
+                         f"got {name!r}")
+    msg = _refusal(name, lanes)
+    if msg:
+        raise ValueError(msg)
+
+
+@functools.lru_cache(maxsize=1024)
+def _refusal(name: str, lanes: int) -> str | None:
+    from ...boards import area
+    try:
+        area.design(name, lanes)
+    except ValueError as e:
+        return " ".join(str(e).split())
+    return None
 
 
 def run(config: dict, workdir: Path) -> dict:

@@ -47,8 +47,10 @@ def params(config: dict) -> dict:
     return _blocks.params(config, _OWN)
 
 
-def run(config: dict, workdir: Path) -> dict:
-    from ...boards.asic import asic_report, check_options, unused
+def _options(config: dict) -> dict:
+    """The report's options (defaults filled in); ValueError for moot or bad ones, as on the
+    command line."""
+    from ...boards.asic import check_options, unused
 
     given = {k: config[k] for k in _OWN if k in config}
     opts = {**DEFAULTS, **given}
@@ -57,6 +59,18 @@ def run(config: dict, workdir: Path) -> dict:
         raise ValueError(moot)
     check_options(opts["clock_ns"], opts["activity"], config.get("block"), opts["streams"],
                   opts["cycles"], opts["lib"])
+    return opts
+
+
+def check(config: dict) -> None:
+    _options(config)
+    _blocks.check(config, _OWN)
+
+
+def run(config: dict, workdir: Path) -> dict:
+    from ...boards.asic import asic_report
+
+    opts = _options(config)
     block = _blocks.build(config, _OWN)
     log = []
     report = asic_report(block.component, block.kind, block.parameters, opts["lib"],

@@ -51,9 +51,23 @@ def params(config: dict) -> dict:
             **SOC_PARAMS}
 
 
+def _overrides(config: dict) -> dict:
+    return {k: (tuple(v) if k == "sizes" else v) for k, v in config.items() if k in SOC_PARAMS}
+
+
+def check(config: dict) -> None:
+    """The design's config over the board's default, as :func:`run` makes it (ValueError
+    naming a field the config refuses); nothing is built."""
+    from ...boards.build import make_config
+    from ...boards.platforms import get_board
+
+    make_config(get_board(config.get("board", "icebreaker")), config.get("design", "soc"),
+                _overrides(config))
+
+
 def run(config: dict, workdir: Path) -> dict:
     from ...boards.build import build
-    over = {k: (tuple(v) if k == "sizes" else v) for k, v in config.items() if k in SOC_PARAMS}
+    over = _overrides(config)
     rep = build(config.get("board", "icebreaker"), design=config.get("design", "soc"),
                 overrides=over, out_dir=workdir, seed=config.get("pnr_seed", 1),
                 progress=None, synth_opts=config.get("synth_opts"),

@@ -28,7 +28,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from . import Param
+from . import Param, check_digits_sizes
 from .build import SOC_PARAMS
 
 MODES = ("exact", "pipelined")
@@ -65,27 +65,40 @@ def ideal_cycles(sizes, lanes: int, mode: str = "exact") -> float:
     return v["total"] / lanes
 
 
-def run(config: dict, workdir: Path) -> dict:
+def soc_config(config: dict):
+    """The twin's SoCConfig of a point (ValueError naming a field it refuses)."""
     import dataclasses
 
-    from ...golden.data import load_digits_split
-    from ...golden.mlp import LNSMLP, train_lns
-    from ...host import session
-    from ...host.device import Device
-    from ...sim.twin import open_twin, twin_config
+    from ...sim.twin import twin_config
 
-    sizes = tuple(config.get("sizes", (64, 16, 10)))
-    lanes, seed = config.get("lanes", 1), config.get("seed", 0)
-    epochs, mode = config.get("epochs", 1), config.get("mode", "exact")
-    data = load_digits_split(0)
     extra = {}
     if "board" in config:            # a point that also builds for a board: its engine fields
         from ...boards.platforms import get_board
         extra = {k: v for k, v in get_board(config["board"]).config.items()
                  if k in ENGINE_FIELDS}
     extra.update({k: config[k] for k in ENGINE_FIELDS if k in config})
-    soc = dataclasses.replace(twin_config(sizes=sizes, lanes=lanes),
-                              pipelined=mode == "pipelined", **extra)
+    return dataclasses.replace(twin_config(sizes=tuple(config.get("sizes", (64, 16, 10))),
+                                           lanes=config.get("lanes", 1)),
+                               pipelined=config.get("mode", "exact") == "pipelined", **extra)
+
+
+def check(config: dict) -> None:
+    check_digits_sizes(config)
+    soc_config(config)
+
+
+def run(config: dict, workdir: Path) -> dict:
+    from ...golden.data import load_digits_split
+    from ...golden.mlp import LNSMLP, train_lns
+    from ...host import session
+    from ...host.device import Device
+    from ...sim.twin import open_twin
+
+    sizes = tuple(config.get("sizes", (64, 16, 10)))
+    lanes, seed = config.get("lanes", 1), config.get("seed", 0)
+    epochs, mode = config.get("epochs", 1), config.get("mode", "exact")
+    data = load_digits_split(0)
+    soc = soc_config(config)
     t0 = time.perf_counter()
     tr = open_twin(soc)
     build_s = time.perf_counter() - t0

@@ -24,16 +24,27 @@ def params(config: dict) -> dict:
     return _blocks.params(config, _OWN)
 
 
+def check(config: dict) -> None:
+    """What :func:`generate` refuses, without writing anything."""
+    _check_axis(config)
+    _blocks.check(config, _OWN)
+
+
+def _check_axis(config: dict) -> None:
+    from ...hw.blocks import STREAMING
+
+    if config.get("axis", False) and config.get("block") not in STREAMING:
+        raise ValueError(f"axis applies to the streaming blocks ({', '.join(STREAMING)}), "
+                         f"not to {config.get('block')}")
+
+
 def generate(config: dict, workdir: Path) -> tuple[dict, list[str]]:
     """Write the block of ``config`` into ``workdir``; return its JSON description and the
     names of the files written (the keys of ``_OWN`` are this job's)."""
-    from ...hw.blocks import STREAMING
     from ...sim.blockfiles import write_block
 
+    _check_axis(config)
     axis = config.get("axis", False)
-    if axis and config.get("block") not in STREAMING:
-        raise ValueError(f"axis applies to the streaming blocks ({', '.join(STREAMING)}), "
-                         f"not to {config.get('block')}")
     written, meta = write_block(_blocks.build(config, _OWN), workdir, axis)
     return meta, [p.name for p in written]
 

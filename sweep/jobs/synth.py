@@ -33,6 +33,10 @@ def params(config: dict) -> dict:
     return {**gen.params(config), **_OWN}
 
 
+def check(config: dict) -> None:
+    gen.check({k: v for k, v in config.items() if k not in _OWN})
+
+
 def run(config: dict, workdir: Path) -> dict:
     from ...boards.build import tool_path
     from ...boards.report import parse_yosys_stat

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import Param
+from . import Param, check_digits_sizes
 
 #: the integer model's format parameters (every integer optimiser)
 _FORMAT = {
@@ -65,25 +65,40 @@ def lns_config(config: dict):
                      p_scale=config.get("p_scale", 10.0))
 
 
+def _kwargs(config: dict) -> dict:
+    """The keyword arguments of the training run; ValueError for a parameter the optimiser
+    does not read or a format the golden model refuses."""
+    from ...golden.experiment import STORAGE_UPDATERS
+
+    name = config.get("optimizer", "lns-madam")
+    if name == "lns-madam":
+        stray = sorted({"lr"} & set(config))
+    elif name in STORAGE_UPDATERS:
+        stray = sorted(set(_MADAM) & set(config))
+    else:
+        stray = sorted((set(_FORMAT) | set(_MADAM)) & set(config))
+    if stray:
+        raise ValueError(f"optimizer {name} has no parameter {stray[0]}")
+    if name == "lns-madam":
+        return {"lns_config": lns_config(config)}
+    if name in STORAGE_UPDATERS:
+        return {"lns_config": lns_config(config),
+                "opt_kwargs": {k: config[k] for k in ("lr",) if k in config}}
+    return {"opt_kwargs": {k: config[k] for k in ("lr", "p_scale") if k in config}}
+
+
+def check(config: dict) -> None:
+    check_digits_sizes(config)
+    _kwargs(config)
+
+
 def run(config: dict, workdir: Path) -> dict:
     from ...golden.data import load_digits_split
-    from ...golden.experiment import STORAGE_UPDATERS
     from ...golden.experiment import run as train
 
     name = config.get("optimizer", "lns-madam")
     sizes = tuple(config.get("sizes", (64, 16, 10)))
-    if name == "lns-madam":
-        stray = sorted({"lr"} & set(config))
-        kw = {"lns_config": lns_config(config)}
-    elif name in STORAGE_UPDATERS:
-        stray = sorted(set(_MADAM) & set(config))
-        kw = {"lns_config": lns_config(config),
-              "opt_kwargs": {k: config[k] for k in ("lr",) if k in config}}
-    else:
-        stray = sorted((set(_FORMAT) | set(_MADAM)) & set(config))
-        kw = {"opt_kwargs": {k: config[k] for k in ("lr", "p_scale") if k in config}}
-    if stray:
-        raise ValueError(f"optimizer {name} has no parameter {stray[0]}")
+    kw = _kwargs(config)
     r = train(name, load_digits_split(0), config.get("epochs", 30), config.get("seed", 0),
               sizes=sizes, **kw)
     out = r.to_dict()

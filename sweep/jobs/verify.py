@@ -29,6 +29,10 @@ def params(config: dict) -> dict:
     return _blocks.params(config, _OWN)
 
 
+def check(config: dict) -> None:
+    _blocks.check(config, _OWN)
+
+
 def run(config: dict, workdir: Path) -> dict:
     from ...sim.runner import SIMULATORS
     from ...sim.verify import summary, verify_block
