@@ -10,12 +10,16 @@ Every ``lnsmadam generate`` block (:data:`~.generate.BLOCKS`) is a subcommand he
 same options (but ``--name`` and ``--axis``, which name and wrap a Verilog file that this
 does not write), plus the ASIC options: ``--lib`` (``osu018``: characterised 0.18 µm,
 timing and power; ``sky130-area``: SkyWater 130 nm, area only), ``--clock-ns`` (the
-synthesis and timing clock), ``--activity`` (``training``, the default: toggles from a
-gate-level simulation on operands of real training; or an assumed toggle rate per cycle),
+synthesis and timing clock), ``--activity`` (``training``: toggles from a gate-level
+simulation on operands of real training, the default for the blocks that have such a
+stimulus; or an assumed toggle rate per cycle, by default 0.1 for ``mul`` and ``convert``),
 ``--streams``/``--cycles`` (the size of that simulation) and ``--keep`` (keep the tool files
 under ``DIR/work``). Options that would change nothing (the clock, activity and simulation
 size with the area-only library; the simulation size with an assumed activity) are refused.
-The library and OpenSTA are fetched or installed on first use (``docs/asic.md``). Writes
+The block's options are checked first, then these, then ``-o DIR``: it must be new, empty
+or an earlier ``asic`` report's (marked by ``.lnsmadam-asic``, or holding its
+``report.json``), so that no file lnsmadam did not write is overwritten. The library and
+OpenSTA are fetched or installed on first use (``docs/asic.md``). Writes
 ``DIR/report.json``, ``DIR/report.md`` and ``DIR/net.v``
 (:func:`lnsmadam.boards.asic.asic_report`).
 """
@@ -25,8 +29,8 @@ from __future__ import annotations
 import click
 from click.core import ParameterSource
 
-from .generate import BLOCKS, BlockCommand, block_options, make_block
-from .options import OptionError, checked, fail, output_dir
+from .generate import BLOCKS, BlockCommand, block_options, discard, make_block
+from .options import OptionError, checked, fail
 
 __all__ = ["asic"]
 
@@ -37,6 +41,7 @@ _NAMES = {"lib": "--lib", "clock_ns": "--clock-ns", "activity": "--activity",
 
 def _asic_options(f):
     from ..boards.asic import CLOCK_NS, CYCLES, DEFAULTS, LIBS, STREAMS
+    from ..boards.asic.report import ASSUMED_ACTIVITY, TRAINING_BLOCKS
 
     opts = [
         click.option("--lib", type=click.Choice(list(LIBS)), default=DEFAULTS["lib"],
@@ -44,9 +49,11 @@ def _asic_options(f):
         click.option("--clock-ns", type=float, default=DEFAULTS["clock_ns"], show_default=True,
                      help=f"Clock period in ns for synthesis (abc -D) and timing, "
                           f"{CLOCK_NS[0]}..{CLOCK_NS[1]}."),
-        click.option("--activity", default=DEFAULTS["activity"], show_default=True,
-                     help="'training' (simulated toggles on real training operands) or an "
-                          "assumed toggle rate per cycle, 0..2."),
+        click.option("--activity", default=None,
+                     help=f"'training' (simulated toggles on real training operands; "
+                          f"{', '.join(TRAINING_BLOCKS)}) or an assumed toggle rate per "
+                          f"cycle, 0..2. Default: training for those blocks, "
+                          f"{ASSUMED_ACTIVITY} for the others."),
         click.option("--streams", type=int, default=DEFAULTS["streams"], show_default=True,
                      help=f"Parallel simulation streams, a multiple of 64 in "
                           f"{STREAMS[0]}..{STREAMS[1]}."),
@@ -56,7 +63,8 @@ def _asic_options(f):
                      help="Keep the Yosys/OpenSTA files under DIR/work."),
         click.option("-o", "--out", "out_dir", required=True,
                      type=click.Path(file_okay=False),
-                     help="Output directory (created if missing)."),
+                     help="Output directory: new, empty or an earlier asic report's (created "
+                          "if missing; other files are never overwritten)."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -75,16 +83,29 @@ def _asic_command(spec: BlockCommand):
     @click.pass_context
     def cmd(ctx, lib, clock_ns, activity, streams, cycles, keep, out_dir, **options):
         from ..boards.asic import ToolError, asic_report, check_options, unused
+        from ..boards.asic.report import check_out_dir, default_activity, mark_out_dir
+        from ..sim.files import OutputPathError
 
-        activity = _activity(activity)
-        given = {n for n in _NAMES if ctx.get_parameter_source(n) == ParameterSource.COMMANDLINE}
-        moot = unused(lib, activity, given, spell=_NAMES.get)
-        if moot:
-            raise OptionError(moot)
-        checked(lambda: check_options(clock_ns, activity, spec.name, streams, cycles, lib),
-                _NAMES)
-        output_dir(out_dir, "--out")
+        # the block's own options first (their values and those the others make moot), then
+        # the flow's, then the output directory: all before any work
         block = make_block(ctx, spec, options)
+        given = {n for n in _NAMES if ctx.get_parameter_source(n) == ParameterSource.COMMANDLINE}
+        activity = default_activity(spec.name) if activity is None else _activity(activity)
+        try:
+            moot = unused(lib, activity, given, spell=_NAMES.get, block=spec.name)
+            if moot:
+                raise OptionError(moot)
+            checked(lambda: check_options(clock_ns, activity, spec.name, streams, cycles, lib),
+                    _NAMES)
+            try:
+                check_out_dir(out_dir, "--out")
+            except OutputPathError as exc:
+                raise OptionError(str(exc)) from None
+        except OptionError:
+            del block           # built only to check its options: never synthesised
+            discard()
+            raise
+        mark_out_dir(out_dir)
         try:
             asic_report(block.component, block.kind, block.parameters, lib, clock_ns, out_dir,
                         activity=activity, streams=streams, cycles=cycles, keep=keep,

@@ -18,7 +18,12 @@ stream rules and field meanings), ``<name>.vlt`` (the Verilator lint waivers of 
 generated code, each explained) and ``<name>_inst.vh`` (an instantiation template); with
 ``--axis`` (streaming blocks) also ``<name>_axis.v``, the block behind AXI4-Stream names
 (``docs/integration.md``; :mod:`lnsmadam.sim.blockfiles` writes them). Files there that
-lnsmadam did not write are never overwritten.
+lnsmadam did not write are never overwritten. The default name spells out only the main
+parameters (``lns_mac_b8g8l4``, ``madam_update_b8g8w12``), so two designs that differ in
+another one (``--pipeline``, ``--bc-bits``, ``--q-lo``...) share it: when ``DIR/<name>.json``
+records a different design (other parameters), ``generate`` without ``--name`` refuses to
+overwrite it (exit status 2, naming the parameters that differ); regenerating the same
+design, or any design under an explicit ``--name``, replaces the files.
 
 ``lnsmadam verify BLOCK`` and ``lnsmadam asic BLOCK`` take the same options
 (:mod:`lnsmadam.cli.verify`, :mod:`lnsmadam.cli.asic`). The block is built by
@@ -42,7 +47,7 @@ from click.core import ParameterSource
 
 from .options import OptionError, checked, output_dir
 
-__all__ = ["generate", "BLOCKS", "BlockCommand", "make_block", "block_options"]
+__all__ = ["generate", "BLOCKS", "BlockCommand", "make_block", "block_options", "discard"]
 
 #: Python parameter names (as they appear in validation messages) -> command-line options.
 _OPTION_OF = {
@@ -91,8 +96,9 @@ _MAC_OPTIONS = [
                  help="Accumulator width, lut_frac + window + 1 .. 62."),
     click.option("--window", type=int, default=16, show_default=True,
                  help="Octaves of products kept below the largest product, "
-                      "1 .. (2*emax >> log2(gamma)) + 1 - (2 >> log2(gamma)): 32 at 8 bits, "
-                      "gamma 8."),
+                      "1 .. (2*emax >> log2(gamma)) + 1 - (2 >> log2(gamma)) (32 at 8 bits, "
+                      "gamma 8) and at most 61 - lut_frac (a product must fit the 62-bit "
+                      "accumulator)."),
     click.option("--lut-frac", type=int, default=8, show_default=True,
                  help="Fraction bits of the 2**(r/gamma) table, log2(gamma)+1 .. 24."),
     click.option("--mid-bits", type=int, default=None,
@@ -129,8 +135,9 @@ _FP8_OPTIONS = [
     _LANES,
     click.option("--window", type=int, default=16, show_default=True,
                  help="Octaves of products kept below the largest product, 1 .. the "
-                      "formats' product range: 36 (e4m3 x e4m3), 50 (e4m3 x e5m2), "
-                      "64 (e5m2 x e5m2)."),
+                      "formats' product range and at most 61 - man_bits(a) - man_bits(b) (a "
+                      "product must fit the 62-bit accumulator): 36 (e4m3 x e4m3), "
+                      "50 (e4m3 x e5m2), 57 (e5m2 x e5m2)."),
     click.option("--acc-bits", type=int, default=32, show_default=True,
                  help="Accumulator width, window + man_bits(a) + man_bits(b) + 1 .. 62 "
                       "(man_bits: e4m3 3, e5m2 2): 23 .. 62 at the defaults."),
@@ -163,18 +170,24 @@ _CONVERT_OPTIONS = [
                  help="Fraction bits of the 2**(r/gamma) table (to-linear), and the default "
                       "--mid-bits (from-linear); log2(gamma)+1 .. 24."),
     click.option("--window", type=int, default=16, show_default=True,
-                 help="to-linear: octaves kept (output has lut_frac + window + 1 bits); both: "
-                      "places the default window like the MAC's, 1..62."),
+                 help="to-linear: octaves kept, 1 .. 62 - lut_frac (output has lut_frac + "
+                      "window + 1 bits); both: places the default window like the MAC's "
+                      "(then also at most the format's product range, and for from-linear "
+                      "at most 61 - lut_frac)."),
     click.option("--acc-bits", type=int, default=32, show_default=True,
                  help="from-linear: width of the signed input word, 2..63."),
     click.option("--mid-bits", type=int, default=None,
                  help="from-linear: mantissa bits compared with the midpoints, 0..40 "
                       "(default --lut-frac)."),
     click.option("--q-lo", type=int, default=None,
-                 help="to-linear: lowest octave kept (default: the MAC's, q_top - window + 1)."),
+                 help="to-linear: lowest octave kept, 1 - window .. q_top (the window must "
+                      "overlap the octaves 0 .. q_top = (2*emax) >> log2(gamma) that exponents "
+                      "and their sums reach: 31 at 8 bits, gamma 8; default: the MAC's, q_top "
+                      "- window + 1)."),
     click.option("--lsb-q", type=int, default=None,
-                 help="from-linear: octave of the input LSB (default: the MAC's, "
-                      "q_lo - lut_frac)."),
+                 help="from-linear: octave of the input LSB, 1 - acc_bits .. q_top (the "
+                      "input's octaves must overlap 0 .. q_top = (2*emax) >> log2(gamma): 31 "
+                      "at 8 bits, gamma 8; default: the MAC's, q_lo - lut_frac)."),
     click.option("--registered/--combinational", default=False, show_default=True,
                  help="Register the outputs (latency 1) or not (latency 0)."),
 ]
@@ -208,7 +221,7 @@ _UPDATE_OPTIONS = [
                       "g**2."),
     click.option("--bc-bits", type=int, default=24, show_default=True,
                  help="Fraction bits of the beta**t register (12..40; sets the bc_exp "
-                      "width)."),
+                      "width; only with --bias-correction)."),
     click.option("--bias-bits", type=int, default=32, show_default=True,
                  help="Width of the signed g_bias input (2..48; 32 holds every legal bias)."),
     _pipeline(5, "Register cuts before the output register, 0..7 (latency = pipeline + 1)."),
@@ -275,13 +288,65 @@ def make_block(ctx: click.Context, spec: BlockCommand, options: dict):
     return checked(lambda: blockparams.build(spec.name, options, given), _OPTION_OF)
 
 
+def discard() -> None:
+    """Collect, quietly, a block the caller built and dropped (``del block``) because a later
+    check refused the command: no "created but never used" warning for it."""
+    import gc
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gc.collect()
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def _other_design(block, out_dir) -> str | None:
+    """The refusal when ``out_dir/<name>.json`` is the manifest of an earlier ``generate``
+    of another design under the same default name (the files would be replaced by a
+    different design without a word); None when there is no such manifest."""
+    import json
+    from pathlib import Path
+
+    path = Path(out_dir) / f"{block.name}.json"
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None               # none, or not a manifest (write_block refuses foreign files)
+    if not isinstance(old, dict) or old.get("generator") != "lnsmadam generate":
+        return None
+    new = _flat(json.loads(json.dumps(block.parameters)))
+    before = _flat(old.get("parameters") or {})
+    if old.get("block") != block.kind:
+        diff = ["the block kind"]
+    else:
+        # keys of one version only (a parameter added later) cannot be compared
+        diff = [f"{k} {before[k]!r} there, {new[k]!r} now" for k in new if k in before
+                and before[k] != new[k]]
+    if not diff:
+        return None
+    return (f"--out: {path} describes another design of the same default name "
+            f"({', '.join(diff[:4])}{', ...' if len(diff) > 4 else ''}): give --name, or "
+            f"another directory")
+
+
 def block_options(spec: BlockCommand, name: bool = True):
     """Decorator adding ``spec``'s options and (with ``name``) ``--name``."""
     def deco(f):
         if name:
             f = click.option("--name", default=None,
                              help="Top module / file name: a Verilog identifier that is not "
-                                  "a keyword (default: from the parameters).")(f)
+                                  "a keyword (default: from the main parameters, e.g. "
+                                  "lns_mac_b8g8l4; generate refuses to overwrite a default-"
+                                  "named design of other parameters: give --name).")(f)
         for o in reversed(spec.options):
             f = o(f)
         return f
@@ -301,10 +366,20 @@ def _generate_command(spec: BlockCommand):
         from ..sim.files import OutputPathError
 
         block = make_block(ctx, spec, options)
+        clash = _other_design(block, out_dir) if options.get("name") is None else None
+        if clash:
+            del block
+            discard()
+            raise OptionError(clash)
+        refused = None
         try:
             written, meta = write_block(block, out_dir, axis, option="--out")
         except OutputPathError as exc:
-            raise OptionError(str(exc)) from None
+            refused = str(exc)       # raised below, once the unused block is collected
+        if refused:
+            del block
+            discard()
+            raise OptionError(refused)
         n = len(meta["ports"])
         n_in = sum(p["direction"] == "input" for p in meta["ports"])
         click.echo(f"wrote {written[0]} ({n} ports: {n_in} in, {n - n_in} out)")

@@ -60,9 +60,15 @@ def warn(message) -> None:
 _LEADING = re.compile(r"^([A-Za-z_][\w.]*)(\[\d+\])?(:| must| is|=)")
 
 
+#: ``with name=value``: the other parameter a range depends on (``window must be in [1, 37]
+#: with lut_frac=24``)
+_WITH = re.compile(r"\bwith ([A-Za-z_]\w*)=([^\s,;()]+)")
+
+
 def option_message(exc: Exception, names: dict) -> str:
     """``exc``'s message on one line, its leading parameter name (a key of ``names``,
-    optionally indexed as ``sizes[1]``) replaced by the option (the value of ``names``)."""
+    optionally indexed as ``sizes[1]``) replaced by the option (the value of ``names``), and
+    each ``with name=value`` (a parameter the range depends on) by ``with --option value``."""
     msg = " ".join(str(exc).split()) or type(exc).__name__
     m = _LEADING.match(msg)
     if m and m.group(1) in names:
@@ -71,8 +77,9 @@ def option_message(exc: Exception, names: dict) -> str:
             return f"{opt}: {msg}"
         if idx and opt != "--hidden":
             opt = f"{opt} (entry {idx[1:-1]})"
-        return opt + msg[m.end(2) if idx else m.end(1):]
-    return msg
+        msg = opt + msg[m.end(2) if idx else m.end(1):]
+    return _WITH.sub(lambda w: f"with {names[w.group(1)]} {w.group(2)}"
+                     if w.group(1) in names else w.group(0), msg)
 
 
 def checked(fn, names: dict):

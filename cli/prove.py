@@ -14,6 +14,11 @@ failed`` and the exit status is 1 if any job failed (for ``mutants``: if any mut
 *not* caught). Jobs run in ``$LNSMADAM_FORMAL_DIR`` (default ``formal/`` in the user
 cache, ``$LNSMADAM_CACHE``), never in the current directory; a failing job's directory
 is kept. ``docs/verification.md`` lists every property.
+
+Refused with one ``error:`` line (exit status 2) before any job runs: an option that does
+not apply to BLOCK (``prove mac --sizes ...``; any block option with ``all``, ``ci``,
+``mutants``), a ``--match`` that selects no job (the error lists the ids), a ``--timeout``
+that is not a finite number of seconds in (0, 86400], and every out-of-range block option.
 """
 
 from __future__ import annotations
@@ -32,7 +37,20 @@ _BLOCK_CHOICES = ["mac", "int8-mac", "update", "softmax", "shuffle", "link", "tr
 _OPTIONS = {"bits": "--bits", "gamma": "--gamma", "frac_bits": "--gamma", "lanes": "--lanes",
             "acc_bits": "--acc-bits", "window": "--window", "lut_frac": "--lut-frac",
             "pipeline": "--pipeline", "out_pipeline": "--out-pipeline", "n_max": "--n-max",
-            "sizes": "--sizes", "n_records": "--max-records", "mac_pipeline": "--pipeline"}
+            "sizes": "--sizes", "n_records": "--max-records", "mac_pipeline": "--pipeline",
+            "n_out": "--n-out", "timeout": "--timeout"}
+
+#: the block options (parameter names) -> the blocks they apply to; any other block (and
+#: ``all``, ``ci``, ``mutants``, whose jobs are fixed) refuses them
+_APPLIES = {"bits": ("mac",), "gamma": ("mac",), "lanes": ("mac", "int8-mac", "trainer"),
+            "acc_bits": ("mac", "int8-mac"), "window": ("mac",), "lut_frac": ("mac",),
+            "saturate": ("mac", "int8-mac"), "pipeline": ("mac", "int8-mac", "update"),
+            "out_pipeline": ("mac",), "runtime_lr": ("update",), "n_out": ("softmax",),
+            "n_max": ("shuffle",), "sizes": ("trainer",), "max_records": ("trainer",),
+            "no_data": ("mac", "int8-mac")}
+
+#: ``--timeout`` range in seconds: (0, one day]
+TIMEOUT_MAX = 86400
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -53,7 +71,7 @@ _OPTIONS = {"bits": "--bits", "gamma": "--gamma", "frac_bits": "--gamma", "lanes
               help="mac: output converter stages.")
 @click.option("--runtime-lr", is_flag=True, help="update: lr_step as an input port.")
 @click.option("--n-out", type=int, default=10, show_default=True,
-              help="softmax: classes.")
+              help="softmax: classes, 1..4096.")
 @click.option("--n-max", type=int, default=1437, show_default=True,
               help="shuffle: order memory depth.")
 @click.option("--sizes", default="2-2-2", show_default=True,
@@ -66,32 +84,47 @@ _OPTIONS = {"bits": "--bits", "gamma": "--gamma", "frac_bits": "--gamma", "lanes
               help="Override every job's solver.")
 @click.option("--no-data", is_flag=True, help="mac, int8-mac: skip the bounded data checks.")
 @click.option("--timeout", type=float, default=1800, show_default=True,
-              help="Seconds per job.")
+              help=f"Seconds per job, a finite number in (0, {TIMEOUT_MAX}].")
 @click.option("--keep", is_flag=True, help="Keep the job directories of passing jobs too.")
 @click.option("--match", "match", multiple=True,
-              help="Run only the jobs whose id contains this text (repeatable: any of them).")
+              help="Run only the jobs whose id contains this text (repeatable: any of them; "
+                   "one that selects no job is refused).")
 @click.option("--list", "list_only", is_flag=True, help="List the jobs, run nothing.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Write the results as JSON.")
-def prove(block, bits, gamma, lanes, acc_bits, window, lut_frac, saturate, pipeline,
+@click.pass_context
+def prove(ctx, block, bits, gamma, lanes, acc_bits, window, lut_frac, saturate, pipeline,
           out_pipeline, runtime_lr, n_out, n_max, sizes, max_records, depth, engine,
           no_data, timeout, keep, match, list_only, json_path):
     """Prove BLOCK's properties (SymbiYosys, k-induction or bounded model checking)."""
+    from ..golden.format import check_float
     from ..sim.formal import jobs as J
     from ..sim.formal.sby import FormalToolError, run_job
-    from .options import OptionError, checked, fail
+    from .options import OptionError, checked, fail, output_file, refuse_given
 
+    opts = dict(locals())
+    refuse_given(ctx, [n for n, blocks in _APPLIES.items() if block not in blocks],
+                 f"for {block}" + (" (its jobs are fixed)"
+                                   if block in ("all", "ci", "mutants") else ""))
     if depth is not None and not 1 <= depth <= 1000:
         raise OptionError(f"--depth must be in [1, 1000], got {depth}")
+    checked(lambda: check_float("timeout", timeout, 0, TIMEOUT_MAX, lo_open=True, unit=" s"),
+            _OPTIONS)
+    output_file(json_path, "--json")
     mutants = block == "mutants"
     if mutants:
         items = [(mu, mu.job()) for mu in J.mutant_jobs()]
     else:
-        opts = locals()
         items = [(None, j) for j in checked(lambda: _jobs(J, block, opts), _OPTIONS)]
     if match:
+        ids = [mu.id if mu else job.id for mu, job in items]
         items = [(mu, job) for mu, job in items
                  if any(t in (mu.id if mu else job.id) for t in match)]
+        if not items:
+            shown = ", ".join(ids[:8]) + (f", ... ({len(ids)} jobs: --list shows them)"
+                                          if len(ids) > 8 else "")
+            raise OptionError(f"--match {' / '.join(match)} matches no job of {block} "
+                              f"(ids: {shown})")
     for _, job in items:
         if depth is not None:
             job.depth = depth

@@ -35,6 +35,26 @@ def _fmt(bits: int, gamma: int, underflow: str = "flush") -> LNSFormat:
     return LNSFormat.from_gamma(bits, gamma, underflow=underflow)
 
 
+#: the widest accumulator (and, plus its sign, the widest linear word) of the datapaths
+MAX_ACC_BITS = 62
+
+
+def _check_window(window: int, hi_format: int, hi_joint: int, why: str) -> None:
+    """``window`` in ``[1, min(hi_format, hi_joint)]``: ``hi_format`` is the format's own
+    product range, ``hi_joint`` the limit that the other parameters set (``why`` says
+    which, with ``name=value`` for each: the command line shows them as options)."""
+    check_int("window", window)
+    if hi_joint < hi_format and not 1 <= window <= hi_joint:
+        raise ValueError(f"window must be in [1, {hi_joint}] {why}, got {window}")
+    check_int("window", window, 1, hi_format)
+
+
+def _octaves(fmt: LNSFormat) -> tuple[int, int]:
+    """The octaves ``q = p >> frac_bits`` that the format's exponents and their sums
+    (``p = E1 + E2``, a product) reach: ``0 .. (2*emax) >> frac_bits``."""
+    return 0, (2 * fmt.emax) >> fmt.frac_bits
+
+
 def _renamed(exc: ValueError, names: dict) -> ValueError:
     """``exc`` with its leading parameter name (a key of ``names``) renamed, one line."""
     msg = " ".join(str(exc).split())
@@ -51,7 +71,13 @@ def _mac(*, bits: int = 8, gamma: int = 8, lanes: int = 1, acc_bits: int = 32,
          first_cut: Literal["linear", "log"] = "linear", name: str | None = None) -> Block:
     from ..golden.mac import MACConfig
 
-    cfg = MACConfig(_fmt(bits, gamma), lut_frac=lut_frac, window=window, acc_bits=acc_bits,
+    fmt = _fmt(bits, gamma)
+    f = fmt.frac_bits
+    check_int("lut_frac", lut_frac, f + 1, 24)
+    _check_window(window, ((2 * fmt.emax) >> f) - (2 >> f) + 1, MAX_ACC_BITS - 1 - lut_frac,
+                  f"with lut_frac={lut_frac} (a product, lut_frac + window + 1 bits, must fit "
+                  f"the accumulator of at most {MAX_ACC_BITS} bits)")
+    cfg = MACConfig(fmt, lut_frac=lut_frac, window=window, acc_bits=acc_bits,
                     saturate=saturate, lanes=lanes, mid_bits=mid_bits)
     return blocks.mac(cfg, pipeline, out_pipeline, name, first_cut)
 
@@ -67,6 +93,10 @@ def _fp8_mac(*, a_format: Literal["e4m3", "e5m2"] = "e4m3",
              name: str | None = None) -> Block:
     from ..golden.fpmac import FP8MACConfig
 
+    ref = FP8MACConfig(a_format, b_format, window=1, acc_bits=MAX_ACC_BITS)
+    _check_window(window, ref.q_top - ref.q_min + 1, MAX_ACC_BITS - 1 - ref.frac_bits,
+                  f"for {a_format} x {b_format} (a product, window + {ref.frac_bits} + 1 bits, "
+                  f"must fit the accumulator of at most {MAX_ACC_BITS} bits)")
     cfg = FP8MACConfig(a_format, b_format, window=window, acc_bits=acc_bits,
                        saturate=saturate, lanes=lanes)
     return blocks.fp8_mac(cfg, pipeline, name)
@@ -93,15 +123,45 @@ def _convert(*, direction: Literal["to-linear", "from-linear"], bits: int = 8, g
     from ..golden.mac import MACConfig
 
     fmt = _fmt(bits, gamma)
+    f = fmt.frac_bits
+    q_min, q_top = _octaves(fmt)
     mb = lut_frac if mid_bits is None else mid_bits
     if direction == "to-linear":
         if q_lo is None:      # the dot-product unit's window decides the default placement
-            q_lo = MACConfig(fmt, lut_frac=lut_frac, window=window,
-                             acc_bits=lut_frac + window + 1).q_lo
+            check_int("lut_frac", lut_frac, f + 1, 24)
+            _check_window(window, q_top - (2 >> f) + 1, MAX_ACC_BITS - lut_frac,
+                          f"with lut_frac={lut_frac} (the output, lut_frac + window + 1 bits, "
+                          f"is at most {MAX_ACC_BITS + 1} bits)")
+            q_lo = q_top - window + 1
+        else:
+            check_int("lut_frac", lut_frac, 0, 40)
+            _check_window(window, MAX_ACC_BITS, MAX_ACC_BITS - lut_frac,
+                          f"with lut_frac={lut_frac} (the output, lut_frac + window + 1 bits, "
+                          f"is at most {MAX_ACC_BITS + 1} bits)")
+            # some octave of the window must be one that the exponents reach
+            if isinstance(q_lo, int) and not isinstance(q_lo, bool):
+                if not q_min - window + 1 <= q_lo <= q_top:
+                    raise ValueError(
+                        f"q_lo must be in [{q_min - window + 1}, {q_top}] with window={window} "
+                        f"(the window, octaves q_lo .. q_lo + window - 1, must overlap the "
+                        f"octaves {q_min} .. {q_top} that the format's exponents and their "
+                        f"sums reach), got {q_lo}")
         return blocks.to_linear(fmt, lut_frac, q_lo, window, registered, name)
-    if lsb_q is None:
+    if lsb_q is None:     # placed like the dot-product unit's accumulator
+        check_int("lut_frac", lut_frac, f + 1, 24)
+        _check_window(window, q_top - (2 >> f) + 1, MAX_ACC_BITS - 1 - lut_frac,
+                      f"with lut_frac={lut_frac} (the default input LSB is the MAC's, whose "
+                      f"accumulator holds lut_frac + window + 1 <= {MAX_ACC_BITS} bits)")
         lsb_q = MACConfig(fmt, lut_frac=lut_frac, window=window, acc_bits=acc_bits,
                           mid_bits=mb).lsb_q
+    elif (isinstance(lsb_q, int) and not isinstance(lsb_q, bool)
+          and isinstance(acc_bits, int) and 2 <= acc_bits <= 63):
+        if not q_min - acc_bits + 1 <= lsb_q <= q_top:
+            raise ValueError(
+                f"lsb_q must be in [{q_min - acc_bits + 1}, {q_top}] with acc_bits={acc_bits} "
+                f"(the input's octaves, lsb_q .. lsb_q + acc_bits - 1, must overlap the "
+                f"octaves {q_min} .. {q_top} that the format's exponents and their sums "
+                f"reach), got {lsb_q}")
     return blocks.from_linear(fmt, acc_bits, mb, lsb_q, registered, name)
 
 
@@ -198,10 +258,16 @@ def unused(kind: str, values: dict, given, spell=str) -> str | None:
     ``values`` (every parameter, defaults included) make moot; None when there are none.
     ``spell`` turns a parameter name into the user's spelling (``--acc-bits``).
 
-    Only ``convert`` has such parameters: with ``direction = "to-linear"``, ``acc_bits``,
-    ``mid_bits`` and ``lsb_q``; with ``"from-linear"``, ``q_lo``, and with an explicit
-    ``lsb_q`` also ``window`` (it only places the default ``lsb_q``), and with explicit
-    ``lsb_q`` and ``mid_bits`` also ``lut_frac`` (it only sets the default ``mid_bits``)."""
+    ``convert`` with ``direction = "to-linear"``: ``acc_bits``, ``mid_bits`` and ``lsb_q``;
+    with ``"from-linear"``, ``q_lo``, and with an explicit ``lsb_q`` also ``window`` (it only
+    places the default ``lsb_q``), and with explicit ``lsb_q`` and ``mid_bits`` also
+    ``lut_frac`` (it only sets the default ``mid_bits``). ``update`` without
+    ``bias_correction``: ``bc_bits`` (the width of the bias-correction input)."""
+    if kind == "update":
+        if values.get("bias_correction") or "bc_bits" not in given:
+            return None
+        return (f"{spell('bc_bits')} has no effect without "
+                f"{spell('bias_correction').split('/')[0]}: leave it out")
     if kind != "convert":
         return None
     direction = values["direction"]
@@ -242,4 +308,7 @@ def build(kind: str, params: dict | None = None, given=None) -> Block:
     msg = unused(kind, values, params.keys() if given is None else given)
     if msg:
         raise ValueError(msg)
+    if values.get("name") is not None:     # "" would silently become the default name
+        blocks.check_module_name(values["name"])
     return KINDS[kind](**values)
+

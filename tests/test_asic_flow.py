@@ -65,7 +65,8 @@ def test_asic_assumed_activity_and_refusals(tmp_path, osu018):
     assert "power" not in rep and rep["power_assumed"]["activity"] == 0.2
     assert (tmp_path / "mul" / "work" / "timing.log").exists()
     for args, msg in [
-        (["mul", "-o", str(tmp_path / "x")], "has no training stimulus: give --activity"),
+        (["mul", "--activity", "training", "-o", str(tmp_path / "x")],
+         "has no training stimulus: give --activity"),
         (["int8-mac", "--clock-ns", "0", "-o", str(tmp_path / "x")],
          "--clock-ns must be in [0.05, 1000], got 0.0"),
         (["int8-mac", "--activity", "3", "-o", str(tmp_path / "x")],
@@ -91,6 +92,61 @@ def test_asic_area_only_fp8_mac(tmp_path):
     assert (rep["parameters"]["b_format"], rep["parameters"]["lanes"]) == ("e5m2", 2)
     assert rep["area_um2"] > 0 and "timing" not in rep and "power" not in rep
     assert "area only" in (out / "report.md").read_text()
+
+
+def test_asic_mul_out_of_the_box(tmp_path, osu018):
+    """A block without a training stimulus works with the defaults: an assumed activity
+    (0.1), said so in the report; the simulation options are refused for it."""
+    r = CliRunner().invoke(cli, ["asic", "mul", "-o", str(tmp_path / "mul")])
+    assert r.exit_code == 0, r.output
+    rep = json.loads((tmp_path / "mul" / "report.json").read_text())
+    assert "power" not in rep and rep["power_assumed"]["activity"] == 0.1
+    assert rep["clock_ns"] == 10.0 and "at 10.0 ns" in r.output
+    r = CliRunner().invoke(cli, ["asic", "convert", "--direction", "to-linear", "--cycles",
+                                 "64", "-o", str(tmp_path / "cvt")])
+    assert r.exit_code == 2 and "--cycles has no effect for block convert" in r.output
+    assert not (tmp_path / "cvt").exists()
+
+
+def test_asic_area_only_states_no_clock(tmp_path):
+    """With the area-only library nothing claims a clock: not the progress line, not the
+    report (clock_ns null, "clock: none")."""
+    r = CliRunner().invoke(cli, ["asic", "mul", "--lib", "sky130-area",
+                                 "-o", str(tmp_path / "a")])
+    assert r.exit_code == 0, r.output
+    assert " ns" not in r.output and "area only" in r.output
+    rep = json.loads((tmp_path / "a" / "report.json").read_text())
+    assert rep["clock_ns"] is None and "timing" not in rep
+    assert "clock: none" in (tmp_path / "a" / "report.md").read_text()
+
+
+def test_asic_out_dir_is_new_empty_or_an_earlier_report(tmp_path):
+    """-o refuses a directory with files lnsmadam asic did not write (before any work,
+    nothing changed); a new, empty or earlier report's directory (marked, or from before
+    the marker: its report.json) is written."""
+    user = tmp_path / "user"
+    user.mkdir()
+    mine = {"report.md": "my report\n", "report.json": '{"mine": 1}\n', "net.v": "my netlist\n"}
+    for name, text in mine.items():
+        (user / name).write_text(text)
+    args = ["asic", "mul", "--lib", "sky130-area", "-o"]
+    r = CliRunner().invoke(cli, [*args, str(user)])
+    assert r.exit_code == 2, r.output
+    assert r.output.strip() == (f"error: --out: {user} already holds files that lnsmadam did "
+                                "not write (no .lnsmadam-asic in it): give a new or empty "
+                                "directory")
+    assert {p.name: p.read_text() for p in user.iterdir()} == mine
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for out in (tmp_path / "new" / "dir", empty):
+        r = CliRunner().invoke(cli, [*args, str(out)])
+        assert r.exit_code == 0, r.output
+        assert (out / ".lnsmadam-asic").exists() and (out / "report.json").exists()
+    r = CliRunner().invoke(cli, [*args, str(empty)])             # an earlier report's
+    assert r.exit_code == 0, r.output
+    (empty / ".lnsmadam-asic").unlink()                          # from before the marker
+    r = CliRunner().invoke(cli, [*args, str(empty)])
+    assert r.exit_code == 0, r.output
 
 
 def _stderr_line(capsys):

@@ -115,6 +115,30 @@ def test_mac_out_pipeline_option(tmp_path):
     (["convert", "--direction", "from-linear", "--acc-bits", "99"], "--acc-bits must be in"),
     (["int8-mac", "--acc-bits", "8"], "--acc-bits must be in [16, 62], got 8"),
     (["mac", "--name", "9bad"], "--name must be a Verilog identifier"),
+    (["mul", "--name", ""], "--name must be a Verilog identifier ([A-Za-z_][A-Za-z0-9_]*, at "
+                            "most 128 characters), got ''"),
+    # a window that no accumulator can hold blames --window with its joint range, not an
+    # empty range of --acc-bits
+    (["mac", "--bits", "10", "--window", "60"],
+     "--window must be in [1, 53] with --lut-frac 8 (a product"),
+    (["mac", "--bits", "10", "--lut-frac", "24", "--window", "40"],
+     "--window must be in [1, 37] with --lut-frac 24"),
+    (["convert", "--direction", "to-linear", "--bits", "24", "--gamma", "4096", "--lut-frac",
+      "24", "--window", "62"], "--window must be in [1, 38] with --lut-frac 24 (the output"),
+    (["convert", "--direction", "from-linear", "--bits", "24", "--gamma", "4096",
+      "--lut-frac", "24", "--window", "62"], "--window must be in [1, 37] with --lut-frac 24"),
+    # a window placed where no exponent reaches: a constant output
+    (["convert", "--direction", "to-linear", "--q-lo", str(1 << 30)],
+     "--q-lo must be in [-15, 31] with --window 16"),
+    (["convert", "--direction", "to-linear", "--q-lo", str(-(1 << 30))],
+     "--q-lo must be in [-15, 31] with --window 16"),
+    (["convert", "--direction", "to-linear", "--q-lo", "1000"], "--q-lo must be in [-15, 31]"),
+    (["convert", "--direction", "to-linear", "--window", "4", "--q-lo", "-4"],
+     "--q-lo must be in [-3, 31] with --window 4"),
+    (["convert", "--direction", "from-linear", "--lsb-q", str(1 << 30)],
+     "--lsb-q must be in [-31, 31] with --acc-bits 32"),
+    (["convert", "--direction", "from-linear", "--acc-bits", "40", "--lsb-q", "-40"],
+     "--lsb-q must be in [-39, 31] with --acc-bits 40"),
 ])
 def test_bad_parameters_one_line_error(tmp_path, capsys, monkeypatch, args, needle):
     monkeypatch.delenv("LNSMADAM_DEBUG", raising=False)
@@ -242,10 +266,14 @@ def test_generate_update(tmp_path, args, name):
     (["--g-bound", "65"], "--g-bound must be in [1, 64], got 65"),
     (["--beta-k", "21"], "--beta-k must be in [1, 20], got 21"),
     (["--guard-bits", "9"], "--guard-bits must be in [0, 8], got 9"),
-    (["--bc-bits", "50"], "--bc-bits must be in [12, 40], got 50"),
+    (["--bias-correction", "--bc-bits", "50"], "--bc-bits must be in [12, 40], got 50"),
     (["--bias-bits", "1"], "--bias-bits must be in [2, 48], got 1"),
     (["--pipeline", "8"], "--pipeline must be in [0, 7], got 8"),
     (["--name", "1x"], "--name must be a Verilog identifier"),
+    (["--name", ""], "--name must be a Verilog identifier"),
+    # the beta**t register exists only with bias correction
+    (["--bc-bits", "30"], "--bc-bits has no effect without --bias-correction: leave it out"),
+    (["--seeding", "--bc-bits", "24"], "--bc-bits has no effect without --bias-correction"),
 ])
 def test_update_bad_parameters_one_line_error(tmp_path, capsys, monkeypatch, args, needle):
     monkeypatch.delenv("LNSMADAM_DEBUG", raising=False)
@@ -271,3 +299,51 @@ def test_generated_update_simulates_bit_exact(tmp_path):
     verify_files(tmp_path / "cli_update.json", ["icarus"], build_root=tmp_path / "b",
                  check=True, seed=3, n_weights=32, n_steps=40, valid_prob=0.8,
                  ready_prob=0.6)
+
+
+def test_reachable_windows_are_accepted(tmp_path):
+    """The edges of the --q-lo / --lsb-q ranges, --bc-bits with --bias-correction and a
+    to-linear window up to the output's 63 bits all generate."""
+    for args in (["convert", "--direction", "to-linear", "--q-lo", "-15", "--name", "lo"],
+                 ["convert", "--direction", "to-linear", "--q-lo", "31", "--name", "hi"],
+                 ["convert", "--direction", "from-linear", "--lsb-q", "-31", "--name", "flo"],
+                 ["convert", "--direction", "from-linear", "--lsb-q", "31", "--name", "fhi"],
+                 ["convert", "--direction", "to-linear", "--bits", "24", "--gamma", "4096",
+                  "--lut-frac", "24", "--window", "38", "--name", "wide"],
+                 ["update", "--bias-correction", "--bc-bits", "30", "--name", "bc30"]):
+        res = CliRunner().invoke(cli, ["generate", *args, "-o", str(tmp_path)])
+        assert res.exit_code == 0, (args, res.output)
+    meta = json.loads((tmp_path / "wide.json").read_text())
+    assert meta["parameters"]["out_bits"] == 63
+    assert json.loads((tmp_path / "bc30.json").read_text())["parameters"]["config"][
+        "bc_bits"] == 30
+
+
+@pytest.mark.parametrize("first, second, differ", [
+    (["update", "--bias-correction", "--bc-bits", "30"], ["update", "--bias-correction"],
+     "config.bc_bits 30 there, 24 now"),
+    (["update", "--bias-bits", "16"], ["update"], "bias_bits 16 there, 32 now"),
+    (["int8-mac", "--pipeline", "1"], ["int8-mac"], "pipeline 1 there, 2 now"),
+    (["convert", "--direction", "to-linear", "--q-lo", "3"],
+     ["convert", "--direction", "to-linear"], "q_lo 3 there, 16 now"),
+])
+def test_default_name_never_replaces_another_design(tmp_path, first, second, differ):
+    """Two designs that differ only in a parameter the default name leaves out share it:
+    the second is refused (exit 2, naming what differs) instead of silently replacing the
+    first; the same design again, or the other under its own --name, is written."""
+    def run(args):
+        return CliRunner().invoke(cli, ["generate", *args, "-o", str(tmp_path)])
+
+    assert run(first).exit_code == 0
+    (v,) = [p for p in tmp_path.glob("*.v") if not p.name.endswith("_axis.v")]
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    res = run(second)
+    assert res.exit_code == 2, res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: --out: {tmp_path / v.stem}.json "
+                                                   "describes another design"), lines
+    assert differ in lines[0] and "give --name" in lines[0]
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert run(first).exit_code == 0                       # the same design: replaced
+    assert run([*second, "--name", "other"]).exit_code == 0
+    assert (tmp_path / "other.v").exists() and v.exists()

@@ -60,6 +60,15 @@ def test_axis_wrapper(tmp_path, block, name, s_bits, m_bits):
 @pytest.mark.parametrize("args, msg", [
     (["fp8-mac", "--window", "0"], "error: --window must be in [1, 36], got 0"),
     (["fp8-mac", "--acc-bits", "10"], "error: --acc-bits must be in [23, 62], got 10"),
+    # e5m2 x e5m2 spans 64 octaves, but a product of more than 57 cannot fit 62 bits: the
+    # window is blamed with its real range, never an empty --acc-bits range
+    (["fp8-mac", "--a-format", "e5m2", "--b-format", "e5m2", "--window", "64", "--acc-bits",
+      "62"], "error: --window must be in [1, 57] for e5m2 x e5m2 (a product, window + 4 + 1 "
+             "bits, must fit the accumulator of at most 62 bits), got 64"),
+    (["fp8-mac", "--b-format", "e5m2", "--window", "51"],
+     "error: --window must be in [1, 50], got 51"),
+    (["fp8-mac", "--a-format", "e5m2", "--b-format", "e5m2", "--window", "57",
+      "--acc-bits", "61"], "error: --acc-bits must be in [62, 62], got 61"),
     (["fp8-mac", "--lanes", "0"], "error: --lanes must be in [1, 256], got 0"),
     (["fp32-mac", "--pipeline", "3"], "error: --pipeline must be in [1, 2], got 3"),
 ])

@@ -168,3 +168,26 @@ def test_cli_prove_bad_options(args, message):
     assert proc.returncode == 2
     assert proc.stderr.startswith(f"error: {message}")
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_cli_prove_refusals_run_nothing(tmp_path):
+    """A --match that selects no job is refused (exit 2, the ids listed) and leaves an
+    existing --json alone; options of other blocks are refused; the softmax unit's own
+    range of --n-out (1..4096) is the command's."""
+    out = tmp_path / "p.json"
+    out.write_text("earlier\n")
+    r = CliRunner().invoke(cli_main.cli, ["prove", "update", "--match", "zzz", "--match", "yyy",
+                                          "--json", str(out)])
+    assert r.exit_code == 2
+    assert r.output.startswith("error: --match zzz / yyy matches no job of update (ids: "
+                               "update.control_p5lr1g10, ")
+    assert out.read_text() == "earlier\n"
+    r = CliRunner().invoke(cli_main.cli, ["prove", "trainer", "--window", "8", "--list"])
+    assert r.exit_code == 2 and "--window has no effect for trainer" in r.output
+    r = CliRunner().invoke(cli_main.cli, ["prove", "softmax", "--n-out", "4097", "--list"])
+    assert r.exit_code == 2 and "--n-out must be in [1, 4096], got 4097" in r.output
+    r = CliRunner().invoke(cli_main.cli, ["prove", "softmax", "--n-out", "1", "--list"])
+    assert r.exit_code == 0 and "softmax.control_n1" in r.output
+    r = CliRunner().invoke(cli_main.cli, ["prove", "mac", "--match", "control", "--timeout",
+                                          "86400", "--list"])
+    assert r.exit_code == 0 and r.output.startswith("mac.control_")

@@ -18,7 +18,8 @@ from .flow import combine_power, instance_power, synthesize, temporary_workdir, 
 from .libs import LIB_KINDS, find_lib
 
 __all__ = ["asic_report", "kind_of", "check_options", "unused", "OP_NAMES", "NOT_INCLUDED",
-           "TRAINING_BLOCKS", "CLOCK_NS", "STREAMS", "CYCLES", "DEFAULTS"]
+           "TRAINING_BLOCKS", "CLOCK_NS", "STREAMS", "CYCLES", "DEFAULTS", "ASSUMED_ACTIVITY",
+           "default_activity", "OUT_MARKER", "check_out_dir", "mark_out_dir"]
 
 #: the flow's options and their ranges: the clock period (ns), the gate-level simulation's
 #: parallel streams (a multiple of 64: they run bit-parallel in uint64 words) and cycles
@@ -31,6 +32,49 @@ DEFAULTS = {"lib": "osu018", "clock_ns": 10.0, "activity": "training", "streams"
 
 #: ``lnsmadam generate`` blocks with a training stimulus (others need an assumed activity)
 TRAINING_BLOCKS = ("mac", "int8-mac", "fp8-mac", "fp32-mac", "update")
+
+#: the assumed activity (transitions per cycle of every cell output) of the report's
+#: ``power_assumed``, and the default activity of a block without a training stimulus
+ASSUMED_ACTIVITY = 0.1
+
+#: the file that makes an output directory an ``lnsmadam asic`` one (see
+#: :func:`check_out_dir`)
+OUT_MARKER = ".lnsmadam-asic"
+
+
+def default_activity(block: str | None):
+    """``"training"`` for a block with a training stimulus (:data:`TRAINING_BLOCKS`), else
+    :data:`ASSUMED_ACTIVITY`: the activity ``lnsmadam asic`` uses when none is given."""
+    return "training" if block in TRAINING_BLOCKS else ASSUMED_ACTIVITY
+
+
+def _earlier_report(path: Path) -> bool:
+    """A directory of a run before the marker existed: its report.json is ours."""
+    try:
+        rep = json.loads((path / "report.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(rep, dict) and rep.get("generator") == "lnsmadam asic"
+
+
+def check_out_dir(path, name: str = "out_dir") -> Path:
+    """``path`` if a report may be written there: new, empty, or an earlier report's
+    directory (:data:`OUT_MARKER`, or its ``report.json``); else
+    :class:`~lnsmadam.sim.files.OutputPathError` (a ``ValueError``) naming ``name``, so that
+    no file this tool did not write is ever overwritten. Creates nothing."""
+    from ...sim.files import check_owned_dir
+
+    return check_owned_dir(path, name, OUT_MARKER, _earlier_report)
+
+
+def mark_out_dir(path) -> Path:
+    """Create ``path`` and mark it as an ``lnsmadam asic`` directory."""
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    marker = out / OUT_MARKER
+    if not marker.exists():
+        marker.write_text("lnsmadam asic writes report.json, report.md and net.v here\n")
+    return out
 
 #: the operation an energy figure is per, by block kind
 OP_NAMES = {"lns": "MAC", "int8": "MAC", "fp8": "MAC", "fp32": "MAC", "update": "weight update"}
@@ -86,14 +130,18 @@ def check_options(clock_ns: float, activity, block: str | None = None, streams: 
                          f"(toggles per cycle, --activity A)")
 
 
-def unused(lib: str, activity, given, spell=str) -> str | None:
+def unused(lib: str, activity, given, spell=str, block: str | None = None) -> str | None:
     """The refusal, on one line, of the options in ``given`` (of ``clock_ns``, ``activity``,
     ``streams``, ``cycles``) that change nothing: all four with an area-only library, the
     simulation's size with an assumed activity. None when there are none; ``spell`` turns a
-    name into the user's spelling (``--clock-ns``)."""
+    name into the user's spelling (``--clock-ns``); ``block``: the block kind, to say why
+    when its activity was assumed by default (:func:`default_activity`)."""
     if LIB_KINDS.get(lib) == "area":
         moot, why = ("clock_ns", "activity", "streams", "cycles"), \
             f"with {spell('lib')} {lib} (area only)"
+    elif activity != "training" and "activity" not in given and block is not None:
+        moot, why = ("streams", "cycles"), (f"for block {block} (no training stimulus: its "
+                                            f"{spell('activity')} is an assumed {activity})")
     elif activity != "training":
         moot, why = ("streams", "cycles"), f"with an assumed {spell('activity')}"
     else:
@@ -125,7 +173,8 @@ def asic_report(component, block: str, params: dict, lib_name: str, clock_ns: fl
     lib = find_lib(lib_name)
     work, cleanup = temporary_workdir(str(out / "work") if keep else None)
     try:
-        log(f"synthesising {block} to {lib.name} at {clock_ns} ns")
+        log(f"synthesising {block} to {lib.name} "
+            + (f"at {clock_ns} ns" if lib.has_timing else "(area only: no clock)"))
         syn = synthesize(component, lib, clock_ns, work)
         (out / "net.v").write_text((work / "net.v").read_text())
         rep = {
@@ -134,7 +183,8 @@ def asic_report(component, block: str, params: dict, lib_name: str, clock_ns: fl
             "block": block, "parameters": params,
             "library": {"name": lib.name, "kind": lib.kind, "corner": lib.corner,
                         "liberty": str(lib.liberty)},
-            "clock_ns": clock_ns,
+            # an area-only library maps without a clock (abc -D is left out)
+            "clock_ns": clock_ns if lib.has_timing else None,
             "cells": syn.n_cells, "flops": syn.n_flops, "cells_by_type": syn.cells,
             "area_um2": round(syn.area_um2, 2), "flop_area_um2": round(syn.seq_area_um2, 2),
             "synthesis_seconds": syn.seconds,
@@ -148,7 +198,7 @@ def asic_report(component, block: str, params: dict, lib_name: str, clock_ns: fl
             T = clock_ns * 1e-9
             nominal = _ops_per_cycle(kind, component)
             rep["op"] = OP_NAMES.get(kind, "cycle")
-            assumed = 0.1 if activity == "training" else float(activity)
+            assumed = ASSUMED_ACTIVITY if activity == "training" else float(activity)
             pa = combine_power(syn, ipow, alpha_default=assumed)
             rep["power_assumed"] = {"activity": assumed, **_rounded(pa),
                                     "energy_per_op_pj": round(pa["total_w"] * T / nominal * 1e12, 4),
@@ -193,7 +243,9 @@ def markdown(rep: dict) -> str:
     lib = rep["library"]
     lines = [f"# ASIC report: {rep['block']}", "",
              f"* library: **{lib['name']}** ({lib['corner']}); Liberty `{lib['liberty']}`",
-             f"* clock: {rep['clock_ns']} ns ({1000 / rep['clock_ns']:.1f} MHz)",
+             (f"* clock: {rep['clock_ns']} ns ({1000 / rep['clock_ns']:.1f} MHz)"
+              if rep.get("clock_ns") else "* clock: none (area-only library: mapped for "
+                                          "area, not timed)"),
              f"* parameters: `{json.dumps(rep['parameters'])}`", "",
              "| cells | flip-flops | area µm² | flip-flop area µm² |", "|---|---|---|---|",
              f"| {rep['cells']} | {rep['flops']} | {rep['area_um2']:.0f} | "

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Const, Mux
 
-from ...golden.format import LNSFormat
+from ...golden.format import LNSFormat, check_int
 from ...golden.mac import MACConfig
 from ...golden.mlp import MLPConfig
 from ...golden.soc import SoCConfig
@@ -156,7 +156,9 @@ def update_jobs(pipeline=5, runtime_lr=False, lr_step=1, g_bound=10, engine="z3"
 
 
 def softmax_jobs(n_out=10, engine="z3") -> list[Job]:
-    """SoftmaxError of the default MLP with ``n_out`` classes (k=2)."""
+    """SoftmaxError of the default MLP with ``n_out`` classes (k=2; ``n_out`` in 1..4096,
+    the unit's own range)."""
+    check_int("n_out", n_out, 1, 4096)
     cfg = MLPConfig(sizes=(64, 16, n_out))
 
     def make():
