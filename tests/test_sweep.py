@@ -615,6 +615,26 @@ def test_cycles_job_on_the_twin(tmp_path):
     assert row["us_per_sample"] == pytest.approx(m["cycles_per_sample"] / 12.0)
 
 
+def test_cycles_job_takes_the_points_board():
+    """A point that builds for a board measures that board's engine on the twin: the
+    board's engine fields, unless the point sets them."""
+    from lnsmadam.boards.platforms import get_board
+    from lnsmadam.sweep.jobs import cycles
+    g = parse('jobs = ["build", "cycles"]\n[fixed]\nboard = "icebreaker"\nlanes = 1\n'
+              '[axes]\nread_reg = [0, 1]\n', "b.toml")
+    ice = get_board("icebreaker").config
+    for p, rr in zip(g.points, (0, 1)):
+        jc = p.job_config("cycles")
+        assert jc["board"] == "icebreaker"
+        soc = cycles.soc_config(jc)
+        assert (soc.state_man_bits, soc.beta_k) == (7, 5)    # state12: 24 bits per weight
+        assert soc.read_reg == rr
+        for k in cycles.ENGINE_FIELDS:
+            if k in ice and k != "read_reg":
+                assert getattr(soc, k) == ice[k], k
+    assert cycles.soc_config({"lanes": 1}).state_man_bits == 12
+
+
 def test_generate_job_with_axis(tmp_path):
     from lnsmadam.sweep.jobs import generate
     r = generate.run({"block": "fp32-mac", "pipeline": 1, "axis": True}, tmp_path)

@@ -48,7 +48,9 @@ PARAMS = {
 
 
 def params(config: dict) -> dict:
-    return PARAMS
+    # a point that also builds for a board measures that board's engine (its fields)
+    from .build import params as build_params
+    return {**PARAMS, "board": build_params(config)["board"]}
 
 
 def weight_visits(sizes) -> dict:
