@@ -106,6 +106,25 @@ def available() -> list[str]:
     return [n for n in JOBS if getattr(_module(n), "AVAILABLE", True)]
 
 
+def refusal(build) -> str | None:
+    """``build()``'s ``ValueError`` as one line, or None if it builds. What it built (or
+    half-built before refusing) is only checked and dropped: its Amaranth components would
+    warn "created but never used" on the user's terminal when collected, so they are
+    collected here, quietly."""
+    import gc
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        msg = None
+        try:
+            build()
+        except ValueError as e:
+            msg = " ".join(str(e).split())
+        gc.collect()
+    return msg
+
+
 def check_digits_sizes(config: dict) -> None:
     """``sizes`` (if set) fits the digits data set the training jobs use: 64 inputs first,
     10 classes last."""

