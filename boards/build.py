@@ -77,6 +77,7 @@ OUT_MARKER = ".lnsmadam-build"
 SPRAM_MIN_WORDS = 8192
 #: How far :func:`build` goes: synthesis only, synthesis + nextpnr packing, the whole flow.
 UNTIL = ("synth", "pack", "bitstream")
+ROUTERS = ("router1", "router2")
 STEP_NAMES = {"yosys": "synthesis (Yosys)", "nextpnr-ice40": "place and route (nextpnr-ice40)",
               "nextpnr-ecp5": "place and route (nextpnr-ecp5)",
               "icepack": "bitstream (icepack)", "ecppack": "bitstream (ecppack)"}
@@ -303,7 +304,8 @@ def _drop_option(args: list, names: tuple) -> list:
 def build(board: str | Board, *, design: str = "soc", overrides: dict | None = None,
           out_dir: str | os.PathLike | None = None, seed: int = 1, progress=_say,
           synth_opts: str | None = None, command: str | None = None,
-          breakdown: bool = False, until: str = "bitstream") -> dict:
+          breakdown: bool = False, until: str = "bitstream",
+          router: str | None = None) -> dict:
     """Build the bitstream of ``design`` for ``board``; return the report dict.
 
     ``overrides``: SoCConfig fields over the board's default config. ``progress``: a
@@ -313,7 +315,9 @@ def build(board: str | Board, *, design: str = "soc", overrides: dict | None = N
     :class:`BuildError`. ``synth_opts`` replaces the default Yosys synthesis options
     (iCE40: ``-spram -dsp``; ECP5: none). ``breakdown``: also synthesise without flattening
     and report each module's own cells (``report["breakdown"]``; one more Yosys run).
-    ``until``: ``"bitstream"`` (the whole flow), ``"pack"`` (synthesis and nextpnr
+    ``router``: nextpnr's router, ``"router1"`` (nextpnr's default when None) or
+    ``"router2"`` (measured: the 85F 8-lane engine routed in ~10 minutes with it, where
+    router1 had not finished after 2 hours; docs/results.md section 9). ``until``: ``"bitstream"`` (the whole flow), ``"pack"`` (synthesis and nextpnr
     ``--pack-only``: packed cell counts, no placement, no timing) or ``"synth"`` (Yosys
     only: cell counts); a partial build's ``problems`` are about fit only.
     The configuration and ``out_dir`` are checked before any work (``ValueError``: a bad
@@ -321,6 +325,8 @@ def build(board: str | Board, *, design: str = "soc", overrides: dict | None = N
     directory that is not writable or holds files this tool did not write)."""
     if until not in UNTIL:
         raise ValueError(f"until must be one of {', '.join(UNTIL)}, got {until!r}")
+    if router is not None and router not in ROUTERS:
+        raise ValueError(f"router must be one of {', '.join(ROUTERS)}, got {router!r}")
     from ..sim.files import cache_root, check_owned_dir, locked
 
     t_start = time.monotonic()
@@ -333,16 +339,19 @@ def build(board: str | Board, *, design: str = "soc", overrides: dict | None = N
                           _earlier_build)
     if synth_opts is None:
         synth_opts = "-spram -dsp" if board.family == "ice40" else ""
-    key = config_key(design, cfg, seed, synth_opts, breakdown, until)
+    # router None keeps the keys (and caches) of builds made before the option existed
+    key = config_key(design, cfg, seed, synth_opts, breakdown, until,
+                     *([router] if router else []))
     work = cache_root() / "build" / f"{board.name}-{design}-{key}"
     with locked(work.with_name(work.name + ".lock")):
         report = _build(board, design, cfg, out, work, seed, synth_opts, breakdown, until,
-                        command, progress, say, t_start)
+                        command, progress, say, t_start, router)
     return report
 
 
 def _build(board, design, cfg, out: Path, work: Path, seed: int, synth_opts: str,
-           breakdown: bool, until: str, command, progress, say, t_start) -> dict:
+           breakdown: bool, until: str, command, progress, say, t_start,
+           router: str | None = None) -> dict:
     secs = {}
     say(f"[1/5] elaborate {design} for {board.name} ({board.device}-{board.package})")
     t0 = time.monotonic()
@@ -353,7 +362,8 @@ def _build(board, design, cfg, out: Path, work: Path, seed: int, synth_opts: str
         top, name="top", synth_opts=synth_opts,
         script_after_synth="tee -q -o top.stat.json stat -json",
         nextpnr_opts=f"--report top.nextpnr.json --timing-allow-fail --seed {seed}"
-                     + (" --pack-only" if until == "pack" else ""))
+                     + (" --pack-only" if until == "pack" else "")
+                     + (f" --router {router}" if router else ""))
     stripped = []
     if board.family == "ice40" and board.resources.get("spram"):
         plan.files["top.il"], stripped = strip_zero_init(plan.files["top.il"])
@@ -456,7 +466,7 @@ def _build(board, design, cfg, out: Path, work: Path, seed: int, synth_opts: str
         "format": "lnsmadam-build-report", "version": 1,
         "ok": not problems, "problems": problems,
         "board": board.summary(), "design": design, "config": cfg.to_dict(), "seed": seed,
-        "until": until,
+        "until": until, "router": router or "router1",
         "timing": {"required_mhz": required, "achieved_mhz": achieved, "clock": main,
                    "margin_percent": (round(100.0 * (achieved / required - 1), 1)
                                       if achieved else None),

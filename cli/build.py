@@ -34,6 +34,9 @@ from .options import apply_hidden, checked, config_options, config_values, fail
                    "out/build/BOARD, or out/build/BOARD-KEY for a non-default config).")
 @click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=1, show_default=True,
               help="nextpnr placement seed.")
+@click.option("--router", type=click.Choice(["router1", "router2"]), default=None,
+              help="nextpnr's router (default: nextpnr's, router1). router2 can route a "
+                   "large, congested ECP5 design that router1 does not finish.")
 @click.option("--design", type=click.Choice(["soc", "standin"]), default="soc",
               show_default=True,
               help="soc: the trainer; standin: a small TEST design (UART echo through "
@@ -42,7 +45,7 @@ from .options import apply_hidden, checked, config_options, config_values, fail
               help="Also report each module's own LUT4/FF/RAM/DSP (one more Yosys run).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
 @click.pass_context
-def build(ctx, board, out_dir, seed, design, breakdown, quiet, **params):
+def build(ctx, board, out_dir, seed, router, design, breakdown, quiet, **params):
     """Build the bitstream, report.json and report.md for a board (YoWASP flow)."""
     from ..boards.build import BuildError, build as run_build, make_config
     from ..boards.platforms import UnknownBoard, get_board
@@ -62,7 +65,8 @@ def build(ctx, board, out_dir, seed, design, breakdown, quiet, **params):
         rep = checked(lambda: run_build(b, design=design, overrides=cv.values,
                                         out_dir=out_dir, seed=seed,
                                         progress=None if quiet else _progress,
-                                        command=command, breakdown=breakdown), names)
+                                        command=command, breakdown=breakdown,
+                                        router=router), names)
     except BuildError as e:
         msg = str(e).splitlines()
         click.echo(f"error: {msg[0]}", err=True)

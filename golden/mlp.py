@@ -53,7 +53,10 @@ __all__ = ["MLPConfig", "LNSMLP", "train_lns", "LOG2E", "SOFTMAX_P"]
 
 
 def _check_sizes(sizes) -> tuple[int, ...]:
-    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+    # a mapping or a set iterates, but not as an ordered list of widths (a dict would give
+    # its keys and drop its values)
+    if (isinstance(sizes, (str, bytes, dict, set, frozenset))
+            or not hasattr(sizes, "__iter__")):
         raise ValueError(f"sizes must be a sequence of layer widths, e.g. (64, 16, 10), "
                          f"got {sizes!r}")
     sizes = tuple(sizes)

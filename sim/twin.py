@@ -47,7 +47,7 @@ from pathlib import Path
 
 from ..golden.format import check_int
 from ..golden.soc import SoCConfig
-from ..host.transport import ByteQueue, LinkError, Transport
+from ..host.transport import ByteQueue, LinkError, Transport, check_data, check_read
 from .ports import verilog_ports
 from .files import locked
 from .runner import SimulationError, check_simulator, default_build_root
@@ -291,13 +291,13 @@ class TwinTransport(Transport):
 
     # --- Transport ---------------------------------------------------------------------
     def write(self, data: bytes) -> None:
-        data = bytes(data)
+        data = check_data(data)
         for off in range(0, len(data), 65535):
             chunk = data[off:off + 65535]
             self._send(b"D" + struct.pack("<H", len(chunk)) + chunk)
 
     def read(self, n: int, timeout: float) -> bytes:
-        out = self._rx.get(n, timeout)
+        out = self._rx.get(*check_read(n, timeout))
         if not out and not self._reader.is_alive() and not self.closed:
             raise LinkError(self._dead_message())
         return out

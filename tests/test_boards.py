@@ -330,6 +330,9 @@ def test_build_output_dirs_are_owned(tmp_path, monkeypatch):
                                               "write"):
         build(ice, design="standin", out_dir=mine, progress=None)
     assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    with pytest.raises(ValueError, match="router must be one of router1, router2, got 'r3'"):
+        build(ice, design="standin", out_dir=tmp_path / "r3", progress=None, router="r3")
+    assert not (tmp_path / "r3").exists()
     assert check_owned_dir(tmp_path / "new" / "dir", "out", OUT_MARKER) == \
         tmp_path / "new" / "dir"
     (mine / OUT_MARKER).write_text("{}")

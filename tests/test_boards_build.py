@@ -55,6 +55,15 @@ def test_build_standin_icebreaker(tmp_path):
     assert rep["memories"]["zero_init_dropped"][0]["mapped_to"] == "$__ICE40_SPRAM_"
     assert rep["resources"]["bram"]["used"] >= 2
     assert rep["config"]["divisor"] == 18       # the board's 18 MHz PLL clock, 1 Mbaud
+    assert rep["router"] == "router1"           # nextpnr's default
+
+
+def test_build_standin_icebreaker_router2(tmp_path):
+    """``--router router2`` reaches nextpnr (the report says which router placed it)."""
+    res, rep, out = _build(tmp_path, "--board", "icebreaker", "--design", "standin",
+                           "--router", "router2")
+    _check_ok(res, rep, out, "icebreaker", "bin")
+    assert rep["router"] == "router2"
 
 
 def test_build_soc_icebreaker(tmp_path):

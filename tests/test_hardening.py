@@ -376,6 +376,10 @@ def _api_cases():
         "MLPConfig mac": (lambda: MLPConfig(mac=5), "mac must be an instance of MACConfig"),
         "MLPConfig sizes": (lambda: MLPConfig(sizes=None), "sizes must be a sequence"),
         "MLPConfig sizes str": (lambda: MLPConfig(sizes="64,16,10"), "sizes must be a sequence"),
+        # a dict iterates over its keys only: refused, not read as (64, 10)
+        "MLPConfig sizes dict": (lambda: MLPConfig(sizes={64: 1, 10: 2}),
+                                 "sizes must be a sequence"),
+        "MLPConfig sizes set": (lambda: MLPConfig(sizes={64, 10}), "sizes must be a sequence"),
         "MLPConfig p_scale": (lambda: MLPConfig(p_scale=None), "p_scale must be a number in "
                                                                "(0, 1e+06]"),
         "MLPConfig p_scale nan": (lambda: MLPConfig(p_scale=math.nan), "p_scale must be a "

@@ -106,3 +106,18 @@ def test_link_faults_are_retried_and_never_executed(twin, digits):
     assert run.history == train_lns(cfg, data, 2, seed)["history"]
     assert all(faulty.counts.values()), faulty.counts
     assert dev.stats["retries"] > 0, (faulty.counts, dev.stats)
+
+
+def test_twin_transport_checks_its_arguments(twin):
+    """The twin refuses what every other transport refuses (a str, a negative count, a NaN
+    timeout), before anything reaches the model; the link still works afterwards."""
+    from lnsmadam.golden.format import ParameterTypeError
+
+    with pytest.raises(ParameterTypeError, match="data must be bytes"):
+        twin.write("PING")
+    with pytest.raises(ValueError, match="n must be"):
+        twin.read(-1, 0.1)
+    with pytest.raises(ValueError, match="timeout must be a finite number"):
+        twin.read(1, float("nan"))
+    assert twin.read(0, 0.0) == b""
+    assert Device(twin).identify()

@@ -4,7 +4,7 @@
 Parameters: ``board``, ``design`` (``soc``/``standin``), ``pnr_seed`` (nextpnr's seed, 1),
 ``until``
 (``synth``: Yosys only, ``pack``: + nextpnr ``--pack-only``, ``bitstream``: the whole flow,
-the default), ``synth_opts``, and the SoCConfig fields over the board's default config
+the default), ``synth_opts``, ``router`` (nextpnr's, ``router1``/``router2``), and the SoCConfig fields over the board's default config
 (``sizes``, ``lanes``, ``n_records``, ``clk_freq`` in Hz, ``baud``, ``bits``, ``gamma``,
 ``lr_step``, ``state_man_bits``, ``beta_k``, ``softmax``, ``bias_lane``, ``fast_shuffle``,
 ``pipelined``, ``read_reg``, ``mac_pipeline``, ``conv_pipeline``, ``update_pipeline``; the
@@ -41,13 +41,15 @@ SOC_PARAMS = {
 
 
 def params(config: dict) -> dict:
-    from ...boards.build import UNTIL, design_choices
+    from ...boards.build import ROUTERS, UNTIL, design_choices
     from ...boards.platforms import board_names
     return {"board": Param("str", "target board", choices=tuple(board_names())),
             "design": Param("str", "design to build", choices=design_choices()),
             "pnr_seed": Param("int", "nextpnr placement seed", lo=0, hi=2**31 - 1),
             "until": Param("str", "how far the flow goes", choices=UNTIL),
             "synth_opts": Param("str", "Yosys synthesis options (default: the board's)"),
+            "router": Param("str", "nextpnr router (default: nextpnr's, router1)",
+                            choices=ROUTERS),
             **SOC_PARAMS}
 
 
@@ -71,7 +73,7 @@ def run(config: dict, workdir: Path) -> dict:
     rep = build(config.get("board", "icebreaker"), design=config.get("design", "soc"),
                 overrides=over, out_dir=workdir, seed=config.get("pnr_seed", 1),
                 progress=None, synth_opts=config.get("synth_opts"),
-                until=config.get("until", "bitstream"))
+                until=config.get("until", "bitstream"), router=config.get("router"))
     files = ["report.json", "report.md"]
     if rep["bitstream"]:
         files.append(Path(rep["bitstream"]).name)
