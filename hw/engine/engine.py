@@ -86,6 +86,8 @@ class Engine(wiring.Component):
 
     Latency
     -------
+    A host access is taken into a register in its handshake cycle and served in the next:
+    a write is answered 2 cycles after the handshake, a read ``2 + read_reg`` cycles after.
     Per training sample about ``visits / lanes`` cycles plus each pass's drain and the
     softmax unit in exact mode (``docs/engine.md``, measured by ``bench/grids/trainer_cycles.toml``);
     in pipelined mode the longer of the two stages.
@@ -178,8 +180,8 @@ class Engine(wiring.Component):
         r = self._registers(m)
         r.steps = Signal(32)
         r.idle = Signal()
-        self._bus(m, r, d_rp, d_wp)
-        m.d.comb += d_addr.eq(Mux(r.idle, bus.cmd_addr, loader.d_addr))
+        q = self._bus(m, r, d_rp, d_wp)
+        m.d.comb += d_addr.eq(Mux(r.idle, q.addr, loader.d_addr))
         self._control(m, r, shuf, loader)
         return m
 
@@ -204,7 +206,8 @@ class Engine(wiring.Component):
             u = self.units[k]
             m.d.comb += [u.u_bias[i].eq(u_bias[l]), u.f_bias[i].eq(f_bias[l]),
                          u.e_clamp[i].eq(e_clamp[l])]
-        wd = self.bus.cmd_wdata
+        r.q = self._bus_slice(m)
+        wd = r.q.wdata
         r.regmap = {REGS[k]: [r.lo[k].eq(wd[:16])] +
                     ([r.big[k].eq(wd[16:] != 0)] if k in r.big else []) for k in r.lo}
         r.regmap[REGS["mode"]] = [r.mode0.eq(wd[0]), r.mode_rest.eq(wd[1:] != 0)]
@@ -215,9 +218,30 @@ class Engine(wiring.Component):
                 r.regmap[addr[f"{f}{l}"]] = [sig.eq(wd)]
         return r
 
-    def _bus(self, m, r, d_rp, d_wp):
-        """Serve the host's accesses while idle: registers, data, weight and state banks."""
+    def _bus_slice(self, m):
+        """The host's request, registered in its handshake cycle (``q.valid`` the cycle
+        after). Why: the link decodes a request from its frame buffer's read port, and
+        without this register that decode ran on into every bank's write enable and data
+        (the ECP5 critical path at 52 MHz); a register costs one cycle per access, which
+        the UART never notices."""
+        from types import SimpleNamespace
         bus = self.bus
+        q = SimpleNamespace(valid=Signal(name="bus_q_valid"),
+                            write=Signal(name="bus_q_write"),
+                            region=Signal.like(bus.cmd_region, name="bus_q_region"),
+                            addr=Signal.like(bus.cmd_addr, name="bus_q_addr"),
+                            wdata=Signal.like(bus.cmd_wdata, name="bus_q_wdata"))
+        take = bus.cmd_valid & bus.cmd_ready
+        m.d.sync += q.valid.eq(take)
+        with m.If(take):
+            m.d.sync += [q.write.eq(bus.cmd_write), q.region.eq(bus.cmd_region),
+                         q.addr.eq(bus.cmd_addr), q.wdata.eq(bus.cmd_wdata)]
+        return q
+
+    def _bus(self, m, r, d_rp, d_wp):
+        """Serve the host's accesses while idle: registers, data, weight and state banks.
+        Returns the registered request (:meth:`_bus_slice`)."""
+        bus, q = self.bus, r.q
         regions = self.regions()
         nl, NU = self.n_layers, len(self.units)
         rd_pending, rd_kind = Signal(self.read_reg + 1), Signal(2)
@@ -227,17 +251,17 @@ class Engine(wiring.Component):
         m.submodules.regfile = regfile
         reg_wp = regfile.write_port()
         reg_rd = RegisteredRead(m, regfile, "regfile", enable=True)
-        accept = bus.cmd_valid & bus.cmd_ready
-        m.d.comb += [reg_wp.addr.eq(bus.cmd_addr), reg_wp.data.eq(bus.cmd_wdata),
-                     reg_rd.addr.eq(bus.cmd_addr), reg_rd.en.eq(accept)]
+        accept = q.valid
+        m.d.comb += [reg_wp.addr.eq(q.addr), reg_wp.data.eq(q.wdata),
+                     reg_rd.addr.eq(q.addr), reg_rd.en.eq(accept)]
         rd_unit = Signal(range(max(NU, 2)))
         rd_layer = Signal(range(max(nl, 2)))
         rd_bank = Signal(range(max(self.lanes + self.bias_lane, 2)))
         m.d.sync += [rd_pending.eq(rd_pending << 1), wr_ack.eq(0)]
         done = rd_pending[-1]
-        m.d.comb += [bus.rsp_valid.eq(done | wr_ack), d_wp.data.eq(bus.cmd_wdata)]
+        m.d.comb += [bus.rsp_valid.eq(done | wr_ack), d_wp.data.eq(q.wdata)]
         for u in self.units:
-            m.d.comb += [u.b_addr.eq(bus.cmd_addr), u.b_wdata.eq(bus.cmd_wdata),
+            m.d.comb += [u.b_addr.eq(q.addr), u.b_wdata.eq(q.wdata),
                          u.b_rlayer.eq(rd_layer), u.b_rbank.eq(rd_bank)]
         rsp = Signal(32)
         # the data memory's port follows the address every cycle: keep the word read
@@ -258,26 +282,27 @@ class Engine(wiring.Component):
                 m.d.comb += rsp.eq(self._pick_unit(m, [u.b_rdata_v for u in self.units],
                                                    rd_unit))
         m.d.comb += bus.rsp_rdata.eq(Mux(done, rsp, 0))
-        # the link waits for each response before its next access
-        m.d.comb += bus.cmd_ready.eq(r.idle)
+        # the link waits for each response before its next access; none is taken while the
+        # registered one is served
+        m.d.comb += bus.cmd_ready.eq(r.idle & ~q.valid)
         with m.If(accept):
-            with m.If(bus.cmd_write):
+            with m.If(q.write):
                 m.d.sync += wr_ack.eq(1)
             with m.Else():
                 m.d.sync += rd_pending.eq(1)
-            with m.Switch(bus.cmd_region[:(len(regions) - 1).bit_length()]):
+            with m.Switch(q.region[:(len(regions) - 1).bit_length()]):
                 with m.Case(0):
                     m.d.sync += rd_kind.eq(0)
                     # only the mapped words are written (the others read back 0)
-                    with m.Switch(bus.cmd_addr[:(n_reg - 1).bit_length()]):
+                    with m.Switch(q.addr[:(n_reg - 1).bit_length()]):
                         for adr, updates in r.regmap.items():
                             with m.Case(adr):
-                                with m.If(bus.cmd_write):
+                                with m.If(q.write):
                                     m.d.comb += reg_wp.en.eq(1)
                                     m.d.sync += updates
                 with m.Case(1):
                     m.d.sync += rd_kind.eq(1)
-                    m.d.comb += d_wp.en.eq(bus.cmd_write)
+                    m.d.comb += d_wp.en.eq(q.write)
                 for rid, name, _, _ in regions[2:]:
                     kind, rest = name[0], name[1:]
                     l, b = (int(t) for t in rest.split("."))
@@ -287,9 +312,10 @@ class Engine(wiring.Component):
                         m.d.sync += [rd_kind.eq(2 if kind == "u" else 3), rd_layer.eq(i),
                                      rd_bank.eq(b), rd_unit.eq(k)]
                         m.d.comb += [(u.b_we_u if kind == "u" else u.b_we_v).eq(
-                            bus.cmd_write), u.b_layer.eq(i), u.b_bank.eq(b)]
-                        with m.If(bus.cmd_write):
+                            q.write), u.b_layer.eq(i), u.b_bank.eq(b)]
+                        with m.If(q.write):
                             m.d.sync += r.steps.eq(0)
+        return q
 
     @staticmethod
     def _pick_unit(m, values, index):

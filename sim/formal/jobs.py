@@ -232,15 +232,16 @@ def _trainer(sizes=(2, 2, 2), lanes=1, max_records=4):
 
 
 def _harness(make, memory=False, mutate=None):
-    # the engine answers a bus write in the next cycle and a read 1 + read_reg cycles after
-    # the command; its region table is its own (the SoC's is the same, from
+    # the engine registers a command in its handshake cycle, answers a write 2 cycles after
+    # it and a read 2 + read_reg; its region table is its own (the SoC's is the same, from
     # golden.image.region_table)
-    return TrainerHarness(make, memory=memory, rsp_latency=(1, 1 + SoCConfig().read_reg),
+    return TrainerHarness(make, memory=memory, rsp_latency=(2, 2 + SoCConfig().read_reg),
                           mutate=mutate, regions=lambda dut: dut.regions())
 
 
 def trainer_jobs(sizes=(2, 2, 2), lanes=1, max_records=4, depth=6, engine="z3") -> list[Job]:
-    """Trainer (ports only): the bus/BUSY properties (k=2) and the kept word (BMC)."""
+    """Trainer (ports only): the bus/BUSY properties (k=3: a command spends a cycle in the
+    engine's request register before it is served) and the kept word (BMC)."""
     sizes = tuple(sizes)
     _check(lambda: _trainer(sizes, lanes, max_records))
 
@@ -249,7 +250,7 @@ def trainer_jobs(sizes=(2, 2, 2), lanes=1, max_records=4, depth=6, engine="z3") 
 
     tag = "x".join(map(str, sizes)) + f"l{lanes}r{max_records}"
     params = {"sizes": list(sizes), "lanes": lanes, "max_records": max_records}
-    return [Job("trainer", f"bus_{tag}", lambda: _harness(make), "prove", 2, engine, params),
+    return [Job("trainer", f"bus_{tag}", lambda: _harness(make), "prove", 3, engine, params),
             Job("trainer", f"memory_{tag}", lambda: _harness(make, memory=True), "bmc",
                 depth, "boolector", params)]
 
