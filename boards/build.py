@@ -78,6 +78,12 @@ SPRAM_MIN_WORDS = 8192
 #: How far :func:`build` goes: synthesis only, synthesis + nextpnr packing, the whole flow.
 UNTIL = ("synth", "pack", "bitstream")
 ROUTERS = ("router1", "router2")
+#: added to a tool's failed assertion: the tool's own bug, which a user cannot fix in place.
+#: Seen once: Yosys 0.70's ABC reintegration on the 85F 8-lane engine with update_pipeline
+#: 7, mac_pipeline 5 and conv_pipeline 4 together (each of them alone, or any two, build)
+INTERNAL_ERROR_HINT = ("\n(an internal error of the tool, not a problem in the configuration: "
+                       "this netlist trips a bug in it. A neighbouring configuration, e.g. "
+                       "one pipeline register fewer, usually avoids it.)")
 STEP_NAMES = {"yosys": "synthesis (Yosys)", "nextpnr-ice40": "place and route (nextpnr-ice40)",
               "nextpnr-ecp5": "place and route (nextpnr-ecp5)",
               "icepack": "bitstream (icepack)", "ecppack": "bitstream (ecppack)"}
@@ -401,7 +407,9 @@ def _build(board, design, cfg, out: Path, work: Path, seed: int, synth_opts: str
             if "nextpnr" in tool:
                 routed = False          # unplaceable: report what it said
                 break
-            raise BuildError(f"{exe} failed (exit {rc}); log {logf}:\n{_log_errors(logf)}")
+            errors = _log_errors(logf)
+            raise BuildError(f"{exe} failed (exit {rc}); log {logf}:\n{errors}"
+                             + (INTERNAL_ERROR_HINT if "Assert `" in errors else ""))
         if (until == "synth" and tool == "yosys") or (until == "pack" and "nextpnr" in tool):
             break
 

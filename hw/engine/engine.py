@@ -261,7 +261,7 @@ class Engine(wiring.Component):
         done = rd_pending[-1]
         m.d.comb += [bus.rsp_valid.eq(done | wr_ack), d_wp.data.eq(q.wdata)]
         for u in self.units:
-            m.d.comb += [u.b_addr.eq(q.addr), u.b_wdata.eq(q.wdata),
+            m.d.comb += [u.b_host.eq(r.idle), u.b_addr.eq(q.addr), u.b_wdata.eq(q.wdata),
                          u.b_rlayer.eq(rd_layer), u.b_rbank.eq(rd_bank)]
         rsp = Signal(32)
         # the data memory's port follows the address every cycle: keep the word read
