@@ -145,9 +145,9 @@ class SoCConfig:
     pipelined : the pipelined capability (``mode`` bit 0): a datapath for layer 0 and one for
         the other layers, at once in pipelined mode (needs two or more layers).
     read_reg (0..1), mac_pipeline (0..2 + log2(lanes + bias_lane)), conv_pipeline (0..4),
-        update_pipeline (0..7): register stages after the memories, in the lane MAC, the
-        output converters and the update engines; fewer cost fewer flip-flops and a lower
-        clock.
+        update_pipeline (0..7): register stages after the memories (read_reg also registers
+        the host's request before the engine serves it), in the lane MAC, the output
+        converters and the update engines; fewer cost fewer flip-flops and a lower clock.
 
     The engine runs the golden model :meth:`mlp_config` (seeding mode, default MAC with
     ``lanes`` lanes and LNS-Madam formats, the state format above).

@@ -61,8 +61,9 @@ class Engine(wiring.Component):
     max_records : int, 1..65535
         Samples the data memory holds, ``max_records * record_words(n_in) <= 65536``.
     read_reg, conv_pipeline, mac_pipeline, update_pipeline : int
-        Register stages (:class:`~.datapath.PassUnit`): 0..1, 0..4, 0..2 + log2(lanes),
-        0..7; fewer cost fewer flip-flops and a lower clock.
+        Register stages (:class:`~.datapath.PassUnit`; ``read_reg`` also registers the
+        host's request): 0..1, 0..4, 0..2 + log2(lanes), 0..7; fewer cost fewer flip-flops
+        and a lower clock.
     softmax : "serial" or "parallel"
         The softmax-error unit (:class:`~.datapath.PassUnit`).
     bias_lane : bool
@@ -86,8 +87,9 @@ class Engine(wiring.Component):
 
     Latency
     -------
-    A host access is taken into a register in its handshake cycle and served in the next:
-    a write is answered 2 cycles after the handshake, a read ``2 + read_reg`` cycles after.
+    A host access is served in its handshake cycle (``read_reg = 0``) or, with
+    ``read_reg = 1``, taken into a register then and served in the next: a write is
+    answered ``1 + read_reg`` cycles after the handshake, a read ``1 + 2 * read_reg``.
     Per training sample about ``visits / lanes`` cycles plus each pass's drain and the
     softmax unit in exact mode (``docs/engine.md``, measured by ``bench/grids/trainer_cycles.toml``);
     in pipelined mode the longer of the two stages.
@@ -219,18 +221,24 @@ class Engine(wiring.Component):
         return r
 
     def _bus_slice(self, m):
-        """The host's request, registered in its handshake cycle (``q.valid`` the cycle
-        after). Why: the link decodes a request from its frame buffer's read port, and
-        without this register that decode ran on into every bank's write enable and data
-        (the ECP5 critical path at 52 MHz); a register costs one cycle per access, which
-        the UART never notices."""
+        """The host's request: with ``read_reg`` registered in its handshake cycle
+        (``q.valid`` the cycle after), else the bus itself. Why: the link decodes a request
+        from its frame buffer's read port, and without this register that decode ran on
+        into every bank's write enable and data (the ECP5 critical path at 52 MHz); it costs
+        one cycle per access, which the UART never notices, and ~95 iCE40 cells, which the
+        iCEBreaker (``read_reg = 0``) does not have."""
         from types import SimpleNamespace
         bus = self.bus
+        if not self.read_reg:
+            return SimpleNamespace(valid=bus.cmd_valid & bus.cmd_ready, write=bus.cmd_write,
+                                   region=bus.cmd_region, addr=bus.cmd_addr,
+                                   wdata=bus.cmd_wdata, registered=False)
         q = SimpleNamespace(valid=Signal(name="bus_q_valid"),
                             write=Signal(name="bus_q_write"),
                             region=Signal.like(bus.cmd_region, name="bus_q_region"),
                             addr=Signal.like(bus.cmd_addr, name="bus_q_addr"),
-                            wdata=Signal.like(bus.cmd_wdata, name="bus_q_wdata"))
+                            wdata=Signal.like(bus.cmd_wdata, name="bus_q_wdata"),
+                            registered=True)
         take = bus.cmd_valid & bus.cmd_ready
         m.d.sync += q.valid.eq(take)
         with m.If(take):
@@ -261,7 +269,10 @@ class Engine(wiring.Component):
         done = rd_pending[-1]
         m.d.comb += [bus.rsp_valid.eq(done | wr_ack), d_wp.data.eq(q.wdata)]
         for u in self.units:
-            m.d.comb += [u.b_host.eq(r.idle), u.b_addr.eq(q.addr), u.b_wdata.eq(q.wdata),
+            # idle implies every unit ready, so either selects the host whenever it may
+            # access; idle is a short path (the ECP5 clock), ready 4 iCE40 cells cheaper
+            m.d.comb += [u.b_host.eq(r.idle if self.read_reg else u.ready),
+                         u.b_addr.eq(q.addr), u.b_wdata.eq(q.wdata),
                          u.b_rlayer.eq(rd_layer), u.b_rbank.eq(rd_bank)]
         rsp = Signal(32)
         # the data memory's port follows the address every cycle: keep the word read
@@ -284,7 +295,7 @@ class Engine(wiring.Component):
         m.d.comb += bus.rsp_rdata.eq(Mux(done, rsp, 0))
         # the link waits for each response before its next access; none is taken while the
         # registered one is served
-        m.d.comb += bus.cmd_ready.eq(r.idle & ~q.valid)
+        m.d.comb += bus.cmd_ready.eq(r.idle & ~q.valid if q.registered else r.idle)
         with m.If(accept):
             with m.If(q.write):
                 m.d.sync += wr_ack.eq(1)

@@ -232,10 +232,10 @@ def _trainer(sizes=(2, 2, 2), lanes=1, max_records=4):
 
 
 def _harness(make, memory=False, mutate=None):
-    # the engine registers a command in its handshake cycle, answers a write 2 cycles after
-    # it and a read 2 + read_reg; its region table is its own (the SoC's is the same, from
+    # the engine (read_reg = 1: it registers a command in its handshake cycle) answers a
+    # write 1 + read_reg cycles after it and a read 1 + 2 read_reg; its region table is its own (the SoC's is the same, from
     # golden.image.region_table)
-    return TrainerHarness(make, memory=memory, rsp_latency=(2, 2 + SoCConfig().read_reg),
+    return TrainerHarness(make, memory=memory, rsp_latency=(1 + SoCConfig().read_reg, 1 + 2 * SoCConfig().read_reg),
                           mutate=mutate, regions=lambda dut: dut.regions())
 
 
