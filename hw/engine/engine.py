@@ -268,10 +268,15 @@ class Engine(wiring.Component):
         m.d.sync += [rd_pending.eq(rd_pending << 1), wr_ack.eq(0)]
         done = rd_pending[-1]
         m.d.comb += [bus.rsp_valid.eq(done | wr_ack), d_wp.data.eq(q.wdata)]
+        host = Signal(name="host_d", init=1)
+        m.d.sync += host.eq(r.idle)
         for u in self.units:
             # idle implies every unit ready, so either selects the host whenever it may
-            # access; idle is a short path (the ECP5 clock), ready 4 iCE40 cells cheaper
-            m.d.comb += [u.b_host.eq(r.idle if self.read_reg else u.ready),
+            # access; ready is 4 iCE40 cells cheaper, idle a shorter path (the ECP5 clock),
+            # and with the request register a cycle late is soon enough: a request taken
+            # in the first idle cycle is served in the next, and the cycle after idle no
+            # pass has started yet
+            m.d.comb += [u.b_host.eq(host if self.read_reg else u.ready),
                          u.b_addr.eq(q.addr), u.b_wdata.eq(q.wdata),
                          u.b_rlayer.eq(rd_layer), u.b_rbank.eq(rd_bank)]
         rsp = Signal(32)
