@@ -226,33 +226,37 @@ def link_jobs(engine="boolector") -> list[Job]:
         {**LINK_SMALL_PARAMS, "host": "back to back", "properties": ["start_checked"]})]
 
 
-def _trainer(sizes=(2, 2, 2), lanes=1, max_records=4):
-    cfg = SoCConfig(sizes=tuple(sizes), lanes=lanes, n_records=max_records)
+def _trainer(sizes=(2, 2, 2), lanes=1, max_records=4, read_reg=1):
+    cfg = SoCConfig(sizes=tuple(sizes), lanes=lanes, n_records=max_records, read_reg=read_reg)
     return Engine(cfg.mlp_config(), **cfg.engine_options())
 
 
-def _harness(make, memory=False, mutate=None):
-    # the engine (read_reg = 1: it registers a command in its handshake cycle) answers a
-    # write 1 + read_reg cycles after it and a read 1 + 2 read_reg; its region table is its own (the SoC's is the same, from
-    # golden.image.region_table)
-    return TrainerHarness(make, memory=memory, rsp_latency=(1 + SoCConfig().read_reg, 1 + 2 * SoCConfig().read_reg),
+def _harness(make, read_reg, memory=False, mutate=None):
+    # the engine answers a write 1 + read_reg cycles after the command and a read
+    # 1 + 2 read_reg (with read_reg it registers the command in its handshake cycle); its
+    # region table is its own (the SoC's is the same, from golden.image.region_table)
+    return TrainerHarness(make, memory=memory, rsp_latency=(1 + read_reg, 1 + 2 * read_reg),
                           mutate=mutate, regions=lambda dut: dut.regions())
 
 
-def trainer_jobs(sizes=(2, 2, 2), lanes=1, max_records=4, depth=6, engine="z3") -> list[Job]:
-    """Trainer (ports only): the bus/BUSY properties (k=3: a command spends a cycle in the
-    engine's request register before it is served) and the kept word (BMC)."""
+def trainer_jobs(sizes=(2, 2, 2), lanes=1, max_records=4, depth=6, engine="z3",
+                 read_reg=1) -> list[Job]:
+    """Trainer (ports only): the bus/BUSY properties (k-induction, k=3: with ``read_reg`` a
+    command spends a cycle in the engine's request register before it is served) and the
+    kept word (BMC). ``read_reg`` 0 is the iCEBreaker's engine (no request register)."""
     sizes = tuple(sizes)
-    _check(lambda: _trainer(sizes, lanes, max_records))
+    _check(lambda: _trainer(sizes, lanes, max_records, read_reg))
 
     def make():
-        return _trainer(sizes, lanes, max_records)
+        return _trainer(sizes, lanes, max_records, read_reg)
 
-    tag = "x".join(map(str, sizes)) + f"l{lanes}r{max_records}"
-    params = {"sizes": list(sizes), "lanes": lanes, "max_records": max_records}
-    return [Job("trainer", f"bus_{tag}", lambda: _harness(make), "prove", 3, engine, params),
-            Job("trainer", f"memory_{tag}", lambda: _harness(make, memory=True), "bmc",
-                depth, "boolector", params)]
+    tag = "x".join(map(str, sizes)) + f"l{lanes}r{max_records}" + ("" if read_reg else "rr0")
+    params = {"sizes": list(sizes), "lanes": lanes, "max_records": max_records,
+              "read_reg": read_reg}
+    return [Job("trainer", f"bus_{tag}", lambda: _harness(make, read_reg), "prove", 3, engine,
+                params),
+            Job("trainer", f"memory_{tag}", lambda: _harness(make, read_reg, memory=True),
+                "bmc", depth, "boolector", params)]
 
 
 BLOCKS = {
@@ -274,7 +278,7 @@ def ci_jobs() -> list[Job]:
             + softmax_jobs()
             + shuffle_jobs(n_max=64)
             + [link_ci_job()] + link_induct_jobs("small")
-            + trainer_jobs())
+            + trainer_jobs() + trainer_jobs(read_reg=0))
 
 
 def link_ci_job() -> Job:
@@ -303,7 +307,8 @@ def family_jobs() -> list[Job]:
     for n in (5, 64, 1437):
         jobs += shuffle_jobs(n_max=n)
     jobs += link_jobs()
-    jobs += trainer_jobs() + trainer_jobs(sizes=(3, 4, 2), lanes=2, max_records=6)
+    jobs += trainer_jobs() + trainer_jobs(read_reg=0)
+    jobs += trainer_jobs(sizes=(3, 4, 2), lanes=2, max_records=6)
     # duplicates (the same tag twice) are run once
     seen, out = set(), []
     for j in jobs:
@@ -403,7 +408,7 @@ def mutant_jobs() -> list[Mutant]:
         Mutant("trainer", "write_not_acknowledged", "a bus write is never answered "
                "(rsp_valid only for reads)",
                lambda: Job("trainer", "mutant", lambda: _harness(
-                   _trainer, mutate=Rewrite(assign={"wr_ack": set_to(0)})),
+                   _trainer, 1, mutate=Rewrite(assign={"wr_ack": set_to(0)})),
                    "bmc", 4, "boolector"),
                ["trainer.rsp_latency", "trainer.rsp_pending"]),
     ]
