@@ -4,9 +4,11 @@ plots, built from ``DIR/grid.toml`` and the per-point results alone.
 One row per point: the point's varied keys, every job's metrics (``metrics(result)`` of the
 job module) and derived columns:
 
-* ``us_per_sample`` = ``cycles_per_sample`` / clock, the clock being the build's required
-  clock (``required_mhz``) or the cycles job's ``clock_mhz``; ``epoch_s`` = that times the
-  training samples of one epoch;
+* ``us_per_sample`` = ``cycles_per_sample`` / clock, the clock being the one the built
+  design runs at: the build's required clock (``required_mhz``), or its placed Fmax
+  (``fmax_mhz``) where that is lower (a build with ``--timing-allow-fail`` that missed its
+  clock); without a build the cycles job's ``clock_mhz``; ``run_mhz`` says which clock was
+  used; ``epoch_s`` = that times the training samples of one epoch;
 * ``pareto``: true for points no other point beats on every objective present of area
   (``area_um2``, else ``logic``, else ``lut4``: lower), ``us_per_sample`` (lower) and
   accuracy (``test_acc``, else ``twin_test_acc``: higher); needs at least two objectives.
@@ -80,8 +82,13 @@ def rows(grid: Grid, out: Path) -> list[dict]:
 
 
 def _derive(row: dict, config: dict) -> None:
-    clock = row.get("required_mhz") or row.get("clock_mhz") or config.get("clock_mhz")
+    clock = row.get("required_mhz")
+    if clock and row.get("fmax_mhz"):
+        # a placement that missed the clock asked for runs no faster than its Fmax
+        clock = min(clock, row["fmax_mhz"])
+    clock = clock or row.get("clock_mhz") or config.get("clock_mhz")
     if row.get("cycles_per_sample") and clock:
+        row["run_mhz"] = clock
         row["us_per_sample"] = row["cycles_per_sample"] / clock
         if row.get("n_train") and "epoch_s" not in row:
             row["epoch_s"] = row["us_per_sample"] * row["n_train"] / 1e6

@@ -615,6 +615,23 @@ def test_cycles_job_on_the_twin(tmp_path):
     assert row["us_per_sample"] == pytest.approx(m["cycles_per_sample"] / 12.0)
 
 
+@pytest.mark.parametrize("required, fmax, clock_mhz, run", [
+    (50.0, 42.0, None, 42.0),      # missed its clock: it runs at its Fmax, not at 50
+    (18.0, 20.1, None, 18.0),      # met it: the clock asked for
+    (50.0, None, 12.0, 50.0),      # no Fmax (a synth-only build): the required clock
+    (None, None, 12.0, 12.0),      # no build: the cycles job's clock
+])
+def test_report_us_per_sample_uses_the_clock_the_design_runs_at(required, fmax, clock_mhz,
+                                                                  run):
+    from lnsmadam.sweep import report
+    row = {"required_mhz": required, "fmax_mhz": fmax, "cycles_per_sample": 154.0,
+           "n_train": 1000}
+    report._derive(row, {} if clock_mhz is None else {"clock_mhz": clock_mhz})
+    assert row["run_mhz"] == run
+    assert row["us_per_sample"] == pytest.approx(154.0 / run)
+    assert row["epoch_s"] == pytest.approx(154.0 / run * 1000 / 1e6)
+
+
 def test_cycles_job_takes_the_points_board():
     """A point that builds for a board measures that board's engine on the twin: the
     board's engine fields, unless the point sets them."""
