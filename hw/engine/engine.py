@@ -225,7 +225,7 @@ class Engine(wiring.Component):
         (``q.valid`` the cycle after), else the bus itself. Why: the link decodes a request
         from its frame buffer's read port, and without this register that decode ran on
         into every bank's write enable and data (the ECP5 critical path at 52 MHz); it costs
-        one cycle per access, which the UART never notices, and ~95 iCE40 cells, which the
+        one cycle per access, which the UART never notices, and ~65 iCE40 cells, which the
         iCEBreaker (``read_reg = 0``) does not have."""
         from types import SimpleNamespace
         bus = self.bus
