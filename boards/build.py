@@ -322,8 +322,9 @@ def build(board: str | Board, *, design: str = "soc", overrides: dict | None = N
     (iCE40: ``-spram -dsp``; ECP5: none). ``breakdown``: also synthesise without flattening
     and report each module's own cells (``report["breakdown"]``; one more Yosys run).
     ``router``: nextpnr's router, ``"router1"`` (nextpnr's default when None) or
-    ``"router2"`` (measured: the 85F 8-lane engine routed in ~10 minutes with it, where
-    router1 had not finished after 2 hours; docs/results.md section 9). ``until``: ``"bitstream"`` (the whole flow), ``"pack"`` (synthesis and nextpnr
+    ``"router2"`` (measured: it routes the 85F 8-lane engine in about 5 minutes, where
+    router1 runs for hours; docs/results.md section 8).
+    ``until``: ``"bitstream"`` (the whole flow), ``"pack"`` (synthesis and nextpnr
     ``--pack-only``: packed cell counts, no placement, no timing) or ``"synth"`` (Yosys
     only: cell counts); a partial build's ``problems`` are about fit only.
     The configuration and ``out_dir`` are checked before any work (``ValueError``: a bad

@@ -148,11 +148,10 @@ class PassUnit(wiring.Component):
         Write port of the input buffers (the loader's; a unit serving layer 0): bank
         enables, one word address (``buffer * W_0 + j // lanes``), a code per bank.
     b_host : In(1)
-        The host's accesses below own the banks' ports; high whenever the host may access
-        (the engine is idle; ``ready`` may be given, or the engine's decoded idle state,
-        which is a shorter path than ``ready``, a wide function of the pipelines that was
-        on the ECP5 critical path as the select of every bank port). Low in every cycle of
-        a pass.
+        The banks' ports serve the host's accesses below: high whenever the host may access
+        (the engine is idle), low in every cycle of a pass. ``ready`` qualifies; the engine
+        gives a register where it can (``ready`` is a wide function of the pipelines, and
+        as the select of every bank port it was on the ECP5 critical path).
     b_addr, b_wdata, b_layer, b_bank, b_we_u, b_we_v, b_rlayer, b_rbank : In;
     b_rdata_u, b_rdata_v : Out
         The host's access to the weight / state banks while ``b_host``: a write of bank

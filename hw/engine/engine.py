@@ -179,15 +179,16 @@ class Engine(wiring.Component):
                      loader.d_rdata.eq(d_rp.data), shuf.rd_addr.eq(loader.sh_addr),
                      loader.sh_data.eq(shuf.rd_data), ua.a0_we.eq(loader.a0_we),
                      ua.a0_waddr.eq(loader.a0_waddr), ua.a0_wdata.eq(loader.a0_wdata)]
-        r = self._registers(m)
+        q = self._bus_slice(m)
+        r = self._registers(m, q.wdata)
         r.steps = Signal(32)
         r.idle = Signal()
-        q = self._bus(m, r, d_rp, d_wp)
+        self._bus(m, r, q, d_rp, d_wp)
         m.d.comb += d_addr.eq(Mux(r.idle, q.addr, loader.d_addr))
         self._control(m, r, shuf, loader)
         return m
 
-    def _registers(self, m):
+    def _registers(self, m, wd):
         """The host's registers. It reads back exactly what it wrote: the 32-bit words live
         in a small memory (:meth:`_bus`). The logic keeps only what it uses: a count's low
         16 bits and whether any higher bit is set (such a value is always refused, so the
@@ -208,8 +209,6 @@ class Engine(wiring.Component):
             u = self.units[k]
             m.d.comb += [u.u_bias[i].eq(u_bias[l]), u.f_bias[i].eq(f_bias[l]),
                          u.e_clamp[i].eq(e_clamp[l])]
-        r.q = self._bus_slice(m)
-        wd = r.q.wdata
         r.regmap = {REGS[k]: [r.lo[k].eq(wd[:16])] +
                     ([r.big[k].eq(wd[16:] != 0)] if k in r.big else []) for k in r.lo}
         r.regmap[REGS["mode"]] = [r.mode0.eq(wd[0]), r.mode_rest.eq(wd[1:] != 0)]
@@ -232,13 +231,12 @@ class Engine(wiring.Component):
         if not self.read_reg:
             return SimpleNamespace(valid=bus.cmd_valid & bus.cmd_ready, write=bus.cmd_write,
                                    region=bus.cmd_region, addr=bus.cmd_addr,
-                                   wdata=bus.cmd_wdata, registered=False)
+                                   wdata=bus.cmd_wdata)
         q = SimpleNamespace(valid=Signal(name="bus_q_valid"),
                             write=Signal(name="bus_q_write"),
                             region=Signal.like(bus.cmd_region, name="bus_q_region"),
                             addr=Signal.like(bus.cmd_addr, name="bus_q_addr"),
-                            wdata=Signal.like(bus.cmd_wdata, name="bus_q_wdata"),
-                            registered=True)
+                            wdata=Signal.like(bus.cmd_wdata, name="bus_q_wdata"))
         take = bus.cmd_valid & bus.cmd_ready
         m.d.sync += q.valid.eq(take)
         with m.If(take):
@@ -246,10 +244,10 @@ class Engine(wiring.Component):
                          q.addr.eq(bus.cmd_addr), q.wdata.eq(bus.cmd_wdata)]
         return q
 
-    def _bus(self, m, r, d_rp, d_wp):
-        """Serve the host's accesses while idle: registers, data, weight and state banks.
-        Returns the registered request (:meth:`_bus_slice`)."""
-        bus, q = self.bus, r.q
+    def _bus(self, m, r, q, d_rp, d_wp):
+        """Serve the host's accesses while idle: registers, data, weight and state banks;
+        ``q`` is the request (:meth:`_bus_slice`)."""
+        bus = self.bus
         regions = self.regions()
         nl, NU = self.n_layers, len(self.units)
         rd_pending, rd_kind = Signal(self.read_reg + 1), Signal(2)
@@ -268,8 +266,9 @@ class Engine(wiring.Component):
         m.d.sync += [rd_pending.eq(rd_pending << 1), wr_ack.eq(0)]
         done = rd_pending[-1]
         m.d.comb += [bus.rsp_valid.eq(done | wr_ack), d_wp.data.eq(q.wdata)]
-        host = Signal(name="host_d", init=1)
-        m.d.sync += host.eq(r.idle)
+        if self.read_reg:
+            host = Signal(name="host_d", init=1)
+            m.d.sync += host.eq(r.idle)
         for u in self.units:
             # idle implies every unit ready, so either selects the host whenever it may
             # access; ready is 4 iCE40 cells cheaper, idle a shorter path (the ECP5 clock),
@@ -300,7 +299,7 @@ class Engine(wiring.Component):
         m.d.comb += bus.rsp_rdata.eq(Mux(done, rsp, 0))
         # the link waits for each response before its next access; none is taken while the
         # registered one is served
-        m.d.comb += bus.cmd_ready.eq(r.idle & ~q.valid if q.registered else r.idle)
+        m.d.comb += bus.cmd_ready.eq(r.idle & ~q.valid if self.read_reg else r.idle)
         with m.If(accept):
             with m.If(q.write):
                 m.d.sync += wr_ack.eq(1)
@@ -331,7 +330,6 @@ class Engine(wiring.Component):
                             q.write), u.b_layer.eq(i), u.b_bank.eq(b)]
                         with m.If(q.write):
                             m.d.sync += r.steps.eq(0)
-        return q
 
     @staticmethod
     def _pick_unit(m, values, index):

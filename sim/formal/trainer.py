@@ -16,8 +16,8 @@ response still due, as the link issues them); everything else is free.
   trainer's side of the BUSY refusal;
 * ``rsp_matches``: a response only for an accepted command, one per command;
   ``rsp_latency``: it comes exactly ``rsp_latency`` cycles after the command (one number,
-  or one for writes and one for reads: ``1 + read_reg`` and ``1 + 2 * read_reg`` for the engine; the bus
-  allows any latency, so each target passes its own);
+  or one for writes and one for reads: ``1 + read_reg`` and ``1 + 2 * read_reg`` for the
+  engine; the bus allows any latency, so each target passes its own);
 * ``word_kept`` (bounded): a symbolic word ``(region, addr)`` of a memory region (data,
   weights, state) reads back the last value written to it through the bus: no access to
   another word, in range or not, and nothing the trainer does while idle changes it.

@@ -2,12 +2,12 @@
 :func:`lnsmadam.boards.build.build` (YoWASP Yosys + nextpnr).
 
 Parameters: ``board``, ``design`` (``soc``/``standin``), ``pnr_seed`` (nextpnr's seed, 1),
-``until``
-(``synth``: Yosys only, ``pack``: + nextpnr ``--pack-only``, ``bitstream``: the whole flow,
-the default), ``synth_opts``, ``router`` (nextpnr's, ``router1``/``router2``), and the SoCConfig fields over the board's default config
-(``sizes``, ``lanes``, ``n_records``, ``clk_freq`` in Hz, ``baud``, ``bits``, ``gamma``,
-``lr_step``, ``state_man_bits``, ``beta_k``, ``softmax``, ``bias_lane``, ``fast_shuffle``,
-``pipelined``, ``read_reg``, ``mac_pipeline``, ``conv_pipeline``, ``update_pipeline``; the
+``until`` (``synth``: Yosys only, ``pack``: + nextpnr ``--pack-only``, ``bitstream``: the
+whole flow, the default), ``synth_opts``, ``router`` (nextpnr's, ``router1``/``router2``),
+and the SoCConfig fields over the board's default config (``sizes``, ``lanes``,
+``n_records``, ``clk_freq`` in Hz, ``baud``, ``bits``, ``gamma``, ``lr_step``,
+``state_man_bits``, ``beta_k``, ``softmax``, ``bias_lane``, ``fast_shuffle``, ``pipelined``,
+``read_reg``, ``mac_pipeline``, ``conv_pipeline``, ``update_pipeline``; the
 SoCConfig checks them). Result: the build
 report (``report.json``); artefacts: ``report.json``, ``report.md`` and the bitstream.
 """
