@@ -89,9 +89,13 @@ def _write_plot(path: str, runs, title: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        fig.savefig(path)
+    except OSError as exc:
+        raise click.ClickException(f"--plot: could not write {path} ({exc.strerror})") from None
+    finally:
+        plt.close(fig)
 
 
 def _backend(backend, use_sim, board_name) -> str:
@@ -339,9 +343,16 @@ def _write_json(path, head: dict, results) -> None:
            "runs": {r.name: {k: v for k, v in r.to_dict().items() if k != "model"}
                     for r in results},
            "final_test_acc": {r.name: r.final_test_acc for r in results}}
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as fh:
-        json.dump(out, fh, indent=2, default=_jsonable)
+    text = json.dumps(out, indent=2, default=_jsonable)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "w") as fh:
+            fh.write(text)
+    except OSError as exc:
+        # The path was checked before training; a disk that fills up meanwhile still must
+        # not end a long run in a traceback.
+        raise click.ClickException(f"--json: could not write {path} ({exc.strerror}); the "
+                                   f"run's accuracies are in the table above") from None
     click.echo(f"wrote {path}")
 
 

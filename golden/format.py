@@ -51,6 +51,8 @@ def check_type(name: str, value, cls: type | tuple[type, ...]):
     :class:`ParameterTypeError` naming the parameter and the expected type."""
     if not isinstance(value, cls):
         classes = cls if isinstance(cls, tuple) else (cls,)
+        if classes == (bool,):
+            raise ParameterTypeError(f"{name} must be true or false, got {value!r}")
         want = " or ".join(c.__name__ for c in classes)
         raise ParameterTypeError(f"{name} must be an instance of {want}, got {value!r}")
     return value

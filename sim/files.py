@@ -7,7 +7,7 @@ platform's user cache directory (``platformdirs.user_cache_dir("lnsmadam")``, e.
 Everything in it is keyed by a hash of what it was built from, so concurrent users of one
 cache share builds; :func:`locked` serialises two processes building the same key.
 
-Outputs. :func:`check_writable` tells, without creating anything, whether a file or
+Outputs. :func:`check_writable` tells, leaving nothing behind, whether a file or
 directory can be written where the user asked, so that a typo fails in the first second
 rather than after minutes of training or place-and-route. :func:`check_owned_dir` protects
 directories the user owns: a tool writes only into a new or empty directory or into one it
@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import tempfile
 from pathlib import Path
 
 __all__ = ["CACHE_ENV", "cache_root", "locked", "check_writable", "check_owned_dir",
@@ -59,7 +60,10 @@ def check_writable(path: str | os.PathLike, name: str, kind: str = "file") -> Pa
     """``path`` as a :class:`Path` if a ``kind`` (``"file"`` or ``"dir"``) can be written
     there: an existing one of that kind that is writable, or a new one whose nearest
     existing ancestor is a writable directory (missing parents would be created). Raises
-    :class:`OutputPathError` naming ``name`` otherwise. Creates nothing."""
+    :class:`OutputPathError` naming ``name`` otherwise. Leaves nothing behind: an existing
+    file is opened for appending and closed, a directory gets a probe file it loses at once
+    (``os.access`` alone says yes to root everywhere, e.g. in ``/proc`` or on a read-only
+    mount, and the write would fail after the work)."""
     p = Path(os.fspath(path)).expanduser()
     if not str(path).strip():
         raise OutputPathError(f"{name} must be a path, got an empty string")
@@ -70,6 +74,14 @@ def check_writable(path: str | os.PathLike, name: str, kind: str = "file") -> Pa
             raise OutputPathError(f"{name} must be a directory, but {p} is a file")
         if not os.access(p, os.W_OK):
             raise OutputPathError(f"{name}: {p} is not writable")
+        try:
+            if p.is_dir():
+                _probe_dir(p)
+            else:
+                with open(p, "a"):
+                    pass
+        except OSError as exc:
+            raise OutputPathError(f"{name}: {p} is not writable ({exc.strerror})") from None
         return p
     parent = p.absolute().parent
     while not parent.exists():
@@ -78,7 +90,18 @@ def check_writable(path: str | os.PathLike, name: str, kind: str = "file") -> Pa
         raise OutputPathError(f"{name}: cannot create {p}: {parent} is a file")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputPathError(f"{name}: cannot create {p}: {parent} is not writable")
+    try:
+        _probe_dir(parent)
+    except OSError as exc:
+        raise OutputPathError(f"{name}: cannot create {p}: {parent} does not take new files "
+                              f"({exc.strerror})") from None
     return p
+
+
+def _probe_dir(d: Path) -> None:
+    fd, probe = tempfile.mkstemp(prefix=".lnsmadam-probe-", dir=d)
+    os.close(fd)
+    os.unlink(probe)
 
 
 def check_owned_dir(path: str | os.PathLike, name: str, marker: str, is_ours=None) -> Path:

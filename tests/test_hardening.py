@@ -258,6 +258,11 @@ CLI_CASES = {
                  "'--plot': File 'adir.png' is a directory"),
     "json under file": (["train", "--backend", "golden", "--json", "afile/r.json"], 2,
                         "--json: cannot create afile/r.json: "),
+    # os.access says yes to root in /proc: the check must try to create a file there
+    "json in /proc": (["train", "--backend", "golden", "--json", "/proc/r.json"], 2,
+                      "--json: cannot create /proc/r.json: /proc does not take new files"),
+    "build -o in /proc": (["build", "--design", "standin", "-o", "/proc/lnsmadam-build"], 2,
+                          "--out: cannot create /proc/lnsmadam-build"),
     "generate -o file": (["generate", "mul", "-o", "afile"], 2, "afile"),
     "asic -o file": (["asic", "int8-mac", "-o", "afile"], 2, "Directory 'afile' is a file"),
     "asic -o under file": (["asic", "fp32-mac", "-o", "afile/report"], 2,
@@ -274,6 +279,8 @@ CLI_CASES = {
     "config type": (["train", "--sim", "--config", "types.toml"], 2,
                     "lanes in types.toml must be an integer, got 'four'"),
     "config table": (["build", "--config", "table.toml"], 2, "[soc] tables are not supported"),
+    "set bool": (["train", "--sim", "--set", "bias_lane=maybe"], 2,
+                 "--set bias_lane must be true or false, got 'maybe'"),
     "config unknown": (["train", "--sim", "--config", "unknown.toml"], 2,
                        "unknown config field(s) speed"),
     # unknown board, program without a bitstream
@@ -323,6 +330,18 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, monkeypatch, cas
     assert len(lines) == 1 and lines[0].lower().startswith("error:"), res.output
     assert needle in lines[0], lines[0]
     assert _tree(work) == before, "a refused command wrote or changed files"
+
+
+def test_train_json_write_failure_is_one_line(tmp_path):
+    """A --json that cannot be written after the run (checked before it; a disk may fill up
+    meanwhile) ends in a one-line error, not a traceback."""
+    import click
+
+    from lnsmadam.cli.train import _write_json
+
+    with pytest.raises(click.ClickException, match=r"--json: could not write /proc/x/r.json "
+                                                   r"\(.*\); the run's accuracies are in"):
+        _write_json("/proc/x/r.json", {"backend": "golden"}, [])
 
 
 def test_console_script_missing_extra(monkeypatch, capsys):
