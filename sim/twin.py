@@ -33,6 +33,7 @@ import contextlib
 import hashlib
 import importlib.metadata
 import functools
+import json
 import os
 import queue
 import re
@@ -53,7 +54,7 @@ from .files import locked
 from .runner import SimulationError, check_simulator, default_build_root
 
 __all__ = ["TwinTransport", "TwinBuildError", "build_twin", "HARNESS", "TWIN_CLK",
-           "TWIN_BAUD", "twin_config", "open_twin"]
+           "TWIN_BAUD", "twin_config", "open_twin", "soc_verilog"]
 
 #: The C++ harness compiled with every twin.
 HARNESS = Path(__file__).with_name("twin_main.cpp")
@@ -382,8 +383,47 @@ def twin_config(sizes=(64, 16, 10), lanes: int = 1, bits: int = 8, gamma: int = 
 
 def open_twin(cfg: SoCConfig | None = None, **kw) -> TwinTransport:
     """Build (cached) and start the twin of ``cfg`` (default :func:`twin_config`); ``kw``
-    go to :class:`TwinTransport`."""
-    from ..hw.soc import SoC
-
+    go to :class:`TwinTransport`. The SoC's Verilog is cached too (:func:`soc_verilog`)."""
     cfg = twin_config() if cfg is None else cfg
-    return TwinTransport.from_component(SoC(cfg, busy_port=True), divisor=cfg.divisor, **kw)
+    return TwinTransport(soc_verilog(cfg, kw.get("build_dir")), divisor=cfg.divisor, **kw)
+
+
+@functools.lru_cache(maxsize=1)
+def _design_digest() -> str:
+    """A hash of what the SoC's Verilog is made from: the sources of ``lnsmadam.hw`` and
+    ``lnsmadam.golden`` and the Amaranth version (which emits it)."""
+    from .. import golden, hw
+
+    h = hashlib.sha256(importlib.metadata.version("amaranth").encode())
+    for pkg in (golden, hw):
+        base = Path(pkg.__file__).parent
+        for f in sorted(base.rglob("*.py")):
+            h.update(b"\0" + f.relative_to(base.parent).as_posix().encode() + b"\0")
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def soc_verilog(cfg: SoCConfig, build_root: str | os.PathLike | None = None) -> str:
+    """The twin top's Verilog (module ``top``, with the ``busy`` port) of ``cfg``.
+
+    Elaborating a multi-lane SoC takes 4-30 s; the text is kept under ``<build root>/
+    twin-verilog/`` keyed by the configuration and :func:`_design_digest`, so that a
+    second twin of the same design (another ``train --sim``, the next test) skips it. Any
+    edit of ``hw/`` or ``golden/`` changes the key."""
+    if not isinstance(cfg, SoCConfig):
+        raise TypeError(f"cfg must be a SoCConfig, got {type(cfg).__name__}")
+    spec = json.dumps(cfg.to_dict(), sort_keys=True)
+    key = hashlib.sha256(f"{spec}\0{_design_digest()}".encode()).hexdigest()[:20]
+    root = (Path(build_root) if build_root is not None else default_build_root())
+    path = root / "twin-verilog" / f"soc-{key}.v"
+    with locked(root / "twin-verilog" / f".soc-{key}.lock"):
+        if path.exists():
+            return path.read_text()
+        from amaranth.back import verilog
+        from ..hw.soc import SoC
+
+        text = verilog.convert(SoC(cfg, busy_port=True), name="top", emit_src=False)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)        # a reader never sees half a file
+    return text

@@ -259,3 +259,27 @@ def test_faulty_transport_script_forces_each_kind():
         FaultyTransport(CallbackTransport(lambda d: d), script={("tx", 0): "smear"})
     with pytest.raises(ValueError, match="script keys"):
         FaultyTransport(CallbackTransport(lambda d: d), script={("up", 0): "flip"})
+
+
+def test_soc_verilog_is_elaborated_once_per_design(tmp_path, monkeypatch):
+    """open_twin's Verilog cache: the same configuration is a file read (no elaboration),
+    another configuration or another source of hw/ or golden/ is a new key."""
+    import amaranth.back.verilog as av
+
+    from lnsmadam.sim import twin
+
+    calls = []
+    real = av.convert
+    monkeypatch.setattr(av, "convert", lambda *a, **k: calls.append(1) or real(*a, **k))
+    small = twin.twin_config(sizes=(6, 4, 3), n_records=8)
+    text = twin.soc_verilog(small, tmp_path)
+    assert "module top" in text and calls == [1]
+    assert twin.soc_verilog(small, tmp_path) == text and calls == [1]
+    other = twin.twin_config(sizes=(6, 4, 3), n_records=8, lanes=2)
+    assert twin.soc_verilog(other, tmp_path) != text and calls == [1, 1]
+    assert len(list((tmp_path / "twin-verilog").glob("soc-*.v"))) == 2
+    monkeypatch.setattr(twin, "_design_digest", lambda: "an edited engine")
+    assert twin.soc_verilog(small, tmp_path) == text and calls == [1, 1, 1]
+    assert len(list((tmp_path / "twin-verilog").glob("soc-*.v"))) == 3
+    with pytest.raises(TypeError, match="cfg must be a SoCConfig, got dict"):
+        twin.soc_verilog(small.to_dict(), tmp_path)
