@@ -242,7 +242,32 @@ class Engine(wiring.Component):
         with m.If(take):
             m.d.sync += [q.write.eq(bus.cmd_write), q.region.eq(bus.cmd_region),
                          q.addr.eq(bus.cmd_addr), q.wdata.eq(bus.cmd_wdata)]
+        # a bank region decoded into (state?, unit, layer, bank) before the register: the
+        # decode of the registered id ran on into every bank's write enable (the 16-lane
+        # ULX3S-85F critical path at 51 MHz, 13 levels)
+        q.bank_hit, q.is_v = Signal(name="bus_q_bank"), Signal(name="bus_q_is_v")
+        q.unit = Signal(range(max(len(self.units), 2)), name="bus_q_unit")
+        q.layer = Signal(range(max(self.n_layers, 2)), name="bus_q_layer")
+        q.bank = Signal(range(max(self.lanes + self.bias_lane, 2)), name="bus_q_bankno")
+        regions = self.regions()
+        with m.If(take):
+            m.d.sync += q.bank_hit.eq(0)
+            with m.Switch(bus.cmd_region[:(len(regions) - 1).bit_length()]):
+                for rid, (kind, k, i, b) in self._bank_regions():
+                    with m.Case(rid):
+                        m.d.sync += [q.bank_hit.eq(1), q.is_v.eq(kind == "v"), q.unit.eq(k),
+                                     q.layer.eq(i), q.bank.eq(b)]
         return q
+
+    def _bank_regions(self):
+        """``(region id, (kind, unit, layer in that unit, bank))`` of every bank region."""
+        out = []
+        for rid, name, _, _ in self.regions()[2:]:
+            kind, rest = name[0], name[1:]
+            l, b = (int(t) for t in rest.split("."))
+            k, i = self.unit_of(l)
+            out.append((rid, (kind, k, i, b)))
+        return out
 
     def _bus(self, m, r, q, d_rp, d_wp):
         """Serve the host's accesses while idle: registers, data, weight and state banks;
@@ -318,18 +343,27 @@ class Engine(wiring.Component):
                 with m.Case(1):
                     m.d.sync += rd_kind.eq(1)
                     m.d.comb += d_wp.en.eq(q.write)
-                for rid, name, _, _ in regions[2:]:
-                    kind, rest = name[0], name[1:]
-                    l, b = (int(t) for t in rest.split("."))
-                    k, i = self.unit_of(l)
-                    u = self.units[k]
-                    with m.Case(rid):
-                        m.d.sync += [rd_kind.eq(2 if kind == "u" else 3), rd_layer.eq(i),
-                                     rd_bank.eq(b), rd_unit.eq(k)]
-                        m.d.comb += [(u.b_we_u if kind == "u" else u.b_we_v).eq(
-                            q.write), u.b_layer.eq(i), u.b_bank.eq(b)]
-                        with m.If(q.write):
-                            m.d.sync += r.steps.eq(0)
+                if not self.read_reg:
+                    for rid, (kind, k, i, b) in self._bank_regions():
+                        u = self.units[k]
+                        with m.Case(rid):
+                            m.d.sync += [rd_kind.eq(2 if kind == "u" else 3), rd_layer.eq(i),
+                                         rd_bank.eq(b), rd_unit.eq(k)]
+                            m.d.comb += [(u.b_we_u if kind == "u" else u.b_we_v).eq(
+                                q.write), u.b_layer.eq(i), u.b_bank.eq(b)]
+                            with m.If(q.write):
+                                m.d.sync += r.steps.eq(0)
+            if self.read_reg:
+                # the request was decoded when it was registered (_bus_slice)
+                with m.If(q.bank_hit):
+                    m.d.sync += [rd_kind.eq(Mux(q.is_v, 3, 2)), rd_layer.eq(q.layer),
+                                 rd_bank.eq(q.bank), rd_unit.eq(q.unit)]
+                    for k, u in enumerate(self.units):
+                        mine = q.write & (q.unit == k)
+                        m.d.comb += [u.b_we_u.eq(mine & ~q.is_v), u.b_we_v.eq(mine & q.is_v),
+                                     u.b_layer.eq(q.layer), u.b_bank.eq(q.bank)]
+                    with m.If(q.write):
+                        m.d.sync += r.steps.eq(0)
 
     @staticmethod
     def _pick_unit(m, values, index):
