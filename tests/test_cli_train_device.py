@@ -37,7 +37,9 @@ def test_sim_run_is_bit_exact_and_writes_json(tmp_path, monkeypatch):
     assert out["lns_config"]["mac"]["lanes"] == out["device"]["identify"]["config"]["lanes"]
     assert out["device_config"]["sizes"] == [64, 16, 10] and out["device_config"]["lanes"] == 1
     assert png.read_bytes()[:4] == b"\x89PNG"
-    assert len(built) == 1        # the generator's; the configuration checks itself
+    # the generator's (none when the Verilog comes from the twin cache); the configuration
+    # checks itself without building an engine
+    assert len(built) <= 1
 
 
 @pytest.mark.parametrize("args, needle, code", [

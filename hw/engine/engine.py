@@ -168,7 +168,7 @@ class Engine(wiring.Component):
         ua = self.units[0]
         shuf = m.submodules.shuffle = Shuffler(self.max_records, fast=self.fast_shuffle)
         loader = m.submodules.loader = Loader(n_in, L, self.max_records, cfg.fmt.bits,
-                                              w0=self.wpr[0], write_reg=self.read_reg)
+                                              w0=self.wpr[0])
         data_mem = Memory(shape=unsigned(16), depth=self.max_records * self.rec, init=[])
         m.submodules.data_mem = data_mem
         d_addr = Signal(range(data_mem.depth))

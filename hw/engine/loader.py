@@ -35,12 +35,6 @@ class Loader(wiring.Component):
     w0 : int
         Words per buffer in each bank: ``ceil((n_in + 1) / lanes)``, or ``ceil(n_in / lanes)``
         when the bias has a lane of its own (the default: the former).
-    write_reg : int, 0..1
-        Register the input buffers' write port (a write one cycle after its data is read).
-        ``busy`` is unchanged: the label is the record's last item, so the last code is
-        written in the cycle ``busy`` falls. Why: on a 32-lane ULX3S-85F the data
-        memory's output ran across the die into every lane's buffer (23.8 ns, the
-        critical path).
 
     Members
     -------
@@ -74,8 +68,7 @@ class Loader(wiring.Component):
     """
 
     def __init__(self, n_in: int, lanes: int, max_records: int, code_bits: int = 8,
-                 w0: int | None = None, write_reg: int = 0):
-        self.write_reg = check_int("write_reg", write_reg, 0, 1)
+                 w0: int | None = None):
         self.n_in = check_int("n_in", n_in, 1, 1024)
         self.lanes = check_int("lanes", lanes, 1, 64)
         self.max_records = check_int("max_records", max_records, 1, 65535)
@@ -139,22 +132,17 @@ class Loader(wiring.Component):
             m.d.sync += [self.label.eq(self.d_rdata), self.busy.eq(0)]
         code_lo, code_hi = self.d_rdata[:8], self.d_rdata[8:16]
         w0 = self.w0
-        we, waddr, wdata = self.a0_we, self.a0_waddr, self.a0_wdata
-        if self.write_reg:
-            we, waddr = Signal.like(self.a0_we), Signal.like(self.a0_waddr)
-            wdata = Signal.like(self.a0_wdata)
-            m.d.sync += [self.a0_we.eq(we), self.a0_waddr.eq(waddr), self.a0_wdata.eq(wdata)]
         if one:
             j = d_item
-            m.d.comb += [waddr.eq(buf * w0 + j),
-                         wdata[0].eq(Mux(j[0], code_hi, code_lo)),
-                         we[0].eq(d_valid & ~is_label)]
+            m.d.comb += [self.a0_waddr.eq(buf * w0 + j),
+                         self.a0_wdata[0].eq(Mux(j[0], code_hi, code_lo)),
+                         self.a0_we[0].eq(d_valid & ~is_label)]
         else:
             j = d_item << 1                 # the low code's index; the high one is j + 1
-            m.d.comb += waddr.eq(buf * w0 + (j >> lb))
+            m.d.comb += self.a0_waddr.eq(buf * w0 + (j >> lb))
             for b in range(L):
                 lo_here = (j[:lb] == b)
                 hi_here = ((j + 1)[:lb] == b) & (j + 1 < n_in)
-                m.d.comb += [wdata[b].eq(Mux(lo_here, code_lo, code_hi)),
-                             we[b].eq(d_valid & ~is_label & (lo_here | hi_here))]
+                m.d.comb += [self.a0_wdata[b].eq(Mux(lo_here, code_lo, code_hi)),
+                             self.a0_we[b].eq(d_valid & ~is_label & (lo_here | hi_here))]
         return m
