@@ -461,26 +461,22 @@ class PassUnit(wiring.Component):
                 for k in ("u", "v"):
                     m.d.comb += c.banks[i][b][k][0].eq(Mux(self.b_host, self.b_addr, adr))
         nown = range(len(own))
+        # with read_reg the host's read data leave through muxes of their own (bank, then
+        # layer), so that the host select does not sit in front of every lane's
+        # forward-weight conversion: lay -> host-select LUT -> every lane's layer pick ->
+        # wf_x was the 32-lane ULX3S-85F critical path (29.2 ns, 20.5 of them routing). It
+        # costs one bank mux more per layer, so the iCEBreaker (read_reg = 0) shares them.
+        lsel = c.lay if self.read_reg else Mux(self.b_host, self.b_rlayer, c.lay)
+        u_rd = [pick(m, [c.banks[i][b]["u"][1] for i in nown], lsel, f"u_rd{b}")
+                for b in range(NB)]
+        v_rd = [pick(m, [c.banks[i][b]["v"][1] for i in nown], lsel, f"v_rd{b}")
+                for b in range(NB)]
         if self.read_reg:
-            # the host's read data through muxes of its own (bank, then layer), so that
-            # the host select does not sit in front of every lane's forward-weight
-            # conversion: lay -> host-select LUT -> every lane's layer pick -> wf_x was the
-            # 32-lane ULX3S-85F critical path (29.2 ns, 20.5 of them routing). Costs one
-            # bank mux more per layer, so the iCEBreaker (read_reg = 0) keeps one mux.
-            u_rd = [pick(m, [c.banks[i][b]["u"][1] for i in nown], c.lay, f"u_rd{b}")
-                    for b in range(NB)]
-            v_rd = [pick(m, [c.banks[i][b]["v"][1] for i in nown], c.lay, f"v_rd{b}")
-                    for b in range(NB)]
             for k, port in (("u", self.b_rdata_u), ("v", self.b_rdata_v)):
                 per_layer = [pick(m, [c.banks[i][b][k][1] for b in range(NB)], self.b_rbank,
                                   f"b_{k}{i}") for i in nown]
                 m.d.comb += port.eq(pick(m, per_layer, self.b_rlayer, f"b_{k}"))
         else:
-            lsel = Mux(self.b_host, self.b_rlayer, c.lay)
-            u_rd = [pick(m, [c.banks[i][b]["u"][1] for i in nown], lsel, f"u_rd{b}")
-                    for b in range(NB)]
-            v_rd = [pick(m, [c.banks[i][b]["v"][1] for i in nown], lsel, f"v_rd{b}")
-                    for b in range(NB)]
             m.d.comb += [self.b_rdata_u.eq(pick(m, u_rd, self.b_rbank, "b_u")),
                          self.b_rdata_v.eq(pick(m, v_rd, self.b_rbank, "b_v"))]
 

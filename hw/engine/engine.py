@@ -344,6 +344,8 @@ class Engine(wiring.Component):
                     m.d.sync += rd_kind.eq(1)
                     m.d.comb += d_wp.en.eq(q.write)
                 if not self.read_reg:
+                    # no request register to decode into (_bus_slice): the id is decoded
+                    # here, as the iCEBreaker's engine always did (one cell to spare)
                     for rid, (kind, k, i, b) in self._bank_regions():
                         u = self.units[k]
                         with m.Case(rid):
