@@ -54,7 +54,7 @@ from .files import locked
 from .runner import SimulationError, check_simulator, default_build_root
 
 __all__ = ["TwinTransport", "TwinBuildError", "build_twin", "HARNESS", "TWIN_CLK",
-           "TWIN_BAUD", "twin_config", "open_twin", "soc_verilog"]
+           "TWIN_BAUD", "twin_config", "open_twin", "soc_verilog", "soc_verilog_path"]
 
 #: The C++ harness compiled with every twin.
 HARNESS = Path(__file__).with_name("twin_main.cpp")
@@ -403,6 +403,16 @@ def _design_digest() -> str:
     return h.hexdigest()
 
 
+def soc_verilog_path(cfg: SoCConfig, build_root: str | os.PathLike | None = None) -> Path:
+    """Where :func:`soc_verilog` keeps the Verilog of ``cfg`` (it may not exist yet)."""
+    if not isinstance(cfg, SoCConfig):
+        raise TypeError(f"cfg must be a SoCConfig, got {type(cfg).__name__}")
+    spec = json.dumps(cfg.to_dict(), sort_keys=True)
+    key = hashlib.sha256(f"{spec}\0{_design_digest()}".encode()).hexdigest()[:20]
+    root = Path(build_root) if build_root is not None else default_build_root()
+    return root / "twin-verilog" / f"soc-{key}.v"
+
+
 def soc_verilog(cfg: SoCConfig, build_root: str | os.PathLike | None = None) -> str:
     """The twin top's Verilog (module ``top``, with the ``busy`` port) of ``cfg``.
 
@@ -410,13 +420,8 @@ def soc_verilog(cfg: SoCConfig, build_root: str | os.PathLike | None = None) -> 
     twin-verilog/`` keyed by the configuration and :func:`_design_digest`, so that a
     second twin of the same design (another ``train --sim``, the next test) skips it. Any
     edit of ``hw/`` or ``golden/`` changes the key."""
-    if not isinstance(cfg, SoCConfig):
-        raise TypeError(f"cfg must be a SoCConfig, got {type(cfg).__name__}")
-    spec = json.dumps(cfg.to_dict(), sort_keys=True)
-    key = hashlib.sha256(f"{spec}\0{_design_digest()}".encode()).hexdigest()[:20]
-    root = (Path(build_root) if build_root is not None else default_build_root())
-    path = root / "twin-verilog" / f"soc-{key}.v"
-    with locked(root / "twin-verilog" / f".soc-{key}.lock"):
+    path = soc_verilog_path(cfg, build_root)
+    with locked(path.with_name(f".{path.stem}.lock")):
         if path.exists():
             return path.read_text()
         from amaranth.back import verilog

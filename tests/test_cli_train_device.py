@@ -18,6 +18,15 @@ def test_sim_run_is_bit_exact_and_writes_json(tmp_path, monkeypatch):
         init(self, *args, **kwargs)
 
     monkeypatch.setattr(Engine, "__init__", counting)
+    from lnsmadam.sim import twin
+
+    cached, real_verilog = [], twin.soc_verilog
+
+    def recording(cfg, build_root=None):
+        cached.append(twin.soc_verilog_path(cfg, build_root).exists())
+        return real_verilog(cfg, build_root)
+
+    monkeypatch.setattr(twin, "soc_verilog", recording)
     js, png = tmp_path / "r.json", tmp_path / "r.png"
     res = CliRunner().invoke(cli, ["train", "--sim", "--epochs", "1", "--seed", "2",
                                    "--baseline", "none", "--json", str(js), "--plot", str(png),
@@ -37,9 +46,9 @@ def test_sim_run_is_bit_exact_and_writes_json(tmp_path, monkeypatch):
     assert out["lns_config"]["mac"]["lanes"] == out["device"]["identify"]["config"]["lanes"]
     assert out["device_config"]["sizes"] == [64, 16, 10] and out["device_config"]["lanes"] == 1
     assert png.read_bytes()[:4] == b"\x89PNG"
-    # the generator's (none when the Verilog comes from the twin cache); the configuration
+    # the generator's, unless the twin's Verilog cache held the design; the configuration
     # checks itself without building an engine
-    assert len(built) <= 1
+    assert len(cached) == 1 and len(built) == (0 if cached[0] else 1)
 
 
 @pytest.mark.parametrize("args, needle, code", [
